@@ -1,0 +1,48 @@
+// The tollgate command line. Every command takes --config FILE.
+import { Command, CommanderError } from 'commander';
+import { z } from 'zod';
+import { ConfigError } from '../config/load.js';
+import { configSchema } from '../config/schema.js';
+import { VERSION } from '../util/version.js';
+import * as keys from './commands/keys.js';
+import * as serve from './commands/serve.js';
+import * as usage from './commands/usage.js';
+import { openConfig, out, UsageError, type GlobalOpts } from './shared.js';
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command('tollgate')
+    .description('Gateway and spend control for Claude Code fleets')
+    .version(VERSION)
+    .option('-c, --config <file>', 'config file (default: $TOLLGATE_CONFIG, ./tollgate.yaml)')
+    .showHelpAfterError()
+    .exitOverride();
+  const globals = (): GlobalOpts => program.opts<GlobalOpts>();
+  serve.register(program, globals);
+  keys.register(program, globals);
+  usage.register(program, globals);
+
+  const config = program.command('config').description('check or describe the configuration');
+  config.command('check').description('validate the config file and report every problem at once').action(() => {
+    const loaded = openConfig(globals());
+    out(`${loaded.file ?? '(defaults)'}: OK`);
+    for (const v of loaded.missingEnv) out(`warning: $${v} is not set`);
+  });
+  config.command('schema').description('print the JSON Schema of the config (for editors)').action(() => {
+    out(JSON.stringify(z.toJSONSchema(configSchema, { io: 'input' }), null, 2));
+  });
+
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode;
+      return;
+    }
+    if (err instanceof ConfigError || err instanceof UsageError) {
+      process.stderr.write(`tollgate: ${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,197 @@
+// Reads the few top-level fields the gateway needs from a Messages request body (model,
+// stream, metadata, max_tokens) without building the whole object. Claude Code bodies are
+// hundreds of KB of conversation; JSON.parse would allocate all of it on every request, while
+// this scanner jumps across string contents with Buffer.indexOf and allocates only the fields
+// asked for. It still checks the JSON grammar (brackets, commas, colons, string escapes,
+// numbers, literals) so malformed bodies get the gateway's own 400. It does not reject raw
+// control characters inside strings; the upstream does, with its own 400.
+
+export class JsonSyntaxError extends Error {
+  constructor(message: string, readonly offset: number) {
+    super(`${message} at byte ${offset}`);
+  }
+}
+
+export interface MemberRange {
+  /** Offset of the member's key (its opening quote). */
+  keyStart: number;
+  /** Offsets of the value: [valueStart, valueEnd). */
+  valueStart: number;
+  valueEnd: number;
+}
+
+export interface ScannedBody {
+  buf: Buffer;
+  /** Top-level members by key; a repeated key keeps the last occurrence, as JSON.parse does. */
+  members: Map<string, MemberRange>;
+  /** Offset of the closing brace of the top-level object. */
+  closeBrace: number;
+}
+
+const Q = 0x22, BS = 0x5c, LB = 0x7b, RB = 0x7d, LS = 0x5b, RS = 0x5d, COMMA = 0x2c, COLON = 0x3a;
+const MAX_DEPTH = 512;
+
+function isWs(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
+function isHex(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+}
+
+class Scanner {
+  private nextBs = -1;
+  constructor(readonly buf: Buffer) {}
+
+  ws(pos: number): number {
+    const b = this.buf;
+    while (pos < b.length && isWs(b[pos] as number)) pos++;
+    return pos;
+  }
+
+  /** pos at the opening quote; returns the offset after the closing quote. */
+  string(pos: number): number {
+    const b = this.buf;
+    let p = pos + 1;
+    for (;;) {
+      const q = b.indexOf(Q, p);
+      if (q === -1) throw new JsonSyntaxError('unterminated string', pos);
+      if (this.nextBs < p) this.nextBs = b.indexOf(BS, p);
+      if (this.nextBs === -1) this.nextBs = b.length;
+      if (this.nextBs > q) return q + 1;
+      // An escape before the quote: validate it and continue after it.
+      const e = this.nextBs;
+      const c = b[e + 1];
+      if (c === 0x75 /* u */) {
+        for (let i = 2; i < 6; i++) {
+          if (!isHex(b[e + i] ?? 0)) throw new JsonSyntaxError('bad \\u escape', e);
+        }
+        p = e + 6;
+      } else if (c === Q || c === BS || c === 0x2f || c === 0x62 || c === 0x66 || c === 0x6e || c === 0x72 || c === 0x74) {
+        p = e + 2;
+      } else {
+        throw new JsonSyntaxError('bad escape', e);
+      }
+    }
+  }
+
+  number(pos: number): number {
+    const b = this.buf;
+    let p = pos;
+    if (b[p] === 0x2d) p++;
+    if (b[p] === 0x30) p++;
+    else if ((b[p] ?? 0) >= 0x31 && (b[p] ?? 0) <= 0x39) { while ((b[p] ?? 0) >= 0x30 && (b[p] ?? 0) <= 0x39) p++; }
+    else throw new JsonSyntaxError('bad number', pos);
+    if (b[p] === 0x2e) {
+      p++;
+      if (!((b[p] ?? 0) >= 0x30 && (b[p] ?? 0) <= 0x39)) throw new JsonSyntaxError('bad number', pos);
+      while ((b[p] ?? 0) >= 0x30 && (b[p] ?? 0) <= 0x39) p++;
+    }
+    if (b[p] === 0x65 || b[p] === 0x45) {
+      p++;
+      if (b[p] === 0x2b || b[p] === 0x2d) p++;
+      if (!((b[p] ?? 0) >= 0x30 && (b[p] ?? 0) <= 0x39)) throw new JsonSyntaxError('bad number', pos);
+      while ((b[p] ?? 0) >= 0x30 && (b[p] ?? 0) <= 0x39) p++;
+    }
+    return p;
+  }
+
+  literal(pos: number, word: string): number {
+    for (let i = 0; i < word.length; i++) {
+      if (this.buf[pos + i] !== word.charCodeAt(i)) throw new JsonSyntaxError('unexpected token', pos);
+    }
+    return pos + word.length;
+  }
+
+  /** Skips one value of any kind; iterative so hostile nesting cannot overflow the stack. */
+  value(pos: number): number {
+    const b = this.buf;
+    const stack: number[] = [];
+    let p = this.ws(pos);
+    for (;;) {
+      // Expecting a value at p.
+      const c = b[p];
+      if (c === undefined) throw new JsonSyntaxError('unexpected end of input', p);
+      if (c === LB || c === LS) {
+        if (stack.length >= MAX_DEPTH) throw new JsonSyntaxError('nesting too deep', p);
+        stack.push(c);
+        p = this.ws(p + 1);
+        const close = c === LB ? RB : RS;
+        if (b[p] === close) { stack.pop(); p++; }
+        else {
+          if (c === LB) p = this.key(p);
+          continue;
+        }
+      } else if (c === Q) p = this.string(p);
+      else if (c === 0x74) p = this.literal(p, 'true');
+      else if (c === 0x66) p = this.literal(p, 'false');
+      else if (c === 0x6e) p = this.literal(p, 'null');
+      else p = this.number(p);
+      // After a value: close containers or move to the next element.
+      for (;;) {
+        if (stack.length === 0) return p;
+        p = this.ws(p);
+        const top = stack[stack.length - 1];
+        const d = b[p];
+        if (d === COMMA) {
+          p = this.ws(p + 1);
+          if (top === LB) p = this.key(p);
+          break;
+        }
+        if ((top === LB && d === RB) || (top === LS && d === RS)) { stack.pop(); p++; continue; }
+        throw new JsonSyntaxError(d === undefined ? 'unexpected end of input' : 'expected "," or a closing bracket', p);
+      }
+    }
+  }
+
+  /** pos at a member key; returns the offset where its value starts. */
+  key(pos: number): number {
+    if (this.buf[pos] !== Q) throw new JsonSyntaxError('expected a string key', pos);
+    let p = this.ws(this.string(pos));
+    if (this.buf[p] !== COLON) throw new JsonSyntaxError('expected ":"', p);
+    p = this.ws(p + 1);
+    return p;
+  }
+}
+
+function decodeKey(buf: Buffer, start: number, end: number): string {
+  // Keys are short; decode escapes with JSON.parse only when there is one.
+  const raw = buf.toString('utf8', start, end);
+  return raw.includes('\\') ? (JSON.parse(raw) as string) : raw.slice(1, -1);
+}
+
+/** Validates `buf` as a JSON object and indexes its top-level members. */
+export function scanBody(buf: Buffer): ScannedBody {
+  const s = new Scanner(buf);
+  let p = s.ws(0);
+  if (buf[p] !== LB) throw new JsonSyntaxError('expected a JSON object', p);
+  const members = new Map<string, MemberRange>();
+  p = s.ws(p + 1);
+  let closeBrace: number;
+  if (buf[p] === RB) closeBrace = p;
+  else {
+    for (;;) {
+      const keyStart = p;
+      if (buf[p] !== Q) throw new JsonSyntaxError('expected a string key', p);
+      const keyEnd = s.string(p);
+      p = s.ws(keyEnd);
+      if (buf[p] !== COLON) throw new JsonSyntaxError('expected ":"', p);
+      const valueStart = s.ws(p + 1);
+      const valueEnd = s.value(valueStart);
+      members.set(decodeKey(buf, keyStart, keyEnd), { keyStart, valueStart, valueEnd });
+      p = s.ws(valueEnd);
+      if (buf[p] === COMMA) { p = s.ws(p + 1); continue; }
+      if (buf[p] === RB) { closeBrace = p; break; }
+      throw new JsonSyntaxError(buf[p] === undefined ? 'unexpected end of input' : 'expected "," or "}"', p);
+    }
+  }
+  if (s.ws(closeBrace + 1) !== buf.length) throw new JsonSyntaxError('unexpected data after the JSON object', s.ws(closeBrace + 1));
+  return { buf, members, closeBrace };
+}
+
+/** The parsed value of one top-level member, or undefined when absent. */
+export function memberValue(body: ScannedBody, key: string): unknown {
+  const m = body.members.get(key);
+  if (!m) return undefined;
+  return JSON.parse(body.buf.toString('utf8', m.valueStart, m.valueEnd));
+}

@@ -1,0 +1,24 @@
+// What the request path needs, assembled once at start-up.
+import type { Config } from '../config/schema.js';
+import type { KeyRing } from '../identity/keys.js';
+import type { LedgerWriter } from '../metering/ledger.js';
+import type { PriceBook } from '../metering/prices.js';
+import type { Upstream } from '../providers/types.js';
+import type { ModelCatalog } from '../routing/catalog.js';
+import type { Store } from '../store/types.js';
+import type { Logger } from '../util/log.js';
+
+export interface GatewayContext {
+  config: Config;
+  store: Store;
+  keys: KeyRing;
+  ledger: LedgerWriter;
+  prices: PriceBook;
+  catalog: ModelCatalog;
+  upstreams: Upstream[];
+  logger: Logger;
+  /** Monotonic milliseconds, for durations. */
+  now: () => number;
+  /** Wall-clock epoch milliseconds, for timestamps (injectable for tests). */
+  wallNow: () => number;
+}

@@ -1,0 +1,48 @@
+// Every error the gateway itself produces, with a stable code (in the style of undici's
+// UND_ERR_*), its HTTP status and the Anthropic error type Claude Code understands.
+// docs/errors.md documents each code; a test checks that none is missing there.
+
+export type AnthropicErrorType =
+  | 'invalid_request_error' | 'authentication_error' | 'billing_error' | 'permission_error'
+  | 'not_found_error' | 'request_too_large' | 'rate_limit_error' | 'api_error'
+  | 'timeout_error' | 'overloaded_error';
+
+export const errorCodes = {
+  TG_BAD_JSON: { status: 400, type: 'invalid_request_error', summary: 'request body is not valid JSON' },
+  TG_BAD_REQUEST: { status: 400, type: 'invalid_request_error', summary: 'request body is missing a required field or has a wrong type' },
+  TG_NO_KEY: { status: 401, type: 'authentication_error', summary: 'no virtual key in Authorization: Bearer or x-api-key' },
+  TG_UNKNOWN_KEY: { status: 401, type: 'authentication_error', summary: 'the virtual key is not known to this gateway' },
+  TG_REVOKED_KEY: { status: 401, type: 'authentication_error', summary: 'the virtual key was revoked' },
+  TG_NOT_FOUND: { status: 404, type: 'not_found_error', summary: 'no such endpoint on this gateway' },
+  TG_METHOD: { status: 405, type: 'invalid_request_error', summary: 'method not allowed on this endpoint' },
+  TG_BODY_TOO_LARGE: { status: 413, type: 'request_too_large', summary: 'request body larger than server.max_body_bytes' },
+  TG_BODY_TIMEOUT: { status: 408, type: 'invalid_request_error', summary: 'client did not finish sending the request body in time' },
+  TG_UNSUPPORTED_ENCODING: { status: 415, type: 'invalid_request_error', summary: 'request Content-Encoding the gateway cannot read' },
+  TG_NO_UPSTREAM: { status: 503, type: 'api_error', summary: 'no upstream is configured to serve this request' },
+  TG_UPSTREAM_NO_CREDENTIALS: { status: 500, type: 'api_error', summary: 'the upstream has no credentials configured' },
+  TG_UPSTREAM_UNREACHABLE: { status: 502, type: 'api_error', summary: 'the upstream could not be reached (DNS, connection refused or reset, TLS)' },
+  TG_UPSTREAM_TIMEOUT: { status: 504, type: 'timeout_error', summary: 'the upstream did not answer in time' },
+  TG_UPSTREAM_BAD_RESPONSE: { status: 502, type: 'api_error', summary: 'the upstream sent a response the gateway could not read' },
+  TG_INTERNAL: { status: 500, type: 'api_error', summary: 'unexpected gateway error (a bug: please report it)' },
+} as const satisfies Record<string, { status: number; type: AnthropicErrorType; summary: string }>;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export class GatewayError extends Error {
+  readonly status: number;
+  readonly type: AnthropicErrorType;
+  constructor(readonly code: ErrorCode, detail: string, readonly headers: Record<string, string> = {}) {
+    super(detail);
+    this.status = errorCodes[code].status;
+    this.type = errorCodes[code].type;
+  }
+
+  /** Anthropic's error envelope; the code leads the message so logs and users can quote it. */
+  body(requestId?: string): string {
+    return JSON.stringify({
+      type: 'error',
+      error: { type: this.type, message: `${this.code}: ${this.message}` },
+      ...(requestId ? { request_id: requestId } : {}),
+    });
+  }
+}

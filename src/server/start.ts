@@ -1,0 +1,26 @@
+// Assembles a gateway from a loaded config: store, catalog, prices, upstreams.
+import { resolveFrom, type LoadedConfig } from '../config/load.js';
+import { PriceBook } from '../metering/prices.js';
+import { loadCatalog } from '../routing/catalog.js';
+import { SqliteStore } from '../store/sqlite/index.js';
+import type { Store } from '../store/types.js';
+import type { Logger } from '../util/log.js';
+import { Gateway } from './app.js';
+
+export interface StartOptions {
+  logger: Logger;
+  store?: Store;
+  wallNow?: () => number;
+  pollMs?: number;
+}
+
+export function createGateway(loaded: LoadedConfig, opts: StartOptions): Gateway {
+  const { config } = loaded;
+  const store = opts.store ?? new SqliteStore(resolveFrom(loaded, config.store.sqlite), { sync: config.store.sync });
+  const catalog = loadCatalog();
+  const prices = PriceBook.load(catalog, {
+    file: config.prices.file ? resolveFrom(loaded, config.prices.file) : undefined,
+    overrides: config.prices.overrides,
+  }, (msg) => opts.logger.warn(msg));
+  return new Gateway({ config, store, prices, catalog, logger: opts.logger, wallNow: opts.wallNow, pollMs: opts.pollMs });
+}

@@ -1,0 +1,57 @@
+// Schema migrations, applied in order inside one transaction each; the version is SQLite's
+// user_version. Never edit a shipped migration: add the next one.
+
+export const migrations: string[] = [
+  // 1: keys and ledger
+  `
+  CREATE TABLE keys (
+    id TEXT PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    prefix TEXT NOT NULL,
+    name TEXT,
+    user TEXT NOT NULL,
+    team TEXT,
+    project TEXT,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER,
+    revoked_at INTEGER
+  );
+  CREATE TABLE ledger (
+    id TEXT PRIMARY KEY,
+    ts INTEGER NOT NULL,
+    key_id TEXT,
+    user TEXT,
+    team TEXT,
+    project TEXT,
+    session_id TEXT,
+    endpoint TEXT NOT NULL,
+    model_requested TEXT,
+    model_served TEXT,
+    upstream TEXT,
+    route TEXT,
+    region TEXT,
+    http_status INTEGER NOT NULL,
+    error_type TEXT,
+    error_code TEXT,
+    stop_reason TEXT,
+    streamed INTEGER NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cache_read_input_tokens INTEGER NOT NULL,
+    cache_creation_5m_input_tokens INTEGER NOT NULL,
+    cache_creation_1h_input_tokens INTEGER NOT NULL,
+    web_search_requests INTEGER NOT NULL,
+    web_fetch_requests INTEGER NOT NULL,
+    cost_nanousd INTEGER NOT NULL,
+    priced INTEGER NOT NULL,
+    ttfb_ms REAL,
+    duration_ms REAL NOT NULL,
+    client_aborted INTEGER NOT NULL,
+    upstream_request_id TEXT,
+    message_id TEXT
+  );
+  CREATE INDEX ledger_ts ON ledger(ts);
+  CREATE INDEX ledger_user_ts ON ledger(user, ts);
+  CREATE INDEX ledger_team_ts ON ledger(team, ts);
+  `,
+];

@@ -1,0 +1,138 @@
+// Embedded store on SQLite (better-sqlite3). WAL mode: readers (the CLI, reports) never block
+// the gateway's writer, and a committed transaction survives a kill of the process.
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { migrations } from '../migrations.js';
+import type { KeyRecord, LedgerLine, LedgerQuery, Store, SummaryDimension, SummaryRow } from '../types.js';
+
+const LEDGER_COLUMNS = [
+  'id', 'ts', 'key_id', 'user', 'team', 'project', 'session_id', 'endpoint', 'model_requested', 'model_served',
+  'upstream', 'route', 'region', 'http_status', 'error_type', 'error_code', 'stop_reason', 'streamed',
+  'input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_5m_input_tokens',
+  'cache_creation_1h_input_tokens', 'web_search_requests', 'web_fetch_requests', 'cost_nanousd', 'priced',
+  'ttfb_ms', 'duration_ms', 'client_aborted', 'upstream_request_id', 'message_id',
+] as const;
+
+const BOOL_COLUMNS = new Set(['streamed', 'priced', 'client_aborted']);
+
+type Row = Record<string, unknown>;
+
+function toLine(r: Row): LedgerLine {
+  const out: Row = {};
+  for (const c of LEDGER_COLUMNS) out[c] = BOOL_COLUMNS.has(c) ? r[c] === 1 : r[c];
+  return out as unknown as LedgerLine;
+}
+
+const GROUP_EXPR: Record<SummaryDimension, string> = {
+  user: 'user', team: 'team', project: 'project', key: 'key_id', upstream: 'upstream', session: 'session_id',
+  model: 'COALESCE(model_served, model_requested)',
+  day: "strftime('%Y-%m-%d', ts / 1000, 'unixepoch')",
+};
+
+export class SqliteStore implements Store {
+  readonly db: Database.Database;
+  private readonly insertLine: Database.Statement;
+  private readonly touchKey: Database.Statement;
+  private readonly byHash: Database.Statement;
+  private readonly dataVersion: Database.Statement;
+  private readonly batch: Database.Transaction<(lines: LedgerLine[], keysUsed: Map<string, number>) => void>;
+
+  constructor(file: string, opts: { sync?: 'normal' | 'full'; readonly?: boolean } = {}) {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${opts.sync === 'full' ? 'FULL' : 'NORMAL'}`);
+    // Another process (the CLI) may hold the write lock briefly; wait rather than fail.
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+    this.insertLine = this.db.prepare(
+      `INSERT OR IGNORE INTO ledger (${LEDGER_COLUMNS.join(',')}) VALUES (${LEDGER_COLUMNS.map((c) => '@' + c).join(',')})`,
+    );
+    this.touchKey = this.db.prepare('UPDATE keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?');
+    this.byHash = this.db.prepare('SELECT * FROM keys WHERE hash = ?');
+    this.dataVersion = this.db.prepare('PRAGMA data_version').pluck();
+    this.batch = this.db.transaction((lines: LedgerLine[], keysUsed: Map<string, number>) => {
+      for (const l of lines) {
+        const row: Row = { ...l };
+        for (const c of BOOL_COLUMNS) row[c] = l[c as keyof LedgerLine] ? 1 : 0;
+        this.insertLine.run(row);
+      }
+      for (const [id, at] of keysUsed) this.touchKey.run(at, id);
+    });
+  }
+
+  private migrate(): void {
+    const current = this.db.pragma('user_version', { simple: true }) as number;
+    for (let v = current; v < migrations.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(migrations[v] as string);
+        this.db.pragma(`user_version = ${v + 1}`);
+      }).immediate();
+    }
+  }
+
+  changeToken(): number {
+    return this.dataVersion.get() as number;
+  }
+
+  insertKey(k: KeyRecord): void {
+    this.db.prepare(`INSERT INTO keys (id, hash, prefix, name, user, team, project, created_at, last_used_at, revoked_at)
+      VALUES (@id, @hash, @prefix, @name, @user, @team, @project, @created_at, @last_used_at, @revoked_at)`).run(k);
+  }
+
+  listKeys(): KeyRecord[] {
+    return this.db.prepare('SELECT * FROM keys ORDER BY created_at, id').all() as KeyRecord[];
+  }
+
+  findKeyByHash(hash: string): KeyRecord | undefined {
+    return this.byHash.get(hash) as KeyRecord | undefined;
+  }
+
+  findKey(id: string): KeyRecord | undefined {
+    return this.db.prepare('SELECT * FROM keys WHERE id = ?').get(id) as KeyRecord | undefined;
+  }
+
+  revokeKey(id: string, at: number): boolean {
+    return this.db.prepare('UPDATE keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id).changes > 0;
+  }
+
+  writeBatch(lines: LedgerLine[], keysUsed: Map<string, number>): void {
+    this.batch.immediate(lines, keysUsed);
+  }
+
+  private where(q: LedgerQuery): { sql: string; params: unknown[] } {
+    const parts: string[] = [];
+    const params: unknown[] = [];
+    if (q.since !== undefined) { parts.push('ts >= ?'); params.push(q.since); }
+    if (q.until !== undefined) { parts.push('ts < ?'); params.push(q.until); }
+    if (q.user !== undefined) { parts.push('user = ?'); params.push(q.user); }
+    if (q.team !== undefined) { parts.push('team = ?'); params.push(q.team); }
+    if (q.project !== undefined) { parts.push('project = ?'); params.push(q.project); }
+    if (q.keyId !== undefined) { parts.push('key_id = ?'); params.push(q.keyId); }
+    return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', params };
+  }
+
+  queryLedger(q: LedgerQuery): LedgerLine[] {
+    const w = this.where(q);
+    const limit = q.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(q.limit))}` : '';
+    return (this.db.prepare(`SELECT * FROM ledger ${w.sql} ORDER BY ts, id${limit}`).all(...w.params) as Row[]).map(toLine);
+  }
+
+  summarize(by: SummaryDimension, q: LedgerQuery): SummaryRow[] {
+    const w = this.where(q);
+    const g = GROUP_EXPR[by];
+    return this.db.prepare(`SELECT ${g} AS "group", COUNT(*) AS requests,
+        SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,
+        SUM(cache_read_input_tokens) AS cache_read_input_tokens,
+        SUM(cache_creation_5m_input_tokens) AS cache_creation_5m_input_tokens,
+        SUM(cache_creation_1h_input_tokens) AS cache_creation_1h_input_tokens,
+        SUM(web_search_requests) AS web_search_requests,
+        SUM(cost_nanousd) AS cost_nanousd, SUM(1 - priced) AS unpriced_requests
+      FROM ledger ${w.sql} GROUP BY 1 ORDER BY cost_nanousd DESC, 1`).all(...w.params) as SummaryRow[];
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,97 @@
+// The Store interface: everything the gateway and the CLI persist. The embedded SQLite store
+// implements it; a Postgres store for several replicas will implement the same interface.
+
+export interface KeyRecord {
+  id: string;
+  /** SHA-256 of the secret, hex. The secret itself is never stored. */
+  hash: string;
+  /** First characters of the secret, to recognise a key in listings without revealing it. */
+  prefix: string;
+  name: string | null;
+  user: string;
+  team: string | null;
+  project: string | null;
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface LedgerLine {
+  id: string;
+  ts: number;
+  key_id: string | null;
+  user: string | null;
+  team: string | null;
+  project: string | null;
+  session_id: string | null;
+  endpoint: string;
+  model_requested: string | null;
+  model_served: string | null;
+  upstream: string | null;
+  route: string | null;
+  region: string | null;
+  http_status: number;
+  error_type: string | null;
+  error_code: string | null;
+  stop_reason: string | null;
+  streamed: boolean;
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_input_tokens: number;
+  cache_creation_5m_input_tokens: number;
+  cache_creation_1h_input_tokens: number;
+  web_search_requests: number;
+  web_fetch_requests: number;
+  /** Integer nano-USD (1e-9 USD). */
+  cost_nanousd: number;
+  priced: boolean;
+  ttfb_ms: number | null;
+  duration_ms: number;
+  client_aborted: boolean;
+  upstream_request_id: string | null;
+  message_id: string | null;
+}
+
+export interface LedgerQuery {
+  since?: number;
+  until?: number;
+  user?: string;
+  team?: string;
+  project?: string;
+  keyId?: string;
+  limit?: number;
+}
+
+export const SUMMARY_DIMENSIONS = ['user', 'team', 'project', 'model', 'day', 'key', 'upstream', 'session'] as const;
+export type SummaryDimension = (typeof SUMMARY_DIMENSIONS)[number];
+
+export interface SummaryRow {
+  group: string | null;
+  requests: number;
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_input_tokens: number;
+  cache_creation_5m_input_tokens: number;
+  cache_creation_1h_input_tokens: number;
+  web_search_requests: number;
+  cost_nanousd: number;
+  unpriced_requests: number;
+}
+
+export interface Store {
+  /** Bumps whenever another process changed the store (used to pick up CLI changes). */
+  changeToken(): number;
+
+  insertKey(k: KeyRecord): void;
+  listKeys(): KeyRecord[];
+  findKeyByHash(hash: string): KeyRecord | undefined;
+  findKey(id: string): KeyRecord | undefined;
+  revokeKey(id: string, at: number): boolean;
+
+  /** Writes lines (idempotent on id) and key last-used times in one durable transaction. */
+  writeBatch(lines: LedgerLine[], keysUsed: Map<string, number>): void;
+  queryLedger(q: LedgerQuery): LedgerLine[];
+  summarize(by: SummaryDimension, q: LedgerQuery): SummaryRow[];
+
+  close(): void;
+}
