@@ -1,0 +1,65 @@
+// Starts a real gateway (the same assembly `tollgate serve` uses) on loopback with a scratch
+// store, for end-to-end tests.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config/load.js';
+import { mintKey } from '../../src/identity/keys.js';
+import type { Gateway } from '../../src/server/app.js';
+import { createGateway } from '../../src/server/start.js';
+import { silentLogger, type Logger } from '../../src/util/log.js';
+
+export interface TestGateway {
+  gw: Gateway;
+  url: string;
+  dir: string;
+  configFile: string;
+  key(user?: string, team?: string | null, project?: string | null): { secret: string; id: string };
+  stop(): Promise<void>;
+}
+
+export async function startGateway(yaml: string, opts: { logger?: Logger; env?: NodeJS.ProcessEnv } = {}): Promise<TestGateway> {
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-test-'));
+  const configFile = join(dir, 'tollgate.yaml');
+  writeFileSync(configFile, `store: { sqlite: ./tollgate.db }\nserver: { host: 127.0.0.1, port: 0 }\n${yaml}`);
+  const loaded = loadConfig(configFile, opts.env ?? process.env);
+  const gw = createGateway(loaded, { logger: opts.logger ?? silentLogger, pollMs: 50 });
+  const addr = await gw.listen();
+  return {
+    gw, dir, configFile,
+    url: `http://127.0.0.1:${addr.port}`,
+    key(user = 'alice', team = 'core', project = null) {
+      const k = mintKey({ user, team, project }, Date.now());
+      gw.ctx.store.insertKey(k.record);
+      return { secret: k.secret, id: k.record.id };
+    },
+    async stop() {
+      await gw.close(100);
+      gw.ctx.store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function upstreamYaml(url: string, extra = ''): string {
+  return `upstreams:\n  - { name: anthropic, type: anthropic, base_url: "${url}", api_key: sk-upstream-secret${extra} }\n`;
+}
+
+/** A Claude Code-like request body of roughly `size` bytes. */
+export function claudeBody(size = 50_000, opts: { model?: string; stream?: boolean; sessionId?: string } = {}): Buffer {
+  const filler = 'function add(a, b) {\n  return a + b; // "sum"\n}\n\t'.repeat(Math.ceil(size / 50)).slice(0, size);
+  return Buffer.from(JSON.stringify({
+    model: opts.model ?? 'claude-opus-5-5',
+    max_tokens: 32000,
+    stream: opts.stream ?? true,
+    system: [{ type: 'text', text: 'You are Claude Code.' }],
+    messages: [{ role: 'user', content: [{ type: 'text', text: filler }] }],
+    metadata: { user_id: JSON.stringify({ device_id: 'ab'.repeat(32), account_uuid: '', session_id: opts.sessionId ?? '11111111-2222-3333-4444-555555555555' }) },
+  }));
+}
+
+export function writeFile(dir: string, name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
