@@ -15,8 +15,13 @@ export async function main(argv: string[]): Promise<void> {
     .version(VERSION)
     .option('-c, --config <file>', 'config file (default: $TOLLGATE_CONFIG, ./tollgate.yaml)')
     .showHelpAfterError()
+    // Options after a subcommand belong to it (`usage --json` and `usage summary --json`).
+    .enablePositionalOptions()
     .exitOverride();
-  const globals = (): GlobalOpts => program.opts<GlobalOpts>();
+  let active: Command = program;
+  program.hook('preAction', (_root, actionCommand) => { active = actionCommand; });
+  // --config may also come after the subcommand, where users tend to put it.
+  const globals = (): GlobalOpts => ({ config: active.opts<GlobalOpts>().config ?? program.opts<GlobalOpts>().config });
   serve.register(program, globals);
   keys.register(program, globals);
   usage.register(program, globals);
@@ -30,6 +35,15 @@ export async function main(argv: string[]): Promise<void> {
   config.command('schema').description('print the JSON Schema of the config (for editors)').action(() => {
     out(JSON.stringify(z.toJSONSchema(configSchema, { io: 'input' }), null, 2));
   });
+
+  const addConfigOption = (c: Command): void => {
+    for (const sub of c.commands) {
+      if (sub.name() !== 'help') sub.option('-c, --config <file>', 'config file');
+      sub.exitOverride();
+      addConfigOption(sub);
+    }
+  };
+  addConfigOption(program);
 
   try {
     await program.parseAsync(argv);

@@ -16,7 +16,6 @@ export const errorCodes = {
   TG_NOT_FOUND: { status: 404, type: 'not_found_error', summary: 'no such endpoint on this gateway' },
   TG_METHOD: { status: 405, type: 'invalid_request_error', summary: 'method not allowed on this endpoint' },
   TG_BODY_TOO_LARGE: { status: 413, type: 'request_too_large', summary: 'request body larger than server.max_body_bytes' },
-  TG_BODY_TIMEOUT: { status: 408, type: 'invalid_request_error', summary: 'client did not finish sending the request body in time' },
   TG_UNSUPPORTED_ENCODING: { status: 415, type: 'invalid_request_error', summary: 'request Content-Encoding the gateway cannot read' },
   TG_NO_UPSTREAM: { status: 503, type: 'api_error', summary: 'no upstream is configured to serve this request' },
   TG_UPSTREAM_NO_CREDENTIALS: { status: 500, type: 'api_error', summary: 'the upstream has no credentials configured' },

@@ -32,7 +32,9 @@ function filters(c: Command): Command {
 
 export function register(program: Command, globals: () => GlobalOpts): void {
   const usage = filters(program.command('usage')
-    .description('print ledger lines, one per request (see also: usage summary)'))
+    .description('print ledger lines, one per request (see also: usage summary)')
+    // Options after "summary" belong to it (both have --json).
+    .enablePositionalOptions())
     .option('--limit <n>', 'at most n lines (the latest)', (v) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n <= 0) throw new UsageError('--limit: expected a positive integer');

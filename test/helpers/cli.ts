@@ -1,0 +1,28 @@
+// Runs the real `tollgate` binary (bin/tollgate.js) as a separate process.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+import { packageRoot } from '../../src/util/paths.js';
+
+export const BIN = resolve(packageRoot(), 'bin', 'tollgate.js');
+
+export function tollgate(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: opts.cwd, env: { ...process.env, ...opts.env }, encoding: 'utf8', timeout: 30_000 });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Starts `tollgate serve` and resolves with its URL once it listens. */
+export async function serve(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  const url = await new Promise<string>((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`serve did not start:\n${err}`)), 15_000);
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(err);
+      if (m) { clearTimeout(timer); res(m[1]!); }
+    });
+    child.on('exit', (code) => { clearTimeout(timer); rej(new Error(`serve exited ${code}:\n${err}`)); });
+  });
+  child.stdout!.resume();
+  return { child, url, stderr: () => err };
+}
