@@ -234,6 +234,7 @@ describe('errors are Anthropic-shaped with stable codes', () => {
     assert.equal(r.status, 401);
     assert.equal(errorOf(r.text).error.type, 'authentication_error');
     assert.match(errorOf(r.text).error.message, /^TG_NO_KEY:/);
+    assert.equal(r.headers['x-should-retry'], 'false', 'deterministic refusals are not retried');
     r = await post('/v1/messages', claudeBody(100), { authorization: 'Bearer tg_nope' });
     assert.equal(r.status, 401);
     assert.match(errorOf(r.text).error.message, /^TG_UNKNOWN_KEY:/);

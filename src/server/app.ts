@@ -141,6 +141,10 @@ export class Gateway {
       return;
     }
     const headers: Record<string, string> = { 'x-tollgate-request-id': requestId, ...ge.headers };
+    // The gateway's own 4xx refusals are deterministic: tell Claude Code's client not to retry
+    // them (it honours x-should-retry), so a bad key fails fast with the message instead of
+    // backing off for minutes.
+    if (ge.status >= 400 && ge.status < 500 && !('x-should-retry' in headers)) headers['x-should-retry'] = 'false';
     // After refusing a body we did not read, close the connection rather than drain it.
     if (ge.code === 'TG_BODY_TOO_LARGE') headers.connection = 'close';
     const body = ge.body(requestId);

@@ -1,0 +1,135 @@
+// The real Claude Code CLI (npm @anthropic-ai/claude-code, headless) through the gateway,
+// offline against a fake Anthropic upstream on loopback.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { packageRoot } from '../src/util/paths.js';
+import { FakeAnthropic, type UsageSpec } from './helpers/fake-anthropic.js';
+import { startGateway, upstreamYaml, type TestGateway } from './helpers/gateway.js';
+
+const run = promisify(execFile);
+const CLAUDE = resolve(packageRoot(), 'node_modules', '.bin', 'claude');
+
+interface ClaudeResult {
+  session_id: string;
+  total_cost_usd: number;
+  is_error: boolean;
+  result: string;
+  usage: { input_tokens: number; output_tokens: number; cache_read_input_tokens: number; cache_creation_input_tokens: number };
+}
+
+let fake: FakeAnthropic;
+let t: TestGateway;
+let home: string;
+
+/** Runs `claude -p` in a scratch HOME with only the given auth variables. */
+async function claude(env: Record<string, string>, args: string[] = []): Promise<ClaudeResult> {
+  const clean: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!/^(ANTHROPIC_|CLAUDE_|AWS_|GOOGLE_|CLOUD_ML|VERTEX_|OTEL_)/.test(k)) clean[k] = v;
+  }
+  const { stdout } = await run(CLAUDE, ['-p', 'say hello', '--output-format', 'json', ...args], {
+    env: { ...clean, HOME: home, CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1', ANTHROPIC_BASE_URL: t.url, ...env },
+    cwd: home, timeout: 90_000,
+  });
+  return JSON.parse(stdout) as ClaudeResult;
+}
+
+function sessionLines(sessionId: string) {
+  return t.gw.ctx.store.queryLedger({}).filter((l) => l.session_id === sessionId && l.endpoint === 'messages');
+}
+
+before(async () => {
+  fake = await new FakeAnthropic().start();
+  t = await startGateway(upstreamYaml(fake.url));
+  home = mkdtempSync(join(tmpdir(), 'tollgate-claude-home-'));
+});
+after(async () => {
+  await t.stop();
+  await fake.stop();
+  rmSync(home, { recursive: true, force: true });
+});
+
+describe('real Claude Code CLI through tollgate', { skip: existsSync(CLAUDE) ? false : 'claude CLI not installed (npm ci installs it)' }, () => {
+  const usage: { start: UsageSpec; end: UsageSpec } = {
+    start: { input_tokens: 1234, output_tokens: 1, cache_creation_input_tokens: 2500, cache_read_input_tokens: 31_000, cache_creation: { ephemeral_5m_input_tokens: 2000, ephemeral_1h_input_tokens: 500 } },
+    end: { output_tokens: 77 },
+  };
+
+  it('works with ANTHROPIC_AUTH_TOKEN; the ledger has the session, exact tokens and the cost Claude Code reports', async () => {
+    const k = t.key('erin', 'platform');
+    fake.fallback = { kind: 'stream', usageStart: usage.start, usageEnd: usage.end, text: 'Hello from tollgate.' };
+    const r = await claude({ ANTHROPIC_AUTH_TOKEN: k.secret });
+    assert.equal(r.is_error, false, JSON.stringify(r));
+    assert.equal(r.result, 'Hello from tollgate.');
+    const lines = sessionLines(r.session_id);
+    assert.ok(lines.length >= 1, 'ledger has the session id Claude Code reports');
+    const l = lines[lines.length - 1]!;
+    assert.equal(l.user, 'erin');
+    assert.equal(l.key_id, k.id);
+    assert.deepEqual([l.input_tokens, l.output_tokens, l.cache_read_input_tokens, l.cache_creation_5m_input_tokens, l.cache_creation_1h_input_tokens], [1234, 77, 31_000, 2000, 500]);
+    assert.equal(r.usage.input_tokens, l.input_tokens);
+    assert.equal(r.usage.output_tokens, l.output_tokens);
+    const total = lines.reduce((a, x) => a + x.cost_nanousd, 0);
+    assert.ok(Math.abs(total / 1e9 - r.total_cost_usd) < 1e-9, `gateway ${total / 1e9} vs Claude Code ${r.total_cost_usd}`);
+    const sent = fake.requests[fake.requests.length - 1]!;
+    assert.equal(sent.headers['x-api-key'], 'sk-upstream-secret');
+    assert.equal(sent.headers.authorization, undefined);
+  });
+
+  it('works with ANTHROPIC_API_KEY', async () => {
+    const k = t.key('frank', 'platform');
+    const r = await claude({ ANTHROPIC_API_KEY: k.secret });
+    assert.equal(r.is_error, false, JSON.stringify(r));
+    const lines = sessionLines(r.session_id);
+    assert.ok(lines.length >= 1);
+    assert.equal(lines[0]!.user, 'frank');
+  });
+
+  it('works with an apiKeyHelper in settings.json', async () => {
+    const k = t.key('gina', 'platform');
+    const h = mkdtempSync(join(tmpdir(), 'tollgate-claude-helper-'));
+    mkdirSync(join(h, '.claude'), { recursive: true });
+    writeFileSync(join(h, '.claude', 'settings.json'), JSON.stringify({ apiKeyHelper: `echo ${k.secret}` }));
+    const saved = home;
+    home = h;
+    try {
+      const r = await claude({});
+      assert.equal(r.is_error, false, JSON.stringify(r));
+      assert.equal(sessionLines(r.session_id)[0]!.user, 'gina');
+    } finally {
+      home = saved;
+      rmSync(h, { recursive: true, force: true });
+    }
+  });
+
+  it('cost equals Claude Code’s own figure for other models and token mixes (long prompts, web search, 1h cache)', async () => {
+    const k = t.key('hana', 'platform');
+    const cases: { model: string; start: UsageSpec; end: UsageSpec }[] = [
+      { model: 'claude-haiku-5-5', start: { input_tokens: 90_000, output_tokens: 1, cache_read_input_tokens: 20_000, cache_creation_input_tokens: 0 }, end: { output_tokens: 500 } },
+      { model: 'claude-sonnet-4-5', start: { input_tokens: 3, output_tokens: 1, cache_creation_input_tokens: 12_345, cache_read_input_tokens: 67_890, cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 12_345 } }, end: { output_tokens: 999, server_tool_use: { web_search_requests: 3 } } },
+    ];
+    for (const c of cases) {
+      fake.fallback = { kind: 'stream', usageStart: c.start, usageEnd: c.end };
+      const r = await claude({ ANTHROPIC_AUTH_TOKEN: k.secret }, ['--model', c.model]);
+      assert.equal(r.is_error, false, JSON.stringify(r));
+      const lines = sessionLines(r.session_id);
+      const total = lines.reduce((a, x) => a + x.cost_nanousd, 0);
+      assert.ok(lines.every((l) => l.priced));
+      assert.ok(Math.abs(total / 1e9 - r.total_cost_usd) < 1e-9, `${c.model}: gateway ${total / 1e9} vs Claude Code ${r.total_cost_usd}`);
+    }
+    fake.fallback = { kind: 'stream' };
+  });
+
+  it('shows the gateway’s readable error at once when the key is wrong (no retry loop)', async () => {
+    const t0 = Date.now();
+    const r = await claude({ ANTHROPIC_AUTH_TOKEN: 'tg_not_a_key' }).catch((e: { stdout?: string }) => JSON.parse(e.stdout ?? '{}') as ClaudeResult);
+    assert.equal(r.is_error, true);
+    assert.match(r.result, /401 TG_UNKNOWN_KEY: this virtual key is not known to the gateway/);
+    assert.ok(Date.now() - t0 < 20_000, 'x-should-retry: false stops Claude Code retrying');
+  });
+});
