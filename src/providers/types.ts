@@ -11,10 +11,11 @@ export interface InboundRequest {
   endpoint: Endpoint;
   /** The body exactly as the client sent it (possibly content-encoded). */
   rawBody: Buffer;
-  /** The decoded body, indexed. */
-  scanned: ScannedBody;
+  /** The decoded body, indexed (scanned on first use: the pass-through route dispatches
+   * before it needs this). Throws JsonSyntaxError for malformed JSON. */
+  scanned(): ScannedBody;
+  /** The requested model (the body's "model"). */
   model: string;
-  stream: boolean;
   headers: IncomingHttpHeaders;
   /** The query string including "?", or "". */
   search: string;

@@ -2,7 +2,7 @@
 // matching and forwarded as is) and the one error boundary.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Config } from '../config/schema.js';
 import { KeyRing } from '../identity/keys.js';
@@ -31,7 +31,7 @@ export interface GatewayOptions {
 
 /** Time-sortable request id: milliseconds then randomness. */
 export function newRequestId(now: number): string {
-  return `tg_${now.toString(36).padStart(9, '0')}${randomBytes(8).toString('hex')}`;
+  return `tg_${now.toString(36).padStart(9, '0')}${randomUUID().slice(0, 18).replace('-', '')}`;
 }
 
 export function buildUpstreams(config: Config): Upstream[] {

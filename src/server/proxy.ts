@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { Transform } from 'node:stream';
 import { request, errors as undiciErrors } from 'undici';
-import { JsonSyntaxError, memberValue, scanBody, type ScannedBody } from '../protocol/anthropic/body.js';
+import { JsonSyntaxError, leadingModel, memberValue, scanBody, type ScannedBody } from '../protocol/anthropic/body.js';
 import { encodeSse, SseParser } from '../protocol/anthropic/sse.js';
 import { factsFromJson, StreamMeter, type ResponseFacts } from '../metering/usage.js';
 import type { Endpoint, InboundRequest, Upstream } from '../providers/types.js';
@@ -107,32 +107,44 @@ function newLine(ctx: GatewayContext, id: string, key: KeyRecord, endpoint: Endp
   };
 }
 
-async function proxy(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, endpoint: Endpoint, search: string, line: LedgerLine, t0: number): Promise<void> {
-  const limit = ctx.config.server.max_body_bytes;
-  const rawBody = await readBody(req, limit);
-  const decoded = decodeRequestBody(rawBody, headerValue(req.headers, 'content-encoding'), limit);
+/** Validates the fields the gateway relies on; throws the gateway's 400s. */
+function checkBody(scan: () => ScannedBody): { model: string; scanned: ScannedBody } {
   let scanned: ScannedBody;
-  try {
-    scanned = scanBody(decoded);
-  } catch (err) {
-    if (err instanceof JsonSyntaxError) throw new GatewayError('TG_BAD_JSON', `request body is not valid JSON: ${err.message}`);
-    throw err;
-  }
   let model: unknown;
   let stream: unknown;
   try {
+    scanned = scan();
     model = memberValue(scanned, 'model');
     stream = memberValue(scanned, 'stream');
-  } catch {
+  } catch (err) {
+    if (err instanceof JsonSyntaxError) throw new GatewayError('TG_BAD_JSON', `request body is not valid JSON: ${err.message}`);
     throw new GatewayError('TG_BAD_JSON', 'request body is not valid JSON');
   }
   if (typeof model !== 'string' || model.trim() === '') {
     throw new GatewayError('TG_BAD_REQUEST', model === undefined ? 'model: field required' : 'model: expected a non-empty string');
   }
   if (stream !== undefined && typeof stream !== 'boolean') throw new GatewayError('TG_BAD_REQUEST', 'stream: expected a boolean');
+  return { model, scanned };
+}
+
+async function proxy(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, endpoint: Endpoint, search: string, line: LedgerLine, t0: number): Promise<void> {
+  const limit = ctx.config.server.max_body_bytes;
+  const rawBody = await readBody(req, limit);
+  const decoded = decodeRequestBody(rawBody, headerValue(req.headers, 'content-encoding'), limit);
+  let cached: ScannedBody | null = null;
+  const scan = (): ScannedBody => (cached ??= scanBody(decoded));
+  // Fast path: with the model first in the body (as Claude Code sends it), a pass-through
+  // request is dispatched before the full scan, which then overlaps the upstream's work.
+  // A body the scan rejects is then answered with the gateway's 400 and the upstream
+  // request aborted (the upstream would have refused it too).
+  let model = leadingModel(decoded);
+  let checked = false;
+  if (model === null) {
+    model = checkBody(scan).model;
+    checked = true;
+  }
   line.model_requested = model;
-  line.session_id = sessionIdOf(req.headers, scanned);
-  const inbound: InboundRequest = { endpoint, rawBody, scanned, model, stream: stream === true, headers: req.headers, search };
+  const inbound: InboundRequest = { endpoint, rawBody, scanned: scan, model, headers: req.headers, search };
 
   const upstream: Upstream | undefined = ctx.upstreams[0];
   if (!upstream) throw new GatewayError('TG_NO_UPSTREAM', 'no upstream is configured');
@@ -153,12 +165,25 @@ async function proxy(ctx: GatewayContext, req: IncomingMessage, res: ServerRespo
   };
   res.on('close', onClose);
 
+  const pending = request(out.url, {
+    dispatcher: upstream.dispatcher, method: out.method, headers: out.headers, body: out.body,
+    signal: ac.signal, headersTimeout: upstream.headersTimeoutMs, bodyTimeout: upstream.bodyTimeoutMs,
+  });
+  if (!checked) {
+    try {
+      checkBody(scan);
+    } catch (err) {
+      ac.abort();
+      res.off('close', onClose);
+      await pending.then((r) => r.body.destroy(), () => {});
+      throw err;
+    }
+  }
+  line.session_id = sessionIdOf(req.headers, scan());
+
   let up: Awaited<ReturnType<typeof request>>;
   try {
-    up = await request(out.url, {
-      dispatcher: upstream.dispatcher, method: out.method, headers: out.headers, body: out.body,
-      signal: ac.signal, headersTimeout: upstream.headersTimeoutMs, bodyTimeout: upstream.bodyTimeoutMs,
-    });
+    up = await pending;
   } catch (err) {
     if (clientGone) {
       line.client_aborted = true;
@@ -186,7 +211,7 @@ async function proxy(ctx: GatewayContext, req: IncomingMessage, res: ServerRespo
   if (isSse) res.flushHeaders();
 
   const meter = isSse ? new StreamMeter() : null;
-  const parser = meter ? new SseParser((ev) => { if (StreamMeter.METERED_EVENTS.has(ev.event)) meter.onEvent(ev.event, ev.data); }) : null;
+  const parser = meter ? new SseParser((ev) => meter.onEvent(ev.event, ev.data), (e) => StreamMeter.METERED_EVENTS.has(e)) : null;
   const jsonParts: Buffer[] = [];
   let jsonSize = 0;
   const keepJson = (b: Buffer) => {
@@ -209,7 +234,7 @@ async function proxy(ctx: GatewayContext, req: IncomingMessage, res: ServerRespo
     else if (jsonSize <= MAX_METERED_JSON && !unreadable) facts = factsFromJson(Buffer.concat(jsonParts, jsonSize).toString('utf8'));
     else facts = factsFromJson('');
     Object.assign(line, facts.usage);
-    line.model_served = facts.model ?? (up.statusCode < 400 ? model as string : null);
+    line.model_served = facts.model ?? (up.statusCode < 400 ? model : null);
     line.stop_reason = facts.stopReason ?? null;
     line.message_id = facts.messageId ?? null;
     if (facts.errorType) line.error_type = facts.errorType;

@@ -16,7 +16,7 @@ export interface StartOptions {
 
 export function createGateway(loaded: LoadedConfig, opts: StartOptions): Gateway {
   const { config } = loaded;
-  const store = opts.store ?? new SqliteStore(resolveFrom(loaded, config.store.sqlite), { sync: config.store.sync });
+  const store = opts.store ?? new SqliteStore(resolveFrom(loaded, config.store.sqlite), { sync: config.store.sync, backgroundCheckpoint: true });
   const catalog = loadCatalog();
   const prices = PriceBook.load(catalog, {
     file: config.prices.file ? resolveFrom(loaded, config.prices.file) : undefined,

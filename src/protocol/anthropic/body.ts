@@ -1,10 +1,11 @@
 // Reads the few top-level fields the gateway needs from a Messages request body (model,
 // stream, metadata, max_tokens) without building the whole object. Claude Code bodies are
 // hundreds of KB of conversation; JSON.parse would allocate all of it on every request, while
-// this scanner jumps across string contents with Buffer.indexOf and allocates only the fields
-// asked for. It still checks the JSON grammar (brackets, commas, colons, string escapes,
-// numbers, literals) so malformed bodies get the gateway's own 400. It does not reject raw
-// control characters inside strings; the upstream does, with its own 400.
+// this scanner jumps from quote to quote across string contents with Buffer.indexOf (native
+// memchr) and allocates only the fields asked for. It checks the JSON grammar outside strings
+// (brackets, commas, colons, numbers, literals, unterminated strings) so malformed bodies get
+// the gateway's own 400. Inside strings it does not judge escape sequences or raw control
+// characters; the upstream rejects those with its own 400 invalid_request_error.
 
 export class JsonSyntaxError extends Error {
   constructor(message: string, readonly offset: number) {
@@ -35,12 +36,7 @@ function isWs(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }
 
-function isHex(c: number): boolean {
-  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
-}
-
 class Scanner {
-  private nextBs = -1;
   constructor(readonly buf: Buffer) {}
 
   ws(pos: number): number {
@@ -49,29 +45,19 @@ class Scanner {
     return pos;
   }
 
-  /** pos at the opening quote; returns the offset after the closing quote. */
+  /** pos at the opening quote; returns the offset after the closing quote. A quote ends the
+   * string unless an odd number of backslashes precedes it, so the scan jumps from quote to
+   * quote; escape sequences are left for the upstream to judge (it rejects bad ones with 400). */
   string(pos: number): number {
     const b = this.buf;
     let p = pos + 1;
     for (;;) {
       const q = b.indexOf(Q, p);
       if (q === -1) throw new JsonSyntaxError('unterminated string', pos);
-      if (this.nextBs < p) this.nextBs = b.indexOf(BS, p);
-      if (this.nextBs === -1) this.nextBs = b.length;
-      if (this.nextBs > q) return q + 1;
-      // An escape before the quote: validate it and continue after it.
-      const e = this.nextBs;
-      const c = b[e + 1];
-      if (c === 0x75 /* u */) {
-        for (let i = 2; i < 6; i++) {
-          if (!isHex(b[e + i] ?? 0)) throw new JsonSyntaxError('bad \\u escape', e);
-        }
-        p = e + 6;
-      } else if (c === Q || c === BS || c === 0x2f || c === 0x62 || c === 0x66 || c === 0x6e || c === 0x72 || c === 0x74) {
-        p = e + 2;
-      } else {
-        throw new JsonSyntaxError('bad escape', e);
-      }
+      let bs = 0;
+      while (b[q - 1 - bs] === BS && q - 1 - bs > pos) bs++;
+      if ((bs & 1) === 0) return q + 1;
+      p = q + 1;
     }
   }
 
@@ -194,4 +180,31 @@ export function memberValue(body: ScannedBody, key: string): unknown {
   const m = body.members.get(key);
   if (!m) return undefined;
   return JSON.parse(body.buf.toString('utf8', m.valueStart, m.valueEnd));
+}
+
+/**
+ * The model, when it is the body's first member (Claude Code always sends it first). Lets the
+ * gateway dispatch a pass-through request before the full scan of a large body, which then
+ * runs while the upstream works. Returns null when the body does not start that way; the
+ * caller then scans first.
+ */
+export function leadingModel(buf: Buffer): string | null {
+  const s = new Scanner(buf);
+  let p = s.ws(0);
+  if (buf[p] !== LB) return null;
+  p = s.ws(p + 1);
+  // '"model"' as bytes
+  const KEY = '"model"';
+  if (buf.length < p + KEY.length || buf.toString('latin1', p, p + KEY.length) !== KEY) return null;
+  p = s.ws(p + KEY.length);
+  if (buf[p] !== COLON) return null;
+  p = s.ws(p + 1);
+  if (buf[p] !== Q) return null;
+  try {
+    const end = s.string(p);
+    const v: unknown = JSON.parse(buf.toString('utf8', p, end));
+    return typeof v === 'string' && v.trim() !== '' ? v : null;
+  } catch {
+    return null;
+  }
 }

@@ -48,3 +48,21 @@ describe('SSE parser', () => {
     assert.deepEqual(parseAll([Buffer.from('event: a\ndata: 1\n\nevent: b\ndata: 2\n')]).map((e) => e.event), ['a']);
   });
 });
+
+describe('SSE parser with an event filter', () => {
+  it('delivers only wanted events, whole, at every split', () => {
+    const whole = Buffer.from(stream);
+    const want = (e: string) => e === 'message_start' || e === 'message_stop';
+    const all: SseEvent[] = [];
+    new SseParser((e) => all.push(e)).push(whole);
+    const expected = all.filter((e) => want(e.event));
+    for (let i = 1; i < whole.length; i++) {
+      const got: SseEvent[] = [];
+      const p = new SseParser((e) => got.push(e), want);
+      p.push(whole.subarray(0, i));
+      p.push(whole.subarray(i));
+      assert.deepEqual(got, expected, `split at ${i}`);
+    }
+    assert.equal(expected.length, 2);
+  });
+});

@@ -3,6 +3,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { migrations } from '../migrations.js';
 import type { KeyRecord, LedgerLine, LedgerQuery, Store, SummaryDimension, SummaryRow } from '../types.js';
 
@@ -38,7 +39,11 @@ export class SqliteStore implements Store {
   private readonly dataVersion: Database.Statement;
   private readonly batch: Database.Transaction<(lines: LedgerLine[], keysUsed: Map<string, number>) => void>;
 
-  constructor(file: string, opts: { sync?: 'normal' | 'full'; readonly?: boolean } = {}) {
+  private checkpointer: Worker | null = null;
+
+  /** `backgroundCheckpoint`: the long-running gateway moves WAL checkpoints to a worker
+   * thread; short-lived CLI commands keep SQLite's automatic ones. */
+  constructor(file: string, opts: { sync?: 'normal' | 'full'; backgroundCheckpoint?: boolean } = {}) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
@@ -46,6 +51,16 @@ export class SqliteStore implements Store {
     // Another process (the CLI) may hold the write lock briefly; wait rather than fail.
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
+    if (opts.backgroundCheckpoint && file !== ':memory:') {
+      this.db.pragma('wal_autocheckpoint = 0');
+      this.checkpointer = new Worker(new URL('./checkpoint-worker.js', import.meta.url), { workerData: { file, intervalMs: 500 } });
+      this.checkpointer.unref();
+      this.checkpointer.on('error', () => {
+        // Fall back to SQLite's own checkpoints rather than let the WAL grow.
+        if (this.db.open) this.db.pragma('wal_autocheckpoint = 1000');
+        this.checkpointer = null;
+      });
+    }
     this.insertLine = this.db.prepare(
       `INSERT OR IGNORE INTO ledger (${LEDGER_COLUMNS.join(',')}) VALUES (${LEDGER_COLUMNS.map((c) => '@' + c).join(',')})`,
     );
@@ -133,6 +148,8 @@ export class SqliteStore implements Store {
   }
 
   close(): void {
+    this.checkpointer?.postMessage('stop');
+    this.checkpointer = null;
     this.db.close();
   }
 }
