@@ -21,14 +21,14 @@ const MAX_METERED_JSON = 64 * 1024 * 1024;
 
 /** Claude Code's session: the x-claude-code-session-id header, else metadata.user_id, which is
  * a JSON string since 2.1.78 and `user_<hex>_account_<uuid>_session_<uuid>` before. */
-export function sessionIdOf(headers: IncomingMessage['headers'], scanned: ScannedBody): string | null {
+export function sessionIdOf(headers: IncomingMessage['headers'], scan: () => ScannedBody): string | null {
   const h = headerValue(headers, 'x-claude-code-session-id');
   if (h) return h.slice(0, 200);
   let meta: unknown;
   try {
-    meta = memberValue(scanned, 'metadata');
+    meta = memberValue(scan(), 'metadata');
   } catch {
-    return null;
+    return null; // A malformed body: the upstream refuses it, there is no session to record.
   }
   const uid = meta && typeof meta === 'object' ? (meta as Record<string, unknown>).user_id : undefined;
   if (typeof uid !== 'string') return null;
@@ -133,16 +133,12 @@ async function proxy(ctx: GatewayContext, req: IncomingMessage, res: ServerRespo
   const decoded = decodeRequestBody(rawBody, headerValue(req.headers, 'content-encoding'), limit);
   let cached: ScannedBody | null = null;
   const scan = (): ScannedBody => (cached ??= scanBody(decoded));
-  // Fast path: with the model first in the body (as Claude Code sends it), a pass-through
-  // request is dispatched before the full scan, which then overlaps the upstream's work.
-  // A body the scan rejects is then answered with the gateway's 400 and the upstream
-  // request aborted (the upstream would have refused it too).
+  // Fast path: with the model first in the body (as Claude Code sends it) the pass-through
+  // route needs nothing else from a body of hundreds of KB, so it is not scanned at all; JSON
+  // validity is then the upstream's to judge (it answers 400 invalid_request_error, passed
+  // back as is). Any other body is fully checked before anything is sent upstream.
   let model = leadingModel(decoded);
-  let checked = false;
-  if (model === null) {
-    model = checkBody(scan).model;
-    checked = true;
-  }
+  if (model === null) model = checkBody(scan).model;
   line.model_requested = model;
   const inbound: InboundRequest = { endpoint, rawBody, scanned: scan, model, headers: req.headers, search };
 
@@ -169,17 +165,7 @@ async function proxy(ctx: GatewayContext, req: IncomingMessage, res: ServerRespo
     dispatcher: upstream.dispatcher, method: out.method, headers: out.headers, body: out.body,
     signal: ac.signal, headersTimeout: upstream.headersTimeoutMs, bodyTimeout: upstream.bodyTimeoutMs,
   });
-  if (!checked) {
-    try {
-      checkBody(scan);
-    } catch (err) {
-      ac.abort();
-      res.off('close', onClose);
-      await pending.then((r) => r.body.destroy(), () => {});
-      throw err;
-    }
-  }
-  line.session_id = sessionIdOf(req.headers, scan());
+  line.session_id = sessionIdOf(req.headers, scan);
 
   let up: Awaited<ReturnType<typeof request>>;
   try {

@@ -3,7 +3,7 @@
 // messages, Anthropic error envelopes and headers. Tests script its behaviour per request.
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 
 export interface RecordedRequest {
   method: string;
@@ -48,6 +48,8 @@ export class FakeAnthropic {
   readonly requests: RecordedRequest[] = [];
   private script: Behaviour[] = [];
   fallback: Behaviour = { kind: 'stream' };
+  /** Serve scripted behaviours even for bodies that are not JSON. */
+  acceptBadJson = false;
   private server: Server;
   private readonly open = new Set<ServerResponse>();
   url = '';
@@ -61,7 +63,7 @@ export class FakeAnthropic {
         this.requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body });
         this.open.add(res);
         res.on('close', () => this.open.delete(res));
-        void this.respond(req.url ?? '', body, res);
+        void this.respond(req.url ?? '', req.headers, body, res);
       });
     });
   }
@@ -84,18 +86,26 @@ export class FakeAnthropic {
     await new Promise<void>((r) => this.server.close(() => r()));
   }
 
-  private async respond(url: string, body: Buffer, res: ServerResponse): Promise<void> {
+  private async respond(url: string, headers: IncomingHttpHeaders, body: Buffer, res: ServerResponse): Promise<void> {
     if (url.startsWith('/v1/messages/count_tokens')) {
       res.writeHead(200, { 'content-type': 'application/json', 'request-id': 'req_count' });
       res.end('{"input_tokens":42}');
       return;
     }
-    const b = this.script.shift() ?? this.fallback;
     let model = 'claude-opus-5-5';
     try {
-      const j = JSON.parse(body.toString('utf8')) as { model?: string };
+      const text = (headers['content-encoding'] === 'gzip' ? gunzipSync(body) : body).toString('utf8');
+      const j = JSON.parse(text) as { model?: string };
       if (j.model) model = j.model;
-    } catch { /* the gateway forwards bytes; a test may send anything */ }
+    } catch {
+      // Like the real API: a body that is not JSON is refused before anything else.
+      if (!this.acceptBadJson) {
+        res.writeHead(400, { 'content-type': 'application/json', 'request-id': 'req_badjson' });
+        res.end(JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message: 'There was an issue with the format of your request' }, request_id: 'req_badjson' }));
+        return;
+      }
+    }
+    const b = this.script.shift() ?? this.fallback;
     switch (b.kind) {
       case 'hang':
         return;
