@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
 import { ConfigError, parseConfig } from './load.js';
-import { configSchema } from './schema.js';
+import { configSchema, type AnthropicUpstreamConfig } from './schema.js';
 
 const issueExample = `
 server: { host: 127.0.0.1, port: 8787 }
@@ -30,7 +30,7 @@ describe('config', () => {
     assert.equal(config.server.port, 8787);
     assert.equal(config.server.host, '127.0.0.1');
     assert.equal(config.store.sqlite, './data/tollgate.db');
-    assert.equal(config.upstreams[0]!.api_key, 'sk-ant-xyz');
+    assert.equal((config.upstreams[0] as AnthropicUpstreamConfig).api_key, 'sk-ant-xyz');
     assert.equal(config.upstreams[0]!.base_url, 'https://api.anthropic.com');
     assert.deepEqual(missingEnv, []);
   });
@@ -39,17 +39,17 @@ describe('config', () => {
     const { config, missingEnv } = parseConfig('{}', '(defaults)', {});
     assert.equal(config.server.port, 8787);
     assert.equal(config.upstreams[0]!.name, 'anthropic');
-    assert.equal(config.upstreams[0]!.api_key, '');
+    assert.equal((config.upstreams[0] as AnthropicUpstreamConfig).api_key, '');
     assert.equal(config.server.max_body_bytes, 32 * 1024 * 1024);
     assert.deepEqual(missingEnv, ['ANTHROPIC_API_KEY']);
   });
 
   it('expands variables inside values only, never into YAML structure', () => {
     const { config } = parseConfig('upstreams:\n  - { name: a, type: anthropic, api_key: "${K}" }\n', 't', { K: 'x\n  - evil: [1' });
-    assert.equal(config.upstreams[0]!.api_key, 'x\n  - evil: [1');
+    assert.equal((config.upstreams[0] as AnthropicUpstreamConfig).api_key, 'x\n  - evil: [1');
     assert.equal(config.upstreams.length, 1);
     const d = parseConfig('upstreams:\n  - { name: a, type: anthropic, api_key: "${K:-fallback}" }\n', 't', {});
-    assert.equal(d.config.upstreams[0]!.api_key, 'fallback');
+    assert.equal((d.config.upstreams[0] as AnthropicUpstreamConfig).api_key, 'fallback');
   });
 
   it('reports every problem at once, with key paths and hints for renamed keys', () => {
@@ -75,6 +75,34 @@ upstreams:
     assert.match(problems('upstreams:\n  - { name: a, type: anthropic }\n  - { name: a, type: anthropic }\n').join(), /duplicate name "a"/);
     assert.match(problems('server: [unclosed').join(), /YAML/);
     assert.match(problems('- just\n- a list').join(), /expected a mapping/);
+  });
+
+  it('accepts the routing example and checks that routes name real upstreams', () => {
+    const { config } = parseConfig(`
+upstreams:
+  - { name: anthropic, type: anthropic, api_key: "\${ANTHROPIC_API_KEY}" }
+  - { name: bedrock-eu, type: bedrock, region: eu-west-1, profile: geo }
+  - { name: vertex-us, type: vertex, project: my-proj, region: us-east5,
+      model_regions: { claude-haiku-4-5: us-east5 } }
+routes:
+  default: [anthropic, vertex-us]
+  teams: { eu-finance: [bedrock-eu] }
+`, 't', { ANTHROPIC_API_KEY: 'k' });
+    assert.deepEqual(config.routes.default, ['anthropic', 'vertex-us']);
+    assert.deepEqual(config.routes.teams, { 'eu-finance': ['bedrock-eu'] });
+    assert.equal(config.upstreams[1]!.type, 'bedrock');
+    assert.equal(config.failover.max_attempts, 3);
+    const p = problems(`
+upstreams:
+  - { name: a, type: bedrock, region: europe }
+  - { name: v, type: vertex }
+routes: { default: [a, nope], teams: { t: [ghost] } }
+`);
+    const all = p.join('\n');
+    assert.match(all, /upstreams\[0\]\.region: an AWS region/);
+    assert.match(all, /upstreams\[1\]\.project/);
+    assert.ok(p.length >= 2);
+    assert.match(problems('upstreams:\n  - { name: a, type: anthropic }\nroutes: { default: [a, nope], teams: { t: [ghost] } }\n').join('\n'), /routes\.default: no upstream named "nope"[\s\S]*routes\.teams\.t: no upstream named "ghost"/);
   });
 
   it('generates a JSON Schema for editors', () => {

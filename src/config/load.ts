@@ -84,8 +84,21 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     throw new ConfigError(file, problems);
   }
   const names = new Set<string>();
-  const dupes = parsed.data.upstreams.filter((u) => (names.has(u.name) ? true : (names.add(u.name), false)));
-  if (dupes.length) throw new ConfigError(file, dupes.map((u) => `upstreams: duplicate name "${u.name}"`));
+  const problems: string[] = [];
+  for (const u of parsed.data.upstreams) {
+    if (names.has(u.name)) problems.push(`upstreams: duplicate name "${u.name}"`);
+    names.add(u.name);
+  }
+  const r = parsed.data.routes;
+  const lists: [string, string[]][] = [
+    ...(r.default ? [['routes.default', r.default] as [string, string[]]] : []),
+    ...Object.entries(r.teams ?? {}).map(([t, l]) => [`routes.teams.${t}`, l] as [string, string[]]),
+    ...Object.entries(r.keys ?? {}).map(([k, l]) => [`routes.keys.${k}`, l] as [string, string[]]),
+  ];
+  for (const [where, list] of lists) {
+    for (const n of list) if (!names.has(n)) problems.push(`${where}: no upstream named "${n}" (have: ${[...names].join(', ')})`);
+  }
+  if (problems.length) throw new ConfigError(file, problems);
   return { config: parsed.data, missingEnv: [...missing] };
 }
 

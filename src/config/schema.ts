@@ -16,7 +16,53 @@ export const anthropicUpstreamSchema = z.strictObject({
   idle_timeout_ms: z.number().int().positive().default(300_000),
 });
 
-export const upstreamSchema = z.discriminatedUnion('type', [anthropicUpstreamSchema]);
+const upstreamName = z.string().min(1).regex(/^[a-z0-9][a-z0-9._-]*$/i, 'letters, digits, ".", "_" or "-"');
+const timeouts = {
+  timeout_ms: z.number().int().positive().default(600_000),
+  connect_timeout_ms: z.number().int().positive().default(10_000),
+  idle_timeout_ms: z.number().int().positive().default(300_000),
+};
+const modelMap = z.record(z.string().min(1), z.string().min(1));
+
+export const bedrockUpstreamSchema = z.strictObject({
+  name: upstreamName,
+  type: z.literal('bedrock'),
+  region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d+$/, 'an AWS region such as eu-west-1'),
+  /** Model ids: cross-region profiles with the region's geography prefix (geo), global
+   * profiles (global), or in-region base ids (regional). */
+  profile: z.enum(['geo', 'global', 'regional']).default('geo'),
+  /** Overrides the geography prefix derived from the region (data/routes.json). */
+  geo_prefix: z.string().regex(/^[a-z-]+$/).optional(),
+  base_url: z.url({ protocol: /^https?$/ }).optional(),
+  /** A Bedrock API key (sent as Authorization: Bearer). Without it: the standard AWS chain. */
+  bearer_token: z.string().optional(),
+  /** A profile from the shared AWS config/credentials files (SSO included). */
+  aws_profile: z.string().optional(),
+  /** Application inference profile ARN per model, so cost-allocation tags attribute spend. */
+  application_inference_profiles: modelMap.optional(),
+  /** Per team, application inference profile ARN per model (wins over the upstream's). */
+  team_inference_profiles: z.record(z.string().min(1), modelMap).optional(),
+  /** Replaces the list of betas dropped for Bedrock (data/routes.json). */
+  drop_betas: z.array(z.string()).optional(),
+  ...timeouts,
+});
+
+export const vertexUpstreamSchema = z.strictObject({
+  name: upstreamName,
+  type: z.literal('vertex'),
+  project: z.string().min(1),
+  /** global, a multi-region (us, eu) or a region such as us-east5. */
+  region: z.string().regex(/^[a-z0-9-]+$/).default('global'),
+  /** Per-model region overrides (the VERTEX_REGION_CLAUDE_* idea), by any model id form. */
+  model_regions: modelMap.optional(),
+  base_url: z.url({ protocol: /^https?$/ }).optional(),
+  /** A service-account key file; without it, Google Application Default Credentials. */
+  credentials_file: z.string().optional(),
+  drop_betas: z.array(z.string()).optional(),
+  ...timeouts,
+});
+
+export const upstreamSchema = z.discriminatedUnion('type', [anthropicUpstreamSchema, bedrockUpstreamSchema, vertexUpstreamSchema]);
 
 export const configSchema = z.strictObject({
   server: z.strictObject({
@@ -36,6 +82,23 @@ export const configSchema = z.strictObject({
     sync: z.enum(['normal', 'full']).default('normal'),
   }).prefault({}),
   upstreams: z.array(upstreamSchema).min(1),
+  /** Which upstreams serve a request, in failover order: by key, else by team, else default. */
+  routes: z.strictObject({
+    default: z.array(z.string().min(1)).min(1).optional(),
+    teams: z.record(z.string().min(1), z.array(z.string().min(1)).min(1)).optional(),
+    keys: z.record(z.string().min(1), z.array(z.string().min(1)).min(1)).optional(),
+  }).prefault({}),
+  failover: z.strictObject({
+    /** Attempts per request across all targets (first try included). */
+    max_attempts: z.number().int().min(1).max(10).default(3),
+    backoff_ms: z.number().int().min(0).default(200),
+    max_backoff_ms: z.number().int().min(0).default(2_000),
+    /** A retry-after longer than this moves on to the next target instead of waiting. */
+    max_retry_after_ms: z.number().int().min(0).default(5_000),
+    /** Consecutive failures that put an upstream in cooldown, and for how long. */
+    cooldown_after: z.number().int().min(1).default(3),
+    cooldown_ms: z.number().int().min(0).default(30_000),
+  }).prefault({}),
   prices: z.strictObject({
     /** A price file in the format of data/prices.json whose entries replace the shipped ones. */
     file: z.string().optional(),
@@ -50,12 +113,16 @@ export const configSchema = z.strictObject({
 export type Config = z.infer<typeof configSchema>;
 export type UpstreamConfig = z.infer<typeof upstreamSchema>;
 export type AnthropicUpstreamConfig = z.infer<typeof anthropicUpstreamSchema>;
+export type BedrockUpstreamConfig = z.infer<typeof bedrockUpstreamSchema>;
+export type VertexUpstreamConfig = z.infer<typeof vertexUpstreamSchema>;
 
 /** Keys people commonly write by analogy with other tools; the hint names the right one. */
 export const renamedKeys: Record<string, string> = {
   baseUrl: 'base_url', baseURL: 'base_url', url: 'base_url', apiKey: 'api_key', key: 'api_key',
   provider: 'type', listen: 'host', database: 'sqlite', db: 'sqlite', path: 'sqlite',
   maxBodyBytes: 'max_body_bytes', timeout: 'timeout_ms', timeoutMs: 'timeout_ms',
+  apiKeyBedrock: 'bearer_token', api_key_bedrock: 'bearer_token', projectId: 'project', project_id: 'project',
+  location: 'region', aws_region: 'region', modelRegions: 'model_regions', route: 'routes', fallback: 'routes',
 };
 
 /** What a config without `upstreams` (or no config file at all) gets: the Anthropic API with
