@@ -322,14 +322,14 @@ describe('errors are Anthropic-shaped with stable codes', () => {
     assert.match(e.error.message, /^TG_UPSTREAM_UNREACHABLE: upstream "anthropic" \(http:\/\/127\.0\.0\.1:9\) unreachable: ECONNREFUSED/);
     await dead.stop();
 
-    const slow = await startGateway(upstreamYaml(fake.url, ', timeout_ms: 150'));
+    const slow = await startGateway(upstreamYaml(fake.url, ', timeout_ms: 150') + 'failover: { max_attempts: 2, backoff_ms: 0 }\n');
     const k2 = slow.key();
-    fake.next({ kind: 'hang' });
+    fake.next({ kind: 'hang' }, { kind: 'hang' });
     res = await request(slow.url + '/v1/messages', { method: 'POST', body: claudeBody(100), headers: { authorization: `Bearer ${k2.secret}` } });
     assert.equal(res.statusCode, 504);
     e = (await res.body.json()) as { error: { type: string; message: string } };
     assert.equal(e.error.type, 'timeout_error');
-    assert.match(e.error.message, /^TG_UPSTREAM_TIMEOUT: upstream "anthropic"/);
+    assert.match(e.error.message, /^TG_UPSTREAM_TIMEOUT: upstream "anthropic".*\(tollgate tried: anthropic → TG_UPSTREAM_TIMEOUT.*; anthropic → TG_UPSTREAM_TIMEOUT/);
     const l = slow.gw.ctx.store.queryLedger({});
     assert.equal(l[l.length - 1]!.http_status, 504);
     await slow.stop();

@@ -71,6 +71,8 @@ export const configSchema = z.strictObject({
     max_body_bytes: z.number().int().positive().default(32 * 1024 * 1024),
     /** Longest a client may take to send its request body. */
     request_timeout_ms: z.number().int().positive().default(120_000),
+    /** On translated streams (Bedrock, Vertex), a ping after this much silence. */
+    ping_interval_ms: z.number().int().positive().default(10_000),
   }).prefault({}),
   store: z.strictObject({
     sqlite: z.string().min(1).default('./data/tollgate.db'),

@@ -26,7 +26,28 @@ export interface ModelPrice extends Rates {
 }
 
 type RawPrice = Record<string, unknown>;
-interface PriceFile { models: Record<string, RawPrice> }
+
+/** A route's surcharge: e.g. Bedrock geo/in-region endpoints at 1.1× list for newer models. */
+export interface RouteMultiplier {
+  route: string;
+  endpoint_types: string[];
+  models: string[];
+  /** Exact rational: num/den. */
+  num: bigint;
+  den: bigint;
+  source: string;
+  date: string;
+}
+
+interface PriceFile { models: Record<string, RawPrice>; route_multipliers?: Record<string, unknown>[] }
+
+/** "1.1" → 11n/10n. */
+function parseMultiplier(v: unknown, where: string): { num: bigint; den: bigint } {
+  const s = typeof v === 'number' ? String(v) : v;
+  if (typeof s !== 'string' || !/^\d+(\.\d{1,6})?$/.test(s)) throw new PriceError(`${where}: expected a decimal multiplier such as "1.1"`);
+  const [i, f = ''] = s.split('.');
+  return { num: BigInt(i as string + f), den: 10n ** BigInt(f.length) };
+}
 
 export class PriceError extends Error {}
 
@@ -74,8 +95,8 @@ export interface Cost {
   priced: boolean;
 }
 
-/** Exact cost of one request's usage at the given price. */
-export function costOf(usage: Usage, price: ModelPrice): number {
+/** Exact cost of one request's usage at the given price (times an exact multiplier). */
+export function costOf(usage: Usage, price: ModelPrice, mult: { num: bigint; den: bigint } = { num: 1n, den: 1n }): number {
   // Long-prompt tiers look at the whole prompt: uncached input plus cache reads and writes.
   const prompt = usage.input_tokens + usage.cache_read_input_tokens
     + usage.cache_creation_5m_input_tokens + usage.cache_creation_1h_input_tokens;
@@ -86,7 +107,9 @@ export function costOf(usage: Usage, price: ModelPrice): number {
     + BigInt(usage.cache_creation_1h_input_tokens) * r.cache_write_1h
     + BigInt(usage.cache_read_input_tokens) * r.cache_read
     + BigInt(usage.web_search_requests) * price.web_search;
-  return Number((pico + 500n) / 1000n);
+  // Round half-up once, from the exact rational pico × num / den to nano-USD.
+  const den = mult.den * 1000n;
+  return Number((pico * mult.num + den / 2n) / den);
 }
 
 /** nano-USD → a decimal USD string with no float rounding ("0.017100000"). */
@@ -107,6 +130,7 @@ export function nanoToUsd(nano: number): number {
 export class PriceBook {
   private readonly prices = new Map<string, ModelPrice>();
   private readonly warned = new Set<string>();
+  private multipliers: RouteMultiplier[] = [];
 
   constructor(private readonly catalog: ModelCatalog, private readonly warn: (msg: string) => void = () => {}) {}
 
@@ -127,6 +151,26 @@ export class PriceBook {
     }
     if (!parsed || typeof parsed.models !== 'object') throw new PriceError(`${file}: expected {"models": {...}}`);
     for (const [model, raw] of Object.entries(parsed.models)) this.set(model, raw, `${file}: models.${model}`);
+    if (Array.isArray(parsed.route_multipliers)) {
+      // A file that lists multipliers replaces the earlier list as a whole.
+      this.multipliers = parsed.route_multipliers.map((m, i) => {
+        const where = `${file}: route_multipliers[${i}]`;
+        if (typeof m.route !== 'string' || !Array.isArray(m.endpoint_types) || !Array.isArray(m.models)) throw new PriceError(`${where}: needs route, endpoint_types and models`);
+        return {
+          route: m.route, endpoint_types: m.endpoint_types.map(String),
+          models: m.models.map((x) => this.catalog.resolve(String(x))?.id ?? String(x)),
+          ...parseMultiplier(m.multiplier, `${where}.multiplier`),
+          source: typeof m.source === 'string' ? m.source : '', date: typeof m.date === 'string' ? m.date : '',
+        };
+      });
+    }
+  }
+
+  /** The surcharge for a model served on a route and endpoint type, if any. */
+  multiplier(modelId: string | undefined, route: string | null, endpointType: string | null): RouteMultiplier | undefined {
+    if (!modelId || !route || !endpointType) return undefined;
+    const id = this.catalog.resolve(modelId)?.id;
+    return this.multipliers.find((m) => m.route === route && m.endpoint_types.includes(endpointType) && id !== undefined && m.models.includes(id));
   }
 
   set(model: string, raw: RawPrice, where: string): void {
@@ -153,8 +197,9 @@ export class PriceBook {
     return this.prices.get(key);
   }
 
-  /** Cost of a request; an unknown model is reported unpriced and warned about once. */
-  cost(modelId: string | undefined, usage: Usage): Cost {
+  /** Cost of a request; an unknown model is reported unpriced and warned about once. With a
+   * route and endpoint type, that route's surcharge applies (data/prices.json). */
+  cost(modelId: string | undefined, usage: Usage, where: { route?: string | null; endpointType?: string | null } = {}): Cost {
     const price = modelId ? this.lookup(modelId) : undefined;
     if (!price) {
       const name = modelId ?? '(no model)';
@@ -164,7 +209,8 @@ export class PriceBook {
       }
       return { nanoUsd: 0, priced: false };
     }
-    return { nanoUsd: costOf(usage, price), priced: true };
+    const m = this.multiplier(modelId, where.route ?? null, where.endpointType ?? null);
+    return { nanoUsd: costOf(usage, price, m), priced: true };
   }
 
   entries(): [string, ModelPrice][] {

@@ -9,6 +9,9 @@ import { KeyRing } from '../identity/keys.js';
 import { LedgerWriter } from '../metering/ledger.js';
 import type { PriceBook } from '../metering/prices.js';
 import { AnthropicUpstream } from '../providers/anthropic/index.js';
+import { BedrockUpstream } from '../providers/bedrock/index.js';
+import { VertexUpstream } from '../providers/vertex/index.js';
+import { Router, type RouterEvent } from '../routing/router.js';
 import type { Upstream } from '../providers/types.js';
 import type { ModelCatalog } from '../routing/catalog.js';
 import type { Store } from '../store/types.js';
@@ -34,12 +37,13 @@ export function newRequestId(now: number): string {
   return `tg_${now.toString(36).padStart(9, '0')}${randomUUID().slice(0, 18).replace('-', '')}`;
 }
 
-export function buildUpstreams(config: Config): Upstream[] {
+export function buildUpstreams(config: Config, catalog: ModelCatalog): Upstream[] {
   return config.upstreams.map((u) => {
     switch (u.type) {
-      case 'anthropic': return new AnthropicUpstream(u);
+      case 'anthropic': return new AnthropicUpstream(u, catalog);
+      case 'bedrock': return new BedrockUpstream(u, catalog);
+      case 'vertex': return new VertexUpstream(u, catalog);
     }
-    throw new Error(`unknown upstream type ${(u as { type: string }).type}`);
   });
 }
 
@@ -54,17 +58,26 @@ export class Gateway {
   readonly ctx: GatewayContext;
   private readonly poller: NodeJS.Timeout;
   private readonly sockets = new Set<Socket>();
+  /** Failover and cooldown events (alerts subscribe here). */
+  readonly routerListeners: ((e: RouterEvent) => void)[] = [];
 
   constructor(opts: GatewayOptions) {
     const store = opts.store;
     const logger = opts.logger;
+    const upstreams = buildUpstreams(opts.config, opts.catalog);
+    const wallNow = opts.wallNow ?? (() => Date.now());
+    const onRouterEvent = (e: RouterEvent) => {
+      logger.warn(e.kind === 'failover' ? `failover from ${e.from} to ${e.to}` : `upstream ${e.upstream} in cooldown`, { ...e });
+      for (const l of this.routerListeners) l(e);
+    };
     this.ctx = {
       config: opts.config, store, logger, prices: opts.prices, catalog: opts.catalog,
       keys: new KeyRing(store),
       ledger: new LedgerWriter(store, (err) => logger.error('ledger write failed', { error: err.message })),
-      upstreams: buildUpstreams(opts.config),
+      upstreams,
+      router: new Router(upstreams, opts.config.routes, opts.config.failover, wallNow, onRouterEvent),
       now: () => performance.now(),
-      wallNow: opts.wallNow ?? (() => Date.now()),
+      wallNow,
     };
     this.poller = setInterval(() => {
       try {

@@ -4,6 +4,7 @@ import type { KeyRing } from '../identity/keys.js';
 import type { LedgerWriter } from '../metering/ledger.js';
 import type { PriceBook } from '../metering/prices.js';
 import type { Upstream } from '../providers/types.js';
+import type { Router } from '../routing/router.js';
 import type { ModelCatalog } from '../routing/catalog.js';
 import type { Store } from '../store/types.js';
 import type { Logger } from '../util/log.js';
@@ -16,6 +17,7 @@ export interface GatewayContext {
   prices: PriceBook;
   catalog: ModelCatalog;
   upstreams: Upstream[];
+  router: Router;
   logger: Logger;
   /** Monotonic milliseconds, for durations. */
   now: () => number;

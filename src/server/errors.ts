@@ -17,6 +17,7 @@ export const errorCodes = {
   TG_METHOD: { status: 405, type: 'invalid_request_error', summary: 'method not allowed on this endpoint' },
   TG_BODY_TOO_LARGE: { status: 413, type: 'request_too_large', summary: 'request body larger than server.max_body_bytes' },
   TG_UNSUPPORTED_ENCODING: { status: 415, type: 'invalid_request_error', summary: 'request Content-Encoding the gateway cannot read' },
+  TG_MODEL_NOT_ON_ROUTE: { status: 400, type: 'invalid_request_error', summary: 'the model is unknown to the catalog or not available on the route(s) serving this key' },
   TG_NO_UPSTREAM: { status: 503, type: 'api_error', summary: 'no upstream is configured to serve this request' },
   TG_UPSTREAM_NO_CREDENTIALS: { status: 500, type: 'api_error', summary: 'the upstream has no credentials configured' },
   TG_UPSTREAM_UNREACHABLE: { status: 502, type: 'api_error', summary: 'the upstream could not be reached (DNS, connection refused or reset, TLS)' },

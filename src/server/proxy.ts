@@ -5,12 +5,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { Transform } from 'node:stream';
-import { request, errors as undiciErrors } from 'undici';
+import { request, errors as undiciErrors, type Dispatcher } from 'undici';
 import { JsonSyntaxError, leadingModel, memberValue, scanBody, type ScannedBody } from '../protocol/anthropic/body.js';
 import { encodeSse, SseParser } from '../protocol/anthropic/sse.js';
 import { factsFromJson, StreamMeter, type ResponseFacts } from '../metering/usage.js';
-import type { Endpoint, InboundRequest, Upstream } from '../providers/types.js';
-import type { KeyRecord, LedgerLine } from '../store/types.js';
+import { anthropicErrorBody } from '../providers/shared.js';
+import type { Endpoint, InboundRequest, MappedError, OutboundRequest, ResponseTranslator, Upstream } from '../providers/types.js';
+import { retryAfterMs } from '../routing/router.js';
+import type { Attempt, KeyRecord, LedgerLine } from '../store/types.js';
 import { decodeRequestBody, readBody } from './body.js';
 import { GatewayError, type ErrorCode } from './errors.js';
 import { forwardResponseHeaders, headerValue } from './headers.js';
@@ -82,7 +84,7 @@ export async function handleMessages(ctx: GatewayContext, req: IncomingMessage, 
   const key = auth.key;
   const line = newLine(ctx, requestId, key, endpoint);
   try {
-    await proxy(ctx, req, res, endpoint, search, line, t0);
+    await proxy(ctx, req, res, endpoint, search, line, key, t0);
   } catch (err) {
     // A gateway-side refusal or failure before the response started: record it, then let the
     // error boundary render it.
@@ -104,6 +106,7 @@ function newLine(ctx: GatewayContext, id: string, key: KeyRecord, endpoint: Endp
     input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_5m_input_tokens: 0,
     cache_creation_1h_input_tokens: 0, web_search_requests: 0, web_fetch_requests: 0, cost_nanousd: 0,
     priced: true, ttfb_ms: null, duration_ms: 0, client_aborted: false, upstream_request_id: null, message_id: null,
+    upstream_model: null, endpoint_type: null, attempts: [],
   };
 }
 
@@ -127,7 +130,21 @@ function checkBody(scan: () => ScannedBody): { model: string; scanned: ScannedBo
   return { model, scanned };
 }
 
-async function proxy(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, endpoint: Endpoint, search: string, line: LedgerLine, t0: number): Promise<void> {
+/** Statuses after which another upstream may do better: rate limits, overload, server errors. */
+function retryable(status: number): boolean {
+  return status === 429 || status >= 500;
+}
+
+const RETRY_HEADERS = ['retry-after', 'x-should-retry', 'request-id'];
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+  });
+}
+
+async function proxy(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, endpoint: Endpoint, search: string, line: LedgerLine, key: KeyRecord, t0: number): Promise<void> {
   const limit = ctx.config.server.max_body_bytes;
   const rawBody = await readBody(req, limit);
   const decoded = decodeRequestBody(rawBody, headerValue(req.headers, 'content-encoding'), limit);
@@ -136,20 +153,18 @@ async function proxy(ctx: GatewayContext, req: IncomingMessage, res: ServerRespo
   // Fast path: with the model first in the body (as Claude Code sends it) the pass-through
   // route needs nothing else from a body of hundreds of KB, so it is not scanned at all; JSON
   // validity is then the upstream's to judge (it answers 400 invalid_request_error, passed
-  // back as is). Any other body is fully checked before anything is sent upstream.
+  // back as is). Any other body, and any body for a translating route, is fully checked
+  // before anything is sent upstream.
   let model = leadingModel(decoded);
   if (model === null) model = checkBody(scan).model;
   line.model_requested = model;
-  const inbound: InboundRequest = { endpoint, rawBody, scanned: scan, model, headers: req.headers, search };
+  const inbound: InboundRequest = { endpoint, rawBody, decodedBody: decoded, scanned: scan, model, headers: req.headers, search, team: key.team };
+  line.session_id = sessionIdOf(req.headers, scan);
 
-  const upstream: Upstream | undefined = ctx.upstreams[0];
-  if (!upstream) throw new GatewayError('TG_NO_UPSTREAM', 'no upstream is configured');
-  line.upstream = upstream.name;
-  line.route = upstream.route;
-  line.region = upstream.region;
-  const problem = upstream.credentialProblem();
-  if (problem) throw new GatewayError('TG_UPSTREAM_NO_CREDENTIALS', problem);
-  const out = await upstream.prepare(inbound);
+  const router = ctx.router;
+  const targets = router.targetsFor(key);
+  if (targets.length === 0) throw new GatewayError('TG_NO_UPSTREAM', 'no upstream is configured for this key');
+  const fo = router.failover;
 
   const ac = new AbortController();
   let clientGone = false;
@@ -161,40 +176,188 @@ async function proxy(ctx: GatewayContext, req: IncomingMessage, res: ServerRespo
   };
   res.on('close', onClose);
 
-  const pending = request(out.url, {
-    dispatcher: upstream.dispatcher, method: out.method, headers: out.headers, body: out.body,
-    signal: ac.signal, headersTimeout: upstream.headersTimeoutMs, bodyTimeout: upstream.bodyTimeoutMs,
-  });
-  line.session_id = sessionIdOf(req.headers, scan);
-
-  let up: Awaited<ReturnType<typeof request>>;
+  const retryAfter = new Map<string, number>();
+  let lastGatewayError: GatewayError | null = null;
+  let lastUpstream: { error: MappedError; headers: Record<string, string> } | null = null;
   try {
-    up = await pending;
-  } catch (err) {
-    if (clientGone) {
-      line.client_aborted = true;
-      line.http_status = 499;
-      line.duration_ms = ctx.now() - t0;
-      await ctx.ledger.write(line).catch(() => {});
+    for (let i = 0; i < fo.max_attempts && !clientGone; i++) {
+      const upstream = targets[i % targets.length] as Upstream;
+      if (i >= targets.length) {
+        // Back to an upstream already tried in this request: back off, honour its retry-after.
+        const wait = Math.max(router.backoff(Math.floor(i / targets.length)), (retryAfter.get(upstream.name) ?? 0) - ctx.wallNow());
+        if (wait > fo.max_retry_after_ms) break;
+        await sleep(wait, ac.signal);
+        if (clientGone) break;
+      }
+      const previous = line.attempts[line.attempts.length - 1];
+      if (previous && previous.upstream !== upstream.name) {
+        router.emit({ kind: 'failover', from: previous.upstream, to: upstream.name, reason: previous.error ?? `HTTP ${previous.status}`, keyId: key.id, user: key.user, team: key.team });
+      }
+      const nextIndex = i + 1;
+      const next = targets[nextIndex % targets.length] as Upstream;
+      // Whether another attempt can follow this one (known retry-afters included).
+      const canRetry = () => nextIndex < fo.max_attempts && (nextIndex < targets.length
+        || ((retryAfter.get(next.name) ?? 0) - ctx.wallNow()) <= fo.max_retry_after_ms);
+
+      const a0 = ctx.now();
+      const attempt: Attempt = { upstream: upstream.name, status: 0, error: null, duration_ms: 0 };
+      line.attempts.push(attempt);
+      line.upstream = upstream.name;
+      line.route = upstream.route;
+      line.region = upstream.region;
+
+      const problem = upstream.credentialProblem();
+      let out: OutboundRequest;
+      try {
+        if (problem) throw new GatewayError('TG_UPSTREAM_NO_CREDENTIALS', problem);
+        out = await upstream.prepare(inbound);
+      } catch (err) {
+        if (!(err instanceof GatewayError)) {
+          if (err instanceof JsonSyntaxError) throw new GatewayError('TG_BAD_JSON', `request body is not valid JSON: ${err.message}`);
+          throw err;
+        }
+        // Another upstream on the list may have the model or the credentials.
+        attempt.error = err.code;
+        attempt.status = err.status;
+        attempt.duration_ms = ctx.now() - a0;
+        lastGatewayError = err;
+        continue;
+      }
+      line.upstream_model = out.upstreamModel;
+      line.endpoint_type = out.endpointType;
+      line.region = out.region;
+
+      let up: Awaited<ReturnType<typeof request>>;
+      try {
+        up = await request(out.url, {
+          dispatcher: upstream.dispatcher, method: out.method, headers: out.headers, body: out.body,
+          signal: ac.signal, headersTimeout: upstream.headersTimeoutMs, bodyTimeout: upstream.bodyTimeoutMs,
+        });
+      } catch (err) {
+        attempt.duration_ms = ctx.now() - a0;
+        if (clientGone) break;
+        const { code, cause } = upstreamErrorCode(err);
+        attempt.error = `${code}: ${cause}`;
+        router.failure(upstream.name);
+        lastGatewayError = new GatewayError(code, `upstream "${upstream.name}" (${upstream.displayUrl}) ${code === 'TG_UPSTREAM_TIMEOUT' ? 'timed out' : 'unreachable'}: ${cause}`);
+        lastUpstream = null;
+        continue;
+      }
+      attempt.status = up.statusCode;
+      line.http_status = up.statusCode;
+      line.upstream_request_id = headerValue(up.headers, 'request-id') ?? headerValue(up.headers, 'x-amzn-requestid') ?? null;
+
+      const passthrough = upstream.route === 'anthropic';
+      const ra = retryAfterMs(headerValue(up.headers, 'retry-after'), ctx.wallNow());
+      if (ra !== null) retryAfter.set(upstream.name, ctx.wallNow() + ra);
+      if (up.statusCode >= 400 && (retryable(up.statusCode) || !passthrough)) {
+        // Pass the very first answer through untouched when nothing else will be tried.
+        if (passthrough && line.attempts.length === 1 && (!retryable(up.statusCode) || !canRetry())) {
+          attempt.duration_ms = ctx.now() - a0;
+          await streamResponse(ctx, res, upstream, inbound, out, up, line, t0, null, () => clientGone);
+          return;
+        }
+        const text = await up.body.text().catch(() => '');
+        attempt.duration_ms = ctx.now() - a0;
+        const mapped = upstream.mapError(up.statusCode, up.headers, text);
+        attempt.error = mapped.type;
+        const kept: Record<string, string> = {};
+        for (const h of RETRY_HEADERS) {
+          const v = headerValue(up.headers, h);
+          if (v !== undefined) kept[h] = v;
+        }
+        if (retryable(mapped.status)) {
+          router.failure(upstream.name);
+          lastUpstream = { error: mapped, headers: kept };
+          lastGatewayError = null;
+          if (canRetry()) continue;
+          break;
+        }
+        router.success(upstream.name);
+        lastUpstream = { error: mapped, headers: kept };
+        lastGatewayError = null;
+        break;
+      }
+
+      const translator = passthrough ? null : upstream.translator(inbound, out, up.statusCode, up.headers);
+      const outcome = await streamResponse(ctx, res, upstream, inbound, out, up, line, t0, translator, () => clientGone, canRetry());
+      attempt.duration_ms = ctx.now() - a0;
+      if (outcome === 'retry') {
+        // The stream failed before its first byte reached the client.
+        attempt.error = translator?.error?.type ?? 'stream error';
+        attempt.status = translator?.error?.status ?? 502;
+        router.failure(upstream.name);
+        lastUpstream = translator?.error ? { error: translator.error, headers: {} } : null;
+        continue;
+      }
+      router.success(upstream.name);
       return;
     }
-    const { code, cause } = upstreamErrorCode(err);
-    throw new GatewayError(code, `upstream "${upstream.name}" (${upstream.displayUrl}) ${code === 'TG_UPSTREAM_TIMEOUT' ? 'timed out' : 'unreachable'}: ${cause}`);
+  } finally {
+    res.off('close', onClose);
   }
 
-  line.http_status = up.statusCode;
-  line.upstream_request_id = headerValue(up.headers, 'request-id') ?? null;
-  const contentType = (headerValue(up.headers, 'content-type') ?? '').toLowerCase();
-  const encoding = (headerValue(up.headers, 'content-encoding') ?? '').trim().toLowerCase();
-  const isSse = contentType.startsWith('text/event-stream');
+  if (clientGone) {
+    line.client_aborted = true;
+    line.http_status = 499;
+    line.duration_ms = ctx.now() - t0;
+    await ctx.ledger.write(line).catch(() => {});
+    return;
+  }
+  const tried = line.attempts.map((a) => `${a.upstream} → ${a.status || ''}${a.status && a.error ? ' ' : ''}${a.error ?? ''}`.trim()).join('; ');
+  if (lastUpstream) {
+    // Every target failed (or the one that answered refused): the last upstream's error,
+    // Anthropic-shaped, with what was tried when there was more than one attempt.
+    const e = lastUpstream.error;
+    const message = line.attempts.length > 1 ? `${e.message} (tollgate tried: ${tried})` : e.message;
+    line.http_status = e.status;
+    line.error_type = e.type;
+    line.duration_ms = ctx.now() - t0;
+    await ctx.ledger.write(line).catch(() => {});
+    const body = anthropicErrorBody({ ...e, message }, line.upstream_request_id ?? undefined);
+    res.writeHead(e.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-tollgate-request-id': line.id, 'x-tollgate-upstream': line.upstream ?? '', 'x-tollgate-route': line.route ?? '', ...lastUpstream.headers });
+    res.end(body);
+    return;
+  }
+  const ge = lastGatewayError ?? new GatewayError('TG_NO_UPSTREAM', 'no upstream could serve this request');
+  if (line.attempts.length > 1) throw new GatewayError(ge.code, `${ge.message} (tollgate tried: ${tried})`, ge.headers);
+  throw ge;
+}
+
+/**
+ * Streams a response to the client while metering it. Returns 'retry' when a translated
+ * stream failed before anything reached the client and another attempt is possible; 'done'
+ * otherwise (including client aborts, which are recorded).
+ */
+async function streamResponse(ctx: GatewayContext, res: ServerResponse, upstream: Upstream, inbound: InboundRequest, out: OutboundRequest,
+  up: Dispatcher.ResponseData<unknown>, line: LedgerLine, t0: number, translator: ResponseTranslator | null, clientGone: () => boolean, canRetry = false): Promise<'done' | 'retry'> {
+  const status = up.statusCode;
+  const upContentType = (headerValue(up.headers, 'content-type') ?? '').toLowerCase();
+  const encoding = translator ? '' : (headerValue(up.headers, 'content-encoding') ?? '').trim().toLowerCase();
+  const isSse = translator ? translator.contentType.startsWith('text/event-stream') : upContentType.startsWith('text/event-stream');
   line.streamed = isSse;
 
-  const headers = forwardResponseHeaders(up.headers);
+  const headers: Record<string, string | string[]> = translator ? { 'content-type': translator.contentType } : forwardResponseHeaders(up.headers);
+  if (translator) {
+    for (const h of RETRY_HEADERS) {
+      const v = headerValue(up.headers, h);
+      if (v !== undefined) headers[h] = v;
+    }
+    if (isSse) headers['cache-control'] = 'no-cache';
+  }
   headers['x-tollgate-request-id'] = line.id;
   headers['x-tollgate-upstream'] = upstream.name;
   headers['x-tollgate-route'] = upstream.route;
-  res.writeHead(up.statusCode, headers);
-  if (isSse) res.flushHeaders();
+  let headSent = false;
+  const sendHead = () => {
+    if (headSent) return;
+    headSent = true;
+    res.writeHead(status, headers);
+    if (isSse) res.flushHeaders();
+  };
+  // Pass-through answers start at once; a translated one waits for its first output, so an
+  // error frame before it can still fail over.
+  if (!translator) sendHead();
 
   const meter = isSse ? new StreamMeter() : null;
   const parser = meter ? new SseParser((ev) => meter.onEvent(ev.event, ev.data), (e) => StreamMeter.METERED_EVENTS.has(e)) : null;
@@ -220,72 +383,136 @@ async function proxy(ctx: GatewayContext, req: IncomingMessage, res: ServerRespo
     else if (jsonSize <= MAX_METERED_JSON && !unreadable) facts = factsFromJson(Buffer.concat(jsonParts, jsonSize).toString('utf8'));
     else facts = factsFromJson('');
     Object.assign(line, facts.usage);
-    line.model_served = facts.model ?? (up.statusCode < 400 ? model : null);
+    // On a cloud route the stream reports the client's id (swapped back); price by catalog id.
+    line.model_served = facts.model ?? (status < 400 ? inbound.model : null);
     line.stop_reason = facts.stopReason ?? null;
     line.message_id = facts.messageId ?? null;
     if (facts.errorType) line.error_type = facts.errorType;
-    if (up.statusCode >= 400 && !line.error_type) line.error_type = 'api_error';
+    if (status >= 400 && !line.error_type) line.error_type = 'api_error';
     if (unreadable) line.error_code = 'TG_UPSTREAM_BAD_RESPONSE';
-    const priced = ctx.prices.cost(line.model_served ?? line.model_requested ?? undefined, facts.usage);
+    const priceModel = out.catalogModel ?? line.model_served ?? line.model_requested ?? undefined;
+    const priced = ctx.prices.cost(priceModel, facts.usage, { route: upstream.route, endpointType: out.endpointType });
     line.cost_nanousd = priced.nanoUsd;
     // Requests that used no tokens (errors, count_tokens) cost nothing, priced or not.
     line.priced = priced.priced || !facts.usageSeen;
+    const reported = translator?.reportedUsage;
+    if (reported && facts.usageSeen && (reported.input !== facts.usage.input_tokens || reported.output !== facts.usage.output_tokens)) {
+      ctx.logger.warn('route-reported usage differs from the stream', { request_id: line.id, upstream: upstream.name, reported, metered: facts.usage });
+    }
     Object.assign(line, extra);
     line.duration_ms = ctx.now() - t0;
     finalized = ctx.ledger.write(line);
     return finalized;
   };
 
+  // Silence on a translated stream is filled with pings, as the API does, so clients and
+  // proxies in between do not time out.
+  let lastWrite = ctx.now();
+  const pingEvery = ctx.config.server.ping_interval_ms;
+  const pinger = translator && isSse ? setInterval(() => {
+    if (headSent && !res.destroyed && ctx.now() - lastWrite >= pingEvery) {
+      res.write(encodeSse('ping', '{"type": "ping"}'));
+      lastWrite = ctx.now();
+    }
+  }, Math.max(50, Math.floor(pingEvery / 2))) : null;
+
+  const emit = async (b: Buffer): Promise<boolean> => {
+    sendHead();
+    lastWrite = ctx.now();
+    return write(res, b);
+  };
+
   // For compressed or non-SSE bodies the client cannot use a response before its last bytes,
-  // so the latest chunk is held back until the ledger line is durable. For plain SSE the
-  // chunk that completes message_stop is the one held.
+  // so the latest chunk is held back until the ledger line is durable. For SSE the chunk that
+  // completes message_stop is the one held.
   let held: Buffer | null = null;
   const holdBack = decoder !== null || !isSse || unreadable;
   try {
     for await (const c of up.body) {
-      const chunk = c as Buffer;
+      let chunk = c as Buffer;
+      if (translator) {
+        const t = translator.push(chunk);
+        if (translator.error && !headSent && canRetry) return 'retry';
+        if (!t) continue;
+        chunk = t;
+      }
       if (line.ttfb_ms === null) line.ttfb_ms = ctx.now() - t0;
       if (holdBack) {
         if (decoder) decoder.write(chunk);
         else if (!isSse) keepJson(chunk);
-        if (held && !(await write(res, held))) break;
+        if (held && !(await emit(held))) break;
         held = chunk;
         continue;
       }
       parser!.push(chunk);
       if (meter!.complete && !finalized) await finalize();
-      if (!(await write(res, chunk))) break;
+      if (!(await emit(chunk))) break;
+    }
+    if (translator && !clientGone()) {
+      const tail = translator.end();
+      if (translator.error && !headSent && canRetry) return 'retry';
+      if (tail) {
+        if (line.ttfb_ms === null) line.ttfb_ms = ctx.now() - t0;
+        if (holdBack) {
+          if (!isSse) keepJson(tail);
+          if (held) await emit(held);
+          held = tail;
+        } else {
+          parser!.push(tail);
+          if (meter!.complete && !finalized) await finalize();
+          await emit(tail);
+        }
+      }
+      if (translator.error) {
+        line.error_type = translator.error.type;
+        if (!headSent) {
+          // Nothing was sent and no retry is possible: answer with the mapped status.
+          const body = anthropicErrorBody(translator.error);
+          headers['content-type'] = 'application/json';
+          res.writeHead(translator.error.status, { ...headers, 'content-length': String(Buffer.byteLength(body)) });
+          headSent = true;
+          line.http_status = translator.error.status;
+          await finalize();
+          res.end(body);
+          return 'done';
+        }
+      }
     }
     if (decoder) {
       decoder.end();
       if (!unreadable) await once(decoder, 'end').catch(() => { unreadable = true; });
     }
-    if (clientGone) {
+    if (clientGone()) {
       await finalize({ client_aborted: true });
-      return;
+      return 'done';
     }
     await finalize();
-    if (held) await write(res, held);
+    if (held) await emit(held);
+    sendHead();
     res.end();
+    return 'done';
   } catch (err) {
-    if (clientGone) {
+    if (clientGone()) {
       await finalize({ client_aborted: true }).catch(() => {});
-      return;
+      return 'done';
     }
-    // The upstream failed mid-response. Headers are out; an SSE client gets an error event,
-    // anything else a cut connection (a half JSON document cannot be repaired).
+    // The upstream failed mid-response. Before the first byte a retry is still possible;
+    // after it, an SSE client gets an error event, anything else a cut connection.
     const { code, cause } = upstreamErrorCode(err);
+    if (!headSent && canRetry) return 'retry';
     ctx.logger.warn('upstream failed mid-response', { request_id: line.id, upstream: upstream.name, cause });
     const type = code === 'TG_UPSTREAM_TIMEOUT' ? 'timeout_error' : 'api_error';
     await finalize({ error_code: code, error_type: type }).catch(() => {});
     if (isSse && !holdBack) {
+      sendHead();
       await write(res, encodeSse('error', JSON.stringify({ type: 'error', error: { type, message: `${code}: upstream "${upstream.name}" failed mid-stream: ${cause}` } })));
       res.end();
     } else {
       res.destroy();
     }
+    return 'done';
   } finally {
-    res.off('close', onClose);
+    if (pinger) clearInterval(pinger);
     if (!up.body.destroyed) up.body.destroy();
   }
 }

@@ -54,4 +54,11 @@ export const migrations: string[] = [
   CREATE INDEX ledger_user_ts ON ledger(user, ts);
   CREATE INDEX ledger_team_ts ON ledger(team, ts);
   `,
+  // 2: routes — the id sent upstream, endpoint type, and each failover attempt
+  `
+  ALTER TABLE ledger ADD COLUMN upstream_model TEXT;
+  ALTER TABLE ledger ADD COLUMN endpoint_type TEXT;
+  ALTER TABLE ledger ADD COLUMN attempts TEXT;
+  CREATE INDEX ledger_session ON ledger(session_id);
+  `,
 ];

@@ -50,6 +50,20 @@ export interface LedgerLine {
   client_aborted: boolean;
   upstream_request_id: string | null;
   message_id: string | null;
+  /** Model id as sent to the upstream (a Bedrock profile id or ARN, a Vertex id …). */
+  upstream_model: string | null;
+  /** global | geo | regional | multi-region (cloud routes), null on the Anthropic route. */
+  endpoint_type: string | null;
+  /** Every upstream tried, in order (JSON text in the store). */
+  attempts: Attempt[];
+}
+
+export interface Attempt {
+  upstream: string;
+  /** HTTP status, or 0 when no response came (connection error, timeout). */
+  status: number;
+  error: string | null;
+  duration_ms: number;
 }
 
 export interface LedgerQuery {
@@ -62,7 +76,7 @@ export interface LedgerQuery {
   limit?: number;
 }
 
-export const SUMMARY_DIMENSIONS = ['user', 'team', 'project', 'model', 'day', 'key', 'upstream', 'session'] as const;
+export const SUMMARY_DIMENSIONS = ['user', 'team', 'project', 'model', 'day', 'key', 'upstream', 'route', 'region', 'session'] as const;
 export type SummaryDimension = (typeof SUMMARY_DIMENSIONS)[number];
 
 export interface SummaryRow {

@@ -1,31 +1,30 @@
 // Anthropic API upstream (type: anthropic).
-import { Agent } from 'undici';
+import type { Agent } from 'undici';
 import type { AnthropicUpstreamConfig } from '../../config/schema.js';
-import type { InboundRequest, OutboundRequest, Upstream } from '../types.js';
+import { rewriteBody } from '../../protocol/anthropic/body.js';
+import type { ModelCatalog } from '../../routing/catalog.js';
+import { resolveModel } from '../../routing/resolve.js';
+import { keepAliveAgent, parseAnthropicError } from '../shared.js';
+import type { InboundRequest, MappedError, OutboundRequest, ResponseTranslator, Upstream } from '../types.js';
 import { authHeaders } from './auth.js';
 import { endpointUrl } from './endpoint.js';
 import { translateHeaders } from './translate-request.js';
 
 export class AnthropicUpstream implements Upstream {
   readonly name: string;
-  readonly route = 'anthropic';
+  readonly route = 'anthropic' as const;
   readonly region = null;
   readonly dispatcher: Agent;
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
   readonly displayUrl: string;
 
-  constructor(private readonly cfg: AnthropicUpstreamConfig) {
+  constructor(private readonly cfg: AnthropicUpstreamConfig, private readonly catalog: ModelCatalog) {
     this.name = cfg.name;
     this.displayUrl = cfg.base_url;
     this.headersTimeoutMs = cfg.timeout_ms;
     this.bodyTimeoutMs = cfg.idle_timeout_ms;
-    // Keep-alive pool per upstream; pipelining off (requests are long-lived streams).
-    this.dispatcher = new Agent({
-      connect: { timeout: cfg.connect_timeout_ms },
-      keepAliveTimeout: 30_000,
-      connections: 256,
-    });
+    this.dispatcher = keepAliveAgent(cfg.connect_timeout_ms);
   }
 
   credentialProblem(): string | null {
@@ -33,13 +32,25 @@ export class AnthropicUpstream implements Upstream {
   }
 
   async prepare(req: InboundRequest): Promise<OutboundRequest> {
+    const r = resolveModel(this.catalog, req.model, { route: 'anthropic' });
+    // Pass-through: the body is forwarded byte for byte unless the client sent another
+    // route's id (e.g. a Bedrock profile id), which the API would not know.
+    const body = r.upstreamId === req.model ? req.rawBody : rewriteBody(req.scanned(), [], { model: JSON.stringify(r.upstreamId) });
+    const headers = { ...translateHeaders(req), ...authHeaders(this.cfg.api_key ?? '') };
+    if (body !== req.rawBody) delete headers['content-encoding'];
     return {
       url: endpointUrl(this.cfg.base_url, req.endpoint, req.search),
-      method: 'POST',
-      headers: { ...translateHeaders(req), ...authHeaders(this.cfg.api_key ?? '') },
-      body: req.rawBody,
-      upstreamModel: req.model,
+      method: 'POST', headers, body,
+      upstreamModel: r.upstreamId, catalogModel: r.model?.id ?? null, endpointType: null, region: null,
     };
+  }
+
+  mapError(status: number, _headers: Record<string, string | string[] | undefined>, body: string): MappedError {
+    return parseAnthropicError(status, body);
+  }
+
+  translator(): ResponseTranslator | null {
+    return null;
   }
 
   async close(): Promise<void> {

@@ -12,7 +12,7 @@ const LEDGER_COLUMNS = [
   'upstream', 'route', 'region', 'http_status', 'error_type', 'error_code', 'stop_reason', 'streamed',
   'input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_5m_input_tokens',
   'cache_creation_1h_input_tokens', 'web_search_requests', 'web_fetch_requests', 'cost_nanousd', 'priced',
-  'ttfb_ms', 'duration_ms', 'client_aborted', 'upstream_request_id', 'message_id',
+  'ttfb_ms', 'duration_ms', 'client_aborted', 'upstream_request_id', 'message_id', 'upstream_model', 'endpoint_type', 'attempts',
 ] as const;
 
 const BOOL_COLUMNS = new Set(['streamed', 'priced', 'client_aborted']);
@@ -22,11 +22,13 @@ type Row = Record<string, unknown>;
 function toLine(r: Row): LedgerLine {
   const out: Row = {};
   for (const c of LEDGER_COLUMNS) out[c] = BOOL_COLUMNS.has(c) ? r[c] === 1 : r[c];
+  out.attempts = typeof r.attempts === 'string' ? JSON.parse(r.attempts) : [];
   return out as unknown as LedgerLine;
 }
 
 const GROUP_EXPR: Record<SummaryDimension, string> = {
   user: 'user', team: 'team', project: 'project', key: 'key_id', upstream: 'upstream', session: 'session_id',
+  route: 'route', region: 'region',
   model: 'COALESCE(model_served, model_requested)',
   day: "strftime('%Y-%m-%d', ts / 1000, 'unixepoch')",
 };
@@ -71,6 +73,7 @@ export class SqliteStore implements Store {
       for (const l of lines) {
         const row: Row = { ...l };
         for (const c of BOOL_COLUMNS) row[c] = l[c as keyof LedgerLine] ? 1 : 0;
+        row.attempts = JSON.stringify(l.attempts);
         this.insertLine.run(row);
       }
       for (const [id, at] of keysUsed) this.touchKey.run(at, id);

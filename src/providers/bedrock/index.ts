@@ -1,0 +1,88 @@
+// Amazon Bedrock upstream (type: bedrock).
+import type { Agent } from 'undici';
+import type { BedrockUpstreamConfig } from '../../config/schema.js';
+import type { ModelCatalog } from '../../routing/catalog.js';
+import { ModelNotOnRoute, resolveModel } from '../../routing/resolve.js';
+import { routeData } from '../../routing/route-data.js';
+import { GatewayError } from '../../server/errors.js';
+import { keepAliveAgent } from '../shared.js';
+import type { InboundRequest, MappedError, OutboundRequest, ResponseTranslator, Upstream } from '../types.js';
+import { BedrockAuth } from './auth.js';
+import { bedrockBaseUrl, bedrockUrl } from './endpoint.js';
+import { bedrockErrorMessage, mapBedrockError } from './errors.js';
+import { bedrockBody, countTokensBody } from './translate-request.js';
+import { BedrockJsonTranslator, BedrockStreamTranslator } from './translate-stream.js';
+
+export class BedrockUpstream implements Upstream {
+  readonly name: string;
+  readonly route = 'bedrock' as const;
+  readonly region: string;
+  readonly dispatcher: Agent;
+  readonly headersTimeoutMs: number;
+  readonly bodyTimeoutMs: number;
+  readonly displayUrl: string;
+  private readonly auth: BedrockAuth;
+  private readonly base: string;
+  private readonly dropBetas: readonly string[];
+
+  constructor(private readonly cfg: BedrockUpstreamConfig, private readonly catalog: ModelCatalog) {
+    this.name = cfg.name;
+    this.region = cfg.region;
+    this.base = bedrockBaseUrl(cfg.region, cfg.base_url);
+    this.displayUrl = this.base;
+    this.headersTimeoutMs = cfg.timeout_ms;
+    this.bodyTimeoutMs = cfg.idle_timeout_ms;
+    this.dispatcher = keepAliveAgent(cfg.connect_timeout_ms);
+    this.auth = new BedrockAuth({ region: cfg.region, bearerToken: cfg.bearer_token || undefined, profile: cfg.aws_profile });
+    this.dropBetas = cfg.drop_betas ?? routeData().bedrock.drop_betas.flags;
+  }
+
+  credentialProblem(): string | null {
+    // The AWS chain is resolved when signing; a failure there is reported per request.
+    return null;
+  }
+
+  async prepare(req: InboundRequest): Promise<OutboundRequest> {
+    let r;
+    try {
+      r = resolveModel(this.catalog, req.model, { route: 'bedrock', region: this.cfg.region, profile: this.cfg.profile, geoPrefix: this.cfg.geo_prefix, applicationProfiles: this.cfg.application_inference_profiles, teamProfiles: this.cfg.team_inference_profiles }, req.team);
+    } catch (err) {
+      if (err instanceof ModelNotOnRoute) throw new GatewayError('TG_MODEL_NOT_ON_ROUTE', `upstream "${this.name}": ${err.message}`);
+      throw err;
+    }
+    const scanned = req.scanned();
+    const stream = scanned.members.has('stream') && scanned.buf.toString('latin1', scanned.members.get('stream')!.valueStart, scanned.members.get('stream')!.valueEnd) === 'true';
+    const invoke = bedrockBody(scanned, req.headers['anthropic-beta'], routeData().bedrock.anthropic_version, this.dropBetas);
+    const counting = req.endpoint === 'count_tokens';
+    // CountTokens takes the base model id, not an inference profile.
+    const id = counting ? (r.model?.ids.bedrock ?? r.upstreamId) : r.upstreamId;
+    const url = bedrockUrl(this.base, req.endpoint, id, stream && !counting);
+    const body = counting ? countTokensBody(invoke) : invoke;
+    const base: Record<string, string> = {
+      'content-type': 'application/json',
+      accept: stream && !counting ? 'application/vnd.amazon.eventstream' : 'application/json',
+    };
+    let headers: Record<string, string>;
+    try {
+      headers = await this.auth.headers('POST', url, base, body);
+    } catch (err) {
+      throw new GatewayError('TG_UPSTREAM_NO_CREDENTIALS', `upstream "${this.name}": no usable AWS credentials (${(err as Error).message.split('\n')[0]}); configure the AWS chain or bearer_token`);
+    }
+    return { url, method: 'POST', headers, body, upstreamModel: id, catalogModel: r.model?.id ?? null, endpointType: r.endpointType, region: this.region };
+  }
+
+  mapError(status: number, headers: Record<string, string | string[] | undefined>, body: string): MappedError {
+    const t = headers['x-amzn-errortype'];
+    return mapBedrockError(Array.isArray(t) ? t[0] : t, status, bedrockErrorMessage(body));
+  }
+
+  translator(req: InboundRequest, _out: OutboundRequest, _status: number, headers: Record<string, string | string[] | undefined>): ResponseTranslator {
+    const ct = String(headers['content-type'] ?? '');
+    if (ct.includes('eventstream')) return new BedrockStreamTranslator(req.model);
+    return new BedrockJsonTranslator(req.model, req.endpoint === 'count_tokens');
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+}

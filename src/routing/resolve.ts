@@ -1,0 +1,79 @@
+// Maps a requested model id to the id a given upstream needs: the first-party id on the
+// Anthropic route, a Bedrock profile / base id / application inference profile ARN, or a
+// Vertex id with its region. An id the catalog does not know passes through unchanged on the
+// Anthropic route and is refused on the others.
+import type { CatalogModel, ModelCatalog } from './catalog.js';
+import { bedrockGeoPrefix } from './route-data.js';
+
+export type EndpointType = 'global' | 'geo' | 'regional' | 'multi-region';
+
+export interface Resolved {
+  /** The catalog model, when known. */
+  model?: CatalogModel;
+  /** The id to send upstream (in the URL on Bedrock and Vertex, in the body on Anthropic). */
+  upstreamId: string;
+  endpointType: EndpointType | null;
+  /** Vertex: the region the request goes to (per-model overrides applied). */
+  region: string | null;
+}
+
+export class ModelNotOnRoute extends Error {}
+
+export interface BedrockTarget {
+  route: 'bedrock';
+  region: string;
+  profile: 'geo' | 'global' | 'regional';
+  geoPrefix?: string;
+  applicationProfiles?: Record<string, string>;
+  teamProfiles?: Record<string, Record<string, string>>;
+}
+
+export interface VertexTarget {
+  route: 'vertex';
+  region: string;
+  modelRegions?: Record<string, string>;
+}
+
+export type RouteTarget = { route: 'anthropic' } | BedrockTarget | VertexTarget;
+
+/** Finds a per-model entry keyed by any id form of the model. */
+function lookupByModel(catalog: ModelCatalog, map: Record<string, string> | undefined, model: CatalogModel): string | undefined {
+  if (!map) return undefined;
+  for (const [k, v] of Object.entries(map)) if (catalog.resolve(k)?.id === model.id) return v;
+  return undefined;
+}
+
+export function vertexEndpointType(region: string): EndpointType {
+  if (region === 'global') return 'global';
+  if (region === 'us' || region === 'eu') return 'multi-region';
+  return 'regional';
+}
+
+export function resolveModel(catalog: ModelCatalog, requested: string, target: RouteTarget, team?: string | null): Resolved {
+  const model = catalog.resolve(requested);
+  const oneM = /\[1m\]$/i.test(requested.trim());
+  if (target.route === 'anthropic') {
+    // Unknown ids pass through unchanged: the API may know models this catalog does not yet.
+    if (!model?.ids.first_party) return { upstreamId: requested, endpointType: null, region: null, model };
+    // Aliases and undated ids are fine first-party; only translate ids from another route.
+    const isFirstPartyForm = !/^(arn:|[a-z-]+\.anthropic\.|anthropic\.)/i.test(requested) && !requested.includes('@');
+    return { model, upstreamId: isFirstPartyForm ? requested : model.ids.first_party + (oneM ? '[1m]' : ''), endpointType: null, region: null };
+  }
+  if (!model) throw new ModelNotOnRoute(`model "${requested}" is not in the catalog, so it cannot be mapped to the ${target.route} route (see tollgate models --route ${target.route})`);
+  if (target.route === 'bedrock') {
+    const base = model.ids.bedrock;
+    if (!base) throw new ModelNotOnRoute(`model "${requested}" (${model.id}) is not available on the bedrock route`);
+    const arn = (team ? lookupByModel(catalog, target.teamProfiles?.[team], model) : undefined) ?? lookupByModel(catalog, target.applicationProfiles, model);
+    // An application inference profile wraps the system profile the upstream is set up for.
+    if (arn) return { model, upstreamId: arn, endpointType: target.profile, region: target.region };
+    if (target.profile === 'regional') return { model, upstreamId: base, endpointType: 'regional', region: target.region };
+    if (target.profile === 'global') return { model, upstreamId: `global.${base}`, endpointType: 'global', region: target.region };
+    const geo = target.geoPrefix ?? bedrockGeoPrefix(target.region);
+    if (!geo) throw new ModelNotOnRoute(`no cross-region geography is known for AWS region ${target.region}; set geo_prefix on the upstream`);
+    return { model, upstreamId: `${geo}.${base}`, endpointType: 'geo', region: target.region };
+  }
+  const vid = model.ids.vertex;
+  if (!vid) throw new ModelNotOnRoute(`model "${requested}" (${model.id}) is not available on the vertex route`);
+  const region = lookupByModel(catalog, target.modelRegions, model) ?? target.region;
+  return { model, upstreamId: vid, endpointType: vertexEndpointType(region), region };
+}
