@@ -416,6 +416,17 @@ async function streamResponse(ctx: GatewayContext, res: ServerResponse, upstream
     }
   }, Math.max(50, Math.floor(pingEvery / 2))) : null;
 
+  const refuse = async (e: MappedError): Promise<void> => {
+    const body = anthropicErrorBody(e);
+    headers['content-type'] = 'application/json';
+    res.writeHead(e.status, { ...headers, 'content-length': String(Buffer.byteLength(body)) });
+    headSent = true;
+    line.http_status = e.status;
+    line.error_type = e.type;
+    await finalize();
+    res.end(body);
+  };
+
   const emit = async (b: Buffer): Promise<boolean> => {
     sendHead();
     lastWrite = ctx.now();
@@ -432,7 +443,13 @@ async function streamResponse(ctx: GatewayContext, res: ServerResponse, upstream
       let chunk = c as Buffer;
       if (translator) {
         const t = translator.push(chunk);
-        if (translator.error && !headSent && canRetry) return 'retry';
+        if (translator.error && !headSent) {
+          // The stream failed before anything reached the client: try elsewhere, or answer
+          // with the mapped status as if the upstream had refused outright.
+          if (canRetry) return 'retry';
+          await refuse(translator.error);
+          return 'done';
+        }
         if (!t) continue;
         chunk = t;
       }
@@ -451,6 +468,10 @@ async function streamResponse(ctx: GatewayContext, res: ServerResponse, upstream
     if (translator && !clientGone()) {
       const tail = translator.end();
       if (translator.error && !headSent && canRetry) return 'retry';
+      if (translator.error && !headSent) {
+        await refuse(translator.error);
+        return 'done';
+      }
       if (tail) {
         if (line.ttfb_ms === null) line.ttfb_ms = ctx.now() - t0;
         if (holdBack) {
@@ -466,14 +487,7 @@ async function streamResponse(ctx: GatewayContext, res: ServerResponse, upstream
       if (translator.error) {
         line.error_type = translator.error.type;
         if (!headSent) {
-          // Nothing was sent and no retry is possible: answer with the mapped status.
-          const body = anthropicErrorBody(translator.error);
-          headers['content-type'] = 'application/json';
-          res.writeHead(translator.error.status, { ...headers, 'content-length': String(Buffer.byteLength(body)) });
-          headSent = true;
-          line.http_status = translator.error.status;
-          await finalize();
-          res.end(body);
+          await refuse(translator.error);
           return 'done';
         }
       }

@@ -18,10 +18,10 @@ export interface TestGateway {
   stop(): Promise<void>;
 }
 
-export async function startGateway(yaml: string, opts: { logger?: Logger; env?: NodeJS.ProcessEnv } = {}): Promise<TestGateway> {
+export async function startGateway(yaml: string, opts: { logger?: Logger; env?: NodeJS.ProcessEnv; server?: string } = {}): Promise<TestGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-test-'));
   const configFile = join(dir, 'tollgate.yaml');
-  writeFileSync(configFile, `store: { sqlite: ./tollgate.db }\nserver: { host: 127.0.0.1, port: 0 }\n${yaml}`);
+  writeFileSync(configFile, `store: { sqlite: ./tollgate.db }\nserver: { host: 127.0.0.1, port: 0${opts.server ? `, ${opts.server}` : ''} }\n${yaml}`);
   const loaded = loadConfig(configFile, opts.env ?? process.env);
   const gw = createGateway(loaded, { logger: opts.logger ?? silentLogger, pollMs: 50 });
   const addr = await gw.listen();
