@@ -137,6 +137,26 @@ describe('tollgate CLI', () => {
     }
   });
 
+  it('prints the model catalog per route and resolves single ids', () => {
+    let r = tollgate(['models', '--route', 'bedrock', '--region', 'eu-west-1', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const rows = JSON.parse(r.stdout) as { model: string; id: string | null; endpoint_type: string | null }[];
+    assert.equal(rows.find((x) => x.model === 'claude-sonnet-4-5')!.id, 'eu.anthropic.claude-sonnet-4-5-20250929-v1:0');
+    assert.equal(rows.find((x) => x.model === 'claude-mythos-5')!.id, null);
+    r = tollgate(['models', 'resolve', 'haiku', '--route', 'vertex', '--region', 'us-east5']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /haiku → claude-haiku-5-5 +\(route vertex, region us-east5, regional endpoint; catalog model claude-haiku-5-5\)/);
+    r = tollgate(['models', 'resolve', 'us.anthropic.claude-opus-4-6-v1', '--route', 'anthropic']);
+    assert.match(r.stdout, /→ claude-opus-4-6 /);
+    r = tollgate(['models', 'resolve', 'claude-nope', '--route', 'vertex']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /not in the catalog.*vertex route/);
+    r = tollgate(['models', '--route', 'bedrock']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--region is required/);
+    assert.match(tollgate(['models']).stdout, /claude-opus-5-5\s+opus\s+claude-opus-5-5/);
+  });
+
   it('prints the config JSON Schema', () => {
     const r = tollgate(['config', 'schema']);
     assert.equal(r.status, 0);

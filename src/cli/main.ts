@@ -5,6 +5,7 @@ import { ConfigError } from '../config/load.js';
 import { configSchema } from '../config/schema.js';
 import { VERSION } from '../util/version.js';
 import * as keys from './commands/keys.js';
+import * as models from './commands/models.js';
 import * as serve from './commands/serve.js';
 import * as usage from './commands/usage.js';
 import { openConfig, out, UsageError, type GlobalOpts } from './shared.js';
@@ -25,6 +26,7 @@ export async function main(argv: string[]): Promise<void> {
   serve.register(program, globals);
   keys.register(program, globals);
   usage.register(program, globals);
+  models.register(program);
 
   const config = program.command('config').description('check or describe the configuration');
   config.command('check').description('validate the config file and report every problem at once').action(() => {

@@ -87,6 +87,22 @@ describe('prices', () => {
     assert.throws(() => PriceBook.load(loadCatalog(), { overrides: { 'x-model': { input: 'cheap' } } }), /x-model.*input/);
   });
 
+  it('applies route surcharges from data: 1.1× on Bedrock geo/regional and Vertex regional/multi-region for newer models', () => {
+    const usage = u({ input_tokens: 1_000_000, output_tokens: 1_000_000, cache_read_input_tokens: 1_000_000, cache_creation_5m_input_tokens: 1_000_000 });
+    const list = book.cost('claude-haiku-4-5', usage).nanoUsd;
+    assert.equal(list, (1 + 5 + 0.1 + 1.25) * 1e9);
+    for (const [route, type, factor] of [['bedrock', 'geo', 1.1], ['bedrock', 'regional', 1.1], ['bedrock', 'global', 1], ['vertex', 'regional', 1.1], ['vertex', 'multi-region', 1.1], ['vertex', 'global', 1], ['anthropic', null, 1]] as const) {
+      assert.equal(book.cost('claude-haiku-4-5', usage, { route, endpointType: type }).nanoUsd, Math.round(list * factor), `${route} ${type}`);
+    }
+    // Older models keep list price on every endpoint.
+    const old = book.cost('claude-3-7-sonnet', usage).nanoUsd;
+    assert.equal(book.cost('claude-3-7-sonnet', usage, { route: 'bedrock', endpointType: 'geo' }).nanoUsd, old);
+    // Exact to the nano-dollar for odd token counts: 7 × $0.125/M × 1.1 = 0.9625 µUSD.
+    assert.equal(book.cost('claude-haiku-5-5', u({ cache_creation_5m_input_tokens: 7 }), { route: 'vertex', endpointType: 'regional' }).nanoUsd, 963);
+    const m = book.multiplier('claude-haiku-4-5', 'bedrock', 'geo')!;
+    assert.ok(m.source && m.date);
+  });
+
   it('formats nano-USD without float rounding', () => {
     assert.equal(formatUsd(17_100_000), '0.017100000');
     assert.equal(formatUsd(123_456_789_012n, 2), '123.45');
