@@ -61,9 +61,11 @@ async function main(): Promise<void> {
   const up = await start('./upstream.js', []);
   const upUrl = `http://127.0.0.1:${up.msg.port as number}`;
   const floor = await start('./floor-proxy.js', [upUrl]);
+  const br = await start('./upstream-bedrock.js', []);
+  const brUrl = `http://127.0.0.1:${br.msg.port as number}`;
   // TOLLGATE_BENCH_PROFILE=DIR writes a CPU profile of the tollgate process there.
   const prof = process.env.TOLLGATE_BENCH_PROFILE;
-  const tg = await start('./tollgate-server.js', [upUrl], prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []);
+  const tg = await start('./tollgate-server.js', [upUrl, brUrl], prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []);
   const targets = [
     { name: 'direct', url: upUrl, key: 'x' },
     { name: 'floor', url: `http://127.0.0.1:${floor.msg.port as number}`, key: 'x' },
@@ -113,6 +115,28 @@ async function main(): Promise<void> {
       console.log(`${label}: done (${all.direct!.length} requests per target)`);
     }
   }
+  // Bedrock translation: event-stream frames decoded and re-encoded as Anthropic SSE, against
+  // direct calls to the same fake Bedrock (which a client could not read as SSE: this is what
+  // the translation costs on top of a pass-through).
+  const brRows: string[] = [];
+  if (!only.length || only.includes('bedrock')) {
+    const tgUrl = `http://127.0.0.1:${tg.msg.port as number}`;
+    for (const conc of [1, 64]) {
+      const body = claudeBody(50_000, { model: 'claude-opus-4-6' });
+      const n = quick ? (conc === 1 ? 120 : 960) : (conc === 1 ? 600 : 7680);
+      await batch(brUrl, body, 'x', conc * 4, conc);
+      await batch(tgUrl, body, tg.msg.cloudKey as string, conc * 4, conc);
+      const d: Sample[] = [];
+      const v: Sample[] = [];
+      for (let r = 0; r < 4; r++) {
+        d.push(...(await batch(brUrl, body, 'x', n / 4, conc)).samples);
+        v.push(...(await batch(tgUrl, body, tg.msg.cloudKey as string, n / 4, conc)).samples);
+      }
+      const add = (p: number, k: keyof Sample) => pct(v.map((x) => x[k]), p) - pct(d.map((x) => x[k]), p);
+      brRows.push(`| 50 KB, c=${conc} | ${f(add(50, 'ttfb'))} | ${f(add(99, 'ttfb'))} | ${f(add(50, 'ttlb'))} | ${f(add(99, 'ttlb'))} |`);
+      console.log(`bedrock translation c=${conc}: done`);
+    }
+  }
   console.log('\nAdded latency over direct (ms) and throughput (req/s):\n');
   console.log('| case | target | +TTFB p50 | +TTFB p99 | +TTLB p50 | +TTLB p99 | TTLB p50 | req/s |');
   console.log('|---|---|---|---|---|---|---|---|');
@@ -121,12 +145,18 @@ async function main(): Promise<void> {
   console.log('| case | TTFB p50 | TTFB p99 | TTLB p50 | TTLB p99 | req/s |');
   console.log('|---|---|---|---|---|---|');
   for (const s of summary) console.log(s);
+  if (brRows.length) {
+    console.log('\nBedrock route (event-stream → SSE translation, metering, ledger): added latency over direct (ms):\n');
+    console.log('| case | +TTFB p50 | +TTFB p99 | +TTLB p50 | +TTLB p99 |');
+    console.log('|---|---|---|---|---|');
+    for (const r of brRows) console.log(r);
+  }
   tg.child.send('lines');
   const lines = await new Promise<number>((res) => tg.child.once('message', (m) => res((m as { lines: number }).lines)));
   console.log(`\nledger lines written by tollgate during the run: ${lines}`);
   tg.child.send('exit');
   await new Promise((r) => tg.child.once('exit', r));
-  for (const c of [up.child, floor.child]) c.kill();
+  for (const c of [up.child, floor.child, br.child]) c.kill();
   rmSync(tg.msg.dir as string, { recursive: true, force: true });
   await client.close();
 }

@@ -9,6 +9,8 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { packageRoot } from '../src/util/paths.js';
 import { FakeAnthropic, type UsageSpec } from './helpers/fake-anthropic.js';
+import { AWS_TEST_CREDS, FakeBedrock } from './helpers/fake-bedrock.js';
+import { FakeMetadata, FakeVertex } from './helpers/fake-vertex.js';
 import { startGateway, upstreamYaml, type TestGateway } from './helpers/gateway.js';
 
 const run = promisify(execFile);
@@ -132,4 +134,67 @@ describe('real Claude Code CLI through tollgate', { skip: existsSync(CLAUDE) ? f
     assert.match(r.result, /401 TG_UNKNOWN_KEY: this virtual key is not known to the gateway/);
     assert.ok(Date.now() - t0 < 20_000, 'x-should-retry: false stops Claude Code retrying');
   });
+});
+
+describe('real Claude Code CLI: one setting, the route chosen by team', { skip: existsSync(CLAUDE) ? false : 'claude CLI not installed' }, () => {
+  let bedrock: FakeBedrock;
+  let vertex: FakeVertex;
+  let metadata: FakeMetadata;
+  let routed: TestGateway;
+  const saved = { ...process.env };
+
+  before(async () => {
+    const scratch = mkdtempSync(join(tmpdir(), 'tollgate-cc-routes-'));
+    Object.assign(process.env, {
+      AWS_ACCESS_KEY_ID: AWS_TEST_CREDS.accessKeyId, AWS_SECRET_ACCESS_KEY: AWS_TEST_CREDS.secretAccessKey,
+      AWS_SESSION_TOKEN: AWS_TEST_CREDS.sessionToken, AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_CONFIG_FILE: join(scratch, 'c'), AWS_SHARED_CREDENTIALS_FILE: join(scratch, 'k'), CLOUDSDK_CONFIG: join(scratch, 'g'),
+    });
+    bedrock = await new FakeBedrock('eu-west-1').start();
+    metadata = await new FakeMetadata().start();
+    process.env.GCE_METADATA_HOST = metadata.url;
+    vertex = await new FakeVertex().start();
+    routed = await startGateway(`
+upstreams:
+  - { name: anthropic, type: anthropic, base_url: "${fake.url}", api_key: sk-upstream-secret }
+  - { name: bedrock-eu, type: bedrock, region: eu-west-1, base_url: "${bedrock.url}" }
+  - { name: vertex-us, type: vertex, project: p1, region: us-east5, base_url: "${vertex.url}" }
+routes:
+  default: [anthropic]
+  teams: { eu-finance: [bedrock-eu], ml: [vertex-us] }
+`);
+  });
+  after(async () => {
+    await routed.stop();
+    await Promise.all([bedrock.stop(), vertex.stop(), metadata.stop()]);
+    process.env = saved;
+  });
+
+  for (const [team, route] of [['web', 'anthropic'], ['eu-finance', 'bedrock'], ['ml', 'vertex']] as const) {
+    it(`team ${team} is served by the ${route} route, streaming, with an exact ledger line`, async () => {
+      const gwSaved = t;
+      t = routed;
+      try {
+        const k = routed.key(`${team}-dev`, team);
+        bedrock.fallback = { kind: 'stream', usageStart: { input_tokens: 2000, output_tokens: 1, cache_read_input_tokens: 5000 }, usageEnd: { output_tokens: 40 }, text: 'Hello from tollgate.' };
+        vertex.fallback = { kind: 'stream', usageStart: { input_tokens: 2000, output_tokens: 1, cache_read_input_tokens: 5000 }, usageEnd: { output_tokens: 40 }, text: 'Hello from tollgate.' };
+        fake.fallback = { kind: 'stream', usageStart: { input_tokens: 2000, output_tokens: 1, cache_read_input_tokens: 5000 }, usageEnd: { output_tokens: 40 }, text: 'Hello from tollgate.' };
+        const r = await claude({ ANTHROPIC_AUTH_TOKEN: k.secret }, ['--model', 'claude-sonnet-4-5']);
+        assert.equal(r.is_error, false, JSON.stringify(r));
+        assert.equal(r.result, 'Hello from tollgate.');
+        const lines = routed.gw.ctx.store.queryLedger({}).filter((l) => l.session_id === r.session_id && l.endpoint === 'messages');
+        assert.ok(lines.length >= 1);
+        const l = lines[lines.length - 1]!;
+        assert.equal(l.route, route);
+        assert.equal(l.streamed, true);
+        assert.deepEqual([l.input_tokens, l.output_tokens, l.cache_read_input_tokens], [2000, 40, 5000]);
+        const total = lines.reduce((a, x) => a + x.cost_nanousd, 0);
+        // Claude Code prices at list; the cloud routes' regional/geo endpoints cost 1.1× list.
+        const factor = route === 'anthropic' ? 1 : 1.1;
+        assert.ok(Math.abs(total / 1e9 - r.total_cost_usd * factor) < 1e-9, `${route}: gateway ${total / 1e9} vs Claude Code ${r.total_cost_usd} × ${factor}`);
+      } finally {
+        t = gwSaved;
+      }
+    });
+  }
 });

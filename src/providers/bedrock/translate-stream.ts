@@ -81,7 +81,14 @@ export class BedrockStreamTranslator implements ResponseTranslator {
     if (h(':event-type') !== 'chunk') return '';
     const { bytes } = JSON.parse(payload) as { bytes?: string };
     if (!bytes) return '';
-    const event = JSON.parse(Buffer.from(bytes, 'base64').toString('utf8')) as Record<string, unknown>;
+    const json = Buffer.from(bytes, 'base64').toString('utf8');
+    // Most events (text deltas) are forwarded as Bedrock sent them; only the two that change
+    // (message_start's model, message_stop's metrics) are parsed and rewritten.
+    const quick = /^\{\s*"type"\s*:\s*"([a-z_]+)"/.exec(json);
+    if (quick && quick[1] !== 'message_start' && quick[1] !== 'message_stop' && !json.includes(METRICS)) {
+      return encodeSse(quick[1] as string, json);
+    }
+    const event = JSON.parse(json) as Record<string, unknown>;
     const type = typeof event.type === 'string' ? event.type : 'message';
     if (type === 'message_start' && event.message && typeof event.message === 'object') {
       (event.message as Record<string, unknown>).model = this.clientModel;
