@@ -64,6 +64,18 @@ export const vertexUpstreamSchema = z.strictObject({
 
 export const upstreamSchema = z.discriminatedUnion('type', [anthropicUpstreamSchema, bedrockUpstreamSchema, vertexUpstreamSchema]);
 
+const policyRule = z.strictObject({
+  /** Families (opus, sonnet, haiku …) or model ids in any form; others get 403. */
+  allow: z.array(z.string().min(1)).optional(),
+  /** Serve `from` (a family or model) with `to`; with when_budget_pct, only once a budget
+   * covering the request has used that share of its limit (downgrade under spend pressure). */
+  rewrite: z.array(z.strictObject({
+    from: z.string().min(1),
+    to: z.string().min(1),
+    when_budget_pct: z.number().min(0).max(1000).optional(),
+  })).optional(),
+});
+
 export const configSchema = z.strictObject({
   server: z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),
@@ -101,6 +113,52 @@ export const configSchema = z.strictObject({
     cooldown_after: z.number().int().min(1).default(3),
     cooldown_ms: z.number().int().min(0).default(30_000),
   }).prefault({}),
+  /** Spend control settings shared by all budgets. */
+  spend: z.strictObject({
+    /** Calendar periods (day, week from Monday, month) are aligned in this IANA time zone. */
+    timezone: z.string().default('UTC').refine((tz) => {
+      try {
+        new Intl.DateTimeFormat('en-US', { timeZone: tz });
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'an IANA time zone such as Europe/Berlin'),
+    /** Whom the refusal message tells engineers to ask. */
+    contact: z.string().default('your platform team'),
+    /** Output tokens reserved for a request in flight (its real cost settles at the end). */
+    reserve_output_tokens: z.number().int().min(0).default(4096),
+  }).prefault({}),
+  budgets: z.array(z.strictObject({
+    key: z.string().optional(), user: z.string().optional(), team: z.string().optional(), project: z.string().optional(), org: z.literal(true).optional(),
+    period: z.enum(['day', 'week', 'month', 'total']),
+    limit_usd: z.number().positive(),
+    mode: z.enum(['hard', 'soft']).default('hard'),
+    alert_at: z.array(z.number().int().min(1).max(1000)).default([50, 80, 100]),
+  }).refine((b) => [b.key, b.user, b.team, b.project, b.org].filter((v) => v !== undefined).length === 1, 'exactly one of key, user, team, project or org: true')).default([]),
+  rate_limits: z.array(z.strictObject({
+    /** A key id, user or team; "*" applies the limit to each one separately. */
+    key: z.string().optional(), user: z.string().optional(), team: z.string().optional(),
+    rpm: z.number().int().positive().optional(),
+    tpm: z.number().int().positive().optional(),
+    concurrent: z.number().int().positive().optional(),
+  }).refine((r) => [r.key, r.user, r.team].filter((v) => v !== undefined).length === 1, 'exactly one of key, user or team')
+    .refine((r) => r.rpm !== undefined || r.tpm !== undefined || r.concurrent !== undefined, 'at least one of rpm, tpm, concurrent')).default([]),
+  /** Model access per team or key (a key's rule wins over its team's, a team's over default). */
+  policy: z.strictObject({
+    default: z.lazy(() => policyRule).optional(),
+    teams: z.record(z.string(), z.lazy(() => policyRule)).optional(),
+    keys: z.record(z.string(), z.lazy(() => policyRule)).optional(),
+  }).prefault({}),
+  alerts: z.array(z.strictObject({
+    type: z.enum(['slack', 'webhook']),
+    url: z.url({ protocol: /^https?$/ }),
+    events: z.array(z.enum(['budget_threshold', 'budget_exhausted', 'failover', 'cooldown'])).default(['budget_threshold', 'budget_exhausted', 'failover', 'cooldown']),
+  })).default([]),
+  admin: z.strictObject({
+    /** Bearer token for the admin API; $TOLLGATE_ADMIN_TOKEN is used when unset. */
+    token: z.string().optional(),
+  }).prefault({}),
   prices: z.strictObject({
     /** A price file in the format of data/prices.json whose entries replace the shipped ones. */
     file: z.string().optional(),
@@ -113,6 +171,7 @@ export const configSchema = z.strictObject({
 });
 
 export type Config = z.infer<typeof configSchema>;
+export type PolicyRule = z.infer<typeof policyRule>;
 export type UpstreamConfig = z.infer<typeof upstreamSchema>;
 export type AnthropicUpstreamConfig = z.infer<typeof anthropicUpstreamSchema>;
 export type BedrockUpstreamConfig = z.infer<typeof bedrockUpstreamSchema>;

@@ -17,8 +17,10 @@ export interface InboundRequest {
   /** The decoded body, indexed (scanned on first use: the pass-through route dispatches
    * before it needs this). Throws JsonSyntaxError for malformed JSON. */
   scanned(): ScannedBody;
-  /** The requested model (the body's "model"). */
+  /** The model to serve (the body's "model", unless policy rewrote it). */
   model: string;
+  /** The model as written in the body. */
+  bodyModel: string;
   headers: IncomingHttpHeaders;
   /** The query string including "?", or "". */
   search: string;

@@ -12,6 +12,7 @@ import { AnthropicUpstream } from '../providers/anthropic/index.js';
 import { BedrockUpstream } from '../providers/bedrock/index.js';
 import { VertexUpstream } from '../providers/vertex/index.js';
 import { Router, type RouterEvent } from '../routing/router.js';
+import { SpendControl } from '../policy/spend.js';
 import type { Upstream } from '../providers/types.js';
 import type { ModelCatalog } from '../routing/catalog.js';
 import type { Store } from '../store/types.js';
@@ -58,17 +59,16 @@ export class Gateway {
   readonly ctx: GatewayContext;
   private readonly poller: NodeJS.Timeout;
   private readonly sockets = new Set<Socket>();
-  /** Failover and cooldown events (alerts subscribe here). */
-  readonly routerListeners: ((e: RouterEvent) => void)[] = [];
 
   constructor(opts: GatewayOptions) {
     const store = opts.store;
     const logger = opts.logger;
     const upstreams = buildUpstreams(opts.config, opts.catalog);
     const wallNow = opts.wallNow ?? (() => Date.now());
+    const spend = new SpendControl(opts.config, store, opts.prices, opts.catalog, logger, wallNow);
     const onRouterEvent = (e: RouterEvent) => {
       logger.warn(e.kind === 'failover' ? `failover from ${e.from} to ${e.to}` : `upstream ${e.upstream} in cooldown`, { ...e });
-      for (const l of this.routerListeners) l(e);
+      spend.onRouterEvent(e);
     };
     this.ctx = {
       config: opts.config, store, logger, prices: opts.prices, catalog: opts.catalog,
@@ -76,12 +76,20 @@ export class Gateway {
       ledger: new LedgerWriter(store, (err) => logger.error('ledger write failed', { error: err.message })),
       upstreams,
       router: new Router(upstreams, opts.config.routes, opts.config.failover, wallNow, onRouterEvent),
+      spend,
       now: () => performance.now(),
       wallNow,
     };
+    let token = store.changeToken();
     this.poller = setInterval(() => {
       try {
         this.ctx.keys.poll();
+        // Budgets changed by the CLI or another replica take effect within a poll.
+        const now = store.changeToken();
+        if (now !== token) {
+          token = now;
+          this.ctx.spend.budgets.reload();
+        }
       } catch (err) {
         logger.error('key refresh failed', { error: (err as Error).message });
       }

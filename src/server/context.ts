@@ -5,6 +5,7 @@ import type { LedgerWriter } from '../metering/ledger.js';
 import type { PriceBook } from '../metering/prices.js';
 import type { Upstream } from '../providers/types.js';
 import type { Router } from '../routing/router.js';
+import type { SpendControl } from '../policy/spend.js';
 import type { ModelCatalog } from '../routing/catalog.js';
 import type { Store } from '../store/types.js';
 import type { Logger } from '../util/log.js';
@@ -18,6 +19,7 @@ export interface GatewayContext {
   catalog: ModelCatalog;
   upstreams: Upstream[];
   router: Router;
+  spend: SpendControl;
   logger: Logger;
   /** Monotonic milliseconds, for durations. */
   now: () => number;

@@ -17,6 +17,7 @@ import { decodeRequestBody, readBody } from './body.js';
 import { GatewayError, type ErrorCode } from './errors.js';
 import { forwardResponseHeaders, headerValue } from './headers.js';
 import type { GatewayContext } from './context.js';
+import type { Admission } from '../policy/spend.js';
 
 /** Non-streaming bodies are kept for metering up to this size; beyond it the line is unmetered. */
 const MAX_METERED_JSON = 64 * 1024 * 1024;
@@ -83,9 +84,12 @@ export async function handleMessages(ctx: GatewayContext, req: IncomingMessage, 
   }
   const key = auth.key;
   const line = newLine(ctx, requestId, key, endpoint);
+  const held: { admission: Admission | null } = { admission: null };
   try {
-    await proxy(ctx, req, res, endpoint, search, line, key, t0);
+    await proxy(ctx, req, res, endpoint, search, line, key, t0, held);
+    if (held.admission) ctx.spend.settle(held.admission, line);
   } catch (err) {
+    if (held.admission) ctx.spend.settle(held.admission, line);
     // A gateway-side refusal or failure before the response started: record it, then let the
     // error boundary render it.
     const ge = err instanceof GatewayError ? err : null;
@@ -144,7 +148,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-async function proxy(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, endpoint: Endpoint, search: string, line: LedgerLine, key: KeyRecord, t0: number): Promise<void> {
+async function proxy(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, endpoint: Endpoint, search: string, line: LedgerLine, key: KeyRecord, t0: number, held: { admission: Admission | null }): Promise<void> {
   const limit = ctx.config.server.max_body_bytes;
   const rawBody = await readBody(req, limit);
   const decoded = decodeRequestBody(rawBody, headerValue(req.headers, 'content-encoding'), limit);
@@ -158,7 +162,10 @@ async function proxy(ctx: GatewayContext, req: IncomingMessage, res: ServerRespo
   let model = leadingModel(decoded);
   if (model === null) model = checkBody(scan).model;
   line.model_requested = model;
-  const inbound: InboundRequest = { endpoint, rawBody, decodedBody: decoded, scanned: scan, model, headers: req.headers, search, team: key.team };
+  // Policy, rate limits and budgets: refused here, nothing reaches an upstream.
+  const admission = ctx.spend.admit(key, model, decoded.length);
+  held.admission = admission;
+  const inbound: InboundRequest = { endpoint, rawBody, decodedBody: decoded, scanned: scan, model: admission.model, bodyModel: model, headers: req.headers, search, team: key.team };
   line.session_id = sessionIdOf(req.headers, scan);
 
   const router = ctx.router;
@@ -254,7 +261,7 @@ async function proxy(ctx: GatewayContext, req: IncomingMessage, res: ServerRespo
         // Pass the very first answer through untouched when nothing else will be tried.
         if (passthrough && line.attempts.length === 1 && (!retryable(up.statusCode) || !canRetry())) {
           attempt.duration_ms = ctx.now() - a0;
-          await streamResponse(ctx, res, upstream, inbound, out, up, line, t0, null, () => clientGone);
+          await streamResponse(ctx, res, upstream, inbound, out, up, line, t0, null, () => clientGone, false, admission.headers);
           return;
         }
         const text = await up.body.text().catch(() => '');
@@ -280,7 +287,7 @@ async function proxy(ctx: GatewayContext, req: IncomingMessage, res: ServerRespo
       }
 
       const translator = passthrough ? null : upstream.translator(inbound, out, up.statusCode, up.headers);
-      const outcome = await streamResponse(ctx, res, upstream, inbound, out, up, line, t0, translator, () => clientGone, canRetry());
+      const outcome = await streamResponse(ctx, res, upstream, inbound, out, up, line, t0, translator, () => clientGone, canRetry(), admission.headers);
       attempt.duration_ms = ctx.now() - a0;
       if (outcome === 'retry') {
         // The stream failed before its first byte reached the client.
@@ -330,7 +337,8 @@ async function proxy(ctx: GatewayContext, req: IncomingMessage, res: ServerRespo
  * otherwise (including client aborts, which are recorded).
  */
 async function streamResponse(ctx: GatewayContext, res: ServerResponse, upstream: Upstream, inbound: InboundRequest, out: OutboundRequest,
-  up: Dispatcher.ResponseData<unknown>, line: LedgerLine, t0: number, translator: ResponseTranslator | null, clientGone: () => boolean, canRetry = false): Promise<'done' | 'retry'> {
+  up: Dispatcher.ResponseData<unknown>, line: LedgerLine, t0: number, translator: ResponseTranslator | null, clientGone: () => boolean, canRetry = false,
+  extraHeaders: Record<string, string> = {}): Promise<'done' | 'retry'> {
   const status = up.statusCode;
   const upContentType = (headerValue(up.headers, 'content-type') ?? '').toLowerCase();
   const encoding = translator ? '' : (headerValue(up.headers, 'content-encoding') ?? '').trim().toLowerCase();
@@ -348,6 +356,7 @@ async function streamResponse(ctx: GatewayContext, res: ServerResponse, upstream
   headers['x-tollgate-request-id'] = line.id;
   headers['x-tollgate-upstream'] = upstream.name;
   headers['x-tollgate-route'] = upstream.route;
+  Object.assign(headers, extraHeaders);
   let headSent = false;
   const sendHead = () => {
     if (headSent) return;

@@ -61,4 +61,36 @@ export const migrations: string[] = [
   ALTER TABLE ledger ADD COLUMN attempts TEXT;
   CREATE INDEX ledger_session ON ledger(session_id);
   `,
+  // 3: spend control — budgets set from the CLI/admin API, alerts sent, audit log
+  `
+  CREATE TABLE budgets (
+    id TEXT PRIMARY KEY,
+    scope TEXT NOT NULL,
+    scope_value TEXT,
+    period TEXT NOT NULL,
+    limit_nanousd INTEGER NOT NULL,
+    mode TEXT NOT NULL,
+    alert_at TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE UNIQUE INDEX budgets_scope ON budgets(scope, COALESCE(scope_value, ''), period);
+  CREATE TABLE alerts_sent (
+    budget_id TEXT NOT NULL,
+    period_start INTEGER NOT NULL,
+    threshold INTEGER NOT NULL,
+    sent_at INTEGER NOT NULL,
+    PRIMARY KEY (budget_id, period_start, threshold)
+  );
+  CREATE TABLE audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT,
+    details TEXT
+  );
+  CREATE INDEX ledger_project_ts ON ledger(project, ts);
+  CREATE INDEX ledger_key_ts ON ledger(key_id, ts);
+  `,
 ];

@@ -92,6 +92,32 @@ export interface SummaryRow {
   unpriced_requests: number;
 }
 
+export type BudgetScope = 'key' | 'user' | 'team' | 'project' | 'org';
+export type BudgetPeriod = 'day' | 'week' | 'month' | 'total';
+
+export interface BudgetRecord {
+  id: string;
+  scope: BudgetScope;
+  /** The key id, user, team or project; null for the organisation. */
+  scope_value: string | null;
+  period: BudgetPeriod;
+  limit_nanousd: number;
+  mode: 'hard' | 'soft';
+  /** Alert thresholds in percent of the limit. */
+  alert_at: number[];
+  created_at: number;
+  updated_at: number;
+}
+
+export interface AuditEntry {
+  id?: number;
+  ts: number;
+  actor: string;
+  action: string;
+  target: string | null;
+  details: Record<string, unknown> | null;
+}
+
 export interface Store {
   /** Bumps whenever another process changed the store (used to pick up CLI changes). */
   changeToken(): number;
@@ -106,6 +132,17 @@ export interface Store {
   writeBatch(lines: LedgerLine[], keysUsed: Map<string, number>): void;
   queryLedger(q: LedgerQuery): LedgerLine[];
   summarize(by: SummaryDimension, q: LedgerQuery): SummaryRow[];
+
+  listBudgets(): BudgetRecord[];
+  /** Inserts or replaces the budget for (scope, scope_value, period). */
+  upsertBudget(b: BudgetRecord): void;
+  removeBudget(scope: BudgetScope, value: string | null, period?: BudgetPeriod): number;
+  /** Settled spend in [since, until) for a scope, in nano-USD. */
+  spend(scope: BudgetScope, value: string | null, since: number, until: number): number;
+  /** Records that an alert went out; false if it already had (once per budget, period, threshold). */
+  markAlertSent(budgetId: string, periodStart: number, threshold: number, at: number): boolean;
+  appendAudit(e: AuditEntry): void;
+  listAudit(limit: number): AuditEntry[];
 
   close(): void;
 }

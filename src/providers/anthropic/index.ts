@@ -35,7 +35,7 @@ export class AnthropicUpstream implements Upstream {
     const r = resolveModel(this.catalog, req.model, { route: 'anthropic' });
     // Pass-through: the body is forwarded byte for byte unless the client sent another
     // route's id (e.g. a Bedrock profile id), which the API would not know.
-    const body = r.upstreamId === req.model ? req.rawBody : rewriteBody(req.scanned(), [], { model: JSON.stringify(r.upstreamId) });
+    const body = r.upstreamId === req.bodyModel ? req.rawBody : rewriteBody(req.scanned(), [], { model: JSON.stringify(r.upstreamId) });
     const headers = { ...translateHeaders(req), ...authHeaders(this.cfg.api_key ?? '') };
     if (body !== req.rawBody) delete headers['content-encoding'];
     return {

@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { migrations } from '../migrations.js';
-import type { KeyRecord, LedgerLine, LedgerQuery, Store, SummaryDimension, SummaryRow } from '../types.js';
+import type { AuditEntry, BudgetPeriod, BudgetRecord, BudgetScope, KeyRecord, LedgerLine, LedgerQuery, Store, SummaryDimension, SummaryRow } from '../types.js';
 
 const LEDGER_COLUMNS = [
   'id', 'ts', 'key_id', 'user', 'team', 'project', 'session_id', 'endpoint', 'model_requested', 'model_served',
@@ -148,6 +148,41 @@ export class SqliteStore implements Store {
         SUM(web_search_requests) AS web_search_requests,
         SUM(cost_nanousd) AS cost_nanousd, SUM(1 - priced) AS unpriced_requests
       FROM ledger ${w.sql} GROUP BY 1 ORDER BY cost_nanousd DESC, 1`).all(...w.params) as SummaryRow[];
+  }
+
+  listBudgets(): BudgetRecord[] {
+    return (this.db.prepare('SELECT * FROM budgets ORDER BY scope, scope_value, period').all() as Row[]).map((r) => ({ ...r, alert_at: JSON.parse(String(r.alert_at)) as number[] }) as BudgetRecord);
+  }
+
+  upsertBudget(b: BudgetRecord): void {
+    this.db.transaction(() => {
+      this.db.prepare("DELETE FROM budgets WHERE scope = ? AND COALESCE(scope_value, '') = COALESCE(?, '') AND period = ?").run(b.scope, b.scope_value, b.period);
+      this.db.prepare(`INSERT INTO budgets (id, scope, scope_value, period, limit_nanousd, mode, alert_at, created_at, updated_at)
+        VALUES (@id, @scope, @scope_value, @period, @limit_nanousd, @mode, @alert_at, @created_at, @updated_at)`).run({ ...b, alert_at: JSON.stringify(b.alert_at) });
+    }).immediate();
+  }
+
+  removeBudget(scope: BudgetScope, value: string | null, period?: BudgetPeriod): number {
+    const sql = "DELETE FROM budgets WHERE scope = ? AND COALESCE(scope_value, '') = COALESCE(?, '')" + (period ? ' AND period = ?' : '');
+    return this.db.prepare(sql).run(...(period ? [scope, value, period] : [scope, value])).changes;
+  }
+
+  spend(scope: BudgetScope, value: string | null, since: number, until: number): number {
+    const col = { key: 'key_id', user: 'user', team: 'team', project: 'project', org: null }[scope];
+    const sql = `SELECT COALESCE(SUM(cost_nanousd), 0) FROM ledger WHERE ts >= ? AND ts < ?${col ? ` AND ${col} = ?` : ''}`;
+    return Number(this.db.prepare(sql).pluck().get(...(col ? [since, until, value] : [since, until])));
+  }
+
+  markAlertSent(budgetId: string, periodStart: number, threshold: number, at: number): boolean {
+    return this.db.prepare('INSERT OR IGNORE INTO alerts_sent (budget_id, period_start, threshold, sent_at) VALUES (?, ?, ?, ?)').run(budgetId, periodStart, threshold, at).changes > 0;
+  }
+
+  appendAudit(e: AuditEntry): void {
+    this.db.prepare('INSERT INTO audit (ts, actor, action, target, details) VALUES (?, ?, ?, ?, ?)').run(e.ts, e.actor, e.action, e.target, e.details ? JSON.stringify(e.details) : null);
+  }
+
+  listAudit(limit: number): AuditEntry[] {
+    return (this.db.prepare('SELECT * FROM audit ORDER BY id DESC LIMIT ?').all(limit) as Row[]).map((r) => ({ ...r, details: r.details ? JSON.parse(String(r.details)) : null }) as AuditEntry);
   }
 
   close(): void {

@@ -1,0 +1,135 @@
+// Spend control on the request path: model access, rate limits and budgets, decided from
+// memory before anything reaches an upstream; settled when the request's ledger line is known.
+import type { Config } from '../config/schema.js';
+import { formatUsd, type PriceBook } from '../metering/prices.js';
+import { emptyUsage } from '../metering/usage.js';
+import type { ModelCatalog } from '../routing/catalog.js';
+import type { RouterEvent } from '../routing/router.js';
+import { GatewayError } from '../server/errors.js';
+import type { KeyRecord, LedgerLine, Store } from '../store/types.js';
+import type { Logger } from '../util/log.js';
+import { AlertDispatcher } from './alerts.js';
+import { BudgetEngine, configBudgetDefs, describeBudget, type BudgetEvent, type Reservation } from './budgets.js';
+import { ModelPolicy } from './models.js';
+import { RateLimiter, rateRules, type RateTicket } from './ratelimits.js';
+
+export interface Admission {
+  model: string;
+  rewrittenFrom: string | null;
+  reservation: Reservation | null;
+  ticket: RateTicket | null;
+  /** Headers for the client (Anthropic's unified rate-limit headers once a threshold passed). */
+  headers: Record<string, string>;
+}
+
+function usd(nano: number): string {
+  return '$' + formatUsd(nano, 2);
+}
+
+export class SpendControl {
+  readonly budgets: BudgetEngine;
+  readonly rates: RateLimiter;
+  readonly policy: ModelPolicy;
+  readonly alerts: AlertDispatcher;
+
+  constructor(
+    private readonly config: Config,
+    store: Store,
+    private readonly prices: PriceBook,
+    catalog: ModelCatalog,
+    private readonly logger: Logger,
+    private readonly now: () => number,
+  ) {
+    this.alerts = new AlertDispatcher(config.alerts, logger);
+    this.budgets = new BudgetEngine(store, configBudgetDefs(config.budgets), config.spend.timezone, now, (e) => this.onBudgetEvent(e));
+    this.rates = new RateLimiter(rateRules(config.rate_limits), now);
+    this.policy = new ModelPolicy(config.policy, catalog);
+  }
+
+  private when(t: number): string {
+    if (!Number.isFinite(t)) return 'never (a total budget)';
+    const local = new Intl.DateTimeFormat('en-GB', { timeZone: this.config.spend.timezone, dateStyle: 'medium', timeStyle: 'short' }).format(new Date(t));
+    return `${local} ${this.config.spend.timezone} (${new Date(t).toISOString()})`;
+  }
+
+  private onBudgetEvent(e: BudgetEvent): void {
+    const b = e.budget;
+    if (e.kind === 'budget_threshold') {
+      this.alerts.send({
+        event: 'budget_threshold',
+        text: `tollgate: ${describeBudget(b)} has passed ${e.threshold}%: ${usd(e.spent)} of ${usd(b.limit)} spent (${b.mode} limit; resets ${this.when(e.resetsAt)})`,
+        data: { budget_id: b.id, scope: b.scope, scope_value: b.value, period: b.period, mode: b.mode, threshold_pct: e.threshold, spent_usd: Number(formatUsd(e.spent)), limit_usd: Number(formatUsd(b.limit)), period_start: new Date(e.periodStart).toISOString(), resets_at: Number.isFinite(e.resetsAt) ? new Date(e.resetsAt).toISOString() : null },
+      });
+    } else {
+      this.alerts.send({
+        event: 'budget_exhausted',
+        text: `tollgate: ${describeBudget(b)} is spent (${usd(e.spent)} of ${usd(b.limit)}); requests are being refused until ${this.when(e.resetsAt)}${e.user ? ` (first refused: ${e.user})` : ''}`,
+        data: { budget_id: b.id, scope: b.scope, scope_value: b.value, period: b.period, spent_usd: Number(formatUsd(e.spent)), limit_usd: Number(formatUsd(b.limit)), resets_at: Number.isFinite(e.resetsAt) ? new Date(e.resetsAt).toISOString() : null, user: e.user },
+      });
+    }
+  }
+
+  onRouterEvent(e: RouterEvent): void {
+    if (e.kind === 'failover') {
+      this.alerts.send({ event: 'failover', text: `tollgate: failover from ${e.from} to ${e.to} (${e.reason})${e.user ? ` for ${e.user}` : ''}`, data: { ...e } });
+    } else {
+      this.alerts.send({ event: 'cooldown', text: `tollgate: upstream ${e.upstream} is in cooldown after ${e.failures} consecutive failures, until ${new Date(e.until).toISOString()}`, data: { ...e, until: new Date(e.until).toISOString() } });
+    }
+  }
+
+  /** A conservative estimate of a request's cost: ~3 bytes per input token at full input price
+   * (no cache discount), the configured output reservation, and the highest route surcharge. */
+  estimate(model: string, bodyBytes: number): number {
+    const u = emptyUsage();
+    u.input_tokens = Math.ceil(bodyBytes / 3);
+    u.output_tokens = this.config.spend.reserve_output_tokens;
+    const c = this.prices.cost(model, u);
+    return c.priced ? Math.ceil((c.nanoUsd * 11) / 10) : 0;
+  }
+
+  /** Decides a request before any upstream sees it; throws the gateway's refusals. */
+  admit(key: KeyRecord, model: string, bodyBytes: number): Admission {
+    const decision = this.policy.decide(key, model, () => this.budgets.utilization(key));
+    if (!decision.ok) {
+      throw new GatewayError('TG_MODEL_NOT_ALLOWED', `model "${model}" is not allowed for ${key.team ? `team ${key.team}` : `key ${key.id}`}; allowed: ${decision.allowed.join(', ')}`);
+    }
+    const rate = this.rates.admit(key);
+    if (!rate.ok) {
+      const r = rate.refusal;
+      const what = { rpm: 'requests per minute', tpm: 'tokens per minute', concurrent: 'concurrent requests' }[r.limit];
+      throw new GatewayError('TG_RATE_LIMITED', `${r.rule.scope} ${r.rule.value === '*' ? '(each)' : r.rule.value}: limit of ${r.max} ${what} reached (${r.current}); retry in ${r.retryAfterS}s`, { 'retry-after': String(r.retryAfterS) });
+    }
+    const b = this.budgets.admit(key, this.estimate(decision.model, bodyBytes));
+    if (!b.ok) {
+      this.rates.finish(rate.ticket, 0);
+      const r = b.refusal;
+      const inFlight = r.reserved > 0 ? ` (including ${usd(r.reserved)} in flight)` : '';
+      const reset = Number.isFinite(r.resetsAt) ? `It resets ${this.when(r.resetsAt)}.` : 'It does not reset (a total budget).';
+      const headers: Record<string, string> = {
+        'x-should-retry': 'false',
+        'anthropic-ratelimit-unified-status': 'rejected',
+        'anthropic-ratelimit-unified-reason': `tollgate_budget_${r.budget.period}`,
+        'x-tollgate-budget': `${r.budget.scope}${r.budget.value ? `:${r.budget.value}` : ''}:${r.budget.period}`,
+      };
+      if (Number.isFinite(r.resetsAt)) headers['anthropic-ratelimit-unified-reset'] = String(Math.ceil(r.resetsAt / 1000));
+      throw new GatewayError('TG_BUDGET_EXHAUSTED', `${describeBudget(r.budget)} is spent: ${usd(r.spent + r.reserved)} of ${usd(r.budget.limit)}${inFlight}. ${reset} To raise it, ask ${this.config.spend.contact}.`, headers);
+    }
+    const headers: Record<string, string> = {};
+    if (b.warning) {
+      headers['anthropic-ratelimit-unified-status'] = 'allowed_warning';
+      headers['anthropic-ratelimit-unified-utilization'] = b.warning.utilization.toFixed(4);
+      if (Number.isFinite(b.warning.resetsAt)) headers['anthropic-ratelimit-unified-reset'] = String(Math.ceil(b.warning.resetsAt / 1000));
+    }
+    return { model: decision.model, rewrittenFrom: decision.rewrittenFrom, reservation: b.reservation, ticket: rate.ticket, headers };
+  }
+
+  /** The request is over: book its exact cost and tokens. */
+  settle(a: Admission, line: LedgerLine): void {
+    if (a.reservation) this.budgets.settle(a.reservation, line.cost_nanousd, line.ts);
+    if (a.ticket) this.rates.finish(a.ticket, line.input_tokens + line.output_tokens + line.cache_read_input_tokens + line.cache_creation_5m_input_tokens + line.cache_creation_1h_input_tokens);
+  }
+
+  logState(): void {
+    this.logger.debug('spend control', { budgets: this.budgets.snapshot().length });
+  }
+}
