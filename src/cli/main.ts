@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { ConfigError } from '../config/load.js';
 import { configSchema } from '../config/schema.js';
 import { VERSION } from '../util/version.js';
+import * as budgets from './commands/budgets.js';
 import * as keys from './commands/keys.js';
 import * as models from './commands/models.js';
 import * as serve from './commands/serve.js';
@@ -22,9 +23,13 @@ export async function main(argv: string[]): Promise<void> {
   let active: Command = program;
   program.hook('preAction', (_root, actionCommand) => { active = actionCommand; });
   // --config may also come after the subcommand, where users tend to put it.
-  const globals = (): GlobalOpts => ({ config: active.opts<GlobalOpts>().config ?? program.opts<GlobalOpts>().config });
+  const globals = (): GlobalOpts => ({
+    config: active.opts<GlobalOpts>().config ?? program.opts<GlobalOpts>().config,
+    url: active.opts<GlobalOpts>().url ?? process.env.TOLLGATE_URL,
+  });
   serve.register(program, globals);
   keys.register(program, globals);
+  budgets.register(program, globals);
   usage.register(program, globals);
   models.register(program);
 
@@ -41,6 +46,8 @@ export async function main(argv: string[]): Promise<void> {
   const addConfigOption = (c: Command): void => {
     for (const sub of c.commands) {
       if (sub.name() !== 'help') sub.option('-c, --config <file>', 'config file');
+      // Keys and budgets can be managed on a remote gateway through its admin API.
+      if (c.name() === 'keys' || c.name() === 'budgets') sub.option('--url <url>', 'a remote gateway (admin API; token in $TOLLGATE_ADMIN_TOKEN)');
       sub.exitOverride();
       addConfigOption(sub);
     }

@@ -5,6 +5,8 @@ import type { Store } from '../store/types.js';
 
 export interface GlobalOpts {
   config?: string;
+  /** A remote gateway's base URL: keys and budgets go through its admin API. */
+  url?: string;
 }
 
 export function openConfig(opts: GlobalOpts): LoadedConfig {

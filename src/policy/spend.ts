@@ -22,8 +22,9 @@ export interface Admission {
   headers: Record<string, string>;
 }
 
+/** Dollars for people: cents for real amounts, four decimals below a dollar. */
 function usd(nano: number): string {
-  return '$' + formatUsd(nano, 2);
+  return '$' + formatUsd(nano, Math.abs(nano) < 1_000_000_000 ? 4 : 2);
 }
 
 export class SpendControl {

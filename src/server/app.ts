@@ -20,6 +20,7 @@ import type { Logger } from '../util/log.js';
 import type { GatewayContext } from './context.js';
 import { GatewayError } from './errors.js';
 import { handleMessages } from './proxy.js';
+import { handleAdmin } from '../admin/api.js';
 import { VERSION } from '../util/version.js';
 
 export interface GatewayOptions {
@@ -33,9 +34,13 @@ export interface GatewayOptions {
   pollMs?: number;
 }
 
-/** Time-sortable request id: milliseconds then randomness. */
+let sequence = 0;
+
+/** Time-sortable request id: milliseconds, a per-process sequence (order within a
+ * millisecond), then randomness (uniqueness across replicas). */
 export function newRequestId(now: number): string {
-  return `tg_${now.toString(36).padStart(9, '0')}${randomUUID().slice(0, 18).replace('-', '')}`;
+  sequence = (sequence + 1) % 1_679_616;
+  return `tg_${now.toString(36).padStart(9, '0')}${sequence.toString(36).padStart(4, '0')}${randomUUID().slice(0, 13).replace('-', '')}`;
 }
 
 export function buildUpstreams(config: Config, catalog: ModelCatalog): Upstream[] {
@@ -146,6 +151,10 @@ export class Gateway {
           sendJson(res, 200, { status: 'ok', version: VERSION, upstreams: this.ctx.upstreams.map((u) => ({ name: u.name, route: u.route, ready: u.credentialProblem() === null })) });
           return;
         default:
+          if (path.startsWith('/admin/')) {
+            await handleAdmin(this.ctx, req, res, path, search);
+            return;
+          }
           throw new GatewayError('TG_NOT_FOUND', `${req.method} ${path} is not a tollgate endpoint`);
       }
     } catch (err) {

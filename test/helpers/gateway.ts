@@ -16,14 +16,16 @@ export interface TestGateway {
   configFile: string;
   key(user?: string, team?: string | null, project?: string | null): { secret: string; id: string };
   stop(): Promise<void>;
+  /** Stops without removing the directory (to restart on the same store). */
+  halt(): Promise<void>;
 }
 
-export async function startGateway(yaml: string, opts: { logger?: Logger; env?: NodeJS.ProcessEnv; server?: string } = {}): Promise<TestGateway> {
-  const dir = mkdtempSync(join(tmpdir(), 'tollgate-test-'));
+export async function startGateway(yaml: string, opts: { logger?: Logger; env?: NodeJS.ProcessEnv; server?: string; wallNow?: () => number; dir?: string } = {}): Promise<TestGateway> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'tollgate-test-'));
   const configFile = join(dir, 'tollgate.yaml');
   writeFileSync(configFile, `store: { sqlite: ./tollgate.db }\nserver: { host: 127.0.0.1, port: 0${opts.server ? `, ${opts.server}` : ''} }\n${yaml}`);
   const loaded = loadConfig(configFile, opts.env ?? process.env);
-  const gw = createGateway(loaded, { logger: opts.logger ?? silentLogger, pollMs: 50 });
+  const gw = createGateway(loaded, { logger: opts.logger ?? silentLogger, pollMs: 50, wallNow: opts.wallNow });
   const addr = await gw.listen();
   return {
     gw, dir, configFile,
@@ -37,6 +39,10 @@ export async function startGateway(yaml: string, opts: { logger?: Logger; env?: 
       await gw.close(100);
       gw.ctx.store.close();
       rmSync(dir, { recursive: true, force: true });
+    },
+    async halt() {
+      await gw.close(100);
+      gw.ctx.store.close();
     },
   };
 }

@@ -1,12 +1,35 @@
-// tollgate keys create|list|revoke
+// tollgate keys create|list|revoke — on the local store, or a remote gateway with --url.
 import type { Command } from 'commander';
-import { mintKey } from '../../identity/keys.js';
-import { iso, openConfig, openStore, out, table, UsageError, type GlobalOpts } from '../shared.js';
+import { userInfo } from 'node:os';
+import { keyView, OperationError, Operations } from '../../admin/operations.js';
+import { admin } from '../remote.js';
+import { openConfig, openStore, out, table, UsageError, type GlobalOpts } from '../shared.js';
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$/;
+export function cliActor(): string {
+  try {
+    return `cli:${userInfo().username}`;
+  } catch {
+    return 'cli';
+  }
+}
 
-function checkName(what: string, v: string | undefined): void {
-  if (v !== undefined && !NAME.test(v)) throw new UsageError(`--${what} "${v}": use letters, digits and . _ @ + - (at most 128 characters)`);
+/** Runs a local operation with the store open; OperationErrors become usage errors. */
+export function withOps<T>(globals: GlobalOpts, fn: (ops: Operations, store: ReturnType<typeof openStore>) => T): T {
+  const store = openStore(openConfig(globals));
+  try {
+    return fn(new Operations(store, cliActor()), store);
+  } catch (err) {
+    if (err instanceof OperationError) throw new UsageError(err.message);
+    throw err;
+  } finally {
+    store.close();
+  }
+}
+
+function printKeys(rows: Record<string, unknown>[], json?: boolean): void {
+  if (json) return out(JSON.stringify(rows, null, 2));
+  out(table(['ID', 'PREFIX', 'USER', 'TEAM', 'PROJECT', 'NAME', 'CREATED', 'LAST USED', 'REVOKED'],
+    rows.map((r) => [r.id, `${String(r.prefix)}…`, r.user, r.team, r.project, r.name, r.created, r.last_used, r.revoked] as (string | null)[])));
 }
 
 export function register(program: Command, globals: () => GlobalOpts): void {
@@ -19,61 +42,47 @@ export function register(program: Command, globals: () => GlobalOpts): void {
     .option('--project <project>', 'project, for chargeback')
     .option('--name <name>', 'a label, e.g. the laptop or CI job using it')
     .option('--json', 'print {"id","key",...} as JSON')
-    .action((o: { user: string; team?: string; project?: string; name?: string; json?: boolean }) => {
-      checkName('user', o.user);
-      checkName('team', o.team);
-      checkName('project', o.project);
-      if (o.name !== undefined && (o.name.length > 200 || [...o.name].some((ch) => ch.charCodeAt(0) < 0x20))) throw new UsageError('--name: at most 200 printable characters');
-      const store = openStore(openConfig(globals()));
-      try {
-        const { secret, record } = mintKey({ user: o.user, team: o.team, project: o.project, name: o.name }, Date.now());
-        store.insertKey(record);
-        if (o.json) {
-          out(JSON.stringify({ id: record.id, key: secret, user: record.user, team: record.team, project: record.project, name: record.name, created_at: iso(record.created_at) }));
-        } else {
-          out(`${secret}\n`);
-          process.stderr.write(`created ${record.id} for user ${record.user}${record.team ? ` (team ${record.team})` : ''}. The key above is shown only once.\n` +
-            `Claude Code: export ANTHROPIC_AUTH_TOKEN=<key>  (or ANTHROPIC_API_KEY, or an apiKeyHelper that prints it)\n`);
-        }
-      } finally {
-        store.close();
+    .action(async (o: { user: string; team?: string; project?: string; name?: string; json?: boolean }) => {
+      const g = globals();
+      let view: Record<string, unknown>;
+      let secret: string;
+      if (g.url) {
+        const r = await admin(g.url, 'POST', '/admin/keys', { user: o.user, team: o.team, project: o.project, name: o.name }) as Record<string, unknown>;
+        secret = String(r.key);
+        view = r;
+      } else {
+        const k = withOps(g, (ops) => ops.createKey(o));
+        secret = k.secret;
+        view = keyView(k.record);
+      }
+      if (o.json) {
+        out(JSON.stringify({ ...view, key: secret }));
+      } else {
+        out(`${secret}\n`);
+        process.stderr.write(`created ${String(view.id)} for user ${o.user}${o.team ? ` (team ${o.team})` : ''}. The key above is shown only once.\n` +
+          `Claude Code: export ANTHROPIC_AUTH_TOKEN=<key>  (or ANTHROPIC_API_KEY, or an apiKeyHelper that prints it)\n`);
       }
     });
 
   keys.command('list')
     .description('list keys (never their secrets)')
     .option('--json', 'print a JSON array')
-    .action((o: { json?: boolean }) => {
-      const store = openStore(openConfig(globals()));
-      try {
-        const rows = store.listKeys().map((k) => ({
-          id: k.id, prefix: k.prefix, name: k.name, user: k.user, team: k.team, project: k.project,
-          created: iso(k.created_at), last_used: iso(k.last_used_at), revoked: iso(k.revoked_at),
-        }));
-        if (o.json) out(JSON.stringify(rows, null, 2));
-        else out(table(['ID', 'PREFIX', 'USER', 'TEAM', 'PROJECT', 'NAME', 'CREATED', 'LAST USED', 'REVOKED'],
-          rows.map((r) => [r.id, r.prefix + '…', r.user, r.team, r.project, r.name, r.created, r.last_used, r.revoked])));
-      } finally {
-        store.close();
-      }
+    .action(async (o: { json?: boolean }) => {
+      const g = globals();
+      const rows = g.url ? await admin(g.url, 'GET', '/admin/keys') as Record<string, unknown>[] : withOps(g, (_ops, store) => store.listKeys().map(keyView));
+      printKeys(rows, o.json);
     });
 
   keys.command('revoke')
     .description('revoke a key; a running gateway refuses it within a second')
     .argument('<id>', 'key id (from keys list)')
-    .action((id: string) => {
-      const store = openStore(openConfig(globals()));
-      try {
-        const k = store.findKey(id);
-        if (!k) throw new UsageError(`no key with id ${id} (see tollgate keys list)`);
-        if (k.revoked_at !== null) {
-          out(`${id} was already revoked at ${iso(k.revoked_at)}`);
-          return;
-        }
-        store.revokeKey(id, Date.now());
-        out(`revoked ${id} (user ${k.user})`);
-      } finally {
-        store.close();
+    .action(async (id: string) => {
+      const g = globals();
+      if (g.url) {
+        const r = await admin(g.url, 'POST', `/admin/keys/${encodeURIComponent(id)}/revoke`) as { already_revoked: boolean; revoked: string; user: string };
+        return out(r.already_revoked ? `${id} was already revoked at ${r.revoked}` : `revoked ${id} (user ${r.user})`);
       }
+      const r = withOps(g, (ops) => ops.revokeKey(id));
+      out(r.already ? `${id} was already revoked at ${new Date(r.record.revoked_at as number).toISOString()}` : `revoked ${id} (user ${r.record.user})`);
     });
 }

@@ -1,0 +1,40 @@
+// A local webhook receiver (Slack-compatible or generic JSON) that records what it got; it can
+// fail the first deliveries to exercise retries.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export class WebhookReceiver {
+  readonly received: { path: string; body: Record<string, unknown> }[] = [];
+  failNext = 0;
+  url = '';
+  private readonly server: Server;
+
+  constructor() {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        if (this.failNext > 0) {
+          this.failNext--;
+          res.writeHead(503);
+          res.end();
+          return;
+        }
+        this.received.push({ path: req.url ?? '', body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown> });
+        res.writeHead(200);
+        res.end('ok');
+      });
+    });
+  }
+
+  async start(): Promise<this> {
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+}
