@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { rmSync } from 'node:fs';
 import { Agent, request } from 'undici';
 import { claudeBody } from '../test/helpers/gateway.js';
+import { benchPolicy } from './policy.js';
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 
@@ -58,6 +59,10 @@ const f = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
+  // Spend control alone (5 budgets, 3 rate limits, a model policy): target < 50 µs p50.
+  const pol = benchPolicy(quick ? 50_000 : 200_000);
+  console.log(`spend control per request (policy + rate limits + 5 budgets, admit and settle): p50 ${pol.p50us.toFixed(1)} µs, p99 ${pol.p99us.toFixed(1)} µs, mean ${pol.meanUs.toFixed(1)} µs\n`);
+  if (process.argv.includes('--policy-only')) return;
   const up = await start('./upstream.js', []);
   const upUrl = `http://127.0.0.1:${up.msg.port as number}`;
   const floor = await start('./floor-proxy.js', [upUrl]);

@@ -198,3 +198,36 @@ routes:
     });
   }
 });
+
+describe('real Claude Code CLI: budget refusal and roll-over', { skip: existsSync(CLAUDE) ? false : 'claude CLI not installed' }, () => {
+  let clock = Date.parse('2026-11-25T16:00:00Z');
+  let bt: TestGateway;
+  before(async () => {
+    bt = await startGateway(upstreamYaml(fake.url) + 'spend: { contact: "#finops on Slack" }\nbudgets:\n  - { user: bud, period: day, limit_usd: 0.02 }\n', { wallNow: () => clock });
+  });
+  after(() => bt.stop());
+
+  it('shows the readable budget message once the hard budget is spent, and works again the next day', async () => {
+    const saved = t;
+    t = bt;
+    try {
+      const k = bt.key('bud', 'platform');
+      fake.fallback = { kind: 'stream', usageStart: { input_tokens: 1000, output_tokens: 1, cache_creation_input_tokens: 2000, cache_read_input_tokens: 3000, cache_creation: { ephemeral_5m_input_tokens: 1500, ephemeral_1h_input_tokens: 500 } }, usageEnd: { output_tokens: 50 } };
+      let r = await claude({ ANTHROPIC_AUTH_TOKEN: k.secret });
+      assert.equal(r.is_error, false, JSON.stringify(r));
+      r = await claude({ ANTHROPIC_AUTH_TOKEN: k.secret });
+      assert.equal(r.is_error, false, 'spent $0.0171 < $0.02: admitted');
+      const t0 = Date.now();
+      r = await claude({ ANTHROPIC_AUTH_TOKEN: k.secret }).catch((e: { stdout?: string }) => JSON.parse(e.stdout ?? '{}') as ClaudeResult);
+      assert.equal(r.is_error, true);
+      assert.match(r.result, /TG_BUDGET_EXHAUSTED: the daily budget of user bud is spent: \$0\.0342 of \$0\.0200\. It resets 26 Nov 2026, 00:00 UTC .* ask #finops on Slack/);
+      assert.ok(Date.now() - t0 < 20_000, 'not retried (x-should-retry: false)');
+      clock = Date.parse('2026-11-26T00:00:00Z');
+      r = await claude({ ANTHROPIC_AUTH_TOKEN: k.secret });
+      assert.equal(r.is_error, false, 'a new day, a new budget');
+    } finally {
+      t = saved;
+      fake.fallback = { kind: 'stream' };
+    }
+  });
+});
