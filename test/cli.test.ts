@@ -58,7 +58,7 @@ describe('tollgate CLI', () => {
     assert.match(r.stderr, /required option '--user <user>'/);
     r = tollgate(['--config', cfg, 'keys', 'create', '--user', 'bad user!']);
     assert.equal(r.status, 2);
-    assert.match(r.stderr, /--user "bad user!"/);
+    assert.match(r.stderr, /user "bad user!": use letters, digits/);
     r = tollgate(['--config', join(dir, 'missing.yaml'), 'keys', 'list']);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /cannot read: ENOENT/);
