@@ -5,6 +5,7 @@ import { ConfigError } from '../config/load.js';
 import { configSchema } from '../config/schema.js';
 import { VERSION } from '../util/version.js';
 import * as budgets from './commands/budgets.js';
+import * as doctor from './commands/doctor.js';
 import * as keys from './commands/keys.js';
 import * as models from './commands/models.js';
 import * as serve from './commands/serve.js';
@@ -32,6 +33,7 @@ export async function main(argv: string[]): Promise<void> {
   budgets.register(program, globals);
   usage.register(program, globals);
   models.register(program);
+  doctor.register(program, globals);
 
   const config = program.command('config').description('check or describe the configuration');
   config.command('check').description('validate the config file and report every problem at once').action(() => {

@@ -11,7 +11,7 @@ interface RouteFacts {
 
 interface RoutesFile {
   bedrock: RouteFacts;
-  vertex: RouteFacts;
+  vertex: RouteFacts & { global_endpoint_models?: { models: string[] } };
 }
 
 let cached: RoutesFile | undefined;

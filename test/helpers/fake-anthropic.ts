@@ -93,10 +93,12 @@ export class FakeAnthropic {
       return;
     }
     let model = 'claude-opus-5-5';
+    let streamRequested = true;
     try {
       const text = (headers['content-encoding'] === 'gzip' ? gunzipSync(body) : body).toString('utf8');
-      const j = JSON.parse(text) as { model?: string };
+      const j = JSON.parse(text) as { model?: string; stream?: boolean };
       if (j.model) model = j.model;
+      streamRequested = j.stream === true;
     } catch {
       // Like the real API: a body that is not JSON is refused before anything else.
       if (!this.acceptBadJson) {
@@ -105,7 +107,11 @@ export class FakeAnthropic {
         return;
       }
     }
-    const b = this.script.shift() ?? this.fallback;
+    let b = this.script.shift() ?? this.fallback;
+    // Like the API: a request without "stream": true gets a JSON message.
+    if (b.kind === 'stream' && !streamRequested && !this.acceptBadJson) {
+      b = { kind: 'json', model: b.model, usage: { ...(b.usageStart ?? { input_tokens: 10 }), output_tokens: b.usageEnd?.output_tokens ?? 25 } };
+    }
     switch (b.kind) {
       case 'hang':
         return;
