@@ -316,8 +316,8 @@ describe('errors are Anthropic-shaped with stable codes', () => {
     const dead = await startGateway(upstreamYaml('http://127.0.0.1:9', ''));
     const k = dead.key();
     let res = await request(dead.url + '/v1/messages', { method: 'POST', body: claudeBody(100), headers: { authorization: `Bearer ${k.secret}` } });
-    assert.equal(res.statusCode, 502);
     let e = (await res.body.json()) as { error: { type: string; message: string } };
+    assert.equal(res.statusCode, 502, JSON.stringify(e));
     assert.equal(e.error.type, 'api_error');
     assert.match(e.error.message, /^TG_UPSTREAM_UNREACHABLE: upstream "anthropic" \(http:\/\/127\.0\.0\.1:9\) unreachable: ECONNREFUSED/);
     await dead.stop();
@@ -326,8 +326,8 @@ describe('errors are Anthropic-shaped with stable codes', () => {
     const k2 = slow.key();
     fake.next({ kind: 'hang' }, { kind: 'hang' });
     res = await request(slow.url + '/v1/messages', { method: 'POST', body: claudeBody(100), headers: { authorization: `Bearer ${k2.secret}` } });
-    assert.equal(res.statusCode, 504);
     e = (await res.body.json()) as { error: { type: string; message: string } };
+    assert.equal(res.statusCode, 504, JSON.stringify(e));
     assert.equal(e.error.type, 'timeout_error');
     assert.match(e.error.message, /^TG_UPSTREAM_TIMEOUT: upstream "anthropic".*\(tollgate tried: anthropic → TG_UPSTREAM_TIMEOUT.*; anthropic → TG_UPSTREAM_TIMEOUT/);
     const l = slow.gw.ctx.store.queryLedger({});
