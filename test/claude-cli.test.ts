@@ -231,3 +231,70 @@ describe('real Claude Code CLI: budget refusal and roll-over', { skip: existsSyn
     }
   });
 });
+
+describe('doctor agrees with the real Claude Code CLI on which credential and route win', { skip: existsSync(CLAUDE) ? false : 'claude CLI not installed' }, () => {
+  // A server that records what arrived and refuses it at once (Claude Code does not retry 400).
+  const seen: { url: string; headers: Record<string, string | string[] | undefined> }[] = [];
+  let server: import('node:http').Server;
+  let url = '';
+  before(async () => {
+    const { createServer } = await import('node:http');
+    server = createServer((req, res) => {
+      seen.push({ url: req.url ?? '', headers: req.headers });
+      req.resume();
+      res.writeHead(400, { 'content-type': 'application/json', 'x-should-retry': 'false' });
+      res.end(JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message: 'recorded' } }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+  });
+  after(() => new Promise<void>((r) => server.close(() => r())));
+
+  async function both(env: Record<string, string>, settings?: object) {
+    const h = mkdtempSync(join(tmpdir(), 'tollgate-precedence-'));
+    mkdirSync(join(h, '.claude'), { recursive: true });
+    if (settings) writeFileSync(join(h, '.claude', 'settings.json'), JSON.stringify(settings));
+    seen.length = 0;
+    const saved = home;
+    home = h;
+    try {
+      await claude(env).catch(() => undefined);
+    } finally {
+      home = saved;
+    }
+    const { readClaudeConfig } = await import('../src/clientconfig/settings.js');
+    const { diagnose } = await import('../src/clientconfig/doctor.js');
+    const { loadCatalog } = await import('../src/routing/catalog.js');
+    const report = diagnose(readClaudeConfig({ env: { ANTHROPIC_BASE_URL: t.url, ...env }, home: h, cwd: h, managedPath: join(h, 'none.json') }), loadCatalog());
+    rmSync(h, { recursive: true, force: true });
+    const first = seen.find((s) => s.url.includes('/messages') || s.url.includes('/model/'));
+    return { report, first };
+  }
+
+  it('ANTHROPIC_AUTH_TOKEN beats ANTHROPIC_API_KEY', async () => {
+    const { report, first } = await both({ ANTHROPIC_BASE_URL: url, ANTHROPIC_AUTH_TOKEN: 'tok-A', ANTHROPIC_API_KEY: 'key-B' });
+    assert.equal(first?.headers.authorization, 'Bearer tok-A');
+    assert.equal(report.credential.kind, 'ANTHROPIC_AUTH_TOKEN');
+  });
+
+  it('ANTHROPIC_API_KEY alone is sent as x-api-key, and beats an apiKeyHelper', async () => {
+    let r = await both({ ANTHROPIC_BASE_URL: url, ANTHROPIC_API_KEY: 'key-B' });
+    assert.equal(r.first?.headers['x-api-key'], 'key-B');
+    assert.equal(r.report.credential.kind, 'ANTHROPIC_API_KEY');
+    r = await both({ ANTHROPIC_BASE_URL: url, ANTHROPIC_API_KEY: 'key-B' }, { apiKeyHelper: 'echo helper-C' });
+    assert.equal(r.first?.headers['x-api-key'], 'key-B');
+    assert.equal(r.report.credential.kind, 'ANTHROPIC_API_KEY');
+  });
+
+  it('a cloud flag beats both: CLAUDE_CODE_USE_BEDROCK sends Bedrock requests to the Bedrock endpoint', async () => {
+    const other = `${url}/not-here`;
+    const { report, first } = await both({
+      ANTHROPIC_BASE_URL: other, ANTHROPIC_API_KEY: 'key-B', CLAUDE_CODE_USE_BEDROCK: '1', AWS_REGION: 'us-east-1',
+      ANTHROPIC_BEDROCK_BASE_URL: url, CLAUDE_CODE_SKIP_BEDROCK_AUTH: '1',
+    });
+    assert.ok(first, `no request recorded: ${JSON.stringify(seen.map((s) => s.url))}`);
+    assert.match(first.url, /^\/model\/us\.anthropic\./, 'Bedrock InvokeModel path with a us. profile');
+    assert.equal(report.provider, 'bedrock');
+    assert.ok(report.findings.some((f) => f.code === 'CLOUD_FLAG_OVERRIDES_BASE_URL'));
+  });
+});
