@@ -10,11 +10,6 @@ export type PolicyDecision = { ok: true; model: string; rewrittenFrom: string | 
 export class ModelPolicy {
   constructor(private readonly policy: Config['policy'], private readonly catalog: ModelCatalog) {}
 
-  get active(): boolean {
-    const p = this.policy;
-    return Boolean(p.default || Object.keys(p.teams ?? {}).length || Object.keys(p.keys ?? {}).length);
-  }
-
   ruleFor(key: Pick<KeyRecord, 'id' | 'team'>): PolicyRule | undefined {
     return this.policy.keys?.[key.id] ?? (key.team ? this.policy.teams?.[key.team] : undefined) ?? this.policy.default;
   }

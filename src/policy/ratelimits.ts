@@ -62,10 +62,6 @@ export class RateLimiter {
 
   constructor(private readonly rules: RateRule[], private readonly now: () => number) {}
 
-  get active(): boolean {
-    return this.rules.length > 0;
-  }
-
   private countersFor(key: Pick<KeyRecord, 'id' | 'user' | 'team'>): Counter[] {
     const out: Counter[] = [];
     for (const r of this.rules) {

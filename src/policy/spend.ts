@@ -129,8 +129,4 @@ export class SpendControl {
     if (a.reservation) this.budgets.settle(a.reservation, line.cost_nanousd, line.ts);
     if (a.ticket) this.rates.finish(a.ticket, line.input_tokens + line.output_tokens + line.cache_read_input_tokens + line.cache_creation_5m_input_tokens + line.cache_creation_1h_input_tokens);
   }
-
-  logState(): void {
-    this.logger.debug('spend control', { budgets: this.budgets.snapshot().length });
-  }
 }

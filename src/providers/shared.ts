@@ -1,6 +1,18 @@
 // Pieces more than one adapter uses.
 import { Agent } from 'undici';
+import { ModelNotOnRoute } from '../routing/resolve.js';
+import { GatewayError } from '../server/errors.js';
 import type { MappedError } from './types.js';
+
+/** Runs a model resolution; a model the route lacks becomes the gateway's 400 naming the upstream. */
+export function resolveOrRefuse<T>(upstream: string, resolve: () => T): T {
+  try {
+    return resolve();
+  } catch (err) {
+    if (err instanceof ModelNotOnRoute) throw new GatewayError('TG_MODEL_NOT_ON_ROUTE', `upstream "${upstream}": ${err.message}`);
+    throw err;
+  }
+}
 
 export function keepAliveAgent(connectTimeoutMs: number): Agent {
   // Keep-alive pool per upstream; requests are long-lived streams, so no pipelining.

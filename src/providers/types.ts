@@ -12,8 +12,6 @@ export interface InboundRequest {
   endpoint: Endpoint;
   /** The body exactly as the client sent it (possibly content-encoded). */
   rawBody: Buffer;
-  /** The decoded body. */
-  decodedBody: Buffer;
   /** The decoded body, indexed (scanned on first use: the pass-through route dispatches
    * before it needs this). Throws JsonSyntaxError for malformed JSON. */
   scanned(): ScannedBody;

@@ -115,7 +115,7 @@ function newLine(ctx: GatewayContext, id: string, key: KeyRecord, endpoint: Endp
 }
 
 /** Validates the fields the gateway relies on; throws the gateway's 400s. */
-function checkBody(scan: () => ScannedBody): { model: string; scanned: ScannedBody } {
+function checkBody(scan: () => ScannedBody): { model: string } {
   let scanned: ScannedBody;
   let model: unknown;
   let stream: unknown;
@@ -131,7 +131,7 @@ function checkBody(scan: () => ScannedBody): { model: string; scanned: ScannedBo
     throw new GatewayError('TG_BAD_REQUEST', model === undefined ? 'model: field required' : 'model: expected a non-empty string');
   }
   if (stream !== undefined && typeof stream !== 'boolean') throw new GatewayError('TG_BAD_REQUEST', 'stream: expected a boolean');
-  return { model, scanned };
+  return { model };
 }
 
 /** Statuses after which another upstream may do better: rate limits, overload, server errors. */
@@ -165,7 +165,7 @@ async function proxy(ctx: GatewayContext, req: IncomingMessage, res: ServerRespo
   // Policy, rate limits and budgets: refused here, nothing reaches an upstream.
   const admission = ctx.spend.admit(key, model, decoded.length);
   held.admission = admission;
-  const inbound: InboundRequest = { endpoint, rawBody, decodedBody: decoded, scanned: scan, model: admission.model, bodyModel: model, headers: req.headers, search, team: key.team };
+  const inbound: InboundRequest = { endpoint, rawBody, scanned: scan, model: admission.model, bodyModel: model, headers: req.headers, search, team: key.team };
   line.session_id = sessionIdOf(req.headers, scan);
 
   const router = ctx.router;

@@ -16,7 +16,10 @@ export interface KeyRecord {
   revoked_at: number | null;
 }
 
-export interface LedgerLine {
+import type { Usage } from '../metering/usage.js';
+
+/** One line per request. The token counters are the metered Usage. */
+export interface LedgerLine extends Usage {
   id: string;
   ts: number;
   key_id: string | null;
@@ -35,13 +38,6 @@ export interface LedgerLine {
   error_code: string | null;
   stop_reason: string | null;
   streamed: boolean;
-  input_tokens: number;
-  output_tokens: number;
-  cache_read_input_tokens: number;
-  cache_creation_5m_input_tokens: number;
-  cache_creation_1h_input_tokens: number;
-  web_search_requests: number;
-  web_fetch_requests: number;
   /** Integer nano-USD (1e-9 USD). */
   cost_nanousd: number;
   priced: boolean;

@@ -2,7 +2,7 @@
 // with message_start / content blocks / cumulative message_delta / message_stop, JSON
 // messages, Anthropic error envelopes and headers. Tests script its behaviour per request.
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { closeServer, listenLoopback } from './loopback.js';
 import { gunzipSync, gzipSync } from 'node:zlib';
 
 export interface RecordedRequest {
@@ -75,15 +75,13 @@ export class FakeAnthropic {
   }
 
   async start(): Promise<this> {
-    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = `http://127.0.0.1:${await listenLoopback(this.server)}`;
     return this;
   }
 
   async stop(): Promise<void> {
     for (const r of this.open) r.destroy();
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server.close(() => r()));
+    await closeServer(this.server);
   }
 
   private async respond(url: string, headers: IncomingHttpHeaders, body: Buffer, res: ServerResponse): Promise<void> {

@@ -2,7 +2,7 @@
 // google-auth-library finds the metadata server through GCE_METADATA_HOST and gets its token
 // there; the fake Vertex accepts only that token.
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { closeServer, listenLoopback } from './loopback.js';
 import { sseEvents, type UsageSpec } from './fake-anthropic.js';
 
 export const VERTEX_TOKEN = 'ya29.tollgate-test-token';
@@ -35,14 +35,12 @@ export class FakeMetadata {
   }
 
   async start(): Promise<this> {
-    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
-    this.url = `127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = `127.0.0.1:${await listenLoopback(this.server)}`;
     return this;
   }
 
   async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server.close(() => r()));
+    await closeServer(this.server);
   }
 }
 
@@ -113,13 +111,11 @@ export class FakeVertex {
   }
 
   async start(): Promise<this> {
-    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/v1`;
+    this.url = `http://127.0.0.1:${await listenLoopback(this.server)}/v1`;
     return this;
   }
 
   async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server.close(() => r()));
+    await closeServer(this.server);
   }
 }

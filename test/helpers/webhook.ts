@@ -1,7 +1,7 @@
 // A local webhook receiver (Slack-compatible or generic JSON) that records what it got; it can
 // fail the first deliveries to exercise retries.
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { closeServer, listenLoopback } from './loopback.js';
 
 export class WebhookReceiver {
   readonly received: { path: string; body: Record<string, unknown> }[] = [];
@@ -28,13 +28,11 @@ export class WebhookReceiver {
   }
 
   async start(): Promise<this> {
-    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = `http://127.0.0.1:${await listenLoopback(this.server)}`;
     return this;
   }
 
   async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server.close(() => r()));
+    await closeServer(this.server);
   }
 }

@@ -2,10 +2,10 @@
 import type { Agent } from 'undici';
 import type { BedrockUpstreamConfig } from '../../config/schema.js';
 import type { ModelCatalog } from '../../routing/catalog.js';
-import { ModelNotOnRoute, resolveModel } from '../../routing/resolve.js';
+import { resolveModel } from '../../routing/resolve.js';
 import { routeData } from '../../routing/route-data.js';
 import { GatewayError } from '../../server/errors.js';
-import { keepAliveAgent } from '../shared.js';
+import { keepAliveAgent, resolveOrRefuse } from '../shared.js';
 import type { InboundRequest, MappedError, OutboundRequest, ResponseTranslator, Upstream } from '../types.js';
 import { BedrockAuth } from './auth.js';
 import { bedrockBaseUrl, bedrockUrl } from './endpoint.js';
@@ -43,13 +43,7 @@ export class BedrockUpstream implements Upstream {
   }
 
   async prepare(req: InboundRequest): Promise<OutboundRequest> {
-    let r;
-    try {
-      r = resolveModel(this.catalog, req.model, { route: 'bedrock', region: this.cfg.region, profile: this.cfg.profile, geoPrefix: this.cfg.geo_prefix, applicationProfiles: this.cfg.application_inference_profiles, teamProfiles: this.cfg.team_inference_profiles }, req.team);
-    } catch (err) {
-      if (err instanceof ModelNotOnRoute) throw new GatewayError('TG_MODEL_NOT_ON_ROUTE', `upstream "${this.name}": ${err.message}`);
-      throw err;
-    }
+    const r = resolveOrRefuse(this.name, () => resolveModel(this.catalog, req.model, { route: 'bedrock', region: this.cfg.region, profile: this.cfg.profile, geoPrefix: this.cfg.geo_prefix, applicationProfiles: this.cfg.application_inference_profiles, teamProfiles: this.cfg.team_inference_profiles }, req.team));
     const scanned = req.scanned();
     const stream = scanned.members.has('stream') && scanned.buf.toString('latin1', scanned.members.get('stream')!.valueStart, scanned.members.get('stream')!.valueEnd) === 'true';
     const invoke = bedrockBody(scanned, req.headers['anthropic-beta'], routeData().bedrock.anthropic_version, this.dropBetas);

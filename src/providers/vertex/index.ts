@@ -2,10 +2,10 @@
 import type { Agent } from 'undici';
 import type { VertexUpstreamConfig } from '../../config/schema.js';
 import type { ModelCatalog } from '../../routing/catalog.js';
-import { ModelNotOnRoute, resolveModel } from '../../routing/resolve.js';
+import { resolveModel } from '../../routing/resolve.js';
 import { routeData } from '../../routing/route-data.js';
 import { GatewayError } from '../../server/errors.js';
-import { keepAliveAgent } from '../shared.js';
+import { keepAliveAgent, resolveOrRefuse } from '../shared.js';
 import type { InboundRequest, MappedError, OutboundRequest, ResponseTranslator, Upstream } from '../types.js';
 import { VertexAuth } from './auth.js';
 import { vertexBaseUrl, vertexUrl } from './endpoint.js';
@@ -40,13 +40,7 @@ export class VertexUpstream implements Upstream {
   }
 
   async prepare(req: InboundRequest): Promise<OutboundRequest> {
-    let r;
-    try {
-      r = resolveModel(this.catalog, req.model, { route: 'vertex', region: this.cfg.region, modelRegions: this.cfg.model_regions });
-    } catch (err) {
-      if (err instanceof ModelNotOnRoute) throw new GatewayError('TG_MODEL_NOT_ON_ROUTE', `upstream "${this.name}": ${err.message}`);
-      throw err;
-    }
+    const r = resolveOrRefuse(this.name, () => resolveModel(this.catalog, req.model, { route: 'vertex', region: this.cfg.region, modelRegions: this.cfg.model_regions }));
     const region = r.region ?? this.cfg.region;
     const scanned = req.scanned();
     const sm = scanned.members.get('stream');
