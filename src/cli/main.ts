@@ -4,10 +4,12 @@ import { z } from 'zod';
 import { ConfigError } from '../config/load.js';
 import { configSchema } from '../config/schema.js';
 import { VERSION } from '../util/version.js';
+import * as advise from './commands/advise.js';
 import * as budgets from './commands/budgets.js';
 import * as doctor from './commands/doctor.js';
 import * as keys from './commands/keys.js';
 import * as models from './commands/models.js';
+import * as report from './commands/report.js';
 import * as serve from './commands/serve.js';
 import * as usage from './commands/usage.js';
 import { openConfig, out, UsageError, type GlobalOpts } from './shared.js';
@@ -34,6 +36,9 @@ export async function main(argv: string[]): Promise<void> {
   usage.register(program, globals);
   models.register(program);
   doctor.register(program, globals);
+  report.register(program, globals);
+  report.registerDev(program, globals);
+  advise.register(program, globals);
 
   const config = program.command('config').description('check or describe the configuration');
   config.command('check').description('validate the config file and report every problem at once').action(() => {

@@ -114,6 +114,12 @@ export interface AuditEntry {
   details: Record<string, unknown> | null;
 }
 
+export const REPORT_DIMENSIONS = ['user', 'team', 'project', 'model', 'route', 'region', 'upstream', 'key', 'session', 'day', 'week', 'month'] as const;
+export type ReportDimension = (typeof REPORT_DIMENSIONS)[number];
+
+/** A report row: the group's dimension values by name, then the totals. */
+export type ReportRow = Record<string, string | number | null>;
+
 export interface Store {
   /** Bumps whenever another process changed the store (used to pick up CLI changes). */
   changeToken(): number;
@@ -128,6 +134,8 @@ export interface Store {
   writeBatch(lines: LedgerLine[], keysUsed: Map<string, number>): void;
   queryLedger(q: LedgerQuery): LedgerLine[];
   summarize(by: SummaryDimension, q: LedgerQuery): SummaryRow[];
+  /** Totals grouped by any dimensions (UTC calendar buckets for day, week, month). */
+  report(by: ReportDimension[], q: LedgerQuery): ReportRow[];
 
   listBudgets(): BudgetRecord[];
   /** Inserts or replaces the budget for (scope, scope_value, period). */

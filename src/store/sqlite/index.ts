@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { migrations } from '../migrations.js';
-import type { AuditEntry, BudgetPeriod, BudgetRecord, BudgetScope, KeyRecord, LedgerLine, LedgerQuery, Store, SummaryDimension, SummaryRow } from '../types.js';
+import type { AuditEntry, BudgetPeriod, BudgetRecord, BudgetScope, KeyRecord, LedgerLine, LedgerQuery, ReportDimension, ReportRow, Store, SummaryDimension, SummaryRow } from '../types.js';
 
 const LEDGER_COLUMNS = [
   'id', 'ts', 'key_id', 'user', 'team', 'project', 'session_id', 'endpoint', 'model_requested', 'model_served',
@@ -183,6 +183,27 @@ export class SqliteStore implements Store {
 
   listAudit(limit: number): AuditEntry[] {
     return (this.db.prepare('SELECT * FROM audit ORDER BY id DESC LIMIT ?').all(limit) as Row[]).map((r) => ({ ...r, details: r.details ? JSON.parse(String(r.details)) : null }) as AuditEntry);
+  }
+
+  report(by: ReportDimension[], q: LedgerQuery): ReportRow[] {
+    const expr: Record<ReportDimension, string> = {
+      ...GROUP_EXPR,
+      // Weeks start on Monday: the date of that Monday names the week.
+      week: "date(ts / 1000, 'unixepoch', '-' || ((CAST(strftime('%w', ts / 1000, 'unixepoch') AS INTEGER) + 6) % 7) || ' days')",
+      month: "strftime('%Y-%m', ts / 1000, 'unixepoch')",
+    };
+    const w = this.where(q);
+    const cols = by.map((d) => `${expr[d]} AS "${d}"`);
+    const sql = `SELECT ${[...cols, `COUNT(*) AS requests,
+        SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,
+        SUM(cache_read_input_tokens) AS cache_read_input_tokens,
+        SUM(cache_creation_5m_input_tokens) AS cache_creation_5m_input_tokens,
+        SUM(cache_creation_1h_input_tokens) AS cache_creation_1h_input_tokens,
+        SUM(web_search_requests) AS web_search_requests,
+        SUM(cost_nanousd) AS cost_nanousd, SUM(1 - priced) AS unpriced_requests`].join(', ')}
+      FROM ledger ${w.sql}${by.length ? ` GROUP BY ${by.map((_, i) => i + 1).join(', ')}` : ''}
+      ORDER BY ${[...by.map((_, i) => i + 1), 'cost_nanousd DESC'].join(', ')}`;
+    return this.db.prepare(sql).all(...w.params) as ReportRow[];
   }
 
   close(): void {

@@ -1,0 +1,108 @@
+// tollgate advise seats | route
+import type { Command } from 'commander';
+import { createInterface } from 'node:readline/promises';
+import { adviseRoute, adviseSeats, hybridSummary, loadSeatPlans, type RouteQuestions, type UserUsage } from '../../reports/advisors.js';
+import { generateSettings } from '../../clientconfig/setup.js';
+import { loadCatalog } from '../../routing/catalog.js';
+import { parseTime } from '../../util/time.js';
+import { openConfig, openStore, out, table, UsageError, type GlobalOpts } from '../shared.js';
+
+export function register(program: Command, globals: () => GlobalOpts): void {
+  const advise = program.command('advise').description('advisors: seat or metered per user, and which billing route');
+
+  advise.command('seats')
+    .description('per user, metered cost vs the seat plans (data/seat-plans.json), with the usage shape; a hybrid for the team')
+    .option('--since <time>', 'period start (default: 30d)', '30d').option('--until <time>', 'period end (default: now)')
+    .option('--team <team>', 'only this team')
+    .option('--plans <file>', 'seat plans file (same format as data/seat-plans.json)')
+    .option('--json')
+    .action((o: { since: string; until?: string; team?: string; plans?: string; json?: boolean }) => {
+      let since: number;
+      let until: number;
+      try {
+        since = parseTime(o.since);
+        until = o.until ? parseTime(o.until) : Date.now();
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      if (until <= since) throw new UsageError('--until must be after --since');
+      let plans;
+      try {
+        plans = loadSeatPlans(o.plans);
+      } catch (err) {
+        throw new UsageError(`seat plans: ${(err as Error).message}`);
+      }
+      const store = openStore(openConfig(globals()));
+      let users: UserUsage[];
+      try {
+        const rows = store.report(['user', 'day'], { since, until, team: o.team });
+        const byUser = new Map<string, UserUsage>();
+        for (const r of rows) {
+          const u = String(r.user ?? '(none)');
+          const e = byUser.get(u) ?? { user: u, cost: 0, perDay: new Map<string, number>() };
+          e.cost += Number(r.cost_nanousd);
+          e.perDay.set(String(r.day), Number(r.cost_nanousd));
+          byUser.set(u, e);
+        }
+        users = [...byUser.values()].sort((a, b) => b.cost - a.cost);
+      } finally {
+        store.close();
+      }
+      const advice = adviseSeats(users, plans, since, until);
+      const summary = hybridSummary(advice);
+      const assumptions = [
+        `seat prices and caps from ${o.plans ?? 'data/seat-plans.json'} (${plans.date}; ${plans.source})`,
+        'seats have session and weekly caps, not token budgets: "fits" uses each plan\'s metered_equivalent_usd, an assumption you can override',
+        'metered cost is scaled to a 30-day month; a seat is advised only for use on at least half the working days',
+      ];
+      if (o.json) return out(JSON.stringify({ users: advice, team: summary, assumptions }, null, 2));
+      out(table(['USER', 'METERED $/MONTH', 'ACTIVE DAYS', 'SPREAD', 'ADVICE', 'PLAN', 'SAVES $/MONTH', 'WHY'],
+        advice.map((a) => [a.user, a.metered_usd_per_month.toFixed(2), `${a.active_days}/${a.working_days}`, a.spread.toFixed(2), a.recommendation, a.plan, a.saving_usd_per_month.toFixed(2), a.reason])));
+      out(`team: ${Object.entries(summary.seats).map(([p, n]) => `${n} × ${p}`).join(', ') || 'no seats'}, ${summary.metered_users} metered; $${summary.seats_usd_per_month + summary.metered_usd_per_month} vs $${summary.all_metered_usd_per_month} all metered (saves $${summary.saving_usd_per_month}/month)`);
+      out('assumptions:\n' + assumptions.map((a) => `  - ${a}`).join('\n'));
+    });
+
+  advise.command('route')
+    .description('which billing route: answers the decision questions (asks when a flag is missing and this is a terminal)')
+    .option('--stage <stage>', 'evaluation | steady').option('--usage <shape>', 'even | uneven').option('--cloud <cloud>', 'aws | gcp | none')
+    .option('--residency <region>', 'a data-residency requirement (e.g. eu, eu-central-1, europe-west4)').option('--chargeback', 'spend must be charged back to teams or projects')
+    .option('--gateway-url <url>', 'tollgate URL for the printed Claude Code settings', 'http://127.0.0.1:8787')
+    .option('--json')
+    .action(async (o: { stage?: string; usage?: string; cloud?: string; residency?: string; chargeback?: boolean; gatewayUrl: string; json?: boolean }) => {
+      const ask = async (q: string, allowed: string[]): Promise<string> => {
+        if (!process.stdin.isTTY) throw new UsageError(`${q}: give it as a flag (${allowed.join(' | ')}) when not running in a terminal`);
+        const rl = createInterface({ input: process.stdin, output: process.stderr });
+        try {
+          for (;;) {
+            const a = (await rl.question(`${q} [${allowed.join('/')}]: `)).trim();
+            if (allowed.includes(a)) return a;
+          }
+        } finally {
+          rl.close();
+        }
+      };
+      const check = (v: string | undefined, allowed: string[], flag: string) => {
+        if (v !== undefined && !allowed.includes(v)) throw new UsageError(`--${flag} ${v}: ${allowed.join(' | ')}`);
+        return v;
+      };
+      const q: RouteQuestions = {
+        stage: (check(o.stage, ['evaluation', 'steady'], 'stage') ?? await ask('--stage: still evaluating, or steady use', ['evaluation', 'steady'])) as RouteQuestions['stage'],
+        usage: (check(o.usage, ['even', 'uneven'], 'usage') ?? await ask('--usage: is use spread evenly across the team', ['even', 'uneven'])) as RouteQuestions['usage'],
+        cloud: (check(o.cloud, ['aws', 'gcp', 'none'], 'cloud') ?? await ask('--cloud: an existing cloud contract', ['aws', 'gcp', 'none'])) as RouteQuestions['cloud'],
+        residency: o.residency,
+        chargeback: Boolean(o.chargeback),
+      };
+      const a = adviseRoute(q);
+      const name = a.route === 'bedrock' ? 'bedrock-main' : a.route === 'vertex' ? 'vertex-main' : 'anthropic';
+      const upstream = a.route === 'bedrock' ? `  - { name: ${name}, type: bedrock, region: ${a.region}, profile: ${q.residency ? 'geo' : 'global'} }`
+        : a.route === 'vertex' ? `  - { name: ${name}, type: vertex, project: <your-gcp-project>, region: ${a.region} }`
+          : '  - { name: anthropic, type: anthropic, api_key: "${ANTHROPIC_API_KEY}" }';
+      const config = a.route === 'seats' ? null : `upstreams:\n${upstream}\nroutes:\n  default: [${name}]\n`;
+      const settings = a.route === 'seats' ? null : generateSettings({ route: 'gateway', gatewayUrl: o.gatewayUrl }, loadCatalog());
+      if (o.json) return out(JSON.stringify({ ...a, answers: q, tollgate_config: config, claude_code_settings: settings }, null, 2));
+      out(`recommended: ${a.route === 'seats' ? 'per-seat plans (no gateway route needed for those users)' : `${a.route}${a.region ? ` in ${a.region}` : ''}, through tollgate`}`);
+      for (const r of a.reasons) out(`  - ${r}`);
+      if (config) out(`\ntollgate config (tollgate.yaml):\n${config}`);
+      if (settings) out(`Claude Code settings (~/.claude/settings.json or managed settings; key via apiKeyHelper):\n${JSON.stringify({ env: settings.env }, null, 2)}`);
+    });
+}

@@ -1,0 +1,118 @@
+// tollgate report: spend and tokens grouped by any dimensions; chargeback per team or project.
+import type { Command } from 'commander';
+import { formatUsd, nanoToUsd } from '../../metering/prices.js';
+import { REPORT_DIMENSIONS, type ReportDimension, type ReportRow } from '../../store/types.js';
+import { parseTime } from '../../util/time.js';
+import { openConfig, openStore, out, table, UsageError, type GlobalOpts } from '../shared.js';
+import { seedLedger } from '../../reports/seed.js';
+import { PriceBook } from '../../metering/prices.js';
+import { loadCatalog } from '../../routing/catalog.js';
+
+const TOTALS = ['requests', 'input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_5m_input_tokens', 'cache_creation_1h_input_tokens', 'web_search_requests', 'cost_nanousd', 'unpriced_requests'] as const;
+
+function dims(v: string): ReportDimension[] {
+  const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = list.filter((d) => !(REPORT_DIMENSIONS as readonly string[]).includes(d));
+  if (bad.length || list.length === 0) throw new UsageError(`--by ${v}: use one or more of ${REPORT_DIMENSIONS.join(', ')} (comma-separated)`);
+  return list as ReportDimension[];
+}
+
+function range(o: { since?: string; until?: string }): { since?: number; until?: number } {
+  try {
+    return { since: o.since ? parseTime(o.since) : undefined, until: o.until ? parseTime(o.until) : undefined };
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function csvCell(v: unknown): string {
+  const s = v === null || v === undefined ? '' : String(v);
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** Rows for output: dimension fields by name, totals, cost in USD (and exact nano-USD). */
+function shape(rows: ReportRow[], by: ReportDimension[]): Record<string, unknown>[] {
+  return rows.map((r) => {
+    const o: Record<string, unknown> = {};
+    for (const d of by) o[d] = r[d] ?? null;
+    for (const t of TOTALS) if (t !== 'cost_nanousd') o[t] = r[t];
+    o.cost_usd = nanoToUsd(Number(r.cost_nanousd));
+    o.cost_nanousd = Number(r.cost_nanousd);
+    return o;
+  });
+}
+
+function print(rows: Record<string, unknown>[], by: string[], fmt: { json?: boolean; csv?: boolean }, total: number): void {
+  if (fmt.json) return out(JSON.stringify(rows, null, 2));
+  const cols = [...by, 'requests', 'input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_5m_input_tokens', 'cache_creation_1h_input_tokens', 'web_search_requests', 'cost_usd'];
+  if (fmt.csv) {
+    out([cols.join(','), ...rows.map((r) => cols.map((c) => csvCell(c === 'cost_usd' ? formatUsd(Number(r.cost_nanousd)) : r[c])).join(','))].join('\n'));
+    return;
+  }
+  out(table(cols.map((c) => c.replace(/_input_tokens$|_tokens$|_requests$/, '').replace(/_/g, ' ').toUpperCase()),
+    [...rows.map((r) => cols.map((c) => (c === 'cost_usd' ? formatUsd(Number(r.cost_nanousd), 4) : r[c] as string | number | null))),
+      ['TOTAL', ...by.slice(1).map(() => ''), ...cols.slice(by.length, -1).map((c) => rows.reduce((a, r) => a + Number(r[c] ?? 0), 0)), formatUsd(total, 4)]]));
+}
+
+export function register(program: Command, globals: () => GlobalOpts): void {
+  const report = program.command('report')
+    .description('spend and tokens (every class) grouped by any dimensions over a time range')
+    .option('--by <dims>', `comma-separated: ${REPORT_DIMENSIONS.join(', ')} (day/week/month in UTC)`, 'team')
+    .option('--since <time>', 'from (ISO date/time, or 24h, 7d …)').option('--until <time>', 'up to (exclusive)')
+    .option('--json', 'JSON rows with the group fields by name and cost_usd').option('--csv', 'CSV')
+    .enablePositionalOptions()
+    .action((o: { by: string; since?: string; until?: string; json?: boolean; csv?: boolean }) => {
+      const by = dims(o.by);
+      const store = openStore(openConfig(globals()));
+      try {
+        const q = range(o);
+        const rows = store.report(by, q);
+        // Totals are the exact integer sum of ledger lines, whatever the grouping.
+        const total = Number(store.report([], q)[0]?.cost_nanousd ?? 0);
+        print(shape(rows, by), by, o, total);
+      } finally {
+        store.close();
+      }
+    });
+
+  report.command('chargeback')
+    .description('cost per team (or project) per month, for internal billing')
+    .option('--by <dim>', 'team or project', 'team')
+    .option('--since <time>').option('--until <time>')
+    .option('--json').option('--csv')
+    .action((o: { by: string; since?: string; until?: string; json?: boolean; csv?: boolean }) => {
+      if (o.by !== 'team' && o.by !== 'project') throw new UsageError('--by: team or project');
+      const by: ReportDimension[] = ['month', o.by as ReportDimension];
+      const store = openStore(openConfig(globals()));
+      try {
+        const q = range(o);
+        print(shape(store.report(by, q), by), by, o, Number(store.report([], q)[0]?.cost_nanousd ?? 0));
+      } finally {
+        store.close();
+      }
+    });
+}
+
+export function registerDev(program: Command, globals: () => GlobalOpts): void {
+  const dev = program.command('dev').description('tools for trying tollgate out');
+  dev.command('seed-ledger')
+    .description('fill an EMPTY ledger with a deterministic demo month (5 users, 3 teams, 3 routes) for the reports')
+    .option('--days <n>', 'how many days, ending today', '30')
+    .option('--seed <n>', 'random seed', '42')
+    .action((o: { days: string; seed: string }) => {
+      const days = Number(o.days);
+      if (!Number.isInteger(days) || days < 1 || days > 366) throw new UsageError('--days: 1 to 366');
+      const loaded = openConfig(globals());
+      const store = openStore(loaded);
+      try {
+        if (store.queryLedger({ limit: 1 }).length > 0) throw new UsageError('the ledger is not empty: seed-ledger only fills an empty store (use a scratch --config)');
+        const today = new Date();
+        const start = Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate()) - (days - 1) * 86400e3;
+        const lines = seedLedger(PriceBook.load(loadCatalog()), { start, days, seed: Number(o.seed) });
+        store.writeBatch(lines, new Map());
+        out(`wrote ${lines.length} demo ledger lines over ${days} days`);
+      } finally {
+        store.close();
+      }
+    });
+}

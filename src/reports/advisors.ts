@@ -1,0 +1,171 @@
+// The advisors: seat or metered per user (from the ledger and the seat plans in data/), and
+// which billing route to be on (the decision tree of the billing-route article, section 9).
+import { readFileSync } from 'node:fs';
+import { dataPath } from '../util/paths.js';
+import { usdToNano } from '../policy/budgets.js';
+
+export interface SeatPlan {
+  id: string;
+  name: string;
+  usd_per_month: string;
+  metered_equivalent_usd: string;
+  min_seats: number;
+  notes: string;
+}
+
+export interface SeatPlans {
+  source: string;
+  date: string;
+  plans: SeatPlan[];
+}
+
+export function loadSeatPlans(file?: string): SeatPlans {
+  const j = JSON.parse(readFileSync(file ?? dataPath('seat-plans.json'), 'utf8')) as SeatPlans;
+  if (!Array.isArray(j.plans) || j.plans.length === 0) throw new Error(`${file ?? 'seat-plans.json'}: expected {"plans": [...]}`);
+  for (const p of j.plans) {
+    usdToNano(p.usd_per_month);
+    usdToNano(p.metered_equivalent_usd);
+  }
+  return j;
+}
+
+export interface UserUsage {
+  user: string;
+  /** Metered cost in the period, nano-USD. */
+  cost: number;
+  /** Cost per UTC day with any use. */
+  perDay: Map<string, number>;
+}
+
+export interface SeatAdvice {
+  user: string;
+  metered_usd_per_month: number;
+  active_days: number;
+  working_days: number;
+  /** How evenly use is spread over working days: active days / working days. */
+  spread: number;
+  recommendation: string;
+  plan: string | null;
+  seat_usd_per_month: number | null;
+  saving_usd_per_month: number;
+  reason: string;
+}
+
+const nano = (usd: string) => usdToNano(usd);
+const usd = (n: number) => Math.round(n / 1e7) / 100;
+
+/** Working days (Mon–Fri) in [since, until). */
+export function workingDays(since: number, until: number): number {
+  let n = 0;
+  for (let t = Date.UTC(new Date(since).getUTCFullYear(), new Date(since).getUTCMonth(), new Date(since).getUTCDate()); t < until; t += 86400e3) {
+    const wd = new Date(t).getUTCDay();
+    if (wd !== 0 && wd !== 6) n++;
+  }
+  return Math.max(1, n);
+}
+
+/**
+ * Per user: metered cost scaled to a 30-day month vs each plan. A seat is recommended when it
+ * is cheaper than metering AND the user's metered-equivalent use fits the plan's caps AND use
+ * is spread over most working days (seats reward steady daily use; bursty use hits session
+ * caps on the days it happens while paying for idle days).
+ */
+export function adviseSeats(users: UserUsage[], plans: SeatPlans, since: number, until: number, opts: { minSpread?: number } = {}): SeatAdvice[] {
+  const days = Math.max(1, (until - since) / 86400e3);
+  const wdays = workingDays(since, until);
+  const minSpread = opts.minSpread ?? 0.5;
+  const individual = plans.plans.filter((p) => p.min_seats <= 1).sort((a, b) => nano(a.usd_per_month) - nano(b.usd_per_month));
+  return users.map((u) => {
+    const monthly = Math.round((u.cost * 30) / days);
+    const active = u.perDay.size;
+    const spread = Math.min(1, active / wdays);
+    const fits = individual.filter((p) => monthly <= nano(p.metered_equivalent_usd));
+    const cheapest = fits.find((p) => nano(p.usd_per_month) < monthly);
+    const base = { user: u.user, metered_usd_per_month: usd(monthly), active_days: active, working_days: wdays, spread: Math.round(spread * 100) / 100 };
+    if (!cheapest) {
+      const reason = fits.length === 0
+        ? `heavier than any plan's caps (~$${usd(monthly)}/month of list-price use): a seat would throttle this user`
+        : `metered use (~$${usd(monthly)}/month) costs less than the cheapest plan ($${individual[0]?.usd_per_month ?? '?'})`;
+      return { ...base, recommendation: 'metered', plan: null, seat_usd_per_month: null, saving_usd_per_month: 0, reason };
+    }
+    if (spread < minSpread) {
+      return { ...base, recommendation: 'metered', plan: null, seat_usd_per_month: null, saving_usd_per_month: 0, reason: `a ${cheapest.name} seat ($${cheapest.usd_per_month}) would be cheaper on paper, but use is bursty (${active} of ${wdays} working days): session caps bite on busy days while idle days are paid for` };
+    }
+    const saving = monthly - nano(cheapest.usd_per_month);
+    return { ...base, recommendation: 'seat', plan: cheapest.id, seat_usd_per_month: Number(cheapest.usd_per_month), saving_usd_per_month: usd(saving), reason: `steady use on ${active} of ${wdays} working days, ~$${usd(monthly)}/month metered vs $${cheapest.usd_per_month} for ${cheapest.name}` };
+  });
+}
+
+export function hybridSummary(advice: SeatAdvice[]): { seats: Record<string, number>; metered_users: number; metered_usd_per_month: number; seats_usd_per_month: number; all_metered_usd_per_month: number; saving_usd_per_month: number } {
+  const seats: Record<string, number> = {};
+  let seatCost = 0;
+  let metered = 0;
+  let allMetered = 0;
+  for (const a of advice) {
+    allMetered += a.metered_usd_per_month;
+    if (a.recommendation === 'seat' && a.plan) {
+      seats[a.plan] = (seats[a.plan] ?? 0) + 1;
+      seatCost += a.seat_usd_per_month ?? 0;
+    } else metered += a.metered_usd_per_month;
+  }
+  const r = (x: number) => Math.round(x * 100) / 100;
+  return { seats, metered_users: advice.filter((a) => a.recommendation !== 'seat').length, metered_usd_per_month: r(metered), seats_usd_per_month: r(seatCost), all_metered_usd_per_month: r(allMetered), saving_usd_per_month: r(allMetered - metered - seatCost) };
+}
+
+export interface RouteQuestions {
+  stage: 'evaluation' | 'steady';
+  usage: 'even' | 'uneven';
+  cloud: 'aws' | 'gcp' | 'none';
+  residency?: string;
+  chargeback: boolean;
+}
+
+export interface RouteAdvice {
+  route: 'anthropic' | 'bedrock' | 'vertex' | 'seats';
+  region: string | null;
+  reasons: string[];
+}
+
+/** Map a residency requirement to a region on the chosen cloud. */
+function regionFor(cloud: 'aws' | 'gcp', residency: string | undefined): string {
+  const r = (residency ?? '').toLowerCase();
+  if (/^[a-z]{2}(-gov)?-[a-z]+-\d+$/.test(r) && cloud === 'aws') return r;
+  if (/^[a-z]+-[a-z]+\d+$/.test(r) && cloud === 'gcp') return r;
+  const eu = /^(eu|europe|de|fr|nl|ie|it|es|se)/.test(r);
+  const ap = /^(ap|asia|jp|au|sg|in|kr)/.test(r);
+  if (cloud === 'aws') return eu ? 'eu-west-1' : ap ? 'ap-northeast-1' : 'us-east-1';
+  return eu ? 'europe-west1' : ap ? 'asia-southeast1' : r ? 'us-east5' : 'global';
+}
+
+/** The decision tree: hard constraints first, then the stage, then the usage shape. */
+export function adviseRoute(q: RouteQuestions): RouteAdvice {
+  const reasons: string[] = [];
+  if (q.residency) {
+    const cloud = q.cloud === 'none' ? 'aws' : q.cloud;
+    const route = cloud === 'aws' ? 'bedrock' : 'vertex';
+    reasons.push(`data residency (${q.residency}) is a hard constraint and overrides cost: pin inference to ${route === 'bedrock' ? 'AWS regions with a matching inference-profile geography' : 'a Vertex region'} in your own cloud account`);
+    if (q.cloud === 'none') reasons.push('no existing cloud named: Bedrock assumed (use --cloud gcp for Vertex)');
+    if (q.chargeback) reasons.push('spend lands on the cloud bill, where cost-allocation tags and projects do the chargeback');
+    return { route, region: regionFor(cloud, q.residency), reasons };
+  }
+  if (q.cloud !== 'none') {
+    const route = q.cloud === 'aws' ? 'bedrock' : 'vertex';
+    reasons.push(`an existing ${q.cloud.toUpperCase()} contract: metering through ${route === 'bedrock' ? 'Amazon Bedrock' : 'Vertex AI'} uses it (IAM, audit logs, committed spend)`);
+    if (q.chargeback) reasons.push('chargeback through the cloud bill (cost-allocation tags / projects) and tollgate\'s ledger');
+    if (q.stage === 'steady' && q.usage === 'even') reasons.push('note: for high, even use seats may be cheaper — run `tollgate advise seats` on the ledger before committing');
+    return { route, region: regionFor(q.cloud, undefined), reasons };
+  }
+  if (q.stage === 'evaluation') {
+    reasons.push('evaluation: meter on the Anthropic API — pay only for the trial, nothing to provision');
+    reasons.push('revisit with `tollgate advise seats` once use has settled');
+    return { route: 'anthropic', region: null, reasons };
+  }
+  if (q.usage === 'even' && !q.chargeback) {
+    reasons.push('steady, even use with no cloud or chargeback requirement: per-seat plans win on cost and simplicity');
+    reasons.push('keep occasional users on metering (the advice applies per user: `tollgate advise seats`)');
+    return { route: 'seats', region: null, reasons };
+  }
+  reasons.push(q.usage === 'uneven' ? 'uneven use: seats would charge light users as much as heavy ones; metering is fairer' : 'chargeback needs per-team attribution that seats do not give');
+  reasons.push('a hybrid is fine: heavy, steady users on seats, the rest metered (`tollgate advise seats`)');
+  return { route: 'anthropic', region: null, reasons };
+}

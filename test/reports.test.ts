@@ -1,0 +1,172 @@
+// Reports and advisors against hand-computed expectations, and exact reconciliation on the
+// documented seed ledger.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PriceBook } from '../src/metering/prices.js';
+import { adviseRoute, adviseSeats, hybridSummary, loadSeatPlans, workingDays } from '../src/reports/advisors.js';
+import { seedLedger } from '../src/reports/seed.js';
+import { loadCatalog } from '../src/routing/catalog.js';
+import { SqliteStore } from '../src/store/sqlite/index.js';
+import { REPORT_DIMENSIONS, type LedgerLine } from '../src/store/types.js';
+import { tollgate } from './helpers/cli.js';
+
+let dir: string;
+let cfg: string;
+
+function line(p: Partial<LedgerLine> & { id: string; ts: number }): LedgerLine {
+  return {
+    key_id: 'key_x', user: null, team: null, project: null, session_id: null, endpoint: 'messages', model_requested: null, model_served: null,
+    upstream: 'anthropic', route: 'anthropic', region: null, http_status: 200, error_type: null, error_code: null, stop_reason: 'end_turn', streamed: true,
+    input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_5m_input_tokens: 0, cache_creation_1h_input_tokens: 0,
+    web_search_requests: 0, web_fetch_requests: 0, cost_nanousd: 0, priced: true, ttfb_ms: 1, duration_ms: 2, client_aborted: false,
+    upstream_request_id: null, message_id: null, upstream_model: null, endpoint_type: null, attempts: [], ...p,
+  };
+}
+
+const T = (s: string) => Date.parse(s);
+// Hand-made: two teams, two models, two months; costs chosen so sums are easy to check.
+const LINES = [
+  line({ id: 'a1', ts: T('2026-10-30T10:00:00Z'), user: 'ann', team: 'web', project: 'p1', model_served: 'claude-opus-5-5', input_tokens: 100, output_tokens: 10, cost_nanousd: 1_000_000_000 }),
+  line({ id: 'a2', ts: T('2026-11-02T10:00:00Z'), user: 'ann', team: 'web', project: 'p1', model_served: 'claude-opus-5-5', input_tokens: 200, output_tokens: 20, cache_read_input_tokens: 7, cost_nanousd: 2_500_000_001 }),
+  line({ id: 'a3', ts: T('2026-11-03T10:00:00Z'), user: 'ben', team: 'web', project: 'p2', model_served: 'claude-haiku-4-5', input_tokens: 5, output_tokens: 1, cost_nanousd: 333 }),
+  line({ id: 'a4', ts: T('2026-11-03T11:00:00Z'), user: 'cy', team: 'data', project: 'p2', model_served: 'claude-haiku-4-5', route: 'bedrock', region: 'eu-west-1', input_tokens: 1, output_tokens: 1, cache_creation_1h_input_tokens: 9, web_search_requests: 2, cost_nanousd: 20_000_000_000 }),
+];
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'tollgate-reports-'));
+  cfg = join(dir, 'c.yaml');
+  writeFileSync(cfg, 'store: { sqlite: ./t.db }\n');
+  const s = new SqliteStore(join(dir, 't.db'));
+  s.writeBatch(LINES, new Map());
+  s.close();
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('tollgate report', () => {
+  it('groups by several dimensions with the group fields by name and exact costs', () => {
+    const r = tollgate(['report', '--by', 'team,model', '--json', '--config', cfg]);
+    assert.equal(r.status, 0, r.stderr);
+    const rows = JSON.parse(r.stdout) as Record<string, unknown>[];
+    assert.deepEqual(rows.map((x) => [x.team, x.model, x.requests, x.cost_nanousd]), [
+      ['data', 'claude-haiku-4-5', 1, 20_000_000_000],
+      ['web', 'claude-haiku-4-5', 1, 333],
+      ['web', 'claude-opus-5-5', 2, 3_500_000_001],
+    ]);
+    const web = rows.find((x) => x.team === 'web' && x.model === 'claude-opus-5-5')!;
+    assert.deepEqual([web.input_tokens, web.output_tokens, web.cache_read_input_tokens, web.cost_usd], [300, 30, 7, 3.500000001]);
+    const data = rows[0]!;
+    assert.deepEqual([data.cache_creation_1h_input_tokens, data.web_search_requests], [9, 2]);
+  });
+
+  it('buckets by day, ISO week (from Monday) and month, and filters by time range', () => {
+    const weeks = JSON.parse(tollgate(['report', '--by', 'week', '--json', '--config', cfg]).stdout) as { week: string; requests: number }[];
+    assert.deepEqual(weeks.map((w) => [w.week, w.requests]), [['2026-10-26', 1], ['2026-11-02', 3]], 'Friday 10-30 and Monday 11-02 fall in different weeks, named by their Mondays');
+    const months = JSON.parse(tollgate(['report', '--by', 'month,route', '--json', '--config', cfg]).stdout) as { month: string; route: string; cost_nanousd: number }[];
+    assert.deepEqual(months.map((m) => [m.month, m.route, m.cost_nanousd]), [['2026-10', 'anthropic', 1_000_000_000], ['2026-11', 'anthropic', 2_500_000_334], ['2026-11', 'bedrock', 20_000_000_000]]);
+    const nov = JSON.parse(tollgate(['report', '--by', 'day', '--since', '2026-11-03', '--until', '2026-11-04', '--json', '--config', cfg]).stdout) as { day: string; requests: number }[];
+    assert.deepEqual(nov, [{ ...nov[0]!, day: '2026-11-03', requests: 2 }]);
+  });
+
+  it('prints a table whose total reconciles exactly, and CSV', () => {
+    const t = tollgate(['report', '--by', 'user', '--config', cfg]).stdout;
+    assert.match(t, /TOTAL\s+4\s+306\s+32\s+7\s+0\s+9\s+2\s+23\.5000/);
+    const csv = tollgate(['report', '--by', 'region', '--csv', '--config', cfg]).stdout.trim().split('\n');
+    assert.equal(csv[0], 'region,requests,input_tokens,output_tokens,cache_read_input_tokens,cache_creation_5m_input_tokens,cache_creation_1h_input_tokens,web_search_requests,cost_usd');
+    assert.ok(csv.includes('eu-west-1,1,1,1,0,0,9,2,20.000000000'));
+    assert.ok(csv.includes(',3,305,31,7,0,0,0,3.500000334'), 'requests without a region form one group');
+  });
+
+  it('gives a chargeback view per team per month', () => {
+    const rows = JSON.parse(tollgate(['report', 'chargeback', '--json', '--config', cfg]).stdout) as { month: string; team: string; cost_usd: number }[];
+    assert.deepEqual(rows.map((r) => [r.month, r.team, r.cost_usd]), [['2026-10', 'web', 1], ['2026-11', 'data', 20], ['2026-11', 'web', 2.500000334]]);
+    const p = JSON.parse(tollgate(['report', 'chargeback', '--by', 'project', '--json', '--config', cfg]).stdout) as { project: string }[];
+    assert.deepEqual([...new Set(p.map((r) => r.project))].sort(), ['p1', 'p2']);
+  });
+
+  it('rejects bad dimensions and times clearly', () => {
+    let r = tollgate(['report', '--by', 'team,planet', '--config', cfg]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--by team,planet: use one or more of user, team/);
+    r = tollgate(['report', '--since', 'last tuesday', '--config', cfg]);
+    assert.equal(r.status, 2);
+  });
+
+  it('reconciles exactly with the sum of ledger lines on the seed ledger, for every dimension', () => {
+    const lines = seedLedger(PriceBook.load(loadCatalog()), { start: T('2026-10-01T00:00:00Z'), days: 30 });
+    assert.ok(lines.length > 3000);
+    const s = new SqliteStore(':memory:');
+    s.writeBatch(lines, new Map());
+    const want = lines.reduce((a, l) => a + BigInt(l.cost_nanousd), 0n);
+    const wantTokens = lines.reduce((a, l) => a + l.input_tokens + l.output_tokens + l.cache_read_input_tokens + l.cache_creation_5m_input_tokens, 0);
+    for (const d of REPORT_DIMENSIONS) {
+      const rows = s.report([d], {});
+      assert.equal(rows.reduce((a, r) => a + BigInt(Number(r.cost_nanousd)), 0n), want, d);
+      assert.equal(rows.reduce((a, r) => a + Number(r.input_tokens) + Number(r.output_tokens) + Number(r.cache_read_input_tokens) + Number(r.cache_creation_5m_input_tokens), 0), wantTokens, d);
+    }
+    const teams = s.report(['team'], {}).map((r) => r.team).sort();
+    assert.deepEqual(teams, ['data', 'eu-finance', 'web']);
+    s.close();
+  });
+});
+
+describe('advisors', () => {
+  const plans = loadSeatPlans();
+  const since = T('2026-11-02T00:00:00Z'); // a Monday
+  const until = T('2026-12-02T00:00:00Z'); // 30 days, 22 working days
+  const perDay = (n: number, usd: number) => new Map(Array.from({ length: n }, (_, i) => [`d${i}`, usd * 1e9]));
+
+  it('recommends a seat only when it is cheaper, fits the caps, and use is steady', () => {
+    assert.equal(workingDays(since, until), 22);
+    const a = adviseSeats([
+      { user: 'steady-pro', cost: 45e9, perDay: perDay(20, 45 / 20) },
+      { user: 'steady-max', cost: 300e9, perDay: perDay(21, 300 / 21) },
+      { user: 'bursty', cost: 300e9, perDay: perDay(4, 75) },
+      { user: 'light', cost: 12e9, perDay: perDay(15, 0.8) },
+      { user: 'whale', cost: 5000e9, perDay: perDay(22, 227) },
+    ], plans, since, until);
+    const by = Object.fromEntries(a.map((x) => [x.user, x]));
+    assert.deepEqual([by['steady-pro']!.recommendation, by['steady-pro']!.plan, by['steady-pro']!.saving_usd_per_month], ['seat', 'pro', 25]);
+    assert.deepEqual([by['steady-max']!.recommendation, by['steady-max']!.plan, by['steady-max']!.saving_usd_per_month], ['seat', 'max5', 200]);
+    assert.equal(by.bursty!.recommendation, 'metered');
+    assert.match(by.bursty!.reason, /bursty \(4 of 22 working days\)/);
+    assert.equal(by.light!.recommendation, 'metered');
+    assert.match(by.light!.reason, /costs less than the cheapest plan/);
+    assert.equal(by.whale!.recommendation, 'metered');
+    assert.match(by.whale!.reason, /heavier than any plan's caps/);
+    const h = hybridSummary(a);
+    assert.deepEqual(h.seats, { pro: 1, max5: 1 });
+    assert.equal(h.metered_users, 3);
+    assert.equal(h.all_metered_usd_per_month, 5657);
+    assert.equal(h.saving_usd_per_month, 225);
+  });
+
+  it('follows the article\'s decision tree on its four worked scenarios', () => {
+    assert.equal(adviseRoute({ stage: 'evaluation', usage: 'uneven', cloud: 'none', chargeback: false }).route, 'anthropic', 'the solo developer trying it out');
+    assert.equal(adviseRoute({ stage: 'steady', usage: 'even', cloud: 'none', chargeback: false }).route, 'seats', 'ten people using it all day');
+    assert.equal(adviseRoute({ stage: 'steady', usage: 'uneven', cloud: 'none', chargeback: false }).route, 'anthropic', 'two heavy, eight occasional');
+    const eu = adviseRoute({ stage: 'steady', usage: 'even', cloud: 'aws', residency: 'eu', chargeback: true });
+    assert.deepEqual([eu.route, eu.region], ['bedrock', 'eu-west-1'], 'the regulated enterprise on AWS');
+    assert.match(eu.reasons[0]!, /hard constraint and overrides cost/);
+    assert.deepEqual([adviseRoute({ stage: 'evaluation', usage: 'even', cloud: 'gcp', residency: 'europe-west4', chargeback: false }).route, adviseRoute({ stage: 'evaluation', usage: 'even', cloud: 'gcp', residency: 'europe-west4', chargeback: false }).region], ['vertex', 'europe-west4']);
+  });
+
+  it('the CLI prints the route with its reasons, config and settings; refuses missing answers off a terminal', () => {
+    const r = tollgate(['advise', 'route', '--stage', 'steady', '--usage', 'even', '--cloud', 'gcp', '--residency', 'eu', '--chargeback', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const j = JSON.parse(r.stdout) as { route: string; region: string; tollgate_config: string; claude_code_settings: { env: Record<string, string> } };
+    assert.deepEqual([j.route, j.region], ['vertex', 'europe-west1']);
+    assert.match(j.tollgate_config, /type: vertex, project: <your-gcp-project>, region: europe-west1/);
+    assert.equal(j.claude_code_settings.env.ANTHROPIC_BASE_URL, 'http://127.0.0.1:8787');
+    const m = tollgate(['advise', 'route', '--stage', 'steady']);
+    assert.equal(m.status, 2);
+    assert.match(m.stderr, /--usage.*give it as a flag/);
+    const s = tollgate(['advise', 'seats', '--since', '2026-10-01', '--until', '2026-12-01', '--json', '--config', cfg]);
+    assert.equal(s.status, 0, s.stderr);
+    const seats = JSON.parse(s.stdout) as { users: { user: string }[]; assumptions: string[] };
+    assert.deepEqual(seats.users.map((u) => u.user).sort(), ['ann', 'ben', 'cy']);
+    assert.ok(seats.assumptions.some((a) => /session and weekly caps, not token budgets/.test(a)));
+  });
+});
