@@ -5,6 +5,9 @@ import { REPORT_DIMENSIONS, type ReportDimension, type ReportRow } from '../../s
 import { parseTime } from '../../util/time.js';
 import { openConfig, openStore, out, table, UsageError, type GlobalOpts } from '../shared.js';
 import { seedLedger } from '../../reports/seed.js';
+import { renderHtml } from '../../reports/html.js';
+import { adviseSeats, loadSeatPlans, type UserUsage } from '../../reports/advisors.js';
+import { writeFileSync } from 'node:fs';
 import { PriceBook } from '../../metering/prices.js';
 import { loadCatalog } from '../../routing/catalog.js';
 
@@ -60,12 +63,36 @@ export function register(program: Command, globals: () => GlobalOpts): void {
     .option('--by <dims>', `comma-separated: ${REPORT_DIMENSIONS.join(', ')} (day/week/month in UTC)`, 'team')
     .option('--since <time>', 'from (ISO date/time, or 24h, 7d …)').option('--until <time>', 'up to (exclusive)')
     .option('--json', 'JSON rows with the group fields by name and cost_usd').option('--csv', 'CSV')
+    .option('--html <file>', 'write a self-contained page with charts (spend over time by team, by model, top users, cache hit rate, seat vs metered)')
     .enablePositionalOptions()
-    .action((o: { by: string; since?: string; until?: string; json?: boolean; csv?: boolean }) => {
+    .action((o: { by: string; since?: string; until?: string; json?: boolean; csv?: boolean; html?: string }) => {
       const by = dims(o.by);
       const store = openStore(openConfig(globals()));
       try {
         const q = range(o);
+        if (o.html) {
+          const since = q.since ?? Date.now() - 30 * 86400e3;
+          const until = q.until ?? Date.now();
+          const users = store.report(['user', 'day'], { since, until });
+          const byUser = new Map<string, UserUsage>();
+          for (const r of users) {
+            const u = String(r.user ?? '(none)');
+            const e = byUser.get(u) ?? { user: u, cost: 0, perDay: new Map<string, number>() };
+            e.cost += Number(r.cost_nanousd);
+            e.perDay.set(String(r.day), Number(r.cost_nanousd));
+            byUser.set(u, e);
+          }
+          const html = renderHtml({
+            title: 'tollgate spend report', range: `${new Date(since).toISOString().slice(0, 10)} to ${new Date(until).toISOString().slice(0, 10)}`,
+            byTeamDay: store.report(['day', 'team'], { since, until }), byModel: store.report(['model'], { since, until }),
+            byUser: store.report(['user'], { since, until }).sort((a, b) => Number(b.cost_nanousd) - Number(a.cost_nanousd)),
+            seats: adviseSeats([...byUser.values()], loadSeatPlans(), since, until), lines: store.queryLedger({ since, until }),
+            total: Number(store.report([], { since, until })[0]?.cost_nanousd ?? 0),
+          });
+          writeFileSync(o.html, html);
+          out(`wrote ${o.html}`);
+          return;
+        }
         const rows = store.report(by, q);
         // Totals are the exact integer sum of ledger lines, whatever the grouping.
         const total = Number(store.report([], q)[0]?.cost_nanousd ?? 0);

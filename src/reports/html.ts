@@ -1,0 +1,88 @@
+// `tollgate report --html FILE`: one self-contained page (no network: uPlot and the data are
+// inlined) with spend over time by team, spend by model, top users, cache hit rate per user,
+// and seat-vs-metered per user.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { nanoToUsd } from '../metering/prices.js';
+import type { LedgerLine, ReportRow } from '../store/types.js';
+import type { SeatAdvice } from './advisors.js';
+
+export interface HtmlData {
+  title: string;
+  range: string;
+  byTeamDay: ReportRow[];
+  byModel: ReportRow[];
+  byUser: ReportRow[];
+  seats: SeatAdvice[];
+  lines: LedgerLine[];
+  total: number;
+}
+
+function uplotAssets(): { js: string; css: string } {
+  const require = createRequire(import.meta.url);
+  const dir = dirname(require.resolve('uplot/package.json'));
+  return { js: readFileSync(join(dir, 'dist', 'uPlot.iife.min.js'), 'utf8'), css: readFileSync(join(dir, 'dist', 'uPlot.min.css'), 'utf8') };
+}
+
+const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c] as string));
+
+export function renderHtml(d: HtmlData): string {
+  const days = [...new Set(d.byTeamDay.map((r) => String(r.day)))].sort();
+  const teams = [...new Set(d.byTeamDay.map((r) => String(r.team ?? '(none)')))].sort();
+  const series = teams.map((t) => days.map((day) => nanoToUsd(Number(d.byTeamDay.find((r) => String(r.day) === day && String(r.team ?? '(none)') === t)?.cost_nanousd ?? 0))));
+  const cache = new Map<string, { read: number; all: number }>();
+  for (const l of d.lines) {
+    const u = l.user ?? '(none)';
+    const c = cache.get(u) ?? { read: 0, all: 0 };
+    c.read += l.cache_read_input_tokens;
+    c.all += l.input_tokens + l.cache_read_input_tokens + l.cache_creation_5m_input_tokens + l.cache_creation_1h_input_tokens;
+    cache.set(u, c);
+  }
+  const data = {
+    days: days.map((x) => Date.parse(`${x}T00:00:00Z`) / 1000), teams, series,
+    models: d.byModel.map((r) => String(r.model ?? '?')), modelCost: d.byModel.map((r) => nanoToUsd(Number(r.cost_nanousd))),
+    users: d.byUser.slice(0, 15).map((r) => String(r.user ?? '(none)')), userCost: d.byUser.slice(0, 15).map((r) => nanoToUsd(Number(r.cost_nanousd))),
+    cacheUsers: [...cache.keys()], cacheRate: [...cache.values()].map((c) => (c.all ? Math.round((c.read / c.all) * 1000) / 10 : 0)),
+    seatUsers: d.seats.map((s) => s.user), seatMetered: d.seats.map((s) => s.metered_usd_per_month), seatPrice: d.seats.map((s) => s.seat_usd_per_month ?? 0),
+  };
+  const { js, css } = uplotAssets();
+  const rows = d.seats.map((s) => `<tr><td>${esc(s.user)}</td><td>$${s.metered_usd_per_month.toFixed(2)}</td><td>${esc(s.recommendation)}${s.plan ? ` (${esc(s.plan)})` : ''}</td><td>${esc(s.reason)}</td></tr>`).join('');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${esc(d.title)}</title>
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">
+<style>${css}
+body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fff}h1{font-size:20px;margin:0 0 4px}
+.grid{display:grid;grid-template-columns:repeat(2,minmax(480px,1fr));gap:24px}.card{border:1px solid #ddd;border-radius:6px;padding:12px}
+h2{font-size:15px;margin:0 0 8px}table{border-collapse:collapse;width:100%;font-size:12px}td,th{border-bottom:1px solid #eee;padding:3px 6px;text-align:left}
+</style></head><body>
+<h1>${esc(d.title)}</h1><div>${esc(d.range)} · total $${nanoToUsd(d.total).toFixed(2)} · ${d.lines.length} requests</div>
+<div class="grid">
+<div class="card"><h2>Spend per day by team (USD)</h2><div id="c-time" class="chart"></div></div>
+<div class="card"><h2>Spend by model (USD)</h2><div id="c-model" class="chart"></div></div>
+<div class="card"><h2>Top users (USD)</h2><div id="c-users" class="chart"></div></div>
+<div class="card"><h2>Cache hit rate per user (%)</h2><div id="c-cache" class="chart"></div></div>
+<div class="card" style="grid-column:1/-1"><h2>Seat vs metered per user (USD per month)</h2><div id="c-seats" class="chart"></div>
+<table><tr><th>user</th><th>metered / month</th><th>advice</th><th>why</th></tr>${rows}</table></div>
+</div>
+<script>${js}</script>
+<script>
+const D = ${JSON.stringify(data).replace(/</g, '\\u003c')};
+const COLORS = ['#4e79a7','#f28e2b','#e15759','#76b7b2','#59a14f','#edc948','#b07aa1','#ff9da7'];
+const W = Math.max(440, (document.querySelector('.card').clientWidth || 480) - 24);
+function bars(id, labels, sets, names) {
+  const x = labels.map((_, i) => i);
+  new uPlot({ width: id === 'c-seats' ? W * 2 : W, height: 260, scales: { x: { time: false, range: [-0.6, labels.length - 0.4] } },
+    axes: [{ values: (u, v) => v.map((i) => labels[i] ?? ''), size: 100, rotate: -30 }, {}],
+    series: [{}, ...sets.map((_, k) => ({ label: names[k], fill: COLORS[k % 8], stroke: COLORS[k % 8], paths: uPlot.paths.bars({ size: [0.6 / sets.length, 60], align: 0, gap: 1 }), points: { show: false } }))],
+  }, [x, ...sets], document.getElementById(id));
+}
+new uPlot({ width: W, height: 260, series: [{}, ...D.teams.map((t, k) => ({ label: t, stroke: COLORS[k % 8], width: 2 }))] }, [D.days, ...D.series], document.getElementById('c-time'));
+bars('c-model', D.models, [D.modelCost], ['USD']);
+bars('c-users', D.users, [D.userCost], ['USD']);
+bars('c-cache', D.cacheUsers, [D.cacheRate], ['hit rate %']);
+bars('c-seats', D.seatUsers, [D.seatMetered, D.seatPrice], ['metered', 'advised seat']);
+document.body.dataset.rendered = 'yes';
+</script></body></html>
+`;
+}
