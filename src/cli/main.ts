@@ -11,6 +11,7 @@ import * as insights from './commands/insights.js';
 import * as keys from './commands/keys.js';
 import * as models from './commands/models.js';
 import * as report from './commands/report.js';
+import * as reconcileCmd from './commands/reconcile.js';
 import * as serve from './commands/serve.js';
 import * as usage from './commands/usage.js';
 import { openConfig, out, UsageError, type GlobalOpts } from './shared.js';
@@ -41,6 +42,7 @@ export async function main(argv: string[]): Promise<void> {
   report.registerDev(program, globals);
   advise.register(program, globals);
   insights.register(program, globals);
+  reconcileCmd.register(program, globals);
 
   const config = program.command('config').description('check or describe the configuration');
   config.command('check').description('validate the config file and report every problem at once').action(() => {

@@ -21,6 +21,7 @@ import type { GatewayContext } from './context.js';
 import { GatewayError } from './errors.js';
 import { handleMessages } from './proxy.js';
 import { handleAdmin } from '../admin/api.js';
+import { handleOtlp } from '../ingest/receiver.js';
 import { VERSION } from '../util/version.js';
 
 export interface GatewayOptions {
@@ -145,6 +146,11 @@ export class Gateway {
         case '/v1/models':
           if (req.method !== 'GET') throw new GatewayError('TG_METHOD', `${req.method} ${path}: use GET`, { allow: 'GET' });
           this.models(req, res);
+          return;
+        case '/v1/metrics':
+        case '/v1/logs':
+          // Claude Code's own telemetry (OTLP/HTTP JSON), for reconciliation with the ledger.
+          await handleOtlp(this.ctx, req, res, path === '/v1/metrics' ? 'metrics' : 'logs');
           return;
         case '/health':
         case '/healthz':

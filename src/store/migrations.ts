@@ -93,4 +93,42 @@ export const migrations: string[] = [
   CREATE INDEX ledger_project_ts ON ledger(project, ts);
   CREATE INDEX ledger_key_ts ON ledger(key_id, ts);
   `,
+  // 4: usage reported by Claude Code's own telemetry (OTLP), attributed by virtual key
+  `
+  CREATE TABLE telemetry_events (
+    id TEXT PRIMARY KEY,
+    ts INTEGER NOT NULL,
+    key_id TEXT,
+    user TEXT,
+    team TEXT,
+    session_id TEXT,
+    otel_user_id TEXT,
+    model TEXT,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cache_read_input_tokens INTEGER NOT NULL,
+    cache_creation_input_tokens INTEGER NOT NULL,
+    cost_nanousd INTEGER NOT NULL,
+    duration_ms REAL
+  );
+  CREATE INDEX telemetry_events_ts ON telemetry_events(ts);
+  CREATE TABLE telemetry_metrics (
+    series TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    key_id TEXT,
+    user TEXT,
+    team TEXT,
+    session_id TEXT,
+    model TEXT,
+    metric TEXT NOT NULL,
+    kind TEXT,
+    delta REAL NOT NULL,
+    PRIMARY KEY (series, ts)
+  );
+  CREATE TABLE telemetry_cumulative (
+    series TEXT PRIMARY KEY,
+    start_ts INTEGER NOT NULL,
+    value REAL NOT NULL
+  );
+  `,
 ];

@@ -1,0 +1,38 @@
+// tollgate reconcile: the ledger next to Claude Code's telemetry estimate.
+import type { Command } from 'commander';
+import { reconcile, type ReconcileBy } from '../../reports/reconcile.js';
+import { SqliteStore } from '../../store/sqlite/index.js';
+import { parseTime } from '../../util/time.js';
+import { openConfig, openStore, out, table, UsageError, type GlobalOpts } from '../shared.js';
+
+export function register(program: Command, globals: () => GlobalOpts): void {
+  program.command('reconcile')
+    .description("side by side per group and day: the gateway ledger and Claude Code's own telemetry estimate; differences flagged with their likely cause")
+    .requiredOption('--since <time>', 'from (ISO date/time, or 7d …)').option('--until <time>')
+    .option('--by <dim>', 'user | team | model | day', 'user')
+    .option('--threshold <pct>', 'flag differences above this percentage (and $0.01)', '1')
+    .option('--json')
+    .action((o: { since: string; until?: string; by: string; threshold: string; json?: boolean }) => {
+      if (!['user', 'team', 'model', 'day'].includes(o.by)) throw new UsageError('--by: user, team, model or day');
+      const pct = Number(o.threshold);
+      if (!Number.isFinite(pct) || pct < 0) throw new UsageError('--threshold: a percentage such as 1');
+      let since: number;
+      let until: number;
+      try {
+        since = parseTime(o.since);
+        until = o.until ? parseTime(o.until) : Date.now() + 60_000;
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      const store = openStore(openConfig(globals()));
+      try {
+        if (!(store instanceof SqliteStore)) throw new UsageError('reconcile needs the SQLite store');
+        const rows = reconcile(store.db, o.by as ReconcileBy, since, until, { pct, usd: 0.01 });
+        if (o.json) return out(JSON.stringify(rows, null, 2));
+        out(table(['DAY', o.by.toUpperCase(), 'LEDGER USD', 'TELEMETRY USD', 'DIFF USD', 'LEDGER TOKENS', 'TELEMETRY TOKENS', 'FLAG'],
+          rows.map((r) => [r.day, r.group, r.ledger_usd.toFixed(4), r.telemetry_usd.toFixed(4), r.difference_usd.toFixed(4), r.ledger_tokens, r.telemetry_tokens, r.flagged ? `! ${r.likely_cause}` : ''])));
+      } finally {
+        store.close();
+      }
+    });
+}

@@ -1,0 +1,35 @@
+// HTTP side of the OTLP receiver: /v1/metrics and /v1/logs, authenticated by virtual key.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { decodeRequestBody, readBody } from '../server/body.js';
+import type { GatewayContext } from '../server/context.js';
+import { GatewayError } from '../server/errors.js';
+import { headerValue } from '../server/headers.js';
+import { SqliteStore } from '../store/sqlite/index.js';
+import { OtlpStore } from './otlp.js';
+
+const LIMIT = 16 * 1024 * 1024;
+
+export async function handleOtlp(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, kind: 'metrics' | 'logs'): Promise<void> {
+  if (req.method !== 'POST') throw new GatewayError('TG_METHOD', `${req.method} /v1/${kind}: use POST`, { allow: 'POST' });
+  const auth = ctx.keys.authenticate(req.headers);
+  if (!auth.ok) throw new GatewayError(auth.code, 'telemetry needs a virtual key: OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer <key>"');
+  const type = (headerValue(req.headers, 'content-type') ?? '').toLowerCase();
+  if (!type.startsWith('application/json')) {
+    throw new GatewayError('TG_UNSUPPORTED_ENCODING', `OTLP ${type || 'without a content type'} is not supported yet: set OTEL_EXPORTER_OTLP_PROTOCOL=http/json`);
+  }
+  if (!(ctx.store instanceof SqliteStore)) throw new GatewayError('TG_INTERNAL', 'telemetry storage needs the SQLite store');
+  const raw = await readBody(req, LIMIT);
+  let body: unknown;
+  try {
+    body = JSON.parse(decodeRequestBody(raw, headerValue(req.headers, 'content-encoding'), LIMIT).toString('utf8'));
+  } catch (err) {
+    if (err instanceof GatewayError) throw err;
+    throw new GatewayError('TG_BAD_JSON', `OTLP ${kind} body is not valid JSON`);
+  }
+  const sink = new OtlpStore(ctx.store.db);
+  const r = kind === 'logs' ? sink.logs(body, auth.key) : sink.metrics(body, auth.key);
+  // OTLP/HTTP: 200 with a partial-success object naming what was refused.
+  const out = JSON.stringify({ partialSuccess: r.rejected ? { [kind === 'logs' ? 'rejectedLogRecords' : 'rejectedDataPoints']: r.rejected, errorMessage: 'records without session.id or a value' } : {} });
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
+  res.end(out);
+}
