@@ -310,8 +310,7 @@ describe('real Claude Code CLI: its telemetry into tollgate, reconciled with the
     });
     assert.equal(r.is_error, false, JSON.stringify(r));
     fake.fallback = { kind: 'stream' };
-    const { SqliteStore } = await import('../src/store/sqlite/index.js');
-    const db = (t.gw.ctx.store as InstanceType<typeof SqliteStore>).db;
+    const db = (t.gw.ctx.store as import('../src/store/sqlite/index.js').SqliteStore).db;
     const deadline = Date.now() + 10_000;
     let events: { user: string; team: string; session_id: string; cost_nanousd: number; input_tokens: number }[] = [];
     while (Date.now() < deadline) {
