@@ -7,6 +7,7 @@ import { VERSION } from '../util/version.js';
 import * as advise from './commands/advise.js';
 import * as budgets from './commands/budgets.js';
 import * as doctor from './commands/doctor.js';
+import * as ingest from './commands/ingest.js';
 import * as insights from './commands/insights.js';
 import * as keys from './commands/keys.js';
 import * as models from './commands/models.js';
@@ -43,6 +44,7 @@ export async function main(argv: string[]): Promise<void> {
   advise.register(program, globals);
   insights.register(program, globals);
   reconcileCmd.register(program, globals);
+  ingest.register(program, globals);
 
   const config = program.command('config').description('check or describe the configuration');
   config.command('check').description('validate the config file and report every problem at once').action(() => {

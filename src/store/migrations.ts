@@ -131,4 +131,31 @@ export const migrations: string[] = [
     value REAL NOT NULL
   );
   `,
+  // 5: usage imported from records kept outside the gateway, and who is who across systems
+  `
+  CREATE TABLE external_usage (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    principal TEXT,
+    session_id TEXT,
+    model TEXT,
+    region TEXT,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_read_input_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_creation_input_tokens INTEGER NOT NULL DEFAULT 0,
+    calls INTEGER NOT NULL DEFAULT 1,
+    usage_type TEXT,
+    cost_nanousd INTEGER NOT NULL DEFAULT 0,
+    priced INTEGER NOT NULL DEFAULT 1
+  );
+  CREATE INDEX external_usage_ts ON external_usage(source, ts);
+  CREATE TABLE identities (
+    external_id TEXT PRIMARY KEY,
+    user TEXT NOT NULL,
+    team TEXT,
+    created_at INTEGER NOT NULL
+  );
+  `,
 ];

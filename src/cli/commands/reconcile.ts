@@ -29,8 +29,8 @@ export function register(program: Command, globals: () => GlobalOpts): void {
         if (!(store instanceof SqliteStore)) throw new UsageError('reconcile needs the SQLite store');
         const rows = reconcile(store.db, o.by as ReconcileBy, since, until, { pct, usd: 0.01 });
         if (o.json) return out(JSON.stringify(rows, null, 2));
-        out(table(['DAY', o.by.toUpperCase(), 'LEDGER USD', 'TELEMETRY USD', 'DIFF USD', 'LEDGER TOKENS', 'TELEMETRY TOKENS', 'FLAG'],
-          rows.map((r) => [r.day, r.group, r.ledger_usd.toFixed(4), r.telemetry_usd.toFixed(4), r.difference_usd.toFixed(4), r.ledger_tokens, r.telemetry_tokens, r.flagged ? `! ${r.likely_cause}` : ''])));
+        out(table(['DAY', o.by.toUpperCase(), 'LEDGER USD', 'TELEMETRY USD', 'BEDROCK LOGS USD', 'CUR USD', 'TRANSCRIPTS USD', 'CLOUDTRAIL CALLS', 'DIFF USD', 'FLAG'],
+          rows.map((r) => [r.day, r.group, r.ledger_usd.toFixed(4), r.telemetry_usd.toFixed(4), r.bedrock_logs_usd.toFixed(4), r.cur_usd.toFixed(4), r.transcripts_usd.toFixed(4), r.cloudtrail_calls, r.difference_usd.toFixed(4), r.flagged ? `! ${r.likely_cause}` : ''])));
       } finally {
         store.close();
       }

@@ -1,0 +1,217 @@
+// Importers for usage recorded outside the gateway: Claude Code transcripts, Bedrock model
+// invocation logs, CloudTrail Bedrock events, and AWS CUR 2.0 (CSV). Each record gets a stable
+// id, so importing the same file twice changes nothing; malformed records are counted and
+// reported, never fatal. Prompts and completions in invocation logs are never stored.
+import { statSync } from 'node:fs';
+import type Database from 'better-sqlite3';
+import { parse as parseCsv } from 'csv-parse';
+import type { PriceBook } from '../metering/prices.js';
+import { emptyUsage } from '../metering/usage.js';
+import { expandPaths, lines, openRecords, progressReporter, type Progress } from './files.js';
+
+export const IMPORT_KINDS = ['claude-transcripts', 'bedrock-invocation-logs', 'cloudtrail', 'cur'] as const;
+export type ImportKind = (typeof IMPORT_KINDS)[number];
+
+export interface ImportResult {
+  files: number;
+  records: number;
+  imported: number;
+  duplicates: number;
+  skipped: number;
+  malformed: number;
+  /** The first malformed records, as file:line and why. */
+  problems: string[];
+  bytes: number;
+  seconds: number;
+}
+
+interface Row {
+  id: string;
+  source: string;
+  ts: number;
+  principal: string | null;
+  session_id?: string | null;
+  model?: string | null;
+  region?: string | null;
+  input_tokens?: number;
+  output_tokens?: number;
+  cache_read_input_tokens?: number;
+  cache_creation_input_tokens?: number;
+  calls?: number;
+  usage_type?: string | null;
+  cost_nanousd?: number;
+  priced?: boolean;
+}
+
+const n = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : 0);
+
+function bedrockEndpointType(modelId: string): string | null {
+  if (modelId.startsWith('global.')) return 'global';
+  if (/^[a-z-]+\.anthropic\./.test(modelId)) return 'geo';
+  if (modelId.startsWith('anthropic.')) return 'regional';
+  return null;
+}
+
+export class Importer {
+  private readonly insert: Database.Statement;
+  private readonly batch: Row[] = [];
+
+  constructor(private readonly db: Database.Database, private readonly prices: PriceBook, private readonly opts: { principal?: string; progress?: boolean } = {}) {
+    this.insert = db.prepare(`INSERT OR IGNORE INTO external_usage (id, source, ts, principal, session_id, model, region, input_tokens, output_tokens,
+      cache_read_input_tokens, cache_creation_input_tokens, calls, usage_type, cost_nanousd, priced)
+      VALUES (@id, @source, @ts, @principal, @session_id, @model, @region, @input_tokens, @output_tokens, @cache_read_input_tokens,
+      @cache_creation_input_tokens, @calls, @usage_type, @cost_nanousd, @priced)`);
+  }
+
+  private flush(r: ImportResult): void {
+    if (!this.batch.length) return;
+    const rows = this.batch.splice(0);
+    this.db.transaction(() => {
+      for (const x of rows) {
+        const changes = this.insert.run({
+          session_id: null, model: null, region: null, input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0,
+          calls: 1, usage_type: null, cost_nanousd: 0, ...x, priced: x.priced === false ? 0 : 1,
+        }).changes;
+        if (changes) r.imported++;
+        else r.duplicates++;
+      }
+    })();
+  }
+
+  private add(r: ImportResult, row: Row): void {
+    this.batch.push(row);
+    if (this.batch.length >= 5000) this.flush(r);
+  }
+
+  async run(kind: ImportKind, paths: string[]): Promise<ImportResult> {
+    const files = expandPaths(paths);
+    const r: ImportResult = { files: files.length, records: 0, imported: 0, duplicates: 0, skipped: 0, malformed: 0, problems: [], bytes: 0, seconds: 0 };
+    const progress: Progress = { bytes: 0, total: files.reduce((a, f) => a + statSync(f).size, 0), started: Date.now() };
+    const tick = progressReporter(progress, kind, this.opts.progress ?? false);
+    const bad = (file: string, line: number, why: string) => {
+      r.malformed++;
+      if (r.problems.length < 20) r.problems.push(`${file}:${line}: ${why}`);
+    };
+    for (const file of files) {
+      if (kind === 'cur') await this.cur(file, progress, r, bad, tick);
+      else {
+        let ln = 0;
+        for await (const text of lines(openRecords(file, progress))) {
+          ln++;
+          if (!text.trim()) continue;
+          let j: unknown;
+          try {
+            j = JSON.parse(text);
+          } catch {
+            bad(file, ln, 'not JSON');
+            continue;
+          }
+          if (kind === 'claude-transcripts') this.transcript(j, file, ln, r, bad);
+          else if (kind === 'bedrock-invocation-logs') this.invocation(j, file, ln, r, bad);
+          else this.cloudtrail(j, file, ln, r, bad);
+          tick();
+        }
+      }
+      this.flush(r);
+    }
+    if (this.opts.progress) process.stderr.write('\n');
+    r.bytes = progress.bytes;
+    r.seconds = (Date.now() - progress.started) / 1000;
+    return r;
+  }
+
+  /** ~/.claude/projects/**\/*.jsonl: one API response may span several lines (one per
+   * content block): the same message.id + requestId is counted once. */
+  private transcript(j: unknown, file: string, ln: number, r: ImportResult, bad: (f: string, l: number, w: string) => void): void {
+    const o = j as { type?: string; message?: { id?: string; model?: string; usage?: Record<string, unknown> }; requestId?: string; sessionId?: string; timestamp?: string };
+    if (o.type !== 'assistant' || !o.message?.usage) {
+      r.skipped++;
+      return;
+    }
+    r.records++;
+    const u = o.message.usage;
+    const ts = Date.parse(o.timestamp ?? '');
+    if (!o.message.id || Number.isNaN(ts)) return bad(file, ln, 'assistant line without message.id or timestamp');
+    const cc = (u.cache_creation ?? {}) as Record<string, unknown>;
+    const usage = {
+      ...emptyUsage(), input_tokens: n(u.input_tokens), output_tokens: n(u.output_tokens), cache_read_input_tokens: n(u.cache_read_input_tokens),
+      cache_creation_1h_input_tokens: n(cc.ephemeral_1h_input_tokens),
+      cache_creation_5m_input_tokens: Math.max(n(cc.ephemeral_5m_input_tokens), n(u.cache_creation_input_tokens) - n(cc.ephemeral_1h_input_tokens)),
+      web_search_requests: n((u.server_tool_use as Record<string, unknown> | undefined)?.web_search_requests),
+    };
+    const c = this.prices.cost(o.message.model, usage);
+    this.add(r, {
+      id: `transcript:${o.message.id}:${o.requestId ?? ''}`, source: 'transcript', ts, principal: this.opts.principal ?? null, session_id: o.sessionId ?? null,
+      model: o.message.model ?? null, input_tokens: usage.input_tokens, output_tokens: usage.output_tokens, cache_read_input_tokens: usage.cache_read_input_tokens,
+      cache_creation_input_tokens: usage.cache_creation_5m_input_tokens + usage.cache_creation_1h_input_tokens, cost_nanousd: c.nanoUsd, priced: c.priced,
+    });
+  }
+
+  /** Bedrock model invocation logs (S3 objects or CloudWatch exports): tokens and identity.arn
+   * are kept; the inline input/output bodies are dropped on read. */
+  private invocation(j: unknown, file: string, ln: number, r: ImportResult, bad: (f: string, l: number, w: string) => void): void {
+    const o = j as { timestamp?: string; requestId?: string; region?: string; modelId?: string; operation?: string; identity?: { arn?: string };
+      input?: { inputTokenCount?: number; cacheReadInputTokenCount?: number; cacheWriteInputTokenCount?: number }; output?: { outputTokenCount?: number } };
+    if (!o || typeof o !== 'object' || !o.requestId || !o.modelId) return bad(file, ln, 'record without requestId or modelId');
+    r.records++;
+    const ts = Date.parse(o.timestamp ?? '');
+    if (Number.isNaN(ts)) return bad(file, ln, 'record without a timestamp');
+    const usage = { ...emptyUsage(), input_tokens: n(o.input?.inputTokenCount), output_tokens: n(o.output?.outputTokenCount), cache_read_input_tokens: n(o.input?.cacheReadInputTokenCount), cache_creation_5m_input_tokens: n(o.input?.cacheWriteInputTokenCount) };
+    const c = this.prices.cost(o.modelId, usage, { route: 'bedrock', endpointType: bedrockEndpointType(o.modelId) });
+    this.add(r, {
+      id: `bedrock:${o.requestId}`, source: 'bedrock_log', ts, principal: o.identity?.arn ?? null, model: o.modelId, region: o.region ?? null,
+      input_tokens: usage.input_tokens, output_tokens: usage.output_tokens, cache_read_input_tokens: usage.cache_read_input_tokens,
+      cache_creation_input_tokens: usage.cache_creation_5m_input_tokens, cost_nanousd: c.nanoUsd, priced: c.priced,
+    });
+  }
+
+  /** CloudTrail: a {"Records": [...]} file or one event per line; Bedrock invocations only. */
+  private cloudtrail(j: unknown, file: string, ln: number, r: ImportResult, bad: (f: string, l: number, w: string) => void): void {
+    const events = (j as { Records?: unknown[] }).Records ?? [j];
+    for (const e of events) {
+      const o = e as { eventSource?: string; eventName?: string; eventID?: string; eventTime?: string; awsRegion?: string; userIdentity?: { arn?: string }; requestParameters?: { modelId?: string } };
+      if (o?.eventSource !== 'bedrock.amazonaws.com' || !/^(InvokeModel|InvokeModelWithResponseStream|Converse|ConverseStream)$/.test(o.eventName ?? '')) {
+        r.skipped++;
+        continue;
+      }
+      r.records++;
+      const ts = Date.parse(o.eventTime ?? '');
+      if (!o.eventID || Number.isNaN(ts)) {
+        bad(file, ln, 'Bedrock event without eventID or eventTime');
+        continue;
+      }
+      this.add(r, { id: `cloudtrail:${o.eventID}`, source: 'cloudtrail', ts, principal: o.userIdentity?.arn ?? null, model: o.requestParameters?.modelId ?? null, region: o.awsRegion ?? null, calls: 1 });
+    }
+  }
+
+  /** CUR 2.0 CSV with IAM principal data: the billed cost per principal and usage type. */
+  private async cur(file: string, progress: Progress, r: ImportResult, bad: (f: string, l: number, w: string) => void, tick: () => void): Promise<void> {
+    const parser = openRecords(file, progress).pipe(parseCsv({ columns: true, relax_column_count: true, skip_empty_lines: true, bom: true }));
+    let ln = 1;
+    try {
+      for await (const row of parser as AsyncIterable<Record<string, string>>) {
+        ln++;
+        if ((row.line_item_product_code ?? row.product_servicecode ?? 'AmazonBedrock') !== 'AmazonBedrock' && !(row.line_item_usage_type ?? '').includes('Claude')) {
+          r.skipped++;
+          continue;
+        }
+        r.records++;
+        const id = row.identity_line_item_id ?? row.line_item_id;
+        const ts = Date.parse(row.line_item_usage_start_date ?? '');
+        const cost = Number(row.line_item_unblended_cost);
+        if (!id || Number.isNaN(ts) || !Number.isFinite(cost)) {
+          bad(file, ln, 'row without identity_line_item_id, line_item_usage_start_date or a numeric line_item_unblended_cost');
+          continue;
+        }
+        // The same line item recurs for each billing period refresh: id + start date is stable.
+        this.add(r, {
+          id: `cur:${id}:${ts}`, source: 'cur', ts, principal: row.line_item_iam_principal || null, usage_type: row.line_item_usage_type ?? null,
+          region: row.product_region_code ?? row.product_region ?? null, cost_nanousd: Math.round(cost * 1e9), calls: 0,
+        });
+        tick();
+      }
+    } catch (err) {
+      bad(file, ln, `CSV: ${(err as Error).message}`);
+    }
+  }
+}
