@@ -8,6 +8,7 @@ import { rmSync } from 'node:fs';
 import { Agent, request } from 'undici';
 import { claudeBody } from '../test/helpers/gateway.js';
 import { benchPolicy } from './policy.js';
+import { benchIngest } from './ingest.js';
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 
@@ -63,6 +64,16 @@ async function main(): Promise<void> {
   const pol = benchPolicy(quick ? 50_000 : 200_000);
   console.log(`spend control per request (policy + rate limits + 5 budgets, admit and settle): p50 ${pol.p50us.toFixed(1)} µs, p99 ${pol.p99us.toFixed(1)} µs, mean ${pol.meanUs.toFixed(1)} µs\n`);
   if (process.argv.includes('--policy-only')) return;
+  const onlyCases = process.argv.flatMap((a, i) => (a === '--case' ? [process.argv[i + 1] ?? ''] : []));
+  if (onlyCases.includes('ingest')) {
+    const mbArg = process.argv.indexOf('--ingest-mb');
+    const mb = mbArg > 0 ? Number(process.argv[mbArg + 1]) : 1024;
+    for (const size of [Math.max(16, Math.round(mb / 8)), mb]) {
+      const r = await benchIngest(size);
+      console.log(`ingest bedrock-invocation-logs: ${r.mb} MB, ${r.records} records in ${r.seconds.toFixed(1)} s = ${r.mbPerS.toFixed(1)} MB/s, importer peak RSS ${r.peakRssMb.toFixed(0)} MB`);
+    }
+    return;
+  }
   const up = await start('./upstream.js', []);
   const upUrl = `http://127.0.0.1:${up.msg.port as number}`;
   const floor = await start('./floor-proxy.js', [upUrl]);

@@ -300,12 +300,13 @@ describe('doctor agrees with the real Claude Code CLI on which credential and ro
 });
 
 describe('real Claude Code CLI: its telemetry into tollgate, reconciled with the ledger', { skip: existsSync(CLAUDE) ? false : 'claude CLI not installed' }, () => {
-  it('stores metrics and api_request events under the key\'s user and session, matching the ledger', async () => {
-    const k = t.key('olly', 'obs');
+  for (const protocol of ['http/json', 'http/protobuf']) it(`stores metrics and api_request events (${protocol}) under the key's user and session, matching the ledger`, async () => {
+    const user = protocol === 'http/json' ? 'olly' : 'polly';
+    const k = t.key(user, 'obs');
     fake.fallback = { kind: 'stream', usageStart: { input_tokens: 1000, output_tokens: 1, cache_read_input_tokens: 3000 }, usageEnd: { output_tokens: 50 } };
     const r = await claude({
       ANTHROPIC_AUTH_TOKEN: k.secret, CLAUDE_CODE_ENABLE_TELEMETRY: '1', OTEL_METRICS_EXPORTER: 'otlp', OTEL_LOGS_EXPORTER: 'otlp',
-      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_ENDPOINT: t.url, OTEL_EXPORTER_OTLP_HEADERS: `Authorization=Bearer ${k.secret}`,
+      OTEL_EXPORTER_OTLP_PROTOCOL: protocol, OTEL_EXPORTER_OTLP_ENDPOINT: t.url, OTEL_EXPORTER_OTLP_HEADERS: `Authorization=Bearer ${k.secret}`,
       OTEL_METRIC_EXPORT_INTERVAL: '1000', OTEL_LOGS_EXPORT_INTERVAL: '500',
     });
     assert.equal(r.is_error, false, JSON.stringify(r));
@@ -319,12 +320,12 @@ describe('real Claude Code CLI: its telemetry into tollgate, reconciled with the
       await new Promise((res) => setTimeout(res, 200));
     }
     assert.ok(events.length >= 1, 'api_request events arrived');
-    assert.deepEqual([events[0]!.user, events[0]!.team, events[0]!.input_tokens], ['olly', 'obs', 1000]);
+    assert.deepEqual([events[0]!.user, events[0]!.team, events[0]!.input_tokens], [user, 'obs', 1000]);
     const metrics = db.prepare("SELECT metric, kind, SUM(delta) AS v FROM telemetry_metrics WHERE session_id = ? GROUP BY 1, 2").all(r.session_id) as { metric: string; kind: string | null; v: number }[];
     assert.ok(metrics.some((m) => m.metric === 'claude_code.cost.usage' && Math.abs(m.v - r.total_cost_usd) < 1e-9), JSON.stringify(metrics));
     assert.ok(metrics.some((m) => m.metric === 'claude_code.token.usage' && m.kind === 'input' && m.v === 1000));
     const { reconcile } = await import('../src/reports/reconcile.js');
-    const rows = reconcile(db, 'user', Date.now() - 3600e3, Date.now() + 60e3).filter((x) => x.group === 'olly');
+    const rows = reconcile(db, 'user', Date.now() - 3600e3, Date.now() + 60e3).filter((x) => x.group === user);
     assert.equal(rows.length, 1);
     assert.equal(rows[0]!.flagged, false, JSON.stringify(rows[0]));
     assert.ok(Math.abs(rows[0]!.ledger_usd - rows[0]!.telemetry_usd) < 1e-9);

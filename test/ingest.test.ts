@@ -92,6 +92,26 @@ describe('tollgate ingest', () => {
     assert.equal(ingest('cur', join(dir, 'cur.csv')).imported, 0);
   });
 
+  it('imports CUR 2.0 Parquet the same way', async () => {
+    const { parquetWriteFile } = await import('hyparquet-writer');
+    const file = join(dir, 'cur.parquet');
+    parquetWriteFile({ filename: file, columnData: [
+      { name: 'identity_line_item_id', data: ['pq-1', 'pq-2', 'pq-3'] },
+      { name: 'line_item_usage_start_date', data: ['2026-11-23T00:00:00Z', '2026-11-23T00:00:00Z', 'bad'] },
+      { name: 'line_item_product_code', data: ['AmazonBedrock', 'AmazonBedrock', 'AmazonBedrock'] },
+      { name: 'line_item_usage_type', data: ['USE1-Claude4.6Sonnet-input-tokens', 'USE1-Claude4.6Sonnet-output-tokens', 'x'] },
+      { name: 'line_item_iam_principal', data: ['arn:aws:iam::111122223333:user/ci-bot', 'arn:aws:iam::111122223333:user/ci-bot', 'x'] },
+      { name: 'line_item_unblended_cost', data: [0.25, 0.5, 1] },
+    ] });
+    const r = ingest('cur', file);
+    assert.deepEqual([r.records, r.imported, r.malformed], [3, 2, 1]);
+    assert.equal(ingest('cur', file).imported, 0);
+    const s = new SqliteStore(join(dir, 't.db'));
+    const sum = (s.db.prepare("SELECT SUM(cost_nanousd) AS c FROM external_usage WHERE id LIKE 'cur:pq-%'").get() as { c: number }).c;
+    s.close();
+    assert.equal(sum, 750_000_000);
+  });
+
   it('joins imported usage to people through identities and flags traffic that bypassed the gateway', () => {
     assert.equal(tollgate(['identities', 'add', 'ann@example.com', '--user', 'ann', '--team', 'web', '--config', cfg]).status, 0);
     assert.equal(tollgate(['identities', 'add', 'arn:aws:iam::111122223333:user/ci-bot', '--user', 'ci', '--team', 'platform', '--config', cfg]).status, 0);

@@ -5,6 +5,8 @@
 import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { parse as parseCsv } from 'csv-parse';
+import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
+import { closeSync, openSync, readSync } from 'node:fs';
 import type { PriceBook } from '../metering/prices.js';
 import { emptyUsage } from '../metering/usage.js';
 import { expandPaths, lines, openRecords, progressReporter, type Progress } from './files.js';
@@ -184,34 +186,65 @@ export class Importer {
     }
   }
 
-  /** CUR 2.0 CSV with IAM principal data: the billed cost per principal and usage type. */
+  /** One CUR 2.0 line item (from CSV or Parquet): the billed cost per principal and usage type. */
+  private curRow(row: Record<string, unknown>, file: string, ln: number, r: ImportResult, bad: (f: string, l: number, w: string) => void): void {
+    const str = (v: unknown): string => (v instanceof Date ? v.toISOString() : v === null || v === undefined ? '' : String(v));
+    const product = str(row.line_item_product_code ?? row.product_servicecode) || 'AmazonBedrock';
+    if (product !== 'AmazonBedrock' && !str(row.line_item_usage_type).includes('Claude')) {
+      r.skipped++;
+      return;
+    }
+    r.records++;
+    const id = str(row.identity_line_item_id ?? row.line_item_id);
+    const ts = Date.parse(str(row.line_item_usage_start_date));
+    const cost = Number(str(row.line_item_unblended_cost));
+    if (!id || Number.isNaN(ts) || !Number.isFinite(cost) || str(row.line_item_unblended_cost) === '') {
+      bad(file, ln, 'row without identity_line_item_id, line_item_usage_start_date or a numeric line_item_unblended_cost');
+      return;
+    }
+    // The same line item recurs in each refresh of the month's report: id + start date is stable.
+    this.add(r, {
+      id: `cur:${id}:${ts}`, source: 'cur', ts, principal: str(row.line_item_iam_principal) || null, usage_type: str(row.line_item_usage_type) || null,
+      region: str(row.product_region_code ?? row.product_region) || null, cost_nanousd: Math.round(cost * 1e9), calls: 0,
+    });
+  }
+
   private async cur(file: string, progress: Progress, r: ImportResult, bad: (f: string, l: number, w: string) => void, tick: () => void): Promise<void> {
+    if (isParquet(file)) {
+      // Row group by row group, so memory follows the row group, not the file.
+      const buf = await asyncBufferFromFile(file);
+      const metadata = await parquetMetadataAsync(buf);
+      let start = 0;
+      for (const rg of metadata.row_groups) {
+        const n = Number(rg.num_rows);
+        const rows = await parquetReadObjects({ file: buf, metadata, rowStart: start, rowEnd: start + n }) as Record<string, unknown>[];
+        rows.forEach((row, k) => this.curRow(row, file, start + k + 1, r, bad));
+        start += n;
+        progress.bytes = Math.round((start / Number(metadata.num_rows)) * buf.byteLength);
+        tick();
+      }
+      return;
+    }
     const parser = openRecords(file, progress).pipe(parseCsv({ columns: true, relax_column_count: true, skip_empty_lines: true, bom: true }));
     let ln = 1;
     try {
       for await (const row of parser as AsyncIterable<Record<string, string>>) {
         ln++;
-        if ((row.line_item_product_code ?? row.product_servicecode ?? 'AmazonBedrock') !== 'AmazonBedrock' && !(row.line_item_usage_type ?? '').includes('Claude')) {
-          r.skipped++;
-          continue;
-        }
-        r.records++;
-        const id = row.identity_line_item_id ?? row.line_item_id;
-        const ts = Date.parse(row.line_item_usage_start_date ?? '');
-        const cost = Number(row.line_item_unblended_cost);
-        if (!id || Number.isNaN(ts) || !Number.isFinite(cost)) {
-          bad(file, ln, 'row without identity_line_item_id, line_item_usage_start_date or a numeric line_item_unblended_cost');
-          continue;
-        }
-        // The same line item recurs for each billing period refresh: id + start date is stable.
-        this.add(r, {
-          id: `cur:${id}:${ts}`, source: 'cur', ts, principal: row.line_item_iam_principal || null, usage_type: row.line_item_usage_type ?? null,
-          region: row.product_region_code ?? row.product_region ?? null, cost_nanousd: Math.round(cost * 1e9), calls: 0,
-        });
+        this.curRow(row, file, ln, r, bad);
         tick();
       }
     } catch (err) {
       bad(file, ln, `CSV: ${(err as Error).message}`);
     }
+  }
+}
+
+function isParquet(file: string): boolean {
+  const fd = openSync(file, 'r');
+  try {
+    const b = Buffer.alloc(4);
+    return readSync(fd, b, 0, 4, 0) === 4 && b.toString('latin1') === 'PAR1';
+  } finally {
+    closeSync(fd);
   }
 }

@@ -44,3 +44,16 @@ describe('OTLP receiver', () => {
     store.close();
   });
 });
+
+describe('OTLP protobuf', () => {
+  it('decodes to the same shape as OTLP JSON, 64-bit values as strings', async () => {
+    const { decodeOtlp, encodeOtlp } = await import('./otlp-proto.js');
+    const json = { resourceMetrics: [{ scopeMetrics: [{ metrics: [{ name: 'claude_code.token.usage', sum: { aggregationTemporality: 1, dataPoints: [{ attributes: [{ key: 'session.id', value: { stringValue: 'S9' } }, { key: 'n', value: { intValue: '7' } }], startTimeUnixNano: '1795627548867000000', timeUnixNano: '1795627549315000000', asDouble: 1000 }] } }] }] }] };
+    const back = decodeOtlp('metrics', encodeOtlp('metrics', json)) as typeof json;
+    assert.deepEqual(back, json);
+    const store = new SqliteStore(':memory:');
+    new OtlpStore(store.db).metrics(back, key);
+    assert.equal((store.db.prepare('SELECT delta FROM telemetry_metrics').get() as { delta: number }).delta, 1000);
+    store.close();
+  });
+});

@@ -1,4 +1,5 @@
-// HTTP side of the OTLP receiver: /v1/metrics and /v1/logs, authenticated by virtual key.
+// HTTP side of the OTLP receiver: /v1/metrics and /v1/logs (http/json and http/protobuf),
+// authenticated by virtual key.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { decodeRequestBody, readBody } from '../server/body.js';
 import type { GatewayContext } from '../server/context.js';
@@ -6,6 +7,7 @@ import { GatewayError } from '../server/errors.js';
 import { headerValue } from '../server/headers.js';
 import { SqliteStore } from '../store/sqlite/index.js';
 import { OtlpStore } from './otlp.js';
+import { decodeOtlp } from './otlp-proto.js';
 
 const LIMIT = 16 * 1024 * 1024;
 
@@ -14,17 +16,19 @@ export async function handleOtlp(ctx: GatewayContext, req: IncomingMessage, res:
   const auth = ctx.keys.authenticate(req.headers);
   if (!auth.ok) throw new GatewayError(auth.code, 'telemetry needs a virtual key: OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer <key>"');
   const type = (headerValue(req.headers, 'content-type') ?? '').toLowerCase();
-  if (!type.startsWith('application/json')) {
-    throw new GatewayError('TG_UNSUPPORTED_ENCODING', `OTLP ${type || 'without a content type'} is not supported yet: set OTEL_EXPORTER_OTLP_PROTOCOL=http/json`);
+  const proto = type.startsWith('application/x-protobuf');
+  if (!proto && !type.startsWith('application/json')) {
+    throw new GatewayError('TG_UNSUPPORTED_ENCODING', `OTLP ${type || 'without a content type'}: send http/json or http/protobuf (OTEL_EXPORTER_OTLP_PROTOCOL; grpc is not served)`);
   }
   if (!(ctx.store instanceof SqliteStore)) throw new GatewayError('TG_INTERNAL', 'telemetry storage needs the SQLite store');
   const raw = await readBody(req, LIMIT);
   let body: unknown;
   try {
-    body = JSON.parse(decodeRequestBody(raw, headerValue(req.headers, 'content-encoding'), LIMIT).toString('utf8'));
+    const decoded = decodeRequestBody(raw, headerValue(req.headers, 'content-encoding'), LIMIT);
+    body = proto ? decodeOtlp(kind, decoded) : JSON.parse(decoded.toString('utf8'));
   } catch (err) {
     if (err instanceof GatewayError) throw err;
-    throw new GatewayError('TG_BAD_JSON', `OTLP ${kind} body is not valid JSON`);
+    throw new GatewayError('TG_BAD_JSON', `OTLP ${kind} body is not valid ${proto ? 'protobuf' : 'JSON'}`);
   }
   const sink = new OtlpStore(ctx.store.db);
   const r = kind === 'logs' ? sink.logs(body, auth.key) : sink.metrics(body, auth.key);
