@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { dataPath } from '../util/paths.js';
 import { usdToNano } from '../policy/budgets.js';
+import type { Store } from '../store/types.js';
 
 export interface SeatPlan {
   id: string;
@@ -35,6 +36,19 @@ export interface UserUsage {
   cost: number;
   /** Cost per UTC day with any use. */
   perDay: Map<string, number>;
+}
+
+/** Per-user cost and cost per active day from the ledger, for the seat advisor. */
+export function userUsage(store: Pick<Store, 'report'>, since: number, until: number, team?: string): UserUsage[] {
+  const byUser = new Map<string, UserUsage>();
+  for (const r of store.report(['user', 'day'], { since, until, team })) {
+    const u = String(r.user ?? '(none)');
+    const e = byUser.get(u) ?? { user: u, cost: 0, perDay: new Map<string, number>() };
+    e.cost += Number(r.cost_nanousd);
+    e.perDay.set(String(r.day), Number(r.cost_nanousd));
+    byUser.set(u, e);
+  }
+  return [...byUser.values()].sort((a, b) => b.cost - a.cost);
 }
 
 export interface SeatAdvice {

@@ -1,7 +1,7 @@
 // tollgate advise seats | route
 import type { Command } from 'commander';
 import { createInterface } from 'node:readline/promises';
-import { adviseRoute, adviseSeats, hybridSummary, loadSeatPlans, type RouteQuestions, type UserUsage } from '../../reports/advisors.js';
+import { adviseRoute, adviseSeats, hybridSummary, loadSeatPlans, userUsage, type RouteQuestions, type UserUsage } from '../../reports/advisors.js';
 import { generateSettings } from '../../clientconfig/setup.js';
 import { loadCatalog } from '../../routing/catalog.js';
 import { parseTime } from '../../util/time.js';
@@ -35,16 +35,7 @@ export function register(program: Command, globals: () => GlobalOpts): void {
       const store = openStore(openConfig(globals()));
       let users: UserUsage[];
       try {
-        const rows = store.report(['user', 'day'], { since, until, team: o.team });
-        const byUser = new Map<string, UserUsage>();
-        for (const r of rows) {
-          const u = String(r.user ?? '(none)');
-          const e = byUser.get(u) ?? { user: u, cost: 0, perDay: new Map<string, number>() };
-          e.cost += Number(r.cost_nanousd);
-          e.perDay.set(String(r.day), Number(r.cost_nanousd));
-          byUser.set(u, e);
-        }
-        users = [...byUser.values()].sort((a, b) => b.cost - a.cost);
+        users = userUsage(store, since, until, o.team);
       } finally {
         store.close();
       }

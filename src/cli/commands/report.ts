@@ -6,7 +6,7 @@ import { parseTime } from '../../util/time.js';
 import { openConfig, openStore, out, table, UsageError, type GlobalOpts } from '../shared.js';
 import { seedLedger } from '../../reports/seed.js';
 import { renderHtml } from '../../reports/html.js';
-import { adviseSeats, loadSeatPlans, type UserUsage } from '../../reports/advisors.js';
+import { adviseSeats, loadSeatPlans, userUsage } from '../../reports/advisors.js';
 import { writeFileSync } from 'node:fs';
 import { PriceBook } from '../../metering/prices.js';
 import { loadCatalog } from '../../routing/catalog.js';
@@ -73,20 +73,11 @@ export function register(program: Command, globals: () => GlobalOpts): void {
         if (o.html) {
           const since = q.since ?? Date.now() - 30 * 86400e3;
           const until = q.until ?? Date.now();
-          const users = store.report(['user', 'day'], { since, until });
-          const byUser = new Map<string, UserUsage>();
-          for (const r of users) {
-            const u = String(r.user ?? '(none)');
-            const e = byUser.get(u) ?? { user: u, cost: 0, perDay: new Map<string, number>() };
-            e.cost += Number(r.cost_nanousd);
-            e.perDay.set(String(r.day), Number(r.cost_nanousd));
-            byUser.set(u, e);
-          }
           const html = renderHtml({
             title: 'tollgate spend report', range: `${new Date(since).toISOString().slice(0, 10)} to ${new Date(until).toISOString().slice(0, 10)}`,
             byTeamDay: store.report(['day', 'team'], { since, until }), byModel: store.report(['model'], { since, until }),
             byUser: store.report(['user'], { since, until }).sort((a, b) => Number(b.cost_nanousd) - Number(a.cost_nanousd)),
-            seats: adviseSeats([...byUser.values()], loadSeatPlans(), since, until), lines: store.queryLedger({ since, until }),
+            seats: adviseSeats(userUsage(store, since, until), loadSeatPlans(), since, until), lines: store.queryLedger({ since, until }),
             total: Number(store.report([], { since, until })[0]?.cost_nanousd ?? 0),
           });
           writeFileSync(o.html, html);
