@@ -177,6 +177,35 @@ alerts:
   });
 });
 
+describe('alerts for routes', () => {
+  it('sends failover and cooldown alerts, retrying a destination that fails', async () => {
+    const second = await new FakeAnthropic().start();
+    const g = await startGateway(`upstreams:
+  - { name: primary, type: anthropic, base_url: "${fake.url}", api_key: k }
+  - { name: backup, type: anthropic, base_url: "${second.url}", api_key: k }
+routes: { default: [primary, backup] }
+failover: { cooldown_after: 2, cooldown_ms: 60000 }
+alerts:
+  - { type: webhook, url: "${hook.url}/routes", events: [failover, cooldown] }
+  - { type: slack, url: "${hook.url}/slack-routes", events: [cooldown] }
+`, { wallNow: now });
+    hook.failNext = 1; // the first delivery fails with 503 and is retried
+    const k = g.key('fo', 'x');
+    fake.next({ kind: 'error', status: 529, type: 'overloaded_error' }, { kind: 'error', status: 529, type: 'overloaded_error' });
+    assert.equal((await post(g, k.secret)).status, 200);
+    assert.equal((await post(g, k.secret)).status, 200);
+    await g.gw.ctx.spend.alerts.drain();
+    const generic = hook.received.filter((h) => h.path === '/routes').map((h) => h.body);
+    assert.ok(generic.some((b) => b.event === 'failover' && b.from === 'primary' && b.to === 'backup' && b.user === 'fo'), JSON.stringify(generic));
+    assert.ok(generic.some((b) => b.event === 'cooldown' && b.upstream === 'primary'), JSON.stringify(generic));
+    const slack = hook.received.filter((h) => h.path === '/slack-routes').map((h) => String(h.body.text));
+    assert.deepEqual(slack.length, 1);
+    assert.match(slack[0]!, /upstream primary is in cooldown after 2 consecutive failures/);
+    await g.stop();
+    await second.stop();
+  });
+});
+
 describe('rate limits', () => {
   it('limits requests per minute, tokens per minute and concurrent streams, with retry-after', async () => {
     const g = await startGateway(spendYaml(`
