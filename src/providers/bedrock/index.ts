@@ -1,6 +1,7 @@
 // Amazon Bedrock upstream (type: bedrock).
 import type { Agent } from 'undici';
 import type { BedrockUpstreamConfig } from '../../config/schema.js';
+import { memberValue } from '../../protocol/anthropic/body.js';
 import type { ModelCatalog } from '../../routing/catalog.js';
 import { resolveModel } from '../../routing/resolve.js';
 import { routeData } from '../../routing/route-data.js';
@@ -45,7 +46,7 @@ export class BedrockUpstream implements Upstream {
   async prepare(req: InboundRequest): Promise<OutboundRequest> {
     const r = resolveOrRefuse(this.name, () => resolveModel(this.catalog, req.model, { route: 'bedrock', region: this.cfg.region, profile: this.cfg.profile, geoPrefix: this.cfg.geo_prefix, applicationProfiles: this.cfg.application_inference_profiles, teamProfiles: this.cfg.team_inference_profiles }, req.team));
     const scanned = req.scanned();
-    const stream = scanned.members.has('stream') && scanned.buf.toString('latin1', scanned.members.get('stream')!.valueStart, scanned.members.get('stream')!.valueEnd) === 'true';
+    const stream = memberValue(scanned, 'stream') === true;
     const invoke = bedrockBody(scanned, req.headers['anthropic-beta'], routeData().bedrock.anthropic_version, this.dropBetas);
     const counting = req.endpoint === 'count_tokens';
     // CountTokens takes the base model id, not an inference profile.

@@ -1,6 +1,7 @@
 // Google Vertex AI upstream (type: vertex).
 import type { Agent } from 'undici';
 import type { VertexUpstreamConfig } from '../../config/schema.js';
+import { memberValue } from '../../protocol/anthropic/body.js';
 import type { ModelCatalog } from '../../routing/catalog.js';
 import { resolveModel } from '../../routing/resolve.js';
 import { routeData } from '../../routing/route-data.js';
@@ -43,8 +44,7 @@ export class VertexUpstream implements Upstream {
     const r = resolveOrRefuse(this.name, () => resolveModel(this.catalog, req.model, { route: 'vertex', region: this.cfg.region, modelRegions: this.cfg.model_regions }));
     const region = r.region ?? this.cfg.region;
     const scanned = req.scanned();
-    const sm = scanned.members.get('stream');
-    const stream = sm !== undefined && scanned.buf.toString('latin1', sm.valueStart, sm.valueEnd) === 'true';
+    const stream = memberValue(scanned, 'stream') === true;
     const counting = req.endpoint === 'count_tokens';
     // The endpoint host follows the region actually used (a per-model override included).
     const base = vertexBaseUrl(region, this.cfg.base_url);
