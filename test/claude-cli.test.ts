@@ -217,11 +217,14 @@ describe('real Claude Code CLI: budget refusal and roll-over', { skip: existsSyn
       assert.equal(r.is_error, false, JSON.stringify(r));
       r = await claude({ ANTHROPIC_AUTH_TOKEN: k.secret });
       assert.equal(r.is_error, false, 'spent $0.0171 < $0.02: admitted');
-      const t0 = Date.now();
+      const linesBefore = bt.gw.ctx.store.queryLedger({ keyId: k.id }).length;
       r = await claude({ ANTHROPIC_AUTH_TOKEN: k.secret }).catch((e: { stdout?: string }) => JSON.parse(e.stdout ?? '{}') as ClaudeResult);
       assert.equal(r.is_error, true);
       assert.match(r.result, /TG_BUDGET_EXHAUSTED: the daily budget of user bud is spent: \$0\.0342 of \$0\.0200\. It resets 26 Nov 2026, 00:00 UTC .* ask #finops on Slack/);
-      assert.ok(Date.now() - t0 < 20_000, 'not retried (x-should-retry: false)');
+      // Every request reaching the gateway gets a ledger line: one refused line means Claude
+      // Code took x-should-retry: false and did not retry.
+      const refused = bt.gw.ctx.store.queryLedger({ keyId: k.id }).slice(linesBefore);
+      assert.deepEqual(refused.map((l) => l.error_code), ['TG_BUDGET_EXHAUSTED'], 'not retried (x-should-retry: false)');
       clock = Date.parse('2026-11-26T00:00:00Z');
       r = await claude({ ANTHROPIC_AUTH_TOKEN: k.secret });
       assert.equal(r.is_error, false, 'a new day, a new budget');

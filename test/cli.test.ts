@@ -186,7 +186,8 @@ describe('durability', () => {
       }
     };
     const workers = Array.from({ length: 16 }, worker);
-    while (completed.length < 150) await new Promise((r) => setTimeout(r, 10));
+    const deadline = Date.now() + 60_000;
+    while (completed.length < 150 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     s.child.kill('SIGKILL');
     stop = true;
     await Promise.all(workers);

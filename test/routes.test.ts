@@ -36,6 +36,29 @@ async function post(gw: TestGateway, key: string, body: Buffer | string, headers
   return { status: res.statusCode, headers: res.headers, text };
 }
 
+/** A gate for a fake's stream, and a post that opens it once the client has read `until`:
+ * the fake's next bytes then follow what the client already has, on any machine. */
+function gated(until: string): { gate: Promise<void>; post: (gw: TestGateway, key: string, body: Buffer) => Promise<{ status: number; text: string }> } {
+  let open!: () => void;
+  const gate = new Promise<void>((r) => { open = r; });
+  return {
+    gate,
+    async post(gw, key, body) {
+      const res = await request(gw.url + '/v1/messages?beta=true', { method: 'POST', body, headers: { authorization: `Bearer ${key}`, 'anthropic-version': '2023-06-01' } });
+      let text = '';
+      // If the gateway never forwards `until`, open anyway so the test fails on its assertions.
+      const fallback = setTimeout(open, 30_000);
+      for await (const c of res.body) {
+        text += (c as Buffer).toString();
+        if (text.includes(until)) open();
+      }
+      clearTimeout(fallback);
+      open();
+      return { status: res.statusCode, text };
+    },
+  };
+}
+
 function lastLine(gw: TestGateway) {
   const l = gw.gw.ctx.store.queryLedger({});
   return l[l.length - 1]!;
@@ -185,8 +208,9 @@ describe('Bedrock route', () => {
     t.gw.ctx.router.success('bedrock-eu');
     // Exception frame mid-stream: the client gets an SSE error event.
     for (const [frame, type] of [['modelStreamErrorException', 'api_error'], ['internalServerException', 'api_error'], ['serviceUnavailableException', 'overloaded_error'], ['validationException', 'invalid_request_error'], ['modelTimeoutException', 'timeout_error']]) {
-      bedrock.next({ kind: 'stream', exceptionAfter: 3, exception: frame as string });
-      r = await post(t, k.secret, claudeBody(300, { model: 'claude-haiku-4-5' }));
+      const g = gated('event: message_start');
+      bedrock.next({ kind: 'stream', exceptionAfter: 3, exception: frame as string, gate: g.gate });
+      r = { ...await g.post(t, k.secret, claudeBody(300, { model: 'claude-haiku-4-5' })), headers: {} };
       assert.equal(r.status, 200);
       const evs = sseEventsOf(r.text);
       const last = evs[evs.length - 1]!;
@@ -198,8 +222,9 @@ describe('Bedrock route', () => {
 
   it('fills long silences with pings', async () => {
     const k = t.key('pia', 'eu-finance');
-    bedrock.next({ kind: 'stream', pauseAfterFirstMs: 350 });
-    const r = await post(t, k.secret, claudeBody(300, { model: 'claude-haiku-4-5' }));
+    const g = gated('event: ping');
+    bedrock.next({ kind: 'stream', pauseAfterFirstMs: 150, gate: g.gate });
+    const r = await g.post(t, k.secret, claudeBody(300, { model: 'claude-haiku-4-5' }));
     assert.equal(r.status, 200);
     const evs = sseEventsOf(r.text).map((e) => e.event);
     assert.equal(evs[0], 'message_start');
@@ -280,9 +305,10 @@ describe('routing and failover', () => {
     assert.equal(l.route, 'anthropic');
     assert.equal(anthropic.requests[0]!.headers['x-api-key'], 'sk-ant');
     // After the first byte: a cut stream is not retried elsewhere.
-    bedrock.next({ kind: 'stream', cutAfter: 3 });
+    const g = gated('event: message_start');
+    bedrock.next({ kind: 'stream', cutAfter: 3, gate: g.gate });
     const before = anthropic.requests.length;
-    r = await post(t, k.secret, claudeBody(500, { model: 'claude-opus-4-6' }));
+    r = { ...await g.post(t, k.secret, claudeBody(500, { model: 'claude-opus-4-6' })), headers: {} };
     assert.equal(r.status, 200);
     assert.match(r.text, /event: error/);
     assert.equal(anthropic.requests.length, before, 'no failover after the first byte');

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { z } from 'zod';
 import { ConfigError } from '../config/load.js';
 import { configSchema } from '../config/schema.js';
+import { TimeInputError } from '../util/time.js';
 import { VERSION } from '../util/version.js';
 import * as advise from './commands/advise.js';
 import * as budgets from './commands/budgets.js';
@@ -74,7 +75,7 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = err.exitCode;
       return;
     }
-    if (err instanceof ConfigError || err instanceof UsageError) {
+    if (err instanceof ConfigError || err instanceof UsageError || err instanceof TimeInputError) {
       process.stderr.write(`tollgate: ${err.message}\n`);
       process.exitCode = 2;
       return;

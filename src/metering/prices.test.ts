@@ -8,7 +8,7 @@ import { costOf, formatUsd, parseUsdPerMtok, PriceBook, PriceError } from './pri
 import { emptyUsage, type Usage } from './usage.js';
 
 interface RefModel { id: string; provider_ids: Record<string, string | null>; prices: Record<string, number | Record<string, number>> }
-const reference = JSON.parse(readFileSync(resolve(packageRoot(), '..', 'shared', 'data', 'claude-models.json'), 'utf8')) as { models: RefModel[] };
+const reference = JSON.parse(readFileSync(resolve(packageRoot(), 'test', 'fixtures', 'claude-models.json'), 'utf8')) as { models: RefModel[] };
 
 const u = (p: Partial<Usage>): Usage => ({ ...emptyUsage(), ...p });
 

@@ -8,7 +8,7 @@ import { ModelNotOnRoute, resolveModel } from './resolve.js';
 import { bedrockGeoPrefix } from './route-data.js';
 
 interface RefModel { id: string; provider_ids: Record<string, string | null> }
-const reference = JSON.parse(readFileSync(resolvePath(packageRoot(), '..', 'shared', 'data', 'claude-models.json'), 'utf8')) as { models: RefModel[]; aliases: Record<string, { default: string }> };
+const reference = JSON.parse(readFileSync(resolvePath(packageRoot(), 'test', 'fixtures', 'claude-models.json'), 'utf8')) as { models: RefModel[]; aliases: Record<string, { default: string }> };
 const catalog = loadCatalog();
 
 describe('model id mapping', () => {

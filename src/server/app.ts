@@ -65,6 +65,8 @@ export class Gateway {
   readonly ctx: GatewayContext;
   private readonly poller: NodeJS.Timeout;
   private readonly sockets = new Set<Socket>();
+  /** Store polls completed (key and budget changes from other processes apply at the next). */
+  polls = 0;
 
   constructor(opts: GatewayOptions) {
     const store = opts.store;
@@ -96,6 +98,7 @@ export class Gateway {
           token = now;
           this.ctx.spend.budgets.reload();
         }
+        this.polls++;
       } catch (err) {
         logger.error('key refresh failed', { error: (err as Error).message });
       }

@@ -58,7 +58,9 @@ export function bedrockFrames(opts: { usageStart?: UsageSpec; usageEnd?: UsageSp
 }
 
 export type BedrockBehaviour =
-  | { kind: 'stream'; usageStart?: UsageSpec; usageEnd?: UsageSpec; text?: string; chunkSize?: number; exceptionAfter?: number; exception?: string; cutAfter?: number; pauseAfterFirstMs?: number }
+  | { kind: 'stream'; usageStart?: UsageSpec; usageEnd?: UsageSpec; text?: string; chunkSize?: number; exceptionAfter?: number; exception?: string; cutAfter?: number; pauseAfterFirstMs?: number;
+      /** With exceptionAfter, cutAfter or pauseAfterFirstMs: what is sent after the first frames waits for this (the test releases it once its client has seen them), so chunk boundaries never depend on the machine's speed. */
+      gate?: Promise<unknown> }
   | { kind: 'json'; usage?: UsageSpec }
   | { kind: 'error'; status: number; errorType: string; message?: string; headers?: Record<string, string> };
 
@@ -184,20 +186,20 @@ export class FakeBedrock {
       // Events already sent reach the client before the exception does (mid-stream).
       if (b.exceptionAfter > 0) {
         res.write(Buffer.concat(frames.slice(0, b.exceptionAfter)));
-        await pause(30);
+        await (b.gate ?? pause(30));
       }
       res.end(exc);
       return;
     }
     if (b.pauseAfterFirstMs) {
       res.write(frames[0]);
-      await pause(b.pauseAfterFirstMs);
+      await Promise.all([pause(b.pauseAfterFirstMs), b.gate]);
       frames = frames.slice(1);
     }
     const payload = Buffer.concat(b.cutAfter !== undefined ? frames.slice(0, b.cutAfter) : frames);
     if (b.cutAfter !== undefined) {
       res.write(payload);
-      await pause(30);
+      await (b.gate ?? pause(30));
       res.destroy();
       return;
     }

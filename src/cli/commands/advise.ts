@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline/promises';
 import { adviseRoute, adviseSeats, hybridSummary, loadSeatPlans, userUsage, type RouteQuestions, type UserUsage } from '../../reports/advisors.js';
 import { generateSettings } from '../../clientconfig/setup.js';
 import { loadCatalog } from '../../routing/catalog.js';
-import { parseTime } from '../../util/time.js';
+import { parseTime, wallClock } from '../../util/time.js';
 import { openConfig, openStore, out, table, UsageError, type GlobalOpts } from '../shared.js';
 
 export function register(program: Command, globals: () => GlobalOpts): void {
@@ -21,7 +21,7 @@ export function register(program: Command, globals: () => GlobalOpts): void {
       let until: number;
       try {
         since = parseTime(o.since);
-        until = o.until ? parseTime(o.until) : Date.now();
+        until = o.until ? parseTime(o.until) : wallClock();
       } catch (err) {
         throw new UsageError((err as Error).message);
       }

@@ -5,6 +5,7 @@ import { configBudgetDefs } from '../../policy/budgets.js';
 import { admin } from '../remote.js';
 import { openConfig, out, table, UsageError, type GlobalOpts } from '../shared.js';
 import { withOps } from './keys.js';
+import { wallClock } from '../../util/time.js';
 
 interface ScopeOpts { key?: string; user?: string; team?: string; project?: string; org?: boolean }
 
@@ -51,7 +52,7 @@ export function register(program: Command, globals: () => GlobalOpts): void {
       if (g.url) rows = await admin(g.url, 'GET', '/admin/budgets') as Record<string, unknown>[];
       else {
         const loaded = openConfig(g);
-        rows = withOps(g, (_ops, store) => budgetRows(store, configBudgetDefs(loaded.config.budgets), loaded.config.spend.timezone, Date.now()));
+        rows = withOps(g, (_ops, store) => budgetRows(store, configBudgetDefs(loaded.config.budgets), loaded.config.spend.timezone, wallClock()));
       }
       if (o.json) return out(JSON.stringify(rows, null, 2));
       out(table(['SCOPE', 'PERIOD', 'MODE', 'LIMIT USD', 'SPENT USD', 'REMAINING USD', 'RESETS AT', 'STATE', 'SOURCE'],

@@ -4,6 +4,7 @@ import { userInfo } from 'node:os';
 import { keyView, OperationError, Operations } from '../../admin/operations.js';
 import { admin } from '../remote.js';
 import { openConfig, openStore, out, table, UsageError, type GlobalOpts } from '../shared.js';
+import { wallClock } from '../../util/time.js';
 
 export function cliActor(): string {
   try {
@@ -17,7 +18,7 @@ export function cliActor(): string {
 export function withOps<T>(globals: GlobalOpts, fn: (ops: Operations, store: ReturnType<typeof openStore>) => T): T {
   const store = openStore(openConfig(globals));
   try {
-    return fn(new Operations(store, cliActor()), store);
+    return fn(new Operations(store, cliActor(), wallClock), store);
   } catch (err) {
     if (err instanceof OperationError) throw new UsageError(err.message);
     throw err;

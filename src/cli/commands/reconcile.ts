@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { reconcile, type ReconcileBy } from '../../reports/reconcile.js';
 import { SqliteStore } from '../../store/sqlite/index.js';
-import { parseTime } from '../../util/time.js';
+import { parseTime, wallClock } from '../../util/time.js';
 import { openConfig, openStore, out, table, UsageError, type GlobalOpts } from '../shared.js';
 
 export function register(program: Command, globals: () => GlobalOpts): void {
@@ -20,7 +20,7 @@ export function register(program: Command, globals: () => GlobalOpts): void {
       let until: number;
       try {
         since = parseTime(o.since);
-        until = o.until ? parseTime(o.until) : Date.now() + 60_000;
+        until = o.until ? parseTime(o.until) : wallClock() + 60_000;
       } catch (err) {
         throw new UsageError((err as Error).message);
       }

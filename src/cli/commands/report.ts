@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { formatUsd, nanoToUsd } from '../../metering/prices.js';
 import { REPORT_DIMENSIONS, type ReportDimension, type ReportRow } from '../../store/types.js';
-import { parseTime } from '../../util/time.js';
+import { parseTime, wallClock } from '../../util/time.js';
 import { openConfig, openStore, out, table, UsageError, type GlobalOpts } from '../shared.js';
 import { seedLedger } from '../../reports/seed.js';
 import { renderHtml } from '../../reports/html.js';
@@ -71,8 +71,8 @@ export function register(program: Command, globals: () => GlobalOpts): void {
       try {
         const q = range(o);
         if (o.html) {
-          const since = q.since ?? Date.now() - 30 * 86400e3;
-          const until = q.until ?? Date.now();
+          const since = q.since ?? wallClock() - 30 * 86400e3;
+          const until = q.until ?? wallClock();
           const html = renderHtml({
             title: 'tollgate spend report', range: `${new Date(since).toISOString().slice(0, 10)} to ${new Date(until).toISOString().slice(0, 10)}`,
             byTeamDay: store.report(['day', 'team'], { since, until }), byModel: store.report(['model'], { since, until }),
@@ -124,7 +124,7 @@ export function registerDev(program: Command, globals: () => GlobalOpts): void {
       const store = openStore(loaded);
       try {
         if (store.queryLedger({ limit: 1 }).length > 0) throw new UsageError('the ledger is not empty: seed-ledger only fills an empty store (use a scratch --config)');
-        const today = new Date();
+        const today = new Date(wallClock());
         const start = Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate()) - (days - 1) * 86400e3;
         const lines = seedLedger(PriceBook.load(loadCatalog()), { start, days, seed: Number(o.seed) });
         store.writeBatch(lines, new Map());
