@@ -183,7 +183,8 @@ describe('Bedrock route', () => {
       ['ThrottlingException', 429, 429, 'rate_limit_error'],
       ['ServiceUnavailableException', 503, 529, 'overloaded_error'],
       ['ValidationException', 400, 400, 'invalid_request_error'],
-      ['AccessDeniedException', 403, 403, 'permission_error'],
+      // The gateway's own IAM permissions: an operator's fix, not retried (see below).
+      ['AccessDeniedException', 403, 502, 'api_error'],
       ['ResourceNotFoundException', 404, 404, 'not_found_error'],
       ['ModelNotReadyException', 429, 429, 'rate_limit_error'],
       ['InternalServerException', 500, 500, 'api_error'],
@@ -282,7 +283,7 @@ describe('Vertex route', () => {
 
   it('maps Google-shaped errors to Anthropic ones', async () => {
     const k = t.key('vic3', 'vertex');
-    for (const [code, status, want, type, array] of [[429, 'RESOURCE_EXHAUSTED', 429, 'rate_limit_error', false], [400, 'INVALID_ARGUMENT', 400, 'invalid_request_error', true], [403, 'PERMISSION_DENIED', 403, 'permission_error', false], [503, 'UNAVAILABLE', 529, 'overloaded_error', true]] as const) {
+    for (const [code, status, want, type, array] of [[429, 'RESOURCE_EXHAUSTED', 429, 'rate_limit_error', false], [400, 'INVALID_ARGUMENT', 400, 'invalid_request_error', true], [403, 'PERMISSION_DENIED', 502, 'api_error', false], [503, 'UNAVAILABLE', 529, 'overloaded_error', true]] as const) {
       vertex.next(...Array.from({ length: 3 }, () => ({ kind: 'google-error' as const, code, status, message: 'quota', array })));
       const r = await post(t, k.secret, claudeBody(300, { model: 'claude-sonnet-4-6' }));
       assert.equal(r.status, want, r.text);

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { z } from 'zod';
 import { ConfigError } from '../config/load.js';
 import { configSchema } from '../config/schema.js';
+import { redactUrl } from '../util/redact.js';
 import { TimeInputError } from '../util/time.js';
 import { VERSION } from '../util/version.js';
 import * as advise from './commands/advise.js';
@@ -51,6 +52,10 @@ export async function main(argv: string[]): Promise<void> {
   config.command('check').description('validate the config file and report every problem at once').action(() => {
     const loaded = openConfig(globals());
     out(`${loaded.file ?? '(defaults)'}: OK`);
+    for (const u of loaded.config.upstreams) {
+      const where = u.type === 'anthropic' ? u.base_url : u.base_url ?? (u.type === 'bedrock' ? `region ${u.region}` : `project ${u.project}, region ${u.region}`);
+      out(`upstream ${u.name} (${u.type}): ${redactUrl(where)}`);
+    }
     for (const v of loaded.missingEnv) out(`warning: $${v} is not set`);
   });
   config.command('schema').description('print the JSON Schema of the config (for editors)').action(() => {

@@ -81,8 +81,22 @@ export const configSchema = z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),
     port: port.default(8787),
     max_body_bytes: z.number().int().positive().default(32 * 1024 * 1024),
-    /** Longest a client may take to send its request body. */
+    /** Longest a client may take to send its request headers, counted from the connection's
+     * start (or the previous response): a connection that sends nothing is closed (408). */
+    header_timeout_ms: z.number().int().positive().default(30_000),
+    /** Longest a client may take to send its whole request, body included (408). */
     request_timeout_ms: z.number().int().positive().default(120_000),
+    /** A kept-alive connection idle this long between requests is closed. Longer than a load
+     * balancer's idle timeout (60 s on AWS ALB), so the balancer closes first. */
+    idle_timeout_ms: z.number().int().positive().default(65_000),
+    /** Open client connections at most. Default: what the open-file limit allows (each request
+     * in flight also holds an upstream connection). At the cap, a new connection closes the
+     * longest-idle one; when none is idle, it is refused. */
+    max_connections: z.number().int().positive().optional(),
+    /** On SIGTERM/SIGINT, how long requests in flight may run before they are cut (their
+     * ledger lines are still written, TG_SHUTDOWN). Long enough for a Claude Code turn; set
+     * the orchestrator's kill timeout (terminationGracePeriodSeconds, TimeoutStopSec) above it. */
+    shutdown_grace_ms: z.number().int().min(0).default(300_000),
     /** On translated streams (Bedrock, Vertex), a ping after this much silence. */
     ping_interval_ms: z.number().int().positive().default(10_000),
   }).prefault({}),
@@ -94,6 +108,13 @@ export const configSchema = z.strictObject({
      * lines survive power loss, at the cost of a disk flush per batch.
      */
     sync: z.enum(['normal', 'full']).default('normal'),
+    /** When a ledger line cannot be written (disk full, read-only, I/O error): `closed` sends
+     * no new request upstream until the store works again (503 TG_STORE_UNAVAILABLE); `open`
+     * keeps serving and holds unwritten lines in memory (bounded), loudly. */
+    on_failure: z.enum(['closed', 'open']).default('closed'),
+    /** Below this much free space on the store's disk the gateway treats the store as failing
+     * before a write fails (so no request is sent upstream that could not be recorded). */
+    min_free_mb: z.number().min(0).default(64),
   }).prefault({}),
   upstreams: z.array(upstreamSchema).min(1),
   /** Which upstreams serve a request, in failover order: by key, else by team, else default. */

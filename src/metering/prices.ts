@@ -127,6 +127,9 @@ export function nanoToUsd(nano: number): number {
   return Number(formatUsd(nano));
 }
 
+/** Distinct unpriced model names warned about; past this the ledger's unpriced flag tells. */
+const MAX_WARNED_MODELS = 1000;
+
 export class PriceBook {
   private readonly prices = new Map<string, ModelPrice>();
   private readonly warned = new Set<string>();
@@ -203,7 +206,8 @@ export class PriceBook {
     const price = modelId ? this.lookup(modelId) : undefined;
     if (!price) {
       const name = modelId ?? '(no model)';
-      if (!this.warned.has(name)) {
+      // Bounded: model names come from clients (validated, but many distinct ones are cheap).
+      if (!this.warned.has(name) && this.warned.size < MAX_WARNED_MODELS) {
         this.warned.add(name);
         this.warn(`no price for model "${name}": its requests are recorded with tokens but marked unpriced (add it to a price file, see prices.file)`);
       }

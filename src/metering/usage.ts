@@ -110,6 +110,8 @@ export class StreamMeter {
   stopReason?: string;
   errorType?: string;
   complete = false;
+  /** A message_start arrived that could not be read: the usage it carried is unknown. */
+  malformedStart = false;
 
   static readonly METERED_EVENTS = new Set(['message_start', 'message_delta', 'message_stop', 'error']);
 
@@ -122,9 +124,17 @@ export class StreamMeter {
     try {
       j = JSON.parse(data) as Record<string, unknown>;
     } catch {
-      return; // A malformed event is the client's to see; the meter keeps what it has.
+      // A malformed event is the client's to see; the meter keeps what it has, and a start it
+      // cannot read is flagged (the input tokens it carried are unknown).
+      if (event === 'message_start') this.malformedStart = true;
+      return;
+    }
+    if (j === null || typeof j !== 'object') {
+      if (event === 'message_start') this.malformedStart = true;
+      return;
     }
     if (event === 'message_start') {
+      if (!j.message || typeof j.message !== 'object') this.malformedStart = true;
       const m = (j.message ?? {}) as Record<string, unknown>;
       if (typeof m.model === 'string') this.model = m.model;
       if (typeof m.id === 'string') this.messageId = m.id;

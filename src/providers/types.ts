@@ -46,6 +46,12 @@ export interface MappedError {
   message: string;
 }
 
+/** HTTP statuses with which an upstream refuses the gateway's own credentials (a bad or
+ * expired key, a signature AWS rejects, a missing IAM permission): no retry can fix them. */
+export function isCredentialRefusal(status: number): boolean {
+  return status === 401 || status === 403;
+}
+
 /**
  * Turns a route's response body into Anthropic bytes. `push` returns what to send to the
  * client for a chunk (possibly nothing yet); `end` the rest. `error` is set once the stream
@@ -71,6 +77,8 @@ export interface Upstream {
   readonly bodyTimeoutMs: number;
   /** Human-readable endpoint for error messages (no credentials). */
   readonly displayUrl: string;
+  /** What an operator checks when this upstream refuses the gateway's credentials. */
+  readonly credentialHint: string;
   /** Whether the upstream has what it needs to authenticate; a reason when not. */
   credentialProblem(): string | null;
   /** Builds the upstream request; throws GatewayError (e.g. a model the route lacks). */

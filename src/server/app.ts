@@ -1,6 +1,7 @@
 // The HTTP server: routing by path (the query string, e.g. ?beta=true, is ignored for
 // matching and forwarded as is) and the one error boundary.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo, Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -18,6 +19,7 @@ import type { ModelCatalog } from '../routing/catalog.js';
 import type { Store } from '../store/types.js';
 import type { Logger } from '../util/log.js';
 import type { GatewayContext } from './context.js';
+import { ClientAbortError } from './body.js';
 import { GatewayError } from './errors.js';
 import { handleMessages } from './proxy.js';
 import { handleAdmin } from '../admin/api.js';
@@ -60,35 +62,86 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text);
 }
 
+/** After answering a malformed or timed-out request, how long the socket may still drain the
+ * client's bytes before it is destroyed (closing with unread input would reset the connection
+ * and could discard the answer). */
+const LINGER_MS = 2_000;
+/** After the grace period, how long cut requests get to record their lines. */
+const CUT_WAIT_MS = 10_000;
+/** Node's limit on request header bytes (its default), named in the 431 answer. */
+const MAX_HEADER_BYTES = 16 * 1024;
+
+/** Open files this process may have (the soft RLIMIT_NOFILE), where the OS says. */
+function openFileLimit(): number | null {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Each client connection with a request in flight also holds an upstream connection; keep
+ * some descriptors for the store, logs and the runtime. */
+export function defaultMaxConnections(fdLimit = openFileLimit()): number {
+  if (fdLimit === null) return 10_000;
+  return Math.max(16, Math.floor((fdLimit - 64) / 2));
+}
+
+interface ConnState {
+  /** Requests in flight on this connection. */
+  busy: number;
+}
+
 export class Gateway {
   readonly server: Server;
   readonly ctx: GatewayContext;
+  readonly maxConnections: number;
   private readonly poller: NodeJS.Timeout;
-  private readonly sockets = new Set<Socket>();
+  /** Open client connections, least recently used first. */
+  private readonly conns = new Map<Socket, ConnState>();
+  private readonly lingering = new WeakSet<Socket>();
+  /** The handlers of requests in flight; shutdown waits for them. */
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly cut = new AbortController();
+  private closing: Promise<void> | null = null;
+  private endGrace: () => void = () => {};
+  private diskLow: string | null = null;
+  private lastLimitLog = -Infinity;
+  private limitEvents = 0;
   /** Store polls completed (key and budget changes from other processes apply at the next). */
   polls = 0;
 
   constructor(opts: GatewayOptions) {
     const store = opts.store;
     const logger = opts.logger;
-    const upstreams = buildUpstreams(opts.config, opts.catalog);
+    const config = opts.config;
+    const upstreams = buildUpstreams(config, opts.catalog);
     const wallNow = opts.wallNow ?? (() => Date.now());
-    const spend = new SpendControl(opts.config, store, opts.prices, opts.catalog, logger, wallNow);
+    const spend = new SpendControl(config, store, opts.prices, opts.catalog, logger, wallNow);
     const onRouterEvent = (e: RouterEvent) => {
       logger.warn(e.kind === 'failover' ? `failover from ${e.from} to ${e.to}` : `upstream ${e.upstream} in cooldown`, { ...e });
       spend.onRouterEvent(e);
     };
+    const failOpen = config.store.on_failure === 'open';
+    const ledger = new LedgerWriter(store,
+      (err) => logger.error(`ledger write failed: ${err.message}; ${failOpen ? 'still serving (store.on_failure: open), unwritten lines held in memory' : 'no request goes upstream until the store takes lines again (store.on_failure: closed)'}`),
+      (n) => logger.info(`store recovered: ${n} held ledger lines written`));
     this.ctx = {
-      config: opts.config, store, logger, prices: opts.prices, catalog: opts.catalog,
+      config, store, logger, prices: opts.prices, catalog: opts.catalog,
       keys: new KeyRing(store),
-      ledger: new LedgerWriter(store, (err) => logger.error('ledger write failed', { error: err.message })),
+      ledger,
       upstreams,
-      router: new Router(upstreams, opts.config.routes, opts.config.failover, wallNow, onRouterEvent),
+      router: new Router(upstreams, config.routes, config.failover, wallNow, onRouterEvent),
       spend,
       now: () => performance.now(),
       wallNow,
+      shutdown: this.cut.signal,
+      storeProblem: () => (ledger.failure ? `writing the ledger failed: ${ledger.failure.message}` : this.diskLow),
     };
     let token = store.changeToken();
+    let lastDiskCheck = -Infinity;
+    let lastFailureLog = performance.now();
     this.poller = setInterval(() => {
       try {
         this.ctx.keys.poll();
@@ -98,27 +151,104 @@ export class Gateway {
           token = now;
           this.ctx.spend.budgets.reload();
         }
-        this.polls++;
       } catch (err) {
         logger.error('key refresh failed', { error: (err as Error).message });
       }
+      if (!ledger.healthy) {
+        ledger.retry();
+        if (!ledger.healthy && performance.now() - lastFailureLog > 10_000) {
+          lastFailureLog = performance.now();
+          logger.error(`store still failing: ${ledger.pending} ledger lines held in memory${ledger.dropped ? `, ${ledger.dropped} dropped` : ''}`, { error: ledger.failure?.message });
+        }
+      }
+      if (performance.now() - lastDiskCheck >= 1_000) {
+        lastDiskCheck = performance.now();
+        this.checkDisk();
+      }
+      this.polls++;
     }, opts.pollMs ?? 250);
     this.poller.unref();
-    this.server = createServer({ requestTimeout: opts.config.server.request_timeout_ms, keepAliveTimeout: 65_000 }, (req, res) => {
-      void this.handle(req, res);
+
+    const srv = config.server;
+    this.maxConnections = srv.max_connections ?? defaultMaxConnections();
+    this.server = createServer({
+      // Node requires the header deadline to be within the whole request's.
+      headersTimeout: Math.min(srv.header_timeout_ms, srv.request_timeout_ms),
+      requestTimeout: srv.request_timeout_ms,
+      keepAliveTimeout: srv.idle_timeout_ms,
+      // How often those deadlines are checked (Node's default is 30 s).
+      connectionsCheckingInterval: Math.min(1_000, srv.header_timeout_ms),
+      maxHeaderSize: MAX_HEADER_BYTES,
+    }, (req, res) => {
+      const p = this.handle(req, res).catch((err: unknown) => logger.error('request handler failed', { error: (err as Error)?.message }));
+      this.inflight.add(p);
+      void p.finally(() => this.inflight.delete(p));
     });
-    this.server.on('connection', (s: Socket) => {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
-    });
+    this.server.on('connection', (s: Socket) => this.admit(s));
     // Malformed HTTP never reaches a handler: answer it Anthropic-shaped and close.
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-      if (!socket.writable) return socket.destroy();
-      const e = err.code === 'HPE_HEADER_OVERFLOW' ? new GatewayError('TG_BODY_TOO_LARGE', 'request headers too large')
-        : new GatewayError('TG_BAD_REQUEST', `malformed HTTP request (${err.code ?? 'parse error'})`);
+      if (this.lingering.has(socket)) return;
+      if (!socket.writable || err.code === 'ECONNRESET') return socket.destroy();
+      const [e, reason] = err.code === 'HPE_HEADER_OVERFLOW' ? [new GatewayError('TG_HEADERS_TOO_LARGE', `request headers exceed ${MAX_HEADER_BYTES} bytes`), 'Request Header Fields Too Large']
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [new GatewayError('TG_REQUEST_TIMEOUT', `the request was not received in time (server.header_timeout_ms ${srv.header_timeout_ms}, server.request_timeout_ms ${srv.request_timeout_ms})`), 'Request Timeout']
+          : [new GatewayError('TG_BAD_REQUEST', `malformed HTTP request (${err.code ?? 'parse error'})`), 'Bad Request'];
       const body = e.body();
-      socket.end(`HTTP/1.1 ${e.status} Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      this.lingerClose(socket, `HTTP/1.1 ${e.status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-should-retry: false\r\nconnection: close\r\n\r\n${body}`);
     });
+  }
+
+  /** Answers, then reads and discards what the client still sends until it closes (or
+   * LINGER_MS), so the answer is not lost to a reset; then the socket is freed for good. */
+  private lingerClose(socket: Socket, answer: string): void {
+    this.lingering.add(socket);
+    socket.end(answer);
+    socket.on('data', () => {});
+    socket.resume();
+    const t = setTimeout(() => socket.destroy(), LINGER_MS);
+    t.unref();
+    socket.once('close', () => clearTimeout(t));
+  }
+
+  /** A new connection. At the cap, the longest-idle connection makes room (an idle or
+   * slow-to-speak client must not lock out working ones); if every connection has a request
+   * in flight, the new one is refused. Either way it is logged (at most every 10 s). */
+  private admit(s: Socket): void {
+    if (this.conns.size >= this.maxConnections) {
+      let victim: Socket | null = null;
+      for (const [sock, st] of this.conns) {
+        if (st.busy === 0) { victim = sock; break; }
+      }
+      if (victim) {
+        this.conns.delete(victim);
+        victim.destroy();
+      } else {
+        s.destroy();
+      }
+      this.limitEvents++;
+      if (performance.now() - this.lastLimitLog > 10_000) {
+        this.lastLimitLog = performance.now();
+        this.ctx.logger.warn(`connection limit reached (${this.maxConnections}, server.max_connections): ${victim ? 'closing the longest-idle connections' : 'refusing new connections, every one has a request in flight'} (${this.limitEvents} times); raise the open-file limit (ulimit -n, LimitNOFILE) and server.max_connections if this is real traffic`);
+        this.limitEvents = 0;
+      }
+      if (!victim) return;
+    }
+    this.conns.set(s, { busy: 0 });
+    s.on('close', () => this.conns.delete(s));
+  }
+
+  private checkDisk(): void {
+    const free = this.ctx.store.freeBytes?.() ?? null;
+    const minMb = this.ctx.config.store.min_free_mb;
+    const low = free !== null && free < minMb * 1024 * 1024
+      ? `only ${(free / 1048576).toFixed(1)} MB free on the store's disk (store.min_free_mb: ${minMb})` : null;
+    if (low && !this.diskLow) this.ctx.logger.error(`${low}: ${this.ctx.config.store.on_failure === 'open' ? 'still serving (store.on_failure: open)' : 'no request goes upstream until there is room (store.on_failure: closed)'}`);
+    if (!low && this.diskLow) this.ctx.logger.info('the store\'s disk has room again');
+    this.diskLow = low;
+  }
+
+  /** Connections open now (for /health and tests). */
+  get connections(): number {
+    return this.conns.size;
   }
 
   async listen(port = this.ctx.config.server.port, host = this.ctx.config.server.host): Promise<AddressInfo> {
@@ -135,6 +265,16 @@ export class Gateway {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const t0 = this.ctx.now();
     const requestId = newRequestId(this.ctx.wallNow());
+    const st = this.conns.get(req.socket);
+    if (st) {
+      st.busy++;
+      // Most recently used last: the connection limit closes from the front.
+      this.conns.delete(req.socket);
+      this.conns.set(req.socket, st);
+      res.once('close', () => { st.busy--; });
+    }
+    // While shutting down, every answer ends its connection.
+    if (this.closing) res.setHeader('connection', 'close');
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
@@ -155,9 +295,16 @@ export class Gateway {
           // Claude Code's own telemetry (OTLP/HTTP JSON), for reconciliation with the ledger.
           await handleOtlp(this.ctx, req, res, path === '/v1/metrics' ? 'metrics' : 'logs');
           return;
+        case '/health/live':
+        case '/livez':
+          // The process answers: restart it only if this fails.
+          sendJson(res, 200, { status: 'ok', version: VERSION });
+          return;
         case '/health':
         case '/healthz':
-          sendJson(res, 200, { status: 'ok', version: VERSION, upstreams: this.ctx.upstreams.map((u) => ({ name: u.name, route: u.route, ready: u.credentialProblem() === null })) });
+        case '/health/ready':
+        case '/readyz':
+          this.ready(res);
           return;
         default:
           if (path.startsWith('/admin/')) {
@@ -171,8 +318,31 @@ export class Gateway {
     }
   }
 
+  /** Readiness, for a load balancer: 503 while the store cannot take ledger lines (fail-closed),
+   * no upstream has credentials, or the gateway is shutting down. */
+  private ready(res: ServerResponse): void {
+    const problems: string[] = [];
+    const store = this.ctx.storeProblem();
+    if (store) problems.push(`store: ${store}`);
+    const upstreams = this.ctx.upstreams.map((u) => ({ name: u.name, route: u.route, ready: u.credentialProblem() === null }));
+    if (!upstreams.some((u) => u.ready)) problems.push('no upstream has credentials');
+    if (this.closing) problems.push('shutting down');
+    const blocking = problems.filter((p) => !(p.startsWith('store:') && this.ctx.config.store.on_failure === 'open'));
+    sendJson(res, blocking.length ? 503 : 200, {
+      status: blocking.length ? 'not_ready' : problems.length ? 'degraded' : 'ok',
+      version: VERSION, problems, upstreams,
+      ledger: { healthy: this.ctx.ledger.healthy, pending_lines: this.ctx.ledger.pending, dropped_lines: this.ctx.ledger.dropped, written_lines: this.ctx.ledger.written },
+      connections: { open: this.conns.size, max: this.maxConnections },
+    });
+  }
+
   /** The one error boundary: every failure leaves as an Anthropic-shaped error. */
   private fail(res: ServerResponse, err: unknown, requestId: string): void {
+    // Nobody is left to answer; the ledger already has the line (499).
+    if (err instanceof ClientAbortError) {
+      res.destroy();
+      return;
+    }
     const ge = err instanceof GatewayError ? err : new GatewayError('TG_INTERNAL', 'internal error');
     if (!(err instanceof GatewayError)) this.ctx.logger.error('unhandled error', { request_id: requestId, error: (err as Error)?.stack ?? String(err) });
     if (res.headersSent) {
@@ -180,10 +350,10 @@ export class Gateway {
       return;
     }
     const headers: Record<string, string> = { 'x-tollgate-request-id': requestId, ...ge.headers };
-    // The gateway's own 4xx refusals are deterministic: tell Claude Code's client not to retry
-    // them (it honours x-should-retry), so a bad key fails fast with the message instead of
-    // backing off for minutes.
-    if (ge.status >= 400 && ge.status < 500 && !('x-should-retry' in headers)) headers['x-should-retry'] = 'false';
+    // The gateway's own deterministic refusals (its 4xx, and errors only an operator can fix)
+    // tell Claude Code's client not to retry them (it honours x-should-retry), so a bad key
+    // fails fast with the message instead of backing off for minutes.
+    if (!('x-should-retry' in headers) && !ge.retryable) headers['x-should-retry'] = 'false';
     // After refusing a body we did not read, close the connection rather than drain it.
     if (ge.code === 'TG_BODY_TOO_LARGE') headers.connection = 'close';
     const body = ge.body(requestId);
@@ -202,18 +372,53 @@ export class Gateway {
     sendJson(res, 200, { data, has_more: false, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null });
   }
 
-  /** Stops accepting, lets requests in flight finish for up to `graceMs`, then cuts them. */
-  async close(graceMs = 5_000): Promise<void> {
+  /** Requests in flight now. */
+  get inFlight(): number {
+    return this.inflight.size;
+  }
+
+  private async drained(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+
+  /**
+   * Stops accepting, lets requests in flight finish for up to `graceMs`
+   * (server.shutdown_grace_ms), then cuts the rest — they still record what was metered, with
+   * TG_SHUTDOWN — and resolves once every ledger line is written.
+   */
+  close(graceMs = this.ctx.config.server.shutdown_grace_ms): Promise<void> {
+    this.closing ??= this.shutdown(graceMs);
+    return this.closing;
+  }
+
+  /** Ends the grace period now (a second SIGTERM): requests in flight are cut and recorded. */
+  cutNow(): void {
+    this.endGrace();
+  }
+
+  private async shutdown(graceMs: number): Promise<void> {
     clearInterval(this.poller);
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    // Idle keep-alive sockets would hold close() open.
+    // Idle keep-alive sockets would hold close() open; busy ones close after their answer.
     this.server.closeIdleConnections();
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([closed, new Promise<void>((r) => { timer = setTimeout(r, graceMs); })]);
+    const graceOver = new Promise<void>((r) => {
+      this.endGrace = r;
+      timer = setTimeout(r, graceMs);
+    });
+    await Promise.race([this.drained(), graceOver]);
     clearTimeout(timer);
-    for (const s of this.sockets) s.destroy();
+    if (this.inflight.size > 0) {
+      this.ctx.logger.warn(`shutdown: cutting ${this.inflight.size} requests still in flight after the grace period (server.shutdown_grace_ms ${graceMs}); their ledger lines are written`);
+      this.cut.abort();
+      let t2: NodeJS.Timeout | undefined;
+      await Promise.race([this.drained(), new Promise<void>((r) => { t2 = setTimeout(r, CUT_WAIT_MS); })]);
+      clearTimeout(t2);
+    }
+    for (const s of this.conns.keys()) s.destroy();
     await closed;
     this.ctx.ledger.close();
+    if (this.ctx.ledger.pending > 0) this.ctx.logger.error(`shutdown: ${this.ctx.ledger.pending} ledger lines could not be written: ${this.ctx.ledger.failure?.message ?? 'unknown error'}`);
     await Promise.all(this.ctx.upstreams.map((u) => u.close()));
   }
 }

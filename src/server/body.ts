@@ -4,6 +4,14 @@ import type { IncomingMessage } from 'node:http';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { GatewayError } from './errors.js';
 
+/** The client went away (or its connection broke) before its request body was complete: a
+ * client abort (499 in the ledger), not a gateway failure. */
+export class ClientAbortError extends Error {
+  constructor() {
+    super('client closed the connection while sending the request body');
+  }
+}
+
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
@@ -24,8 +32,12 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       chunks.push(c);
     });
     req.on('end', () => { if (!failed) resolve(chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks, size)); });
-    req.on('error', (err) => { if (!failed) { failed = true; reject(err); } });
-    req.on('aborted', () => { if (!failed) { failed = true; reject(new Error('client aborted while sending the body')); } });
+    // Node reports a client gone mid-body as 'aborted', an 'error' (ECONNRESET) or a 'close'
+    // before 'end', depending on timing; all three are the client's doing.
+    const gone = () => { if (!failed) { failed = true; reject(new ClientAbortError()); } };
+    req.on('error', gone);
+    req.on('aborted', gone);
+    req.on('close', () => { if (!req.complete) gone(); });
   });
 }
 

@@ -25,4 +25,8 @@ export interface GatewayContext {
   now: () => number;
   /** Wall-clock epoch milliseconds, for timestamps (injectable for tests). */
   wallNow: () => number;
+  /** Aborted when a shutdown's grace period is over: requests still in flight are cut. */
+  shutdown: AbortSignal;
+  /** Why the store cannot take ledger lines now (write failing, disk nearly full), or null. */
+  storeProblem(): string | null;
 }

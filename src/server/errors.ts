@@ -16,6 +16,8 @@ export const errorCodes = {
   TG_NOT_FOUND: { status: 404, type: 'not_found_error', summary: 'no such endpoint on this gateway' },
   TG_METHOD: { status: 405, type: 'invalid_request_error', summary: 'method not allowed on this endpoint' },
   TG_BODY_TOO_LARGE: { status: 413, type: 'request_too_large', summary: 'request body larger than server.max_body_bytes' },
+  TG_HEADERS_TOO_LARGE: { status: 431, type: 'invalid_request_error', summary: 'request headers larger than 16 KB' },
+  TG_REQUEST_TIMEOUT: { status: 408, type: 'timeout_error', summary: 'the client did not send its request headers (server.header_timeout_ms) or whole request (server.request_timeout_ms) in time' },
   TG_UNSUPPORTED_ENCODING: { status: 415, type: 'invalid_request_error', summary: 'request Content-Encoding the gateway cannot read' },
   TG_MODEL_NOT_ON_ROUTE: { status: 400, type: 'invalid_request_error', summary: 'the model is unknown to the catalog or not available on the route(s) serving this key' },
   TG_MODEL_NOT_ALLOWED: { status: 403, type: 'permission_error', summary: 'the model is not allowed for this team or key by policy (the message names the allowed ones)' },
@@ -23,23 +25,32 @@ export const errorCodes = {
   TG_BUDGET_EXHAUSTED: { status: 429, type: 'rate_limit_error', summary: 'a hard budget covering the request is spent; the message says which, spent vs limit, when it resets and whom to ask (x-should-retry: false)' },
   TG_ADMIN_AUTH: { status: 401, type: 'authentication_error', summary: 'the admin API needs Authorization: Bearer <admin token>' },
   TG_ADMIN_DISABLED: { status: 403, type: 'permission_error', summary: 'the admin API is off: set TOLLGATE_ADMIN_TOKEN or admin.token' },
-  TG_NO_UPSTREAM: { status: 503, type: 'api_error', summary: 'no upstream is configured to serve this request' },
-  TG_UPSTREAM_NO_CREDENTIALS: { status: 500, type: 'api_error', summary: 'the upstream has no credentials configured' },
+  TG_NO_UPSTREAM: { status: 503, type: 'api_error', summary: 'no upstream is configured to serve this request', retry: false },
+  TG_UPSTREAM_NO_CREDENTIALS: { status: 500, type: 'api_error', summary: 'the upstream has no credentials configured (an operator must fix the gateway\'s config; not retried)', retry: false },
+  TG_UPSTREAM_AUTH: { status: 502, type: 'api_error', summary: 'the upstream refused the gateway\'s own credentials (401/403, bad signature, expired token): the message names the upstream and the fix; not retried', retry: false },
   TG_UPSTREAM_UNREACHABLE: { status: 502, type: 'api_error', summary: 'the upstream could not be reached (DNS, connection refused or reset, TLS)' },
   TG_UPSTREAM_TIMEOUT: { status: 504, type: 'timeout_error', summary: 'the upstream did not answer in time' },
-  TG_UPSTREAM_BAD_RESPONSE: { status: 502, type: 'api_error', summary: 'the upstream sent a response the gateway could not read' },
+  TG_UPSTREAM_BAD_RESPONSE: { status: 502, type: 'api_error', summary: 'the upstream sent a response the gateway could not read (e.g. a malformed message_start)' },
+  TG_UPSTREAM_INCOMPLETE: { status: 502, type: 'api_error', summary: 'the upstream\'s response ended before it was complete (a stream without message_stop, a truncated body); the ledger line keeps what was metered' },
+  TG_STORE_UNAVAILABLE: { status: 503, type: 'api_error', summary: 'the gateway cannot write its ledger (disk full, read-only, I/O error), so it sends nothing upstream (store.on_failure: closed); the message names the cause' },
+  TG_SHUTDOWN: { status: 503, type: 'api_error', summary: 'the gateway is shutting down: the request arrived too late, or was still running when the grace period (server.shutdown_grace_ms) ended; retrying reaches another replica' },
   TG_INTERNAL: { status: 500, type: 'api_error', summary: 'unexpected gateway error (a bug: please report it)' },
-} as const satisfies Record<string, { status: number; type: AnthropicErrorType; summary: string }>;
+} as const satisfies Record<string, { status: number; type: AnthropicErrorType; summary: string; retry?: boolean }>;
 
 export type ErrorCode = keyof typeof errorCodes;
 
 export class GatewayError extends Error {
   readonly status: number;
   readonly type: AnthropicErrorType;
+  /** Whether a client may retry: transient 5xx yes; 4xx and what only an operator can fix no
+   * (answered with x-should-retry: false). */
+  readonly retryable: boolean;
   constructor(readonly code: ErrorCode, detail: string, readonly headers: Record<string, string> = {}) {
     super(detail);
-    this.status = errorCodes[code].status;
-    this.type = errorCodes[code].type;
+    const c: { status: number; type: AnthropicErrorType; retry?: boolean } = errorCodes[code];
+    this.status = c.status;
+    this.type = c.type;
+    this.retryable = c.retry ?? c.status >= 500;
   }
 
   /** Anthropic's error envelope; the code leads the message so logs and users can quote it. */

@@ -60,6 +60,10 @@ export interface Attempt {
   status: number;
   error: string | null;
   duration_ms: number;
+  /** An attempt abandoned for failover after its stream had started: what the upstream
+   * metered (and billed: its cost is in the line's totals too). */
+  usage?: Usage;
+  cost_nanousd?: number;
 }
 
 export interface LedgerQuery {
@@ -123,6 +127,8 @@ export type ReportRow = Record<string, string | number | null>;
 export interface Store {
   /** Bumps whenever another process changed the store (used to pick up CLI changes). */
   changeToken(): number;
+  /** Free bytes on the store's disk, where that means something (an embedded store). */
+  freeBytes?(): number | null;
 
   insertKey(k: KeyRecord): void;
   listKeys(): KeyRecord[];

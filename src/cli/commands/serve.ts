@@ -6,6 +6,10 @@ import { createLogger } from '../../util/log.js';
 import { VERSION } from '../../util/version.js';
 import { openConfig, UsageError, type GlobalOpts } from '../shared.js';
 
+function isLoopback(address: string): boolean {
+  return address === '::1' || address.startsWith('127.') || address === 'localhost' || address.startsWith('::ffff:127.');
+}
+
 export function register(program: Command, globals: () => GlobalOpts): void {
   program.command('serve')
     .description('run the gateway (defaults: 127.0.0.1:8787, ./data/tollgate.db, the Anthropic API with $ANTHROPIC_API_KEY)')
@@ -32,19 +36,45 @@ export function register(program: Command, globals: () => GlobalOpts): void {
         lines.push(`upstream ${u.name} (${u.route}) ${u.displayUrl}: ${p ? `NOT READY: ${p}` : 'ready'}`);
       }
       for (const v of loaded.missingEnv) lines.push(`warning: $${v} is not set (referenced in the config)`);
+      if (!isLoopback(addr.address)) {
+        lines.push(`warning: listening on ${addr.address} without TLS: virtual keys and prompts cross the network in clear text. Put a TLS-terminating proxy or load balancer in front, or bind to 127.0.0.1.`);
+      }
       lines.push('', 'Point Claude Code at it:',
         `  tollgate keys create --user <name>          # prints a key once`,
         `  export ANTHROPIC_BASE_URL=${url}`,
         `  export ANTHROPIC_AUTH_TOKEN=<that key>`);
       process.stderr.write(lines.join('\n') + '\n');
-      let stopping = false;
+      // First signal: stop accepting, let requests in flight finish (server.shutdown_grace_ms),
+      // write every ledger line, exit 0. Second: cut the requests now (still recorded). Third:
+      // exit at once.
+      let signals = 0;
       const stop = (sig: string) => {
-        if (stopping) process.exit(1);
-        stopping = true;
-        logger.info(`${sig}: finishing requests in flight, then stopping`);
-        gw.close().then(() => { gw.ctx.store.close(); process.exit(0); }, () => process.exit(1));
+        signals++;
+        if (signals === 1) {
+          const grace = loaded.config.server.shutdown_grace_ms;
+          logger.info(`${sig}: stopped accepting; ${gw.inFlight} requests in flight may finish within ${Math.round(grace / 1000)} s (server.shutdown_grace_ms), then are cut; ${sig} again cuts them now`);
+          gw.close().then(() => {
+            gw.ctx.store.close();
+            logger.info(`stopped: ${gw.ctx.ledger.written} ledger lines written since start`);
+            process.exit(gw.ctx.ledger.pending > 0 ? 1 : 0);
+          }, (err: unknown) => {
+            logger.error('shutdown failed', { error: (err as Error)?.message });
+            process.exit(1);
+          });
+        } else if (signals === 2) {
+          logger.warn(`${sig} again: cutting requests in flight now; their ledger lines are written`);
+          gw.cutNow();
+        } else {
+          logger.error(`${sig} a third time: exiting without waiting`);
+          process.exit(1);
+        }
       };
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGTERM', () => stop('SIGTERM'));
+      // No config reload: say so rather than die (SIGHUP's default) when a terminal closes or
+      // an operator expects nginx-style reloads.
+      process.on('SIGHUP', () => {
+        logger.warn('SIGHUP ignored: tollgate does not reload its config file; restart it to apply changes (SIGTERM lets requests in flight finish). Keys and budgets changed with the CLI or admin API apply within a second without a restart.');
+      });
     });
 }

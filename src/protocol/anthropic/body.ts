@@ -25,6 +25,9 @@ export interface ScannedBody {
   buf: Buffer;
   /** Top-level members by key; a repeated key keeps the last occurrence, as JSON.parse does. */
   members: Map<string, MemberRange>;
+  /** Top-level keys that occur more than once (the gateway refuses such bodies: it must read
+   * "model" exactly as the upstream does, and parsers disagree on which copy wins). */
+  duplicates: string[];
   /** Offset of the closing brace of the top-level object. */
   closeBrace: number;
 }
@@ -152,6 +155,7 @@ export function scanBody(buf: Buffer): ScannedBody {
   let p = s.ws(0);
   if (buf[p] !== LB) throw new JsonSyntaxError('expected a JSON object', p);
   const members = new Map<string, MemberRange>();
+  const duplicates: string[] = [];
   p = s.ws(p + 1);
   let closeBrace: number;
   if (buf[p] === RB) closeBrace = p;
@@ -164,7 +168,9 @@ export function scanBody(buf: Buffer): ScannedBody {
       if (buf[p] !== COLON) throw new JsonSyntaxError('expected ":"', p);
       const valueStart = s.ws(p + 1);
       const valueEnd = s.value(valueStart);
-      members.set(decodeKey(buf, keyStart, keyEnd), { keyStart, valueStart, valueEnd });
+      const key = decodeKey(buf, keyStart, keyEnd);
+      if (members.has(key) && !duplicates.includes(key)) duplicates.push(key);
+      members.set(key, { keyStart, valueStart, valueEnd });
       p = s.ws(valueEnd);
       if (buf[p] === COMMA) { p = s.ws(p + 1); continue; }
       if (buf[p] === RB) { closeBrace = p; break; }
@@ -172,7 +178,7 @@ export function scanBody(buf: Buffer): ScannedBody {
     }
   }
   if (s.ws(closeBrace + 1) !== buf.length) throw new JsonSyntaxError('unexpected data after the JSON object', s.ws(closeBrace + 1));
-  return { buf, members, closeBrace };
+  return { buf, members, duplicates, closeBrace };
 }
 
 /** The parsed value of one top-level member, or undefined when absent. */
@@ -200,14 +206,26 @@ export function leadingModel(buf: Buffer): string | null {
   if (buf[p] !== COLON) return null;
   p = s.ws(p + 1);
   if (buf[p] !== Q) return null;
+  let end: number;
+  let v: unknown;
   try {
-    const end = s.string(p);
-    const v: unknown = JSON.parse(buf.toString('utf8', p, end));
-    return typeof v === 'string' && v.trim() !== '' ? v : null;
+    end = s.string(p);
+    v = JSON.parse(buf.toString('utf8', p, end));
   } catch {
     return null;
   }
+  if (typeof v !== 'string' || v.trim() === '') return null;
+  // A second top-level "model" would be read by the upstream (last wins) while the gateway
+  // priced and policed the first. Any key that decodes to model is either the literal bytes
+  // "model" or spells a letter as an escape, all of which (\u006d \u006f \u0064 \u0065
+  // \u006c, either case) contain "u006". Two memchr-speed searches rule both out; when either
+  // occurs anywhere (even inside a string) the caller scans the whole body instead.
+  if (buf.indexOf(MODEL_KEY, end) !== -1 || buf.indexOf(MODEL_ESCAPE) !== -1) return null;
+  return v;
 }
+
+const MODEL_KEY = Buffer.from('"model"');
+const MODEL_ESCAPE = Buffer.from('u006');
 
 /**
  * A copy of the body object without the `remove` members and with `add` appended (values as

@@ -4,6 +4,7 @@ import type { AnthropicUpstreamConfig } from '../../config/schema.js';
 import { rewriteBody } from '../../protocol/anthropic/body.js';
 import type { ModelCatalog } from '../../routing/catalog.js';
 import { resolveModel } from '../../routing/resolve.js';
+import { redactUrl } from '../../util/redact.js';
 import { keepAliveAgent, parseAnthropicError } from '../shared.js';
 import type { InboundRequest, MappedError, OutboundRequest, ResponseTranslator, Upstream } from '../types.js';
 import { authHeaders } from './auth.js';
@@ -18,10 +19,12 @@ export class AnthropicUpstream implements Upstream {
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
   readonly displayUrl: string;
+  readonly credentialHint: string;
 
   constructor(private readonly cfg: AnthropicUpstreamConfig, private readonly catalog: ModelCatalog) {
     this.name = cfg.name;
-    this.displayUrl = cfg.base_url;
+    this.displayUrl = redactUrl(cfg.base_url);
+    this.credentialHint = `check the API key of upstream "${cfg.name}" (upstreams[].api_key, e.g. $ANTHROPIC_API_KEY) and that its organization may use the model`;
     this.headersTimeoutMs = cfg.timeout_ms;
     this.bodyTimeoutMs = cfg.idle_timeout_ms;
     this.dispatcher = keepAliveAgent(cfg.connect_timeout_ms);

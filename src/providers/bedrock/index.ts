@@ -6,6 +6,7 @@ import type { ModelCatalog } from '../../routing/catalog.js';
 import { resolveModel } from '../../routing/resolve.js';
 import { routeData } from '../../routing/route-data.js';
 import { GatewayError } from '../../server/errors.js';
+import { redactUrl } from '../../util/redact.js';
 import { keepAliveAgent, resolveOrRefuse } from '../shared.js';
 import type { InboundRequest, MappedError, OutboundRequest, ResponseTranslator, Upstream } from '../types.js';
 import { BedrockAuth } from './auth.js';
@@ -22,6 +23,7 @@ export class BedrockUpstream implements Upstream {
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
   readonly displayUrl: string;
+  readonly credentialHint: string;
   private readonly auth: BedrockAuth;
   private readonly base: string;
   private readonly dropBetas: readonly string[];
@@ -30,7 +32,8 @@ export class BedrockUpstream implements Upstream {
     this.name = cfg.name;
     this.region = cfg.region;
     this.base = bedrockBaseUrl(cfg.region, cfg.base_url);
-    this.displayUrl = this.base;
+    this.displayUrl = redactUrl(this.base);
+    this.credentialHint = `check the AWS credentials of upstream "${cfg.name}" (bearer_token, aws_profile or the AWS_* environment; an expired SSO session needs "aws sso login") and its IAM permission bedrock:InvokeModel* in ${cfg.region}`;
     this.headersTimeoutMs = cfg.timeout_ms;
     this.bodyTimeoutMs = cfg.idle_timeout_ms;
     this.dispatcher = keepAliveAgent(cfg.connect_timeout_ms);

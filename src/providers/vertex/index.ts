@@ -6,6 +6,7 @@ import type { ModelCatalog } from '../../routing/catalog.js';
 import { resolveModel } from '../../routing/resolve.js';
 import { routeData } from '../../routing/route-data.js';
 import { GatewayError } from '../../server/errors.js';
+import { redactUrl } from '../../util/redact.js';
 import { keepAliveAgent, resolveOrRefuse } from '../shared.js';
 import type { InboundRequest, MappedError, OutboundRequest, ResponseTranslator, Upstream } from '../types.js';
 import { VertexAuth } from './auth.js';
@@ -22,13 +23,15 @@ export class VertexUpstream implements Upstream {
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
   readonly displayUrl: string;
+  readonly credentialHint: string;
   private readonly auth: VertexAuth;
   private readonly dropBetas: readonly string[];
 
   constructor(private readonly cfg: VertexUpstreamConfig, private readonly catalog: ModelCatalog) {
     this.name = cfg.name;
     this.region = cfg.region;
-    this.displayUrl = vertexBaseUrl(cfg.region, cfg.base_url);
+    this.displayUrl = redactUrl(vertexBaseUrl(cfg.region, cfg.base_url));
+    this.credentialHint = `check the Google credentials of upstream "${cfg.name}" (credentials_file or Application Default Credentials) and the role roles/aiplatform.user on project ${cfg.project}`;
     this.headersTimeoutMs = cfg.timeout_ms;
     this.bodyTimeoutMs = cfg.idle_timeout_ms;
     this.dispatcher = keepAliveAgent(cfg.connect_timeout_ms);

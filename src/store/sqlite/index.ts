@@ -1,7 +1,7 @@
 // Embedded store on SQLite (better-sqlite3). WAL mode: readers (the CLI, reports) never block
 // the gateway's writer, and a committed transaction survives a kill of the process.
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statfsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { migrations } from '../migrations.js';
@@ -33,6 +33,25 @@ const GROUP_EXPR: Record<SummaryDimension, string> = {
   day: "strftime('%Y-%m-%d', ts / 1000, 'unixepoch')",
 };
 
+/** The WAL is checkpointed back to this size at most (a RESTART checkpoint once it is
+ * larger) and truncated to it after a reset, so it stays bounded under sustained load. */
+export const WAL_LIMIT_BYTES = 64 * 1024 * 1024;
+
+/** The ledger holds who used what: the files are the owner's alone (0600). SQLite creates the
+ * -wal and -shm files with the database file's mode, so creating that one right is enough;
+ * files left more open by an earlier version are tightened. */
+function privateFiles(file: string): void {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      if ((statSync(f).mode & 0o077) !== 0) chmodSync(f, 0o600);
+    } catch {
+      // Not there (yet), or not ours to change: SQLite reports real problems on open.
+    }
+  }
+}
+
 export class SqliteStore implements Store {
   readonly db: Database.Database;
   private readonly insertLine: Database.Statement;
@@ -45,17 +64,19 @@ export class SqliteStore implements Store {
 
   /** `backgroundCheckpoint`: the long-running gateway moves WAL checkpoints to a worker
    * thread; short-lived CLI commands keep SQLite's automatic ones. */
-  constructor(file: string, opts: { sync?: 'normal' | 'full'; backgroundCheckpoint?: boolean } = {}) {
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  constructor(private readonly file: string, opts: { sync?: 'normal' | 'full'; backgroundCheckpoint?: boolean; walLimitBytes?: number } = {}) {
+    if (file !== ':memory:') privateFiles(file);
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
+    const walLimit = opts.walLimitBytes ?? WAL_LIMIT_BYTES;
+    this.db.pragma(`journal_size_limit = ${walLimit}`);
     this.db.pragma(`synchronous = ${opts.sync === 'full' ? 'FULL' : 'NORMAL'}`);
     // Another process (the CLI) may hold the write lock briefly; wait rather than fail.
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
     if (opts.backgroundCheckpoint && file !== ':memory:') {
       this.db.pragma('wal_autocheckpoint = 0');
-      this.checkpointer = new Worker(new URL('./checkpoint-worker.js', import.meta.url), { workerData: { file, intervalMs: 500 } });
+      this.checkpointer = new Worker(new URL('./checkpoint-worker.js', import.meta.url), { workerData: { file, intervalMs: 500, walLimitBytes: walLimit } });
       this.checkpointer.unref();
       this.checkpointer.on('error', () => {
         // Fall back to SQLite's own checkpoints rather than let the WAL grow.
@@ -92,6 +113,16 @@ export class SqliteStore implements Store {
 
   changeToken(): number {
     return this.dataVersion.get() as number;
+  }
+
+  freeBytes(): number | null {
+    if (this.file === ':memory:') return null;
+    try {
+      const s = statfsSync(dirname(this.file));
+      return s.bavail * s.bsize;
+    } catch {
+      return null;
+    }
   }
 
   insertKey(k: KeyRecord): void {
