@@ -314,7 +314,7 @@ export class Gateway {
           throw new GatewayError('TG_NOT_FOUND', `${req.method} ${path} is not a tollgate endpoint`);
       }
     } catch (err) {
-      this.fail(res, err, requestId);
+      this.fail(req, res, err, requestId);
     }
   }
 
@@ -337,7 +337,7 @@ export class Gateway {
   }
 
   /** The one error boundary: every failure leaves as an Anthropic-shaped error. */
-  private fail(res: ServerResponse, err: unknown, requestId: string): void {
+  private fail(req: IncomingMessage, res: ServerResponse, err: unknown, requestId: string): void {
     // Nobody is left to answer; the ledger already has the line (499).
     if (err instanceof ClientAbortError) {
       res.destroy();
@@ -354,8 +354,9 @@ export class Gateway {
     // tell Claude Code's client not to retry them (it honours x-should-retry), so a bad key
     // fails fast with the message instead of backing off for minutes.
     if (!('x-should-retry' in headers) && !ge.retryable) headers['x-should-retry'] = 'false';
-    // After refusing a body we did not read, close the connection rather than drain it.
-    if (ge.code === 'TG_BODY_TOO_LARGE') headers.connection = 'close';
+    // After refusing a request whose body we did not read (a bad key is refused before it),
+    // close the connection rather than drain it.
+    if (!req.complete) headers.connection = 'close';
     const body = ge.body(requestId);
     res.writeHead(ge.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
     res.end(body);

@@ -546,9 +546,13 @@ async function streamResponse(ctx: GatewayContext, res: ServerResponse, upstream
   };
 
   let finalized: Promise<void> | null = null;
+  /** Set when a response that reached its end is not whole; the client is told at the end. */
+  let broken: { code: ErrorCode; message: string } | null = null;
   const finalize = (extra: Partial<LedgerLine> = {}): Promise<void> => {
     if (finalized) return finalized;
     const f = facts();
+    // Only an end the upstream chose is judged: aborts, cuts and failures carry their own code.
+    if (Object.keys(extra).length === 0) broken = brokenResponse(f);
     Object.assign(line, f.usage);
     addUsage(line, billed.usage);
     // On a cloud route the stream reports the client's id (swapped back); price by catalog id.
@@ -558,6 +562,10 @@ async function streamResponse(ctx: GatewayContext, res: ServerResponse, upstream
     if (f.errorType) line.error_type = f.errorType;
     if (status >= 400 && !line.error_type) line.error_type = 'api_error';
     if (unreadable) line.error_code = 'TG_UPSTREAM_BAD_RESPONSE';
+    if (broken) {
+      line.error_code = broken.code;
+      line.error_type = 'api_error';
+    }
     const priced = price(f);
     line.cost_nanousd = priced.nanoUsd + billed.cost;
     // Requests that used no tokens (errors, count_tokens) cost nothing, priced or not.
@@ -733,21 +741,19 @@ async function streamResponse(ctx: GatewayContext, res: ServerResponse, upstream
       await finalize({ client_aborted: true }).catch(() => {});
       return { retry: false };
     }
-    const f = facts();
-    const broken = finalized ? null : brokenResponse(f);
-    if (broken) {
-      // A 200 that is not a whole response: flagged, and the client told so, never a clean end.
-      ctx.logger.warn('upstream response incomplete', { request_id: line.id, upstream: upstream.name, code: broken.code });
-      await finalize({ error_code: broken.code, error_type: 'api_error' }).catch(() => {});
-      if (held && isSse) await emit(held);
-      await endWithError(broken.code, 'api_error', broken.message);
-      return { retry: false };
-    }
     try {
       await finalize();
     } catch (err) {
       await storeFailed(err);
       if (ctx.config.store.on_failure === 'closed') return { retry: false };
+    }
+    const b = broken as { code: ErrorCode; message: string } | null;
+    if (b) {
+      // A 200 that is not a whole response: flagged, and the client told so, never a clean end.
+      ctx.logger.warn('upstream response incomplete or unreadable', { request_id: line.id, upstream: upstream.name, code: b.code });
+      if (held && isSse) await emit(held);
+      await endWithError(b.code, 'api_error', b.message);
+      return { retry: false };
     }
     if (held) await emit(held);
     sendHead();

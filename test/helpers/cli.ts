@@ -23,8 +23,12 @@ export function tollgateAsync(args: string[], opts: { cwd?: string; env?: NodeJS
 }
 
 /** Starts `tollgate serve` and resolves with its URL once it listens. */
-export async function serve(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function serve(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; fdLimit?: number } = {}): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
+  const argv = [BIN, 'serve', '--port', '0', ...args];
+  // With fdLimit, as an operator's `ulimit -n` would (the shell execs node: signals reach it).
+  const child = opts.fdLimit
+    ? spawn('/bin/sh', ['-c', `ulimit -n ${opts.fdLimit} && exec "$0" "$@"`, process.execPath, ...argv], { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, argv, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   const url = await new Promise<string>((res, rej) => {
     const timer = setTimeout(() => rej(new Error(`serve did not start:\n${err}`)), 15_000);

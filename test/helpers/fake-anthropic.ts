@@ -23,8 +23,14 @@ export interface UsageSpec {
 }
 
 export type Behaviour =
-  | { kind: 'stream'; usageStart?: UsageSpec; usageEnd?: UsageSpec; text?: string; model?: string; chunkSize?: number; delayMs?: number; headers?: Record<string, string>; gzip?: boolean; stallAfterStart?: boolean; cutAfterStart?: boolean }
-  | { kind: 'json'; usage?: UsageSpec; model?: string; headers?: Record<string, string>; gzip?: boolean }
+  | { kind: 'stream'; usageStart?: UsageSpec; usageEnd?: UsageSpec; text?: string; model?: string; chunkSize?: number; delayMs?: number; headers?: Record<string, string>; gzip?: boolean; stallAfterStart?: boolean; cutAfterStart?: boolean;
+      /** A broken upstream: the stream ends cleanly just before this event (e.g. message_stop). */
+      endBefore?: string;
+      /** A broken upstream: message_start carries this data instead of JSON. */
+      rawStart?: string }
+  | { kind: 'json'; usage?: UsageSpec; model?: string; headers?: Record<string, string>; gzip?: boolean;
+      /** A broken upstream: only this many bytes of the body are sent (chunked, then a clean end). */
+      truncateAt?: number }
   | { kind: 'error'; status: number; type: string; message?: string; headers?: Record<string, string> }
   | { kind: 'raw'; status: number; headers: Record<string, string>; body: Buffer | string }
   | { kind: 'hang' };
@@ -33,7 +39,8 @@ export function sseEvents(b: Extract<Behaviour, { kind: 'stream' }>, requestMode
   const model = b.model ?? requestModel;
   const ev = (t: string, d: Record<string, unknown>) => `event: ${t}\ndata: ${JSON.stringify({ type: t, ...d })}\n\n`;
   const start = b.usageStart ?? { input_tokens: 10, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
-  let s = ev('message_start', { message: { id: 'msg_fake01', type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: start } });
+  let s = b.rawStart !== undefined ? `event: message_start\ndata: ${b.rawStart}\n\n`
+    : ev('message_start', { message: { id: 'msg_fake01', type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: start } });
   s += ev('content_block_start', { index: 0, content_block: { type: 'text', text: '' } });
   s += ev('ping', {});
   const text = b.text ?? 'Hello from the fake upstream.';
@@ -41,6 +48,10 @@ export function sseEvents(b: Extract<Behaviour, { kind: 'stream' }>, requestMode
   s += ev('content_block_stop', { index: 0 });
   s += ev('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: b.usageEnd ?? { output_tokens: 25 } });
   s += ev('message_stop', {});
+  if (b.endBefore) {
+    const at = s.indexOf(`event: ${b.endBefore}\n`);
+    if (at !== -1) s = s.slice(0, at);
+  }
   return s;
 }
 
@@ -130,6 +141,11 @@ export class FakeAnthropic {
           usage: b.usage ?? { input_tokens: 12, output_tokens: 7 },
         });
         const payload = b.gzip ? gzipSync(msg) : Buffer.from(msg);
+        if (b.truncateAt !== undefined) {
+          res.writeHead(200, { 'content-type': 'application/json', 'request-id': 'req_json', ...b.headers });
+          res.end(payload.subarray(0, b.truncateAt));
+          return;
+        }
         res.writeHead(200, { 'content-type': 'application/json', 'request-id': 'req_json', ...(b.gzip ? { 'content-encoding': 'gzip' } : {}), ...b.headers });
         res.end(payload);
         return;

@@ -60,7 +60,10 @@ export function bedrockFrames(opts: { usageStart?: UsageSpec; usageEnd?: UsageSp
 export type BedrockBehaviour =
   | { kind: 'stream'; usageStart?: UsageSpec; usageEnd?: UsageSpec; text?: string; chunkSize?: number; exceptionAfter?: number; exception?: string; cutAfter?: number; pauseAfterFirstMs?: number;
       /** With exceptionAfter, cutAfter or pauseAfterFirstMs: what is sent after the first frames waits for this (the test releases it once its client has seen them), so chunk boundaries never depend on the machine's speed. */
-      gate?: Promise<unknown> }
+      gate?: Promise<unknown>;
+      /** With exceptionAfter: the frames and the exception in one write (one read for the
+       * gateway), so nothing reaches the client before the exception. */
+      together?: boolean }
   | { kind: 'json'; usage?: UsageSpec }
   | { kind: 'error'; status: number; errorType: string; message?: string; headers?: Record<string, string> };
 
@@ -105,7 +108,11 @@ export class FakeBedrock {
     await closeServer(this.server);
   }
 
+  /** Requests refused before any model work (bad signature or key, bad body), as Bedrock does. */
+  denied = 0;
+
   private deny(res: ServerResponse, status: number, type: string, message: string): void {
+    this.denied++;
     res.writeHead(status, { 'content-type': 'application/json', 'x-amzn-errortype': `${type}:http://internal.amazon.com/coral/com.amazon.bedrock/`, 'x-amzn-requestid': 'fake-req' });
     res.end(JSON.stringify({ message }));
   }
@@ -183,6 +190,10 @@ export class FakeBedrock {
     const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
     if (b.exceptionAfter !== undefined) {
       const exc = exceptionFrame(b.exception ?? 'throttlingException', 'Too many tokens, please wait');
+      if (b.together) {
+        res.end(Buffer.concat([...frames.slice(0, b.exceptionAfter), exc]));
+        return;
+      }
       // Events already sent reach the client before the exception does (mid-stream).
       if (b.exceptionAfter > 0) {
         res.write(Buffer.concat(frames.slice(0, b.exceptionAfter)));

@@ -20,10 +20,10 @@ export interface TestGateway {
   halt(): Promise<void>;
 }
 
-export async function startGateway(yaml: string, opts: { logger?: Logger; env?: NodeJS.ProcessEnv; server?: string; wallNow?: () => number; dir?: string } = {}): Promise<TestGateway> {
+export async function startGateway(yaml: string, opts: { logger?: Logger; env?: NodeJS.ProcessEnv; server?: string; storeExtra?: string; wallNow?: () => number; dir?: string } = {}): Promise<TestGateway> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'tollgate-test-'));
   const configFile = join(dir, 'tollgate.yaml');
-  writeFileSync(configFile, `store: { sqlite: ./tollgate.db }\nserver: { host: 127.0.0.1, port: 0${opts.server ? `, ${opts.server}` : ''} }\n${yaml}`);
+  writeFileSync(configFile, `store: { sqlite: ./tollgate.db${opts.storeExtra ? `, ${opts.storeExtra}` : ''} }\nserver: { host: 127.0.0.1, port: 0${opts.server ? `, ${opts.server}` : ''} }\n${yaml}`);
   const loaded = loadConfig(configFile, opts.env ?? process.env);
   const gw = createGateway(loaded, { logger: opts.logger ?? silentLogger, pollMs: 50, wallNow: opts.wallNow });
   const addr = await gw.listen();
@@ -38,7 +38,7 @@ export async function startGateway(yaml: string, opts: { logger?: Logger; env?: 
     async stop() {
       await gw.close(100);
       gw.ctx.store.close();
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 });
     },
     async halt() {
       await gw.close(100);

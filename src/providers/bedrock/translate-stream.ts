@@ -25,6 +25,8 @@ export class BedrockStreamTranslator implements ResponseTranslator {
   readonly contentType = 'text/event-stream; charset=utf-8';
   error: MappedError | null = null;
   reportedUsage: Metrics | null = null;
+  /** message_stop went out: the response is whole, whatever Bedrock sends after it. */
+  private stopped = false;
   private pending: Buffer = Buffer.alloc(0);
   private readonly codec = new EventStreamCodec(toUtf8, fromUtf8);
 
@@ -33,7 +35,7 @@ export class BedrockStreamTranslator implements ResponseTranslator {
   push(chunk: Buffer): Buffer | null {
     this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
     let out = '';
-    while (this.pending.length >= 4 && !this.error) {
+    while (this.pending.length >= 4 && !this.error && !this.stopped) {
       const total = this.pending.readUInt32BE(0);
       if (total < 16 || total > MAX_FRAME) {
         out += this.fail({ status: 502, type: 'api_error', message: `malformed event-stream frame from Bedrock (length ${total})` });
@@ -52,7 +54,7 @@ export class BedrockStreamTranslator implements ResponseTranslator {
   }
 
   end(): Buffer | null {
-    if (this.pending.length && !this.error) return Buffer.from(this.fail({ status: 502, type: 'api_error', message: 'Bedrock stream ended inside a frame' }));
+    if (this.pending.length && !this.error && !this.stopped) return Buffer.from(this.fail({ status: 502, type: 'api_error', message: 'Bedrock stream ended inside a frame' }));
     return null;
   }
 
@@ -97,6 +99,7 @@ export class BedrockStreamTranslator implements ResponseTranslator {
       this.reportedUsage = readMetrics(event[METRICS]);
       delete event[METRICS];
     }
+    if (type === 'message_stop') this.stopped = true;
     return encodeSse(type, JSON.stringify(event));
   }
 }
