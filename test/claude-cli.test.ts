@@ -335,3 +335,63 @@ describe('real Claude Code CLI: its telemetry into tollgate, reconciled with the
     assert.equal(rows[0]!.ledger_tokens, rows[0]!.telemetry_tokens);
   });
 });
+
+describe('real Claude Code CLI: no retry storms through tollgate', { skip: existsSync(CLAUDE) ? false : 'claude CLI not installed' }, () => {
+  // Claude Code retries failed requests itself; the gateway must not multiply that. Each case
+  // runs the CLI straight at the fake upstream, then through tollgate, and counts the calls
+  // the upstream saw. CLAUDE_CODE_MAX_RETRIES keeps a run short; the ratio is what matters.
+  async function calls(direct: boolean, behaviour: Parameters<FakeAnthropic['next']>[0]): Promise<{ calls: number; result: ClaudeResult }> {
+    const k = t.key('storm', 'platform');
+    fake.fallback = behaviour;
+    const n0 = fake.requests.length;
+    const env: Record<string, string> = direct ? { ANTHROPIC_BASE_URL: fake.url, ANTHROPIC_API_KEY: 'sk-direct' } : { ANTHROPIC_API_KEY: k.secret };
+    const result = await claude({ ...env, CLAUDE_CODE_MAX_RETRIES: '2' }).catch((e: { stdout?: string }) => JSON.parse(e.stdout ?? '{}') as ClaudeResult);
+    fake.fallback = { kind: 'stream' };
+    return { calls: fake.requests.length - n0, result };
+  }
+
+  it('a 529 outage costs no more upstream calls through tollgate than direct', async () => {
+    const overloaded = { kind: 'error' as const, status: 529, type: 'overloaded_error' };
+    const direct = await calls(true, overloaded);
+    const through = await calls(false, overloaded);
+    assert.equal(direct.result.is_error, true);
+    assert.equal(through.result.is_error, true);
+    assert.match(through.result.result, /529|Overloaded/i);
+    assert.ok(direct.calls >= 2, `direct: ${direct.calls}`);
+    assert.ok(through.calls <= direct.calls, `through tollgate ${through.calls} upstream calls, direct ${direct.calls}`);
+  });
+
+  it('a 429 with retry-after: as many calls as direct, and the client sees the upstream\'s rate-limit error', async () => {
+    const limited = { kind: 'error' as const, status: 429, type: 'rate_limit_error', headers: { 'retry-after': '1', 'anthropic-ratelimit-requests-remaining': '0' } };
+    const direct = await calls(true, limited);
+    const through = await calls(false, limited);
+    assert.equal(through.result.is_error, true);
+    assert.match(through.result.result, /429|rate_limit/i);
+    assert.ok(through.calls <= direct.calls, `through tollgate ${through.calls} upstream calls, direct ${direct.calls}`);
+  });
+});
+
+describe('real Claude Code CLI: the gateway\'s own credentials refused', { skip: existsSync(CLAUDE) ? false : 'claude CLI not installed' }, () => {
+  it('shows TG_UPSTREAM_AUTH at once: one upstream call, no retries by the gateway or by Claude Code', async () => {
+    const bedrock = await new FakeBedrock('eu-west-1').start();
+    const saved = { ...process.env };
+    // The standard AWS chain finds credentials, but not the ones Bedrock accepts.
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: AWS_TEST_CREDS.accessKeyId, AWS_SECRET_ACCESS_KEY: 'expired-or-wrong', AWS_SESSION_TOKEN: AWS_TEST_CREDS.sessionToken, AWS_EC2_METADATA_DISABLED: 'true' });
+    const bt = await startGateway(`upstreams:\n  - { name: bedrock-eu, type: bedrock, region: eu-west-1, base_url: "${bedrock.url}" }\n`);
+    const saved2 = t;
+    t = bt;
+    try {
+      const k = bt.key('sig', 'platform');
+      const r = await claude({ ANTHROPIC_AUTH_TOKEN: k.secret, CLAUDE_CODE_MAX_RETRIES: '5' }).catch((e: { stdout?: string }) => JSON.parse(e.stdout ?? '{}') as ClaudeResult);
+      assert.equal(r.is_error, true);
+      assert.match(r.result, /TG_UPSTREAM_AUTH: upstream "bedrock-eu" refused the gateway's credentials/);
+      assert.equal(bedrock.denied, 1, `Bedrock saw ${bedrock.denied} calls`);
+      assert.equal(bt.gw.ctx.store.queryLedger({ keyId: k.id }).filter((l) => l.endpoint === 'messages').length, 1, 'Claude Code did not retry');
+    } finally {
+      t = saved2;
+      process.env = saved;
+      await bt.stop();
+      await bedrock.stop();
+    }
+  });
+});

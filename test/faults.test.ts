@@ -8,6 +8,7 @@ import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
+import Anthropic from '@anthropic-ai/sdk';
 import { FakeAnthropic } from './helpers/fake-anthropic.js';
 import { AWS_TEST_CREDS, FakeBedrock } from './helpers/fake-bedrock.js';
 import { claudeBody, startGateway, upstreamYaml, type TestGateway } from './helpers/gateway.js';
@@ -570,6 +571,48 @@ failover: { backoff_ms: 1, max_backoff_ms: 5, max_retry_after_ms: 100 }
     assert.equal(r.headers['anthropic-ratelimit-requests-reset'], '2026-01-01T00:00:30Z');
     await g.stop();
     await second.stop();
+  });
+});
+
+describe('no retry storms with the Anthropic SDK', () => {
+  // The SDK (as Claude Code) retries on its own and says so (x-stainless-retry-count); the
+  // gateway then fails over only to other upstreams, so an outage costs the same upstream
+  // calls, and the same wait, as calling the upstream directly.
+  let g: TestGateway;
+  before(async () => { g = await startGateway(upstreamYaml(fake.url)); });
+  after(() => g.stop());
+
+  async function run(baseURL: string, apiKey: string, behaviour: Parameters<FakeAnthropic['next']>[0]) {
+    fake.fallback = behaviour;
+    const n0 = fake.requests.length;
+    const client = new Anthropic({ baseURL, apiKey, maxRetries: 2 });
+    const err = await client.messages.create({ model: 'claude-opus-4-6', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] })
+      .then(() => null, (e: unknown) => e as InstanceType<typeof Anthropic.APIError>);
+    fake.fallback = { kind: 'stream' };
+    return { calls: fake.requests.length - n0, err };
+  }
+
+  it('529 outage: as many upstream calls as direct', async () => {
+    const k = g.key('sdk529');
+    const overloaded = { kind: 'error' as const, status: 529, type: 'overloaded_error' };
+    const direct = await run(fake.url, 'sk-direct', overloaded);
+    const through = await run(g.url, k.secret, overloaded);
+    assert.equal(direct.calls, 3);
+    assert.equal(through.calls, direct.calls);
+    assert.equal(through.err?.status, 529);
+  });
+
+  it('429 with retry-after: as many calls as direct, and the headers the SDK waits on arrive', async () => {
+    const k = g.key('sdk429');
+    const limited = { kind: 'error' as const, status: 429, type: 'rate_limit_error', headers: { 'retry-after': '1', 'retry-after-ms': '150', 'anthropic-ratelimit-requests-remaining': '0' } };
+    const direct = await run(fake.url, 'sk-direct', limited);
+    const through = await run(g.url, k.secret, limited);
+    assert.equal(through.calls, direct.calls);
+    assert.equal(through.err?.status, 429);
+    assert.equal(through.err?.headers?.get('retry-after-ms'), '150');
+    assert.equal(through.err?.headers?.get('anthropic-ratelimit-requests-remaining'), '0');
+    // One gateway attempt per client request: nothing waited on retry-after inside tollgate.
+    assert.ok(lines(g).filter((l) => l.key_id === k.id).every((l) => l.attempts.length === 1));
   });
 });
 
