@@ -28,6 +28,10 @@ const server = createServer((req, res) => {
   });
 });
 server.keepAliveTimeout = 60_000;
+// CPU time (user + system, µs) for the run's CPU-per-request figures.
+process.on('message', (m) => {
+  if (m === 'cpu') { const u = process.cpuUsage(); process.send?.({ cpu: u.user + u.system }); }
+});
 server.listen(0, '127.0.0.1', () => {
   const a = server.address();
   process.send?.({ port: typeof a === 'object' && a ? a.port : 0 });

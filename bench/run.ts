@@ -83,10 +83,15 @@ async function main(): Promise<void> {
   const prof = process.env.TOLLGATE_BENCH_PROFILE;
   const tg = await start('./tollgate-server.js', [upUrl, brUrl], prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []);
   const targets = [
-    { name: 'direct', url: upUrl, key: 'x' },
-    { name: 'floor', url: `http://127.0.0.1:${floor.msg.port as number}`, key: 'x' },
-    { name: 'tollgate', url: `http://127.0.0.1:${tg.msg.port as number}`, key: tg.msg.key as string },
+    { name: 'direct', url: upUrl, key: 'x', child: null },
+    { name: 'floor', url: `http://127.0.0.1:${floor.msg.port as number}`, key: 'x', child: floor.child },
+    { name: 'tollgate', url: `http://127.0.0.1:${tg.msg.port as number}`, key: tg.msg.key as string, child: tg.child },
   ];
+  // CPU time of a server process (µs): unlike latency it barely moves when the machine is busy.
+  const cpu = (child: ChildProcess | null): Promise<number> => child
+    ? new Promise((res) => { child.once('message', (m) => res((m as { cpu: number }).cpu)); child.send('cpu'); })
+    : Promise.resolve(0);
+  const cpuRows: string[] = [];
   const rows: string[] = [];
   const summary: string[] = [];
   console.log(`tollgate benchmark: node ${process.version}, ${quick ? 'quick' : 'full'} run; times in ms\n`);
@@ -100,10 +105,13 @@ async function main(): Promise<void> {
       const rounds = quick ? 3 : 6;
       const all: Record<string, Sample[]> = { direct: [], floor: [], tollgate: [] };
       const secs: Record<string, number> = { direct: 0, floor: 0, tollgate: 0 };
+      const cpuUs: Record<string, number> = { direct: 0, floor: 0, tollgate: 0 };
       for (const t of targets) await batch(t.url, body, t.key, conc * 4, conc); // warm-up
       for (let r = 0; r < rounds; r++) {
         for (const t of r % 2 ? [...targets].reverse() : targets) {
+          const c0 = await cpu(t.child);
           const b = await batch(t.url, body, t.key, perRound, conc);
+          cpuUs[t.name]! += (await cpu(t.child)) - c0;
           all[t.name]!.push(...b.samples);
           secs[t.name]! += b.seconds;
         }
@@ -128,6 +136,8 @@ async function main(): Promise<void> {
       rows.push(`| ${label} | tollgate | ${f(tgs.fb50)} | ${f(tgs.fb99)} | ${f(tgs.lb50)} | ${f(tgs.lb99)} | ${f(tgs.raw50)} | ${f(tgs.rps, 0)} |`);
       const ratio = (a: number, b: number) => f(a / b);
       summary.push(`| ${label} | ${ratio(tgs.fb50, fl.fb50)} | ${ratio(tgs.fb99, fl.fb99)} | ${ratio(tgs.lb50, fl.lb50)} | ${ratio(tgs.lb99, fl.lb99)} | ${ratio(tgs.rps, fl.rps)} |`);
+      const perReq = (name: string) => cpuUs[name]! / 1000 / all[name]!.length;
+      cpuRows.push(`| ${label} | ${f(perReq('floor'), 3)} | ${f(perReq('tollgate'), 3)} | ${f(perReq('tollgate') / perReq('floor'))} |`);
       console.log(`${label}: done (${all.direct!.length} requests per target)`);
     }
   }
@@ -161,6 +171,10 @@ async function main(): Promise<void> {
   console.log('| case | TTFB p50 | TTFB p99 | TTLB p50 | TTLB p99 | req/s |');
   console.log('|---|---|---|---|---|---|');
   for (const s of summary) console.log(s);
+  console.log('\nCPU time per request of the server process (ms, user + system), and the ratio:\n');
+  console.log('| case | floor | tollgate | tollgate / floor |');
+  console.log('|---|---|---|---|');
+  for (const r of cpuRows) console.log(r);
   if (brRows.length) {
     console.log('\nBedrock route (event-stream → SSE translation, metering, ledger): added latency over direct (ms):\n');
     console.log('| case | +TTFB p50 | +TTFB p99 | +TTLB p50 | +TTLB p99 |');

@@ -27,6 +27,8 @@ const addr = await gw.listen(0, '127.0.0.1');
 process.send?.({ port: addr.port, key: key.secret, cloudKey: cloudKey.secret, dir });
 process.on('message', (m) => {
   if (m === 'lines') process.send?.({ lines: gw.ctx.ledger.written });
+  // CPU time (user + system, µs) for the run's CPU-per-request figures.
+  if (m === 'cpu') { const u = process.cpuUsage(); process.send?.({ cpu: u.user + u.system }); }
   // A clean exit lets --cpu-prof write its profile when profiling the benchmark.
   if (m === 'exit') void gw.close(0).then(() => process.exit(0));
 });

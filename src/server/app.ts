@@ -18,7 +18,7 @@ import type { Upstream } from '../providers/types.js';
 import type { ModelCatalog } from '../routing/catalog.js';
 import type { Store } from '../store/types.js';
 import type { Logger } from '../util/log.js';
-import type { GatewayContext } from './context.js';
+import { ShutdownSignal, type GatewayContext } from './context.js';
 import { ClientAbortError } from './body.js';
 import { GatewayError } from './errors.js';
 import { handleMessages } from './proxy.js';
@@ -103,7 +103,7 @@ export class Gateway {
   private readonly lingering = new WeakSet<Socket>();
   /** The handlers of requests in flight; shutdown waits for them. */
   private readonly inflight = new Set<Promise<void>>();
-  private readonly cut = new AbortController();
+  private readonly cut = new ShutdownSignal();
   private closing: Promise<void> | null = null;
   private endGrace: () => void = () => {};
   private diskLow: string | null = null;
@@ -136,7 +136,7 @@ export class Gateway {
       spend,
       now: () => performance.now(),
       wallNow,
-      shutdown: this.cut.signal,
+      shutdown: this.cut,
       storeProblem: () => (ledger.failure ? `writing the ledger failed: ${ledger.failure.message}` : this.diskLow),
     };
     let token = store.changeToken();
@@ -411,7 +411,7 @@ export class Gateway {
     clearTimeout(timer);
     if (this.inflight.size > 0) {
       this.ctx.logger.warn(`shutdown: cutting ${this.inflight.size} requests still in flight after the grace period (server.shutdown_grace_ms ${graceMs}); their ledger lines are written`);
-      this.cut.abort();
+      this.cut.fire();
       let t2: NodeJS.Timeout | undefined;
       await Promise.race([this.drained(), new Promise<void>((r) => { t2 = setTimeout(r, CUT_WAIT_MS); })]);
       clearTimeout(t2);

@@ -10,6 +10,26 @@ import type { ModelCatalog } from '../routing/catalog.js';
 import type { Store } from '../store/types.js';
 import type { Logger } from '../util/log.js';
 
+/** One listener per request in flight, added and removed in O(1) (an AbortSignal warns past
+ * ten listeners and removes them in O(n)). */
+export class ShutdownSignal {
+  private readonly listeners = new Set<() => void>();
+  aborted = false;
+
+  /** Calls `fn` when the grace period ends; returns the function that unregisters it. */
+  on(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => { this.listeners.delete(fn); };
+  }
+
+  fire(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    for (const fn of [...this.listeners]) fn();
+    this.listeners.clear();
+  }
+}
+
 export interface GatewayContext {
   config: Config;
   store: Store;
@@ -25,8 +45,8 @@ export interface GatewayContext {
   now: () => number;
   /** Wall-clock epoch milliseconds, for timestamps (injectable for tests). */
   wallNow: () => number;
-  /** Aborted when a shutdown's grace period is over: requests still in flight are cut. */
-  shutdown: AbortSignal;
+  /** Fires when a shutdown's grace period is over: requests still in flight are cut. */
+  shutdown: ShutdownSignal;
   /** Why the store cannot take ledger lines now (write failing, disk nearly full), or null. */
   storeProblem(): string | null;
 }

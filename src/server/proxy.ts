@@ -244,7 +244,7 @@ async function proxy(ctx: GatewayContext, req: IncomingMessage, res: ServerRespo
     ac.abort();
   };
   res.on('close', onClose);
-  ctx.shutdown.addEventListener('abort', onShutdown, { once: true });
+  const offShutdown = ctx.shutdown.on(onShutdown);
 
   const retryAfter = new Map<string, number>();
   // Upstreams that cannot serve this request at all (no or refused credentials, model not on
@@ -406,7 +406,7 @@ async function proxy(ctx: GatewayContext, req: IncomingMessage, res: ServerRespo
     }
   } finally {
     res.off('close', onClose);
-    ctx.shutdown.removeEventListener('abort', onShutdown);
+    offShutdown();
   }
 
   addUsage(line, billed.usage);
