@@ -32,7 +32,9 @@ let home: string;
 async function claude(env: Record<string, string>, args: string[] = []): Promise<ClaudeResult> {
   const clean: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (!/^(ANTHROPIC_|CLAUDE_|AWS_|GOOGLE_|CLOUD_ML|VERTEX_|OTEL_)/.test(k)) clean[k] = v;
+    // FAKETIME_SHARED: libfaketime's handle in this process, which the CLI must not inherit
+    // (lets the suite run a year ahead under LD_PRELOAD=libfaketime FAKETIME=+365d).
+    if (!/^(ANTHROPIC_|CLAUDE_|AWS_|GOOGLE_|CLOUD_ML|VERTEX_|OTEL_|FAKETIME_SHARED)/.test(k)) clean[k] = v;
   }
   const { stdout } = await run(CLAUDE, ['-p', 'say hello', '--output-format', 'json', ...args], {
     env: { ...clean, HOME: home, CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1', ANTHROPIC_BASE_URL: t.url, ...env },
