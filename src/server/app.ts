@@ -101,8 +101,10 @@ export class Gateway {
   /** Open client connections, least recently used first. */
   private readonly conns = new Map<Socket, ConnState>();
   private readonly lingering = new WeakSet<Socket>();
-  /** The handlers of requests in flight; shutdown waits for them. */
-  private readonly inflight = new Set<Promise<void>>();
+  /** Requests in flight; shutdown waits for them to reach 0 (a counter and one waiter rather
+   * than a promise per request: this is on every request's path). */
+  private active = 0;
+  private onIdle: (() => void) | null = null;
   private readonly cut = new ShutdownSignal();
   private closing: Promise<void> | null = null;
   private endGrace: () => void = () => {};
@@ -180,9 +182,7 @@ export class Gateway {
       connectionsCheckingInterval: Math.min(1_000, srv.header_timeout_ms),
       maxHeaderSize: MAX_HEADER_BYTES,
     }, (req, res) => {
-      const p = this.handle(req, res).catch((err: unknown) => logger.error('request handler failed', { error: (err as Error)?.message }));
-      this.inflight.add(p);
-      void p.finally(() => this.inflight.delete(p));
+      void this.handle(req, res);
     });
     this.server.on('connection', (s: Socket) => this.admit(s));
     // Malformed HTTP never reaches a handler: answer it Anthropic-shaped and close.
@@ -263,16 +263,28 @@ export class Gateway {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const t0 = this.ctx.now();
-    const requestId = newRequestId(this.ctx.wallNow());
+    this.active++;
     const st = this.conns.get(req.socket);
     if (st) {
       st.busy++;
       // Most recently used last: the connection limit closes from the front.
       this.conns.delete(req.socket);
       this.conns.set(req.socket, st);
-      res.once('close', () => { st.busy--; });
     }
+    try {
+      await this.route(req, res);
+    } catch (err) {
+      this.ctx.logger.error('request handler failed', { error: (err as Error)?.message });
+    } finally {
+      // The handler returns when its response has ended (streams included) or was cut.
+      if (st) st.busy--;
+      if (--this.active === 0) this.onIdle?.();
+    }
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const t0 = this.ctx.now();
+    const requestId = newRequestId(this.ctx.wallNow());
     // While shutting down, every answer ends its connection.
     if (this.closing) res.setHeader('connection', 'close');
     const url = req.url ?? '/';
@@ -375,11 +387,17 @@ export class Gateway {
 
   /** Requests in flight now. */
   get inFlight(): number {
-    return this.inflight.size;
+    return this.active;
   }
 
-  private async drained(): Promise<void> {
-    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  private drained(): Promise<void> {
+    if (this.active === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.onIdle = () => {
+        this.onIdle = null;
+        resolve();
+      };
+    });
   }
 
   /**
@@ -409,8 +427,8 @@ export class Gateway {
     });
     await Promise.race([this.drained(), graceOver]);
     clearTimeout(timer);
-    if (this.inflight.size > 0) {
-      this.ctx.logger.warn(`shutdown: cutting ${this.inflight.size} requests still in flight after the grace period (server.shutdown_grace_ms ${graceMs}); their ledger lines are written`);
+    if (this.active > 0) {
+      this.ctx.logger.warn(`shutdown: cutting ${this.active} requests still in flight after the grace period (server.shutdown_grace_ms ${graceMs}); their ledger lines are written`);
       this.cut.fire();
       let t2: NodeJS.Timeout | undefined;
       await Promise.race([this.drained(), new Promise<void>((r) => { t2 = setTimeout(r, CUT_WAIT_MS); })]);
