@@ -40,16 +40,17 @@ const timer = setInterval(() => {
     // A busy database now is fine: the next tick tries again.
   }
 }, intervalMs);
+// On stop, only close: the owner checkpoints on its own connection before it says stop. A
+// statement run here while the process exits (or after the files were removed) could fail
+// during the thread's teardown, which is fatal to the whole process.
 parentPort?.on('message', (m) => {
   if (m === 'stop') {
     clearInterval(timer);
     try {
-      db.pragma('wal_checkpoint(PASSIVE)');
-    } catch {
-      // Best effort: the next start checkpoints what is left.
-    } finally {
       db.close();
-      parentPort?.close();
+    } catch {
+      // Closing a connection that is already gone is nothing to report.
     }
+    parentPort?.close();
   }
 });

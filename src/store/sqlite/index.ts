@@ -238,8 +238,16 @@ export class SqliteStore implements Store {
   }
 
   close(): void {
-    this.checkpointer?.postMessage('stop');
-    this.checkpointer = null;
+    if (this.checkpointer) {
+      // What the worker would have copied at its next tick, copied now on this connection.
+      try {
+        this.db.pragma('wal_checkpoint(PASSIVE)');
+      } catch {
+        // Best effort: the next start checkpoints what is left.
+      }
+      this.checkpointer.postMessage('stop');
+      this.checkpointer = null;
+    }
     this.db.close();
   }
 }
