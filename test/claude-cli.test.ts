@@ -129,6 +129,38 @@ describe('real Claude Code CLI through tollgate', { skip: existsSync(CLAUDE) ? f
     fake.fallback = { kind: 'stream' };
   });
 
+  it('cost equals Claude Code’s own figure for every usage field it prices: fast mode, US-only inference, iterations, zeros in message_delta, clamped cache breakdowns', async () => {
+    const k = t.key('ines', 'platform');
+    const cc = (m5: number, h1: number) => ({ ephemeral_5m_input_tokens: m5, ephemeral_1h_input_tokens: h1 });
+    const it = (input: number, cacheRead: number, cacheWrite: number, output: number) => ({ type: 'message', input_tokens: input, output_tokens: output, cache_read_input_tokens: cacheRead, cache_creation_input_tokens: cacheWrite });
+    const cases: { name: string; model: string; start: UsageSpec; end: UsageSpec; tier: string }[] = [
+      { name: 'fast mode, Opus 4.6 ($30/$150)', model: 'claude-opus-4-6', start: { input_tokens: 4000, output_tokens: 1, cache_read_input_tokens: 10_000, cache_creation_input_tokens: 2000, cache_creation: cc(1500, 500), speed: 'fast' }, end: { output_tokens: 300 }, tier: 'fast' },
+      { name: 'fast mode, Opus 4.7', model: 'claude-opus-4-7', start: { input_tokens: 900, output_tokens: 1, speed: 'fast' }, end: { output_tokens: 50 }, tier: 'fast' },
+      { name: 'fast mode, Opus 4.8 ($10/$50)', model: 'claude-opus-4-8', start: { input_tokens: 12_000, output_tokens: 1, cache_read_input_tokens: 3000, speed: 'fast' }, end: { output_tokens: 640 }, tier: 'fast' },
+      { name: 'fast mode, Opus 5', model: 'claude-opus-5', start: { input_tokens: 700, output_tokens: 1, speed: 'fast' }, end: { output_tokens: 70 }, tier: 'fast' },
+      { name: 'fast mode, Opus 5.5 ($8/$40)', model: 'claude-opus-5-5', start: { input_tokens: 5000, output_tokens: 1, cache_creation_input_tokens: 800, cache_creation: cc(0, 800), speed: 'fast' }, end: { output_tokens: 120 }, tier: 'fast' },
+      { name: 'fast mode, Fable 5.2 ($16/$80)', model: 'claude-fable-5-2', start: { input_tokens: 2500, output_tokens: 1, cache_read_input_tokens: 9000, speed: 'fast' }, end: { output_tokens: 210 }, tier: 'fast' },
+      { name: 'fast reported on a model with no fast rates', model: 'claude-sonnet-4-6', start: { input_tokens: 2500, output_tokens: 1, speed: 'fast' }, end: { output_tokens: 210 }, tier: 'standard' },
+      { name: 'US-only inference (1.1×, web search excepted)', model: 'claude-sonnet-4-6', start: { input_tokens: 3100, output_tokens: 1, cache_read_input_tokens: 40_000, inference_geo: 'us' }, end: { output_tokens: 410, server_tool_use: { web_search_requests: 2 } }, tier: 'standard' },
+      { name: 'fast mode and US-only inference together', model: 'claude-opus-4-6', start: { input_tokens: 1000, output_tokens: 1, speed: 'fast', inference_geo: 'us' }, end: { output_tokens: 100 }, tier: 'fast' },
+      { name: 'two iterations, only the first over Haiku 5.5’s long-prompt threshold', model: 'claude-haiku-5-5', start: { input_tokens: 120_000, output_tokens: 1, cache_read_input_tokens: 20_000, cache_creation_input_tokens: 0 }, end: { input_tokens: 120_000, output_tokens: 700, cache_read_input_tokens: 20_000, cache_creation_input_tokens: 0, iterations: [it(90_000, 20_000, 0, 400), it(30_000, 0, 0, 300)] }, tier: 'per_iteration' },
+      { name: 'iterations that do not add up are ignored (the totals price it)', model: 'claude-haiku-5-5', start: { input_tokens: 60_000, output_tokens: 1 }, end: { output_tokens: 100, iterations: [it(50_000, 0, 0, 50), it(60_000, 0, 0, 50)] }, tier: 'standard' },
+      { name: 'message_delta with input_tokens 0 does not erase message_start', model: 'claude-sonnet-4-5', start: { input_tokens: 4000, output_tokens: 1, cache_read_input_tokens: 900 }, end: { input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 200 }, tier: 'standard' },
+      { name: 'a 1h breakdown larger than the reported total is clamped to it', model: 'claude-sonnet-4-5', start: { input_tokens: 10, output_tokens: 1, cache_creation_input_tokens: 500, cache_creation: cc(0, 2000) }, end: { output_tokens: 20 }, tier: 'standard' },
+      { name: 'a breakdown only in message_delta', model: 'claude-opus-4-5', start: { input_tokens: 10, output_tokens: 1, cache_creation_input_tokens: 0 }, end: { output_tokens: 20, cache_creation_input_tokens: 3000, cache_creation: cc(1000, 2000) }, tier: 'standard' },
+    ];
+    for (const c of cases) {
+      fake.fallback = { kind: 'stream', usageStart: c.start, usageEnd: c.end };
+      const r = await claude({ ANTHROPIC_AUTH_TOKEN: k.secret }, ['--model', c.model]);
+      assert.equal(r.is_error, false, `${c.name}: ${JSON.stringify(r)}`);
+      const lines = sessionLines(r.session_id);
+      const total = lines.reduce((a, x) => a + x.cost_nanousd, 0);
+      assert.ok(Math.abs(total / 1e9 - r.total_cost_usd) < 1e-9, `${c.name}: gateway ${total / 1e9} vs Claude Code ${r.total_cost_usd}`);
+      assert.equal(lines.at(-1)!.price_tier, c.tier, c.name);
+    }
+    fake.fallback = { kind: 'stream' };
+  });
+
   it('shows the gateway’s readable error at once when the key is wrong (no retry loop)', async () => {
     const t0 = Date.now();
     const r = await claude({ ANTHROPIC_AUTH_TOKEN: 'tg_not_a_key' }).catch((e: { stdout?: string }) => JSON.parse(e.stdout ?? '{}') as ClaudeResult);

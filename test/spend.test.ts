@@ -349,3 +349,35 @@ describe('admin API and audit log', () => {
     void Operations;
   });
 });
+
+describe('unpriced models are never free', () => {
+  it('reserves and settles an unknown model at the highest known rates: parallel requests cannot pass a hard budget', async () => {
+    const g = await startGateway(spendYaml(`budgets:\n  - { user: una, period: day, limit_usd: 0.01 }\nalerts:\n  - { type: webhook, url: "${hook.url}/unpriced", events: [unpriced_model] }\n`), { wallNow: now });
+    const k = g.key('una');
+    // 100k input tokens a request: at any rate in the catalog well over $0.01.
+    fake.fallback = { kind: 'stream', usageStart: { input_tokens: 100_000, output_tokens: 1 }, usageEnd: { output_tokens: 10 } };
+    const results = await Promise.all(Array.from({ length: 4 }, () => post(g, k.secret, 'claude-unknown-9')));
+    const served = results.filter((r) => r.status === 200).length;
+    assert.ok(served <= 1, `${served} of 4 served against a $0.01 budget`);
+    assert.ok(results.filter((r) => r.status === 429).every((r) => /TG_BUDGET_EXHAUSTED/.test(r.text)));
+    const lines = g.gw.ctx.store.queryLedger({ user: 'una' }).filter((l) => l.http_status === 200);
+    assert.ok(lines.every((l) => !l.priced && l.price_tier === 'unpriced_ceiling' && l.cost_nanousd > 10_000_000), JSON.stringify(lines[0]));
+    // Sequentially the next one is refused too: the settled ceiling cost counts.
+    assert.equal((await post(g, k.secret, 'claude-unknown-9')).status, 429);
+    await g.gw.ctx.spend.alerts.drain();
+    const alerts = hook.received.filter((h) => h.path === '/unpriced');
+    assert.equal(alerts.length, 1, 'one alert per model');
+    assert.match(String(alerts[0]!.body.text), /model "claude-unknown-9" has no price: budgets reserve and settle/);
+    await g.stop();
+  });
+
+  it('refuses an unknown model outright with prices.unpriced: refuse', async () => {
+    const g = await startGateway(spendYaml('prices: { unpriced: refuse }\n'), { wallNow: now });
+    const calls = fake.requests.length;
+    const r = await post(g, g.key('ulf').secret, 'claude-unknown-9');
+    assert.equal(r.status, 403);
+    assert.match(r.error!.message, /^TG_MODEL_UNPRICED: model "claude-unknown-9" has no price/);
+    assert.equal(fake.requests.length, calls);
+    await g.stop();
+  });
+});

@@ -174,7 +174,7 @@ export const configSchema = z.strictObject({
   alerts: z.array(z.strictObject({
     type: z.enum(['slack', 'webhook']),
     url: z.url({ protocol: /^https?$/ }),
-    events: z.array(z.enum(['budget_threshold', 'budget_exhausted', 'failover', 'cooldown'])).default(['budget_threshold', 'budget_exhausted', 'failover', 'cooldown']),
+    events: z.array(z.enum(['budget_threshold', 'budget_exhausted', 'failover', 'cooldown', 'unpriced_model'])).default(['budget_threshold', 'budget_exhausted', 'failover', 'cooldown', 'unpriced_model']),
   })).default([]),
   admin: z.strictObject({
     /** Bearer token for the admin API; $TOLLGATE_ADMIN_TOKEN is used when unset. */
@@ -183,6 +183,11 @@ export const configSchema = z.strictObject({
   prices: z.strictObject({
     /** A price file in the format of data/prices.json whose entries replace the shipped ones. */
     file: z.string().optional(),
+    /** A model with no price: `reserve` (default) serves it, and budgets reserve and settle it
+     * at the highest rates of any known model (the line is flagged unpriced, an alert goes out
+     * once), so a hard budget still holds; `refuse` answers 403 TG_MODEL_UNPRICED; `allow`
+     * serves it for $0 (budgets do not see it). */
+    unpriced: z.enum(['reserve', 'refuse', 'allow']).default('reserve'),
     /** Inline per-model overrides, same fields as data/prices.json. */
     overrides: z.record(z.string(), z.record(z.string(), z.union([z.string(), z.number(), z.record(z.string(), z.union([z.string(), z.number()]))]))).optional(),
   }).prefault({}),

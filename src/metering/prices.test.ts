@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { loadCatalog } from '../routing/catalog.js';
 import { packageRoot } from '../util/paths.js';
 import { costOf, formatUsd, parseUsdPerMtok, PriceBook, PriceError } from './prices.js';
-import { emptyUsage, type Usage } from './usage.js';
+import { emptyExtras, emptyUsage, type Usage, type UsageExtras } from './usage.js';
 
 interface RefModel { id: string; provider_ids: Record<string, string | null>; prices: Record<string, number | Record<string, number>> }
 const reference = JSON.parse(readFileSync(resolve(packageRoot(), 'test', 'fixtures', 'claude-models.json'), 'utf8')) as { models: RefModel[] };
@@ -54,24 +54,24 @@ describe('prices', () => {
 
   it('applies long-prompt rates only above the threshold (Haiku 5.5)', () => {
     const p = book.lookup('claude-haiku-5-5')!;
-    assert.equal(costOf(u({ input_tokens: 100_000 }), p), 100_000 * 100);
-    assert.equal(costOf(u({ input_tokens: 50_000, cache_read_input_tokens: 50_001, output_tokens: 10 }), p), 50_000 * 500 + 50_001 * 50 + 10 * 2500);
+    assert.equal(costOf(u({ input_tokens: 100_000 }), p).nanoUsd, 100_000 * 100);
+    assert.equal(costOf(u({ input_tokens: 50_000, cache_read_input_tokens: 50_001, output_tokens: 10 }), p).nanoUsd, 50_000 * 500 + 50_001 * 50 + 10 * 2500);
   });
 
   it('a single token of each class costs exactly its price', () => {
     const p = book.lookup('claude-sonnet-4-5')!;
-    assert.equal(costOf(u({ input_tokens: 1 }), p), 3000);
-    assert.equal(costOf(u({ output_tokens: 1 }), p), 15000);
-    assert.equal(costOf(u({ cache_creation_5m_input_tokens: 1 }), p), 3750);
-    assert.equal(costOf(u({ cache_creation_1h_input_tokens: 1 }), p), 6000);
-    assert.equal(costOf(u({ cache_read_input_tokens: 1 }), p), 300);
-    assert.equal(costOf(u({ web_search_requests: 1 }), p), 10_000_000);
+    assert.equal(costOf(u({ input_tokens: 1 }), p).nanoUsd, 3000);
+    assert.equal(costOf(u({ output_tokens: 1 }), p).nanoUsd, 15000);
+    assert.equal(costOf(u({ cache_creation_5m_input_tokens: 1 }), p).nanoUsd, 3750);
+    assert.equal(costOf(u({ cache_creation_1h_input_tokens: 1 }), p).nanoUsd, 6000);
+    assert.equal(costOf(u({ cache_read_input_tokens: 1 }), p).nanoUsd, 300);
+    assert.equal(costOf(u({ web_search_requests: 1 }), p).nanoUsd, 10_000_000);
   });
 
   it('leaves unknown models unpriced and warns once', () => {
     const warnings: string[] = [];
     const b = PriceBook.load(loadCatalog(), {}, (m) => warnings.push(m));
-    assert.deepEqual(b.cost('gpt-4o', u({ input_tokens: 10 })), { nanoUsd: 0, priced: false });
+    assert.deepEqual(b.cost('gpt-4o', u({ input_tokens: 10 })), { nanoUsd: 0, priced: false, tier: 'unpriced' });
     b.cost('gpt-4o', u({ input_tokens: 10 }));
     assert.equal(warnings.length, 1);
     assert.match(warnings[0]!, /gpt-4o/);
@@ -107,5 +107,66 @@ describe('prices', () => {
     assert.equal(formatUsd(17_100_000), '0.017100000');
     assert.equal(formatUsd(123_456_789_012n, 2), '123.45');
     assert.equal(formatUsd(-5), '-0.000000005');
+  });
+
+  const extras = (e: Partial<UsageExtras>): UsageExtras => ({ ...emptyExtras(), ...e });
+  const it1 = (input: number, cacheRead: number, output: number) => ({ input_tokens: input, output_tokens: output, cache_read_input_tokens: cacheRead, cache_creation_input_tokens: 0, cache_1h: 0, cache_5m: 0 });
+
+  it('prices fast mode at the model\'s fast rates, and only models that have them', () => {
+    const usage = u({ input_tokens: 1_000_000, output_tokens: 1_000_000, cache_read_input_tokens: 1_000_000, cache_creation_5m_input_tokens: 1_000_000, cache_creation_1h_input_tokens: 1_000_000 });
+    const usd = (model: string, speed: string | null) => book.cost(model, usage, {}, extras({ speed })).nanoUsd / 1e9;
+    assert.equal(usd('claude-opus-4-6', 'fast'), 30 + 150 + 3 + 37.5 + 60);
+    assert.equal(usd('claude-opus-4-7', 'fast'), 30 + 150 + 3 + 37.5 + 60);
+    assert.equal(usd('claude-opus-4-8', 'fast'), 10 + 50 + 1 + 12.5 + 20);
+    assert.equal(usd('claude-opus-5', 'fast'), 10 + 50 + 1 + 12.5 + 20);
+    assert.equal(usd('claude-opus-5-5', 'fast'), 8 + 40 + 0.4 + 10 + 16);
+    assert.equal(usd('claude-fable-5-2', 'fast'), 16 + 80 + 0.4 + 20 + 32);
+    assert.equal(usd('claude-mythos-5-2', 'fast'), 16 + 80 + 0.4 + 20 + 32);
+    assert.equal(usd('claude-opus-4-6', 'standard'), 5 + 25 + 0.5 + 6.25 + 10);
+    assert.equal(usd('claude-sonnet-4-6', 'fast'), usd('claude-sonnet-4-6', null), 'no fast rates: standard');
+    assert.equal(book.cost('claude-opus-4-6', usage, {}, extras({ speed: 'fast' })).tier, 'fast');
+  });
+
+  it('prices US-only inference at 1.1× on tokens, not on web searches, exactly', () => {
+    const usage = u({ input_tokens: 3, output_tokens: 7, web_search_requests: 2 });
+    const c = book.cost('claude-sonnet-4-5', usage, {}, extras({ inference_geo: 'us' }));
+    // (3 × $3 + 7 × $15) per Mtok = 114,000 nano-USD, × 1.1 = 125,400; web searches 2 × $0.01.
+    assert.equal(c.nanoUsd, 125_400 + 20_000_000);
+    assert.equal(book.cost('claude-sonnet-4-5', usage, {}, extras({ inference_geo: 'global' })).nanoUsd, 114_000 + 20_000_000);
+    // One input token of Haiku 3.5 ($0.80/M: 800 nano-USD) at 1.1×.
+    assert.equal(book.cost('claude-3-5-haiku', u({ input_tokens: 1 }), {}, extras({ inference_geo: 'us' })).nanoUsd, 880);
+  });
+
+  it('chooses the long-prompt tier per iteration when the iterations add up to the totals', () => {
+    const total = u({ input_tokens: 120_000, cache_read_input_tokens: 20_000, output_tokens: 700 });
+    const its = extras({ iterations: [it1(90_000, 20_000, 400), it1(30_000, 0, 300)] });
+    const c = book.cost('claude-haiku-5-5', total, {}, its);
+    // First iteration 110k prompt tokens (> 100k): long rates; second: standard.
+    assert.equal(c.nanoUsd, 90_000 * 500 + 20_000 * 50 + 400 * 2500 + 30_000 * 100 + 300 * 500);
+    assert.equal(c.tier, 'per_iteration');
+    // Summed, the whole request would have been long-prompt: 5× the second iteration's input.
+    assert.equal(book.cost('claude-haiku-5-5', total).tier, 'long_prompt');
+    // Iterations that do not add up are ignored.
+    assert.equal(book.cost('claude-haiku-5-5', total, {}, extras({ iterations: [it1(1, 0, 0)] })).tier, 'long_prompt');
+  });
+
+  it('gives 1-hour writes the iterations do not account for to iterations with room, as Claude Code does', () => {
+    const total = u({ input_tokens: 2, cache_creation_5m_input_tokens: 100, cache_creation_1h_input_tokens: 300 });
+    const its = extras({ iterations: [
+      { input_tokens: 1, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 150, cache_1h: 0, cache_5m: 100 },
+      { input_tokens: 1, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 250, cache_1h: 100, cache_5m: 0 },
+    ] });
+    // Spare 1h: 300 − 100 = 200; the first iteration has room for 50, the second for 150.
+    const p = book.lookup('claude-haiku-5-5')!;
+    assert.equal(book.cost('claude-haiku-5-5', total, {}, its).nanoUsd, Number((2n * p.input + 300n * p.cache_write_1h + 100n * p.cache_write_5m + 500n) / 1000n));
+  });
+
+  it('settles an unpriced model at the ceiling of all known rates when asked, still flagged unpriced', () => {
+    const usage = u({ input_tokens: 1_000_000, output_tokens: 1_000_000 });
+    const c = book.cost('gpt-x', usage, {}, undefined, 'ceiling');
+    assert.equal(c.priced, false);
+    assert.equal(c.tier, 'unpriced_ceiling');
+    // The most expensive input and output of the catalog: fast mode on Opus 4.6/4.7.
+    assert.equal(c.nanoUsd, (30 + 150) * 1e9);
   });
 });

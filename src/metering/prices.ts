@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { dataPath } from '../util/paths.js';
 import type { ModelCatalog } from '../routing/catalog.js';
-import type { Usage } from './usage.js';
+import type { IterationUsage, UsageExtras, Usage } from './usage.js';
 
 export interface Rates {
   input: bigint;
@@ -21,6 +21,8 @@ export interface ModelPrice extends Rates {
   web_search: bigint;
   /** Higher rates for every token class when the prompt exceeds a size (some models). */
   long_prompt?: Rates & { above_prompt_tokens: number };
+  /** Fast mode's rates (usage.speed "fast"), for the models that have it. */
+  fast?: Rates;
   source: string;
   date: string;
 }
@@ -39,7 +41,10 @@ export interface RouteMultiplier {
   date: string;
 }
 
-interface PriceFile { models: Record<string, RawPrice>; route_multipliers?: Record<string, unknown>[] }
+interface PriceFile { models: Record<string, RawPrice>; route_multipliers?: Record<string, unknown>[]; inference_geo_multipliers?: Record<string, unknown> }
+
+/** Which rates priced a request (recorded on its ledger line). */
+export type PriceTier = 'standard' | 'long_prompt' | 'per_iteration' | 'fast' | 'unpriced' | 'unpriced_ceiling';
 
 /** "1.1" → 11n/10n. */
 function parseMultiplier(v: unknown, where: string): { num: bigint; den: bigint } {
@@ -86,6 +91,7 @@ export function parsePrice(raw: RawPrice, where: string): ModelPrice {
     }
     p.long_prompt = { ...parseRates(l, `${where}.long_prompt`), above_prompt_tokens: above };
   }
+  if (raw.fast && typeof raw.fast === 'object') p.fast = parseRates(raw.fast as RawPrice, `${where}.fast`);
   return p;
 }
 
@@ -93,23 +99,72 @@ export interface Cost {
   /** Integer nano-USD, rounded half-up from the exact pico-USD figure. */
   nanoUsd: number;
   priced: boolean;
+  tier: PriceTier;
 }
 
-/** Exact cost of one request's usage at the given price (times an exact multiplier). */
-export function costOf(usage: Usage, price: ModelPrice, mult: { num: bigint; den: bigint } = { num: 1n, den: 1n }): number {
-  // Long-prompt tiers look at the whole prompt: uncached input plus cache reads and writes.
-  const prompt = usage.input_tokens + usage.cache_read_input_tokens
-    + usage.cache_creation_5m_input_tokens + usage.cache_creation_1h_input_tokens;
-  const r: Rates = price.long_prompt && prompt > price.long_prompt.above_prompt_tokens ? price.long_prompt : price;
-  const pico = BigInt(usage.input_tokens) * r.input
-    + BigInt(usage.output_tokens) * r.output
-    + BigInt(usage.cache_creation_5m_input_tokens) * r.cache_write_5m
-    + BigInt(usage.cache_creation_1h_input_tokens) * r.cache_write_1h
-    + BigInt(usage.cache_read_input_tokens) * r.cache_read
-    + BigInt(usage.web_search_requests) * price.web_search;
-  // Round half-up once, from the exact rational pico × num / den to nano-USD.
-  const den = mult.den * 1000n;
-  return Number((pico * mult.num + den / 2n) / den);
+type Ratio = { num: bigint; den: bigint };
+const ONE: Ratio = { num: 1n, den: 1n };
+
+/** One priced unit: the whole request, or one sampling iteration of it. */
+interface Part { input: number; output: number; cacheRead: number; cacheWrite: number; cache1h: number }
+
+function partCost(p: Part, r: Rates): bigint {
+  return BigInt(p.input) * r.input + BigInt(p.output) * r.output + BigInt(p.cacheRead) * r.cache_read
+    + BigInt(p.cache1h) * r.cache_write_1h + BigInt(p.cacheWrite - p.cache1h) * r.cache_write_5m;
+}
+
+/** The request's iterations as parts, when they add up to its totals (else the totals price
+ * it, as Claude Code does). 1-hour writes the iterations do not account for are given to
+ * iterations with unassigned writes, first come first served. */
+function iterationParts(usage: Usage, extras: UsageExtras): Part[] | null {
+  const its = extras.iterations;
+  if (!its || its.length === 0) return null;
+  const sum = (f: (i: IterationUsage) => number) => its.reduce((a, i) => a + f(i), 0);
+  const cacheWrite = usage.cache_creation_5m_input_tokens + usage.cache_creation_1h_input_tokens;
+  if (sum((i) => i.input_tokens) !== usage.input_tokens || sum((i) => i.output_tokens) !== usage.output_tokens
+    || sum((i) => i.cache_read_input_tokens) !== usage.cache_read_input_tokens || sum((i) => i.cache_creation_input_tokens) !== cacheWrite) return null;
+  let spare1h = Math.max(0, usage.cache_creation_1h_input_tokens - sum((i) => i.cache_1h));
+  return its.map((i) => {
+    const k = Math.min(spare1h, i.cache_creation_input_tokens - i.cache_5m - i.cache_1h);
+    spare1h -= k;
+    return { input: i.input_tokens, output: i.output_tokens, cacheRead: i.cache_read_input_tokens, cacheWrite: i.cache_creation_input_tokens, cache1h: i.cache_1h + k };
+  });
+}
+
+/**
+ * Exact cost of one request, priced as Claude Code prices it: fast mode at the model's fast
+ * rates; otherwise the long-prompt tier chosen per sampling iteration (on each iteration's
+ * whole prompt: uncached input plus cache reads and writes); the inference-geography multiplier
+ * on tokens (not on web searches); then an exact route multiplier on the whole.
+ */
+export function costOf(usage: Usage, price: ModelPrice, mult: Ratio = ONE, extras?: UsageExtras, geo: Ratio = ONE): { nanoUsd: number; tier: PriceTier } {
+  const whole: Part = {
+    input: usage.input_tokens, output: usage.output_tokens, cacheRead: usage.cache_read_input_tokens,
+    cacheWrite: usage.cache_creation_5m_input_tokens + usage.cache_creation_1h_input_tokens, cache1h: usage.cache_creation_1h_input_tokens,
+  };
+  let tokens = 0n;
+  let tier: PriceTier = 'standard';
+  if (extras?.speed === 'fast' && price.fast) {
+    tokens = partCost(whole, price.fast);
+    tier = 'fast';
+  } else if (price.long_prompt) {
+    const lp = price.long_prompt;
+    const parts = (extras && iterationParts(usage, extras)) ?? [whole];
+    let long = 0;
+    for (const p of parts) {
+      const isLong = p.input + p.cacheRead + p.cacheWrite > lp.above_prompt_tokens;
+      if (isLong) long++;
+      tokens += partCost(p, isLong ? lp : price);
+    }
+    tier = long === 0 ? 'standard' : parts.length > 1 && long < parts.length ? 'per_iteration' : 'long_prompt';
+  } else {
+    tokens = partCost(whole, price);
+  }
+  const web = BigInt(usage.web_search_requests) * price.web_search;
+  // Round half-up once, from the exact rational ((tokens × geo) + web) × route to nano-USD.
+  const num = (tokens * geo.num + web * geo.den) * mult.num;
+  const den = geo.den * mult.den * 1000n;
+  return { nanoUsd: Number((num + den / 2n) / den), tier };
 }
 
 /** nano-USD → a decimal USD string with no float rounding ("0.017100000"). */
@@ -134,6 +189,7 @@ export class PriceBook {
   private readonly prices = new Map<string, ModelPrice>();
   private readonly warned = new Set<string>();
   private multipliers: RouteMultiplier[] = [];
+  private readonly geo = new Map<string, Ratio>();
 
   constructor(private readonly catalog: ModelCatalog, private readonly warn: (msg: string) => void = () => {}) {}
 
@@ -154,6 +210,12 @@ export class PriceBook {
     }
     if (!parsed || typeof parsed.models !== 'object') throw new PriceError(`${file}: expected {"models": {...}}`);
     for (const [model, raw] of Object.entries(parsed.models)) this.set(model, raw, `${file}: models.${model}`);
+    if (parsed.inference_geo_multipliers && typeof parsed.inference_geo_multipliers === 'object') {
+      for (const [g, m] of Object.entries(parsed.inference_geo_multipliers)) {
+        if (g === '//' ) continue;
+        this.geo.set(g, parseMultiplier(m, `${file}: inference_geo_multipliers.${g}`));
+      }
+    }
     if (Array.isArray(parsed.route_multipliers)) {
       // A file that lists multipliers replaces the earlier list as a whole.
       this.multipliers = parsed.route_multipliers.map((m, i) => {
@@ -190,6 +252,7 @@ export class PriceBook {
       input: f(p.input), output: f(p.output), cache_write_5m: f(p.cache_write_5m), cache_write_1h: f(p.cache_write_1h),
       cache_read: f(p.cache_read), web_search: (Number(p.web_search / 1_000_000n) / 1e6).toString(),
       ...(p.long_prompt ? { long_prompt: { above_prompt_tokens: p.long_prompt.above_prompt_tokens, input: f(p.long_prompt.input), output: f(p.long_prompt.output), cache_write_5m: f(p.long_prompt.cache_write_5m), cache_write_1h: f(p.long_prompt.cache_write_1h), cache_read: f(p.long_prompt.cache_read) } } : {}),
+      ...(p.fast ? { fast: { input: f(p.fast.input), output: f(p.fast.output), cache_write_5m: f(p.fast.cache_write_5m), cache_write_1h: f(p.fast.cache_write_1h), cache_read: f(p.fast.cache_read) } } : {}),
       source: p.source, date: p.date,
     };
   }
@@ -200,10 +263,31 @@ export class PriceBook {
     return this.prices.get(key);
   }
 
-  /** Cost of a request; an unknown model is reported unpriced and warned about once. With a
-   * route and endpoint type, that route's surcharge applies (data/prices.json). */
-  cost(modelId: string | undefined, usage: Usage, where: { route?: string | null; endpointType?: string | null } = {}): Cost {
+  /** The highest rate of each token class over every model and tier: what an unpriced model is
+   * reserved and settled at (prices.unpriced: reserve), so a hard budget still holds. */
+  ceiling(): ModelPrice {
+    const max = (a: bigint, b: bigint) => (a > b ? a : b);
+    const c: ModelPrice = { input: 0n, output: 0n, cache_write_5m: 0n, cache_write_1h: 0n, cache_read: 0n, web_search: 0n, source: 'ceiling of every shipped and configured price', date: '' };
+    for (const p of this.prices.values()) {
+      for (const r of [p, p.long_prompt, p.fast]) {
+        if (!r) continue;
+        for (const k of RATE_KEYS) c[k] = max(c[k], r[k]);
+      }
+      c.web_search = max(c.web_search, p.web_search);
+    }
+    return c;
+  }
+
+  /** Cost of a request; an unknown model is reported unpriced and warned about once (or, with
+   * `unpriced: 'ceiling'`, priced at the ceiling rates and still flagged unpriced). With a
+   * route and endpoint type, that route's surcharge applies (data/prices.json); with usage
+   * extras, fast mode, per-iteration long-prompt tiers and the inference-geography multiplier. */
+  cost(modelId: string | undefined, usage: Usage, where: { route?: string | null; endpointType?: string | null } = {}, extras?: UsageExtras, unpriced: 'zero' | 'ceiling' = 'zero'): Cost {
     const price = modelId ? this.lookup(modelId) : undefined;
+    const geo = extras?.inference_geo ? this.geo.get(extras.inference_geo) : undefined;
+    if (!price && unpriced === 'ceiling') {
+      return { nanoUsd: costOf(usage, this.ceiling(), ONE, undefined, geo).nanoUsd, priced: false, tier: 'unpriced_ceiling' };
+    }
     if (!price) {
       const name = modelId ?? '(no model)';
       // Bounded: model names come from clients (validated, but many distinct ones are cheap).
@@ -211,10 +295,11 @@ export class PriceBook {
         this.warned.add(name);
         this.warn(`no price for model "${name}": its requests are recorded with tokens but marked unpriced (add it to a price file, see prices.file)`);
       }
-      return { nanoUsd: 0, priced: false };
+      return { nanoUsd: 0, priced: false, tier: 'unpriced' };
     }
     const m = this.multiplier(modelId, where.route ?? null, where.endpointType ?? null);
-    return { nanoUsd: costOf(usage, price, m), priced: true };
+    const c = costOf(usage, price, m ?? ONE, extras, geo);
+    return { nanoUsd: c.nanoUsd, priced: true, tier: c.tier };
   }
 
   entries(): [string, ModelPrice][] {

@@ -61,4 +61,22 @@ describe('usage extraction', () => {
     assert.equal(factsFromJson('{"type":"error","error":{"type":"invalid_request_error","message":"x"}}').errorType, 'invalid_request_error');
     assert.equal(factsFromJson('garbage').usageSeen, false);
   });
+
+  it('reads a stream as Claude Code does: zeros in message_delta never erase, breakdowns clamp to their total, latest speed/geo/iterations win', () => {
+    const m = new StreamMeter();
+    m.onEvent('message_start', JSON.stringify({ message: { usage: { input_tokens: 4000, output_tokens: 1, cache_read_input_tokens: 900, cache_creation_input_tokens: 500, cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 2000 }, speed: 'fast' } } }));
+    m.onEvent('message_delta', JSON.stringify({ delta: {}, usage: { input_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0, output_tokens: 0, inference_geo: 'us', iterations: [{ type: 'message', input_tokens: 4000, output_tokens: 0, cache_read_input_tokens: 900, cache_creation_input_tokens: 500 }, { type: 'tool_result' }] } }));
+    const f = m.facts();
+    assert.equal(f.usage.input_tokens, 4000, 'a 0 in message_delta keeps message_start');
+    assert.equal(f.usage.cache_read_input_tokens, 900);
+    assert.equal(f.usage.output_tokens, 0, 'output takes the latest value, 0 included');
+    assert.equal(f.usage.cache_creation_1h_input_tokens, 500, '1h clamped to the reported total');
+    assert.equal(f.usage.cache_creation_5m_input_tokens, 0);
+    assert.deepEqual(f.extras, { speed: 'fast', inference_geo: 'us', iterations: [{ input_tokens: 4000, output_tokens: 0, cache_read_input_tokens: 900, cache_creation_input_tokens: 500, cache_1h: 0, cache_5m: 0 }] });
+    // A breakdown that first appears in message_delta stands in for a missing total.
+    const d = new StreamMeter();
+    d.onEvent('message_start', JSON.stringify({ message: { usage: { input_tokens: 10, output_tokens: 1, cache_creation_input_tokens: 0 } } }));
+    d.onEvent('message_delta', JSON.stringify({ usage: { output_tokens: 5, cache_creation: { ephemeral_5m_input_tokens: 100, ephemeral_1h_input_tokens: 300 } } }));
+    assert.deepEqual([d.facts().usage.cache_creation_5m_input_tokens, d.facts().usage.cache_creation_1h_input_tokens], [100, 300]);
+  });
 });

@@ -4,7 +4,7 @@ import { request } from 'undici';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../util/log.js';
 
-export type AlertEventType = 'budget_threshold' | 'budget_exhausted' | 'failover' | 'cooldown';
+export type AlertEventType = 'budget_threshold' | 'budget_exhausted' | 'failover' | 'cooldown' | 'unpriced_model';
 
 export interface Alert {
   event: AlertEventType;

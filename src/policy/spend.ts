@@ -79,13 +79,27 @@ export class SpendControl {
   }
 
   /** A conservative estimate of a request's cost: ~3 bytes per input token at full input price
-   * (no cache discount), the configured output reservation, and the highest route surcharge. */
+   * (no cache discount), the configured output reservation, and the highest route surcharge.
+   * An unpriced model is estimated at the highest rates (prices.unpriced: reserve). */
   estimate(model: string, bodyBytes: number): number {
     const u = emptyUsage();
     u.input_tokens = Math.ceil(bodyBytes / 3);
     u.output_tokens = this.config.spend.reserve_output_tokens;
-    const c = this.prices.cost(model, u);
-    return c.priced ? Math.ceil((c.nanoUsd * 11) / 10) : 0;
+    const c = this.prices.cost(model, u, {}, undefined, this.config.prices.unpriced === 'reserve' ? 'ceiling' : 'zero');
+    return Math.ceil((c.nanoUsd * 11) / 10);
+  }
+
+  /** Unpriced models seen (bounded: names come from clients), for the once-per-model alert. */
+  private readonly unpricedSeen = new Set<string>();
+
+  private checkPriced(model: string): void {
+    if (this.prices.lookup(model)) return;
+    const policy = this.config.prices.unpriced;
+    if (policy === 'refuse') throw new GatewayError('TG_MODEL_UNPRICED', `model "${model}" has no price in this gateway's price data; ask ${this.config.spend.contact} to add it`);
+    if (this.unpricedSeen.has(model) || this.unpricedSeen.size >= 1000) return;
+    this.unpricedSeen.add(model);
+    const how = policy === 'reserve' ? 'budgets reserve and settle its requests at the highest known rates; the ledger flags them unpriced' : 'its requests cost $0 in the ledger and budgets (prices.unpriced: allow)';
+    this.alerts.send({ event: 'unpriced_model', text: `tollgate: model "${model}" has no price: ${how}. Add it to a price file (prices.file).`, data: { model, policy } });
   }
 
   /** Decides a request before any upstream sees it; throws the gateway's refusals. */
@@ -94,6 +108,7 @@ export class SpendControl {
     if (!decision.ok) {
       throw new GatewayError('TG_MODEL_NOT_ALLOWED', `model "${model}" is not allowed for ${key.team ? `team ${key.team}` : `key ${key.id}`}; allowed: ${decision.allowed.join(', ')}`);
     }
+    this.checkPriced(decision.model);
     const rate = this.rates.admit(key);
     if (!rate.ok) {
       const r = rate.refusal;

@@ -20,6 +20,7 @@ export const errorCodes = {
   TG_REQUEST_TIMEOUT: { status: 408, type: 'timeout_error', summary: 'the client did not send its request headers (server.header_timeout_ms) or whole request (server.request_timeout_ms) in time' },
   TG_UNSUPPORTED_ENCODING: { status: 415, type: 'invalid_request_error', summary: 'request Content-Encoding the gateway cannot read' },
   TG_MODEL_NOT_ON_ROUTE: { status: 400, type: 'invalid_request_error', summary: 'the model is unknown to the catalog or not available on the route(s) serving this key' },
+  TG_MODEL_UNPRICED: { status: 403, type: 'permission_error', summary: 'the model has no price, and prices.unpriced is refuse: add it to a price file (prices.file) or set prices.unpriced: reserve' },
   TG_MODEL_NOT_ALLOWED: { status: 403, type: 'permission_error', summary: 'the model is not allowed for this team or key by policy (the message names the allowed ones)' },
   TG_RATE_LIMITED: { status: 429, type: 'rate_limit_error', summary: 'a rate limit (requests or tokens per minute, concurrent requests) of the key, user or team was reached; retry-after says when to retry' },
   TG_BUDGET_EXHAUSTED: { status: 429, type: 'rate_limit_error', summary: 'a hard budget covering the request is spent; the message says which, spent vs limit, when it resets and whom to ask (x-should-retry: false)' },

@@ -533,7 +533,7 @@ async function streamResponse(ctx: GatewayContext, res: ServerResponse, upstream
   };
   const price = (f: ResponseFacts) => {
     const priceModel = out.catalogModel ?? f.model ?? line.model_requested ?? undefined;
-    return ctx.prices.cost(priceModel, f.usage, { route: upstream.route, endpointType: out.endpointType });
+    return ctx.prices.cost(priceModel, f.usage, { route: upstream.route, endpointType: out.endpointType }, f.extras, ctx.config.prices.unpriced === 'reserve' ? 'ceiling' : 'zero');
   };
 
   /** What went wrong with a response that reached its end (null: nothing). */
@@ -570,6 +570,9 @@ async function streamResponse(ctx: GatewayContext, res: ServerResponse, upstream
     line.cost_nanousd = priced.nanoUsd + billed.cost;
     // Requests that used no tokens (errors, count_tokens) cost nothing, priced or not.
     line.priced = priced.priced || !f.usageSeen;
+    line.price_tier = f.usageSeen ? priced.tier : null;
+    line.speed = f.extras.speed;
+    line.inference_geo = f.extras.inference_geo;
     const reported = translator?.reportedUsage;
     if (reported && f.usageSeen && (reported.input !== f.usage.input_tokens || reported.output !== f.usage.output_tokens)) {
       ctx.logger.warn('route-reported usage differs from the stream', { request_id: line.id, upstream: upstream.name, reported, metered: f.usage });

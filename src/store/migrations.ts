@@ -158,4 +158,10 @@ export const migrations: string[] = [
     created_at INTEGER NOT NULL
   );
   `,
+  // 6: what priced a line beyond its token counts (fast mode, US-only inference, the tier)
+  `
+  ALTER TABLE ledger ADD COLUMN speed TEXT;
+  ALTER TABLE ledger ADD COLUMN inference_geo TEXT;
+  ALTER TABLE ledger ADD COLUMN price_tier TEXT;
+  `,
 ];

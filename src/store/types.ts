@@ -52,6 +52,13 @@ export interface LedgerLine extends Usage {
   endpoint_type: string | null;
   /** Every upstream tried, in order (JSON text in the store). */
   attempts: Attempt[];
+  /** usage.speed of the response ("fast" is priced at fast-mode rates). */
+  speed?: string | null;
+  /** usage.inference_geo ("us": US-only inference, priced at a multiple of list). */
+  inference_geo?: string | null;
+  /** Which rates priced it: standard, long_prompt, per_iteration, fast, unpriced,
+   * unpriced_ceiling (an unknown model settled at the highest rates: prices.unpriced). */
+  price_tier?: string | null;
 }
 
 export interface Attempt {

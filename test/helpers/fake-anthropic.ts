@@ -20,6 +20,12 @@ export interface UsageSpec {
   cache_read_input_tokens?: number;
   cache_creation?: { ephemeral_5m_input_tokens: number; ephemeral_1h_input_tokens: number };
   server_tool_use?: { web_search_requests: number; web_fetch_requests?: number };
+  /** "fast" for fast mode. */
+  speed?: string;
+  /** "us" for US-only inference. */
+  inference_geo?: string;
+  /** Per-iteration usage ({type: "message", …counts}). */
+  iterations?: Record<string, unknown>[];
 }
 
 export type Behaviour =

@@ -13,6 +13,7 @@ const LEDGER_COLUMNS = [
   'input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_5m_input_tokens',
   'cache_creation_1h_input_tokens', 'web_search_requests', 'web_fetch_requests', 'cost_nanousd', 'priced',
   'ttfb_ms', 'duration_ms', 'client_aborted', 'upstream_request_id', 'message_id', 'upstream_model', 'endpoint_type', 'attempts',
+  'speed', 'inference_geo', 'price_tier',
 ] as const;
 
 const BOOL_COLUMNS = new Set(['streamed', 'priced', 'client_aborted']);
@@ -92,7 +93,7 @@ export class SqliteStore implements Store {
     this.dataVersion = this.db.prepare('PRAGMA data_version').pluck();
     this.batch = this.db.transaction((lines: LedgerLine[], keysUsed: Map<string, number>) => {
       for (const l of lines) {
-        const row: Row = { ...l };
+        const row: Row = { speed: null, inference_geo: null, price_tier: null, ...l };
         for (const c of BOOL_COLUMNS) row[c] = l[c as keyof LedgerLine] ? 1 : 0;
         row.attempts = JSON.stringify(l.attempts);
         this.insertLine.run(row);
