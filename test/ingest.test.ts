@@ -135,4 +135,74 @@ describe('tollgate ingest', () => {
     assert.equal(missing.status, 2);
     assert.match(missing.stderr, /no such file or directory/);
   });
+
+  it('keeps the final snapshot of a response, prices transcripts as the gateway does, and updates on a later import', () => {
+    const d = mkdtempSync(join(tmpdir(), 'tollgate-snap-'));
+    const c = join(d, 'c.yaml');
+    writeFileSync(c, 'store: { sqlite: ./t.db }\n');
+    const line = (out: number, extra: Record<string, unknown> = {}) => JSON.stringify({ type: 'assistant', sessionId: 's', requestId: 'req_9', timestamp: '2026-11-24T10:00:00.000Z', message: { id: 'msg_9', model: 'claude-opus-4-6', usage: { input_tokens: 1000, output_tokens: out, ...extra } } });
+    // Older Claude Code versions: one line per content block, output growing to the final 159.
+    writeFileSync(join(d, 'a.jsonl'), [line(3), line(80), line(159)].join('\n') + '\n');
+    const run = (args: string[]) => JSON.parse(tollgate(['ingest', 'claude-transcripts', ...args, '--json', '--config', c]).stdout) as { imported: number; updated: number; duplicates: number };
+    const first = run([join(d, 'a.jsonl')]);
+    assert.deepEqual([first.imported, first.updated, first.duplicates], [1, 0, 2]);
+    const again = run([join(d, 'a.jsonl')]);
+    assert.deepEqual([again.imported, again.updated, again.duplicates], [0, 0, 3], 're-import changes nothing');
+    const s = new SqliteStore(join(d, 't.db'));
+    const row = () => s.db.prepare("SELECT output_tokens, cost_nanousd FROM external_usage WHERE id = 'transcript:msg_9:req_9'").get() as { output_tokens: number; cost_nanousd: number };
+    assert.equal(row().output_tokens, 159);
+    assert.equal(row().cost_nanousd, 1000 * 5000 + 159 * 25000);
+    // A later file with the response in fast mode (the same ids): the record is updated.
+    writeFileSync(join(d, 'b.jsonl'), line(159, { speed: 'fast' }) + '\n');
+    assert.equal(run([join(d, 'b.jsonl')]).updated, 1);
+    assert.equal(row().cost_nanousd, 1000 * 30000 + 159 * 150000);
+    s.close();
+    rmSync(d, { recursive: true, force: true });
+  });
+
+  it('resolves ARN model ids in invocation logs; an application profile the config does not map is flagged, never $0', () => {
+    const d = mkdtempSync(join(tmpdir(), 'tollgate-arn-'));
+    const c = join(d, 'c.yaml');
+    writeFileSync(c, `store: { sqlite: ./t.db }
+upstreams:
+  - { name: br, type: bedrock, region: us-east-1, team_inference_profiles: { web: { claude-sonnet-4-5: "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/webprof" } } }
+`);
+    const rec = (id: string, modelId: string) => JSON.stringify({ timestamp: '2026-11-24T11:00:00Z', requestId: id, region: 'us-east-1', modelId, identity: { arn: 'arn:aws:iam::1:user/x' }, input: { inputTokenCount: 1_000_000 }, output: { outputTokenCount: 0 } });
+    writeFileSync(join(d, 'log.json'), [
+      rec('a1', 'arn:aws:bedrock:us-east-1:111122223333:inference-profile/global.anthropic.claude-haiku-4-5-20251001-v1:0'),
+      rec('a2', 'arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0'),
+      rec('a3', 'arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/webprof'),
+      rec('a4', 'arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/unknownprof'),
+    ].join('\n') + '\n');
+    const r = tollgate(['ingest', 'bedrock-invocation-logs', join(d, 'log.json'), '--json', '--config', c]);
+    assert.equal(r.status, 0, r.stderr);
+    const s = new SqliteStore(join(d, 't.db'));
+    const rows = s.db.prepare("SELECT id, model, cost_nanousd, priced FROM external_usage ORDER BY id").all() as { id: string; model: string; cost_nanousd: number; priced: number }[];
+    s.close();
+    // Haiku 4.5 $1/M: global list; in-region (foundation model) 1.1×; Sonnet 4.5 $3/M behind the team profile, 1.1×.
+    assert.deepEqual(rows.map((x) => [x.id, x.cost_nanousd, x.priced]), [
+      ['bedrock:a1', 1_000_000_000, 1], ['bedrock:a2', 1_100_000_000, 1], ['bedrock:a3', 3_300_000_000, 1], ['bedrock:a4', 30_000_000_000, 0],
+    ]);
+    assert.equal(rows[2]!.model, 'claude-sonnet-4-5');
+    rmSync(d, { recursive: true, force: true });
+  });
+
+  it('skips only a malformed CSV row, at its true line, and refuses a file of the wrong kind', () => {
+    const d = mkdtempSync(join(tmpdir(), 'tollgate-csv-'));
+    const c = join(d, 'c.yaml');
+    writeFileSync(c, 'store: { sqlite: ./t.db }\n');
+    writeFileSync(join(d, 'cur.csv'), [
+      'identity_line_item_id,line_item_usage_start_date,line_item_product_code,line_item_usage_type,line_item_iam_principal,line_item_unblended_cost',
+      'x-1,2026-11-24T00:00:00Z,AmazonBedrock,USE1-Claude-input,arn:a,1.00',
+      'x-2,2026-11-24T00:00:00Z,AmazonBedrock,"USE1-Claude-"broken",arn:a,2.00',
+      'x-3,2026-11-24T00:00:00Z,AmazonBedrock,USE1-Claude-output,arn:a,3.00',
+    ].join('\n') + '\n');
+    const r = JSON.parse(tollgate(['ingest', 'cur', join(d, 'cur.csv'), '--json', '--config', c]).stdout) as { imported: number; malformed: number; problems: string[] };
+    assert.deepEqual([r.imported, r.malformed], [2, 1]);
+    assert.match(r.problems[0]!, /cur\.csv:3: CSV: /);
+    const wrong = tollgate(['ingest', 'claude-transcripts', join(d, 'cur.csv'), '--config', c]);
+    assert.equal(wrong.status, 2);
+    assert.match(wrong.stderr, /cur\.csv: no claude-transcripts records; it looks like an AWS CUR 2\.0 CSV \(tollgate ingest cur\)/);
+    rmSync(d, { recursive: true, force: true });
+  });
 });

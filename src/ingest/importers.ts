@@ -7,8 +7,9 @@ import type Database from 'better-sqlite3';
 import { parse as parseCsv } from 'csv-parse';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { closeSync, openSync, readSync } from 'node:fs';
+import { constants, gunzipSync } from 'node:zlib';
 import type { PriceBook } from '../metering/prices.js';
-import { emptyUsage } from '../metering/usage.js';
+import { emptyUsage, UsageAccumulator } from '../metering/usage.js';
 import { expandPaths, lines, openRecords, progressReporter, type Progress } from './files.js';
 
 export const IMPORT_KINDS = ['claude-transcripts', 'bedrock-invocation-logs', 'cloudtrail', 'cur'] as const;
@@ -21,8 +22,12 @@ export interface ImportResult {
   duplicates: number;
   skipped: number;
   malformed: number;
+  /** Records replaced by a later snapshot of the same response (transcripts). */
+  updated: number;
   /** The first malformed records, as file:line and why. */
   problems: string[];
+  /** Files holding no record of the kind asked for, with what they look like (an error). */
+  wrongKind: string[];
   bytes: number;
   seconds: number;
 }
@@ -54,40 +59,101 @@ function bedrockEndpointType(modelId: string): string | null {
   return null;
 }
 
+/**
+ * The model an invocation log's modelId names, and the endpoint type it was served on.
+ * Inference-profile and foundation-model ARNs embed the id; an application inference profile
+ * ARN names the model only through the gateway's config (application_inference_profiles,
+ * team_inference_profiles), else it is unknown (null).
+ */
+export function bedrockLogModel(modelId: string, appProfiles: ReadonlyMap<string, string>): { model: string | null; endpointType: string | null } {
+  const arn = /^arn:aws[a-z-]*:bedrock:[^:]*:[^:]*:(inference-profile|foundation-model|application-inference-profile)\/(.+)$/.exec(modelId);
+  if (!arn) return { model: modelId, endpointType: bedrockEndpointType(modelId) };
+  const [, kind, rest] = arn as unknown as [string, string, string];
+  if (kind !== 'application-inference-profile') return { model: rest, endpointType: bedrockEndpointType(rest) };
+  // An application profile is made from a geo profile or an in-region model in practice: both
+  // carry the regional surcharge.
+  const model = appProfiles.get(modelId) ?? null;
+  return { model, endpointType: model ? 'geo' : null };
+}
+
+/** What a file that holds no record of the expected kind looks like, from its first bytes. */
+export function sniffKind(head: string): ImportKind | 'parquet' | null {
+  if (head.startsWith('PAR1')) return 'parquet';
+  if (/^\uFEFF?[^\n]*\b(identity_line_item_id|line_item_usage_type|line_item_unblended_cost)\b/.test(head)) return 'cur';
+  if (/"Records"\s*:/.test(head) && /"eventSource"/.test(head)) return 'cloudtrail';
+  if (/"schemaType"\s*:\s*"ModelInvocationLog"/.test(head) || (/"modelId"/.test(head) && /"requestId"/.test(head) && !/"sessionId"/.test(head))) return 'bedrock-invocation-logs';
+  if (/"sessionId"/.test(head) && /"type"\s*:\s*"(assistant|user|summary|system)"/.test(head)) return 'claude-transcripts';
+  if (/"eventSource"\s*:/.test(head)) return 'cloudtrail';
+  return null;
+}
+
+const KIND_NAMES: Record<ImportKind | 'parquet', string> = {
+  'claude-transcripts': 'Claude Code transcripts (tollgate ingest claude-transcripts)',
+  'bedrock-invocation-logs': 'Bedrock model invocation logs (tollgate ingest bedrock-invocation-logs)',
+  cloudtrail: 'CloudTrail events (tollgate ingest cloudtrail)',
+  cur: 'an AWS CUR 2.0 CSV (tollgate ingest cur)',
+  parquet: 'a Parquet file (CUR 2.0 as Parquet: tollgate ingest cur)',
+};
+
 export class Importer {
   private readonly insert: Database.Statement;
-  private readonly batch: Row[] = [];
+  private readonly replace: Database.Statement;
+  private readonly existing: Database.Statement;
+  /** Rows waiting for the next transaction, by id: a later snapshot of a response replaces an
+   * earlier one before it reaches the store. */
+  private readonly batch = new Map<string, Row>();
+  private readonly appProfiles: ReadonlyMap<string, string>;
 
-  constructor(private readonly db: Database.Database, private readonly prices: PriceBook, private readonly opts: { principal?: string; progress?: boolean } = {}) {
-    this.insert = db.prepare(`INSERT OR IGNORE INTO external_usage (id, source, ts, principal, session_id, model, region, input_tokens, output_tokens,
+  constructor(private readonly db: Database.Database, private readonly prices: PriceBook, private readonly opts: { principal?: string; progress?: boolean; appProfiles?: ReadonlyMap<string, string> } = {}) {
+    const cols = `(id, source, ts, principal, session_id, model, region, input_tokens, output_tokens,
       cache_read_input_tokens, cache_creation_input_tokens, calls, usage_type, cost_nanousd, priced)
       VALUES (@id, @source, @ts, @principal, @session_id, @model, @region, @input_tokens, @output_tokens, @cache_read_input_tokens,
-      @cache_creation_input_tokens, @calls, @usage_type, @cost_nanousd, @priced)`);
+      @cache_creation_input_tokens, @calls, @usage_type, @cost_nanousd, @priced)`;
+    this.insert = db.prepare(`INSERT OR IGNORE INTO external_usage ${cols}`);
+    // Transcripts: the final snapshot of a response wins (Claude Code writes one line per
+    // content block, older versions with growing output counts).
+    this.replace = db.prepare(`INSERT INTO external_usage ${cols} ON CONFLICT(id) DO UPDATE SET
+      input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, cache_read_input_tokens = excluded.cache_read_input_tokens,
+      cache_creation_input_tokens = excluded.cache_creation_input_tokens, cost_nanousd = excluded.cost_nanousd, priced = excluded.priced, model = excluded.model
+      WHERE input_tokens != excluded.input_tokens OR output_tokens != excluded.output_tokens OR cache_read_input_tokens != excluded.cache_read_input_tokens
+        OR cache_creation_input_tokens != excluded.cache_creation_input_tokens OR cost_nanousd != excluded.cost_nanousd`);
+    this.existing = db.prepare('SELECT 1 FROM external_usage WHERE id = ?').pluck();
+    this.appProfiles = opts.appProfiles ?? new Map();
   }
 
   private flush(r: ImportResult): void {
-    if (!this.batch.length) return;
-    const rows = this.batch.splice(0);
+    if (!this.batch.size) return;
+    const rows = [...this.batch.values()];
+    this.batch.clear();
     this.db.transaction(() => {
       for (const x of rows) {
-        const changes = this.insert.run({
+        const params = {
           session_id: null, model: null, region: null, input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0,
           calls: 1, usage_type: null, cost_nanousd: 0, ...x, priced: x.priced === false ? 0 : 1,
-        }).changes;
-        if (changes) r.imported++;
+        };
+        if (x.source === 'transcript') {
+          const had = this.existing.get(x.id) !== undefined;
+          const changes = this.replace.run(params).changes;
+          if (!had) r.imported++;
+          else if (changes) r.updated++;
+          else r.duplicates++;
+          continue;
+        }
+        if (this.insert.run(params).changes) r.imported++;
         else r.duplicates++;
       }
     })();
   }
 
   private add(r: ImportResult, row: Row): void {
-    this.batch.push(row);
-    if (this.batch.length >= 5000) this.flush(r);
+    if (this.batch.has(row.id)) r.duplicates++;
+    this.batch.set(row.id, row);
+    if (this.batch.size >= 5000) this.flush(r);
   }
 
   async run(kind: ImportKind, paths: string[]): Promise<ImportResult> {
     const files = expandPaths(paths);
-    const r: ImportResult = { files: files.length, records: 0, imported: 0, duplicates: 0, skipped: 0, malformed: 0, problems: [], bytes: 0, seconds: 0 };
+    const r: ImportResult = { files: files.length, records: 0, imported: 0, duplicates: 0, updated: 0, skipped: 0, malformed: 0, problems: [], wrongKind: [], bytes: 0, seconds: 0 };
     const progress: Progress = { bytes: 0, total: files.reduce((a, f) => a + statSync(f).size, 0), started: Date.now() };
     const tick = progressReporter(progress, kind, this.opts.progress ?? false);
     const bad = (file: string, line: number, why: string) => {
@@ -95,6 +161,23 @@ export class Importer {
       if (r.problems.length < 20) r.problems.push(`${file}:${line}: ${why}`);
     };
     for (const file of files) {
+      const before = r.records;
+      await this.file(kind, file, progress, r, bad, tick);
+      this.flush(r);
+      // Nothing of the kind asked for: say what the file looks like rather than report success.
+      if (r.records === before && statSync(file).size > 0) {
+        const looks = sniffKind(readHead(file));
+        if (looks !== kind) r.wrongKind.push(`${file}: no ${kind} records; it looks like ${looks ? KIND_NAMES[looks] : 'no format tollgate imports'}`);
+      }
+    }
+    if (this.opts.progress) process.stderr.write('\n');
+    r.bytes = progress.bytes;
+    r.seconds = (Date.now() - progress.started) / 1000;
+    return r;
+  }
+
+  private async file(kind: ImportKind, file: string, progress: Progress, r: ImportResult, bad: (f: string, l: number, w: string) => void, tick: () => void): Promise<void> {
+    {
       if (kind === 'cur') await this.cur(file, progress, r, bad, tick);
       else {
         let ln = 0;
@@ -114,12 +197,7 @@ export class Importer {
           tick();
         }
       }
-      this.flush(r);
     }
-    if (this.opts.progress) process.stderr.write('\n');
-    r.bytes = progress.bytes;
-    r.seconds = (Date.now() - progress.started) / 1000;
-    return r;
   }
 
   /** ~/.claude/projects/**\/*.jsonl: one API response may span several lines (one per
@@ -131,17 +209,13 @@ export class Importer {
       return;
     }
     r.records++;
-    const u = o.message.usage;
     const ts = Date.parse(o.timestamp ?? '');
     if (!o.message.id || Number.isNaN(ts)) return bad(file, ln, 'assistant line without message.id or timestamp');
-    const cc = (u.cache_creation ?? {}) as Record<string, unknown>;
-    const usage = {
-      ...emptyUsage(), input_tokens: n(u.input_tokens), output_tokens: n(u.output_tokens), cache_read_input_tokens: n(u.cache_read_input_tokens),
-      cache_creation_1h_input_tokens: n(cc.ephemeral_1h_input_tokens),
-      cache_creation_5m_input_tokens: Math.max(n(cc.ephemeral_5m_input_tokens), n(u.cache_creation_input_tokens) - n(cc.ephemeral_1h_input_tokens)),
-      web_search_requests: n((u.server_tool_use as Record<string, unknown> | undefined)?.web_search_requests),
-    };
-    const c = this.prices.cost(o.message.model, usage);
+    // Read and priced as the gateway reads a response (fast mode, US inference, iterations).
+    const acc = new UsageAccumulator();
+    acc.apply(o.message.usage);
+    const usage = acc.result();
+    const c = this.prices.cost(o.message.model, usage, {}, acc.usageExtras(), 'ceiling');
     this.add(r, {
       id: `transcript:${o.message.id}:${o.requestId ?? ''}`, source: 'transcript', ts, principal: this.opts.principal ?? null, session_id: o.sessionId ?? null,
       model: o.message.model ?? null, input_tokens: usage.input_tokens, output_tokens: usage.output_tokens, cache_read_input_tokens: usage.cache_read_input_tokens,
@@ -159,9 +233,11 @@ export class Importer {
     const ts = Date.parse(o.timestamp ?? '');
     if (Number.isNaN(ts)) return bad(file, ln, 'record without a timestamp');
     const usage = { ...emptyUsage(), input_tokens: n(o.input?.inputTokenCount), output_tokens: n(o.output?.outputTokenCount), cache_read_input_tokens: n(o.input?.cacheReadInputTokenCount), cache_creation_5m_input_tokens: n(o.input?.cacheWriteInputTokenCount) };
-    const c = this.prices.cost(o.modelId, usage, { route: 'bedrock', endpointType: bedrockEndpointType(o.modelId) });
+    // An ARN the config does not map prices at the ceiling, flagged unpriced: never $0.
+    const m = bedrockLogModel(o.modelId, this.appProfiles);
+    const c = this.prices.cost(m.model ?? undefined, usage, { route: 'bedrock', endpointType: m.endpointType }, undefined, 'ceiling');
     this.add(r, {
-      id: `bedrock:${o.requestId}`, source: 'bedrock_log', ts, principal: o.identity?.arn ?? null, model: o.modelId, region: o.region ?? null,
+      id: `bedrock:${o.requestId}`, source: 'bedrock_log', ts, principal: o.identity?.arn ?? null, model: m.model ?? o.modelId, region: o.region ?? null,
       input_tokens: usage.input_tokens, output_tokens: usage.output_tokens, cache_read_input_tokens: usage.cache_read_input_tokens,
       cache_creation_input_tokens: usage.cache_creation_5m_input_tokens, cost_nanousd: c.nanoUsd, priced: c.priced,
     });
@@ -225,17 +301,44 @@ export class Importer {
       }
       return;
     }
-    const parser = openRecords(file, progress).pipe(parseCsv({ columns: true, relax_column_count: true, skip_empty_lines: true, bom: true }));
-    let ln = 1;
+    // A malformed row (a stray quote, say) skips that row only, reported at its own line.
+    const parser = openRecords(file, progress).pipe(parseCsv({
+      columns: true, relax_column_count: true, skip_empty_lines: true, bom: true, info: true, skip_records_with_error: true,
+      on_skip: (err) => {
+        const e = err as (Error & { lines?: number }) | undefined;
+        bad(file, e?.lines ?? 0, `CSV: ${e?.message ?? 'unreadable row'}`);
+        return undefined;
+      },
+    }));
+    let ln = 0;
     try {
-      for await (const row of parser as AsyncIterable<Record<string, string>>) {
-        ln++;
-        this.curRow(row, file, ln, r, bad);
+      for await (const rec of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
+        ln = rec.info.lines;
+        this.curRow(rec.record, file, ln, r, bad);
         tick();
       }
     } catch (err) {
-      bad(file, ln, `CSV: ${(err as Error).message}`);
+      bad(file, ln + 1, `CSV: ${(err as Error).message}`);
     }
+  }
+}
+
+function readHead(file: string): string {
+  const fd = openSync(file, 'r');
+  try {
+    const b = Buffer.alloc(65536);
+    const n = readSync(fd, b, 0, b.length, 0);
+    // A gzip file is sniffed after decompressing what was read.
+    if (n > 2 && b[0] === 0x1f && b[1] === 0x8b) {
+      try {
+        return gunzipSync(b.subarray(0, n), { finishFlush: constants.Z_SYNC_FLUSH }).toString('utf8', 0, 65536);
+      } catch {
+        return '';
+      }
+    }
+    return b.toString('utf8', 0, n);
+  } finally {
+    closeSync(fd);
   }
 }
 
