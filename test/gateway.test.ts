@@ -185,13 +185,15 @@ describe('metering', () => {
     assert.equal(lastLine().model_requested, 'claude-haiku-4-5');
   });
 
-  it('records an unknown model with its tokens, unpriced, never priced as another model', async () => {
+  it('records an unknown model with its tokens, flagged unpriced, at the ceiling rates — never as another model, never free', async () => {
     fake.next({ kind: 'stream', usageStart: { input_tokens: 500, output_tokens: 1 }, usageEnd: { output_tokens: 5 } });
     await post('/v1/messages', claudeBody(500, { model: 'claude-nonexistent-9' }));
     const l = lastLine();
     assert.equal(l.model_served, 'claude-nonexistent-9');
     assert.equal(l.priced, false);
-    assert.equal(l.cost_nanousd, 0);
+    assert.equal(l.price_tier, 'unpriced_ceiling');
+    // prices.unpriced: reserve (the default): the highest rates known, $30/M in, $150/M out.
+    assert.equal(l.cost_nanousd, 500 * 30_000 + 5 * 150_000);
     assert.equal(l.input_tokens, 500);
   });
 
