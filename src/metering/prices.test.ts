@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadCatalog } from '../routing/catalog.js';
 import { packageRoot } from '../util/paths.js';
-import { costOf, formatUsd, parseUsdPerMtok, PriceBook, PriceError } from './prices.js';
+import { costOf, formatUsd, formatUsdAmount, parseUsdPerMtok, PriceBook, PriceError } from './prices.js';
 import { emptyExtras, emptyUsage, type Usage, type UsageExtras } from './usage.js';
 
 interface RefModel { id: string; provider_ids: Record<string, string | null>; prices: Record<string, number | Record<string, number>> }
@@ -105,7 +105,7 @@ describe('prices', () => {
 
   it('formats nano-USD without float rounding', () => {
     assert.equal(formatUsd(17_100_000), '0.017100000');
-    assert.equal(formatUsd(123_456_789_012n, 2), '123.45');
+    assert.equal(formatUsd(123_456_789_012n, 2), '123.46', 'half-up at the shown precision');
     assert.equal(formatUsd(-5), '-0.000000005');
   });
 
@@ -168,5 +168,16 @@ describe('prices', () => {
     assert.equal(c.tier, 'unpriced_ceiling');
     // The most expensive input and output of the catalog: fast mode on Opus 4.6/4.7.
     assert.equal(c.nanoUsd, (30 + 150) * 1e9);
+  });
+
+  it('shows money rounded half-up at the shown precision, in exact arithmetic, the same everywhere', () => {
+    assert.equal(formatUsd(14_850_000, 4), '0.0149', 'the budget refusal and budgets list agree');
+    assert.equal(formatUsd(14_849_999, 4), '0.0148');
+    assert.equal(formatUsd(-14_850_000, 4), '-0.0149');
+    assert.equal(formatUsd(2_016_067_950_000, 4), '2016.0680');
+    assert.equal(formatUsd(999_999_999_999, 2), '1000.00');
+    assert.equal(formatUsd(-4, 2), '0.00', 'no negative zero');
+    assert.equal(formatUsd(17_100_000), '0.017100000');
+    assert.equal(formatUsdAmount(0.01485, 4), '0.0149', 'a JSON amount is shown by the same rule');
   });
 });

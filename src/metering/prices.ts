@@ -167,14 +167,27 @@ export function costOf(usage: Usage, price: ModelPrice, mult: Ratio = ONE, extra
   return { nanoUsd: Number((num + den / 2n) / den), tier };
 }
 
-/** nano-USD → a decimal USD string with no float rounding ("0.017100000"). */
+/**
+ * nano-USD → a decimal USD string, rounded half-up (away from zero) at the shown precision,
+ * in exact integer arithmetic. The one rule for money shown to people: every table, message
+ * and chart label goes through it, so figures agree wherever they appear (JSON keeps exact
+ * values). "0.017100000" at 9 decimals.
+ */
 export function formatUsd(nano: number | bigint, decimals = 9): string {
+  const d = Math.max(0, Math.min(9, Math.floor(decimals)));
   const n = BigInt(nano);
   const neg = n < 0n;
-  const a = neg ? -n : n;
-  const int = a / 1_000_000_000n;
-  const frac = (a % 1_000_000_000n).toString().padStart(9, '0').slice(0, decimals);
-  return `${neg ? '-' : ''}${int}${decimals > 0 ? '.' + frac : ''}`;
+  const step = 10n ** BigInt(9 - d);
+  const units = ((neg ? -n : n) + step / 2n) / step;
+  const scale = 10n ** BigInt(d);
+  const int = units / scale;
+  const frac = (units % scale).toString().padStart(d, '0');
+  return `${neg && units > 0n ? '-' : ''}${int}${d > 0 ? '.' + frac : ''}`;
+}
+
+/** A USD amount already in JSON (exact to the nano-dollar) shown by the same rule. */
+export function formatUsdAmount(usd: number, decimals: number): string {
+  return formatUsd(Math.round(usd * 1e9), decimals);
 }
 
 /** nano-USD as a JSON number of USD (exact to the 9th decimal for any realistic total). */

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { nanoToUsd } from '../metering/prices.js';
+import { formatUsd, formatUsdAmount, nanoToUsd } from '../metering/prices.js';
 import type { LedgerLine, ReportRow } from '../store/types.js';
 import type { SeatAdvice } from './advisors.js';
 
@@ -47,7 +47,7 @@ export function renderHtml(d: HtmlData): string {
     seatUsers: d.seats.map((s) => s.user), seatMetered: d.seats.map((s) => s.metered_usd_per_month), seatPrice: d.seats.map((s) => s.seat_usd_per_month ?? 0),
   };
   const { js, css } = uplotAssets();
-  const rows = d.seats.map((s) => `<tr><td>${esc(s.user)}</td><td>$${s.metered_usd_per_month.toFixed(2)}</td><td>${esc(s.recommendation)}${s.plan ? ` (${esc(s.plan)})` : ''}</td><td>${esc(s.reason)}</td></tr>`).join('');
+  const rows = d.seats.map((s) => `<tr><td>${esc(s.user)}</td><td>$${formatUsdAmount(s.metered_usd_per_month, 2)}</td><td>${esc(s.recommendation)}${s.plan ? ` (${esc(s.plan)})` : ''}</td><td>${esc(s.reason)}</td></tr>`).join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(d.title)}</title>
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">
@@ -56,7 +56,7 @@ body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fff}h
 .grid{display:grid;grid-template-columns:repeat(2,minmax(480px,1fr));gap:24px}.card{border:1px solid #ddd;border-radius:6px;padding:12px}
 h2{font-size:15px;margin:0 0 8px}table{border-collapse:collapse;width:100%;font-size:12px}td,th{border-bottom:1px solid #eee;padding:3px 6px;text-align:left}
 </style></head><body>
-<h1>${esc(d.title)}</h1><div>${esc(d.range)} · total $${nanoToUsd(d.total).toFixed(2)} · ${d.lines.length} requests</div>
+<h1>${esc(d.title)}</h1><div>${esc(d.range)} · total $${formatUsd(d.total, 2)} · ${d.lines.length} requests</div>
 <div class="grid">
 <div class="card"><h2>Spend per day by team (USD)</h2><div id="c-time" class="chart"></div></div>
 <div class="card"><h2>Spend by model (USD)</h2><div id="c-model" class="chart"></div></div>

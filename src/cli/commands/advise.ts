@@ -5,6 +5,7 @@ import { adviseRoute, adviseSeats, hybridSummary, loadSeatPlans, userUsage, type
 import { generateSettings } from '../../clientconfig/setup.js';
 import { loadCatalog } from '../../routing/catalog.js';
 import { parseTime, wallClock } from '../../util/time.js';
+import { formatUsdAmount } from '../../metering/prices.js';
 import { openConfig, openStore, out, table, UsageError, type GlobalOpts } from '../shared.js';
 
 export function register(program: Command, globals: () => GlobalOpts): void {
@@ -48,7 +49,7 @@ export function register(program: Command, globals: () => GlobalOpts): void {
       ];
       if (o.json) return out(JSON.stringify({ users: advice, team: summary, assumptions }, null, 2));
       out(table(['USER', 'METERED $/MONTH', 'ACTIVE DAYS', 'SPREAD', 'ADVICE', 'PLAN', 'SAVES $/MONTH', 'WHY'],
-        advice.map((a) => [a.user, a.metered_usd_per_month.toFixed(2), `${a.active_days}/${a.working_days}`, a.spread.toFixed(2), a.recommendation, a.plan, a.saving_usd_per_month.toFixed(2), a.reason])));
+        advice.map((a) => [a.user, formatUsdAmount(a.metered_usd_per_month, 2), `${a.active_days}/${a.working_days}`, a.spread.toFixed(2), a.recommendation, a.plan, formatUsdAmount(a.saving_usd_per_month, 2), a.reason])));
       out(`team: ${Object.entries(summary.seats).map(([p, n]) => `${n} × ${p}`).join(', ') || 'no seats'}, ${summary.metered_users} metered; $${summary.seats_usd_per_month + summary.metered_usd_per_month} vs $${summary.all_metered_usd_per_month} all metered (saves $${summary.saving_usd_per_month}/month)`);
       out('assumptions:\n' + assumptions.map((a) => `  - ${a}`).join('\n'));
     });

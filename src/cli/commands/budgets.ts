@@ -6,6 +6,7 @@ import { admin } from '../remote.js';
 import { openConfig, out, table, UsageError, type GlobalOpts } from '../shared.js';
 import { withOps } from './keys.js';
 import { wallClock } from '../../util/time.js';
+import { formatUsdAmount } from '../../metering/prices.js';
 
 interface ScopeOpts { key?: string; user?: string; team?: string; project?: string; org?: boolean }
 
@@ -56,7 +57,7 @@ export function register(program: Command, globals: () => GlobalOpts): void {
       }
       if (o.json) return out(JSON.stringify(rows, null, 2));
       out(table(['SCOPE', 'PERIOD', 'MODE', 'LIMIT USD', 'SPENT USD', 'REMAINING USD', 'RESETS AT', 'STATE', 'SOURCE'],
-        rows.map((r) => [`${String(r.scope)}${r.value ? ` ${String(r.value)}` : ''}`, r.period, r.mode, Number(r.limit_usd).toFixed(2), Number(r.spent_usd).toFixed(4), Number(r.remaining_usd).toFixed(4), r.resets_at ?? 'never', r.state, r.source] as (string | null)[])));
+        rows.map((r) => [`${String(r.scope)}${r.value ? ` ${String(r.value)}` : ''}`, r.period, r.mode, formatUsdAmount(Number(r.limit_usd), 2), formatUsdAmount(Number(r.spent_usd), 4), formatUsdAmount(Number(r.remaining_usd), 4), r.resets_at ?? 'never', r.state, r.source] as (string | null)[])));
     });
 
   scopeOptions(budgets.command('remove'))

@@ -4,6 +4,7 @@ import { PriceBook } from '../../metering/prices.js';
 import { insights } from '../../reports/insights.js';
 import { loadCatalog } from '../../routing/catalog.js';
 import { parseTime } from '../../util/time.js';
+import { formatUsdAmount } from '../../metering/prices.js';
 import { openConfig, openStore, out, UsageError, type GlobalOpts } from '../shared.js';
 
 export function register(program: Command, globals: () => GlobalOpts): void {
@@ -28,7 +29,7 @@ export function register(program: Command, globals: () => GlobalOpts): void {
         const found = insights(lines, PriceBook.load(loadCatalog(), { file: loaded.config.prices.file, overrides: loaded.config.prices.overrides }));
         if (o.json) return out(JSON.stringify(found, null, 2));
         if (found.length === 0) return out('no ledger lines in that range');
-        for (const f of found) out(`$${f.usd.toFixed(4).padStart(10)}  ${f.user}${f.session ? ` [${f.session}]` : ''}  ${f.kind}: ${f.detail}${f.lines.length ? `\n             lines: ${f.lines.slice(0, 5).join(', ')}${f.lines.length > 5 ? ` (+${f.lines.length - 5})` : ''}` : ''}`);
+        for (const f of found) out(`$${formatUsdAmount(f.usd, 4).padStart(10)}  ${f.user}${f.session ? ` [${f.session}]` : ''}  ${f.kind}: ${f.detail}${f.lines.length ? `\n             lines: ${f.lines.slice(0, 5).join(', ')}${f.lines.length > 5 ? ` (+${f.lines.length - 5})` : ''}` : ''}`);
       } finally {
         store.close();
       }

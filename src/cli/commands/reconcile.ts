@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { reconcile, type ReconcileBy } from '../../reports/reconcile.js';
 import { SqliteStore } from '../../store/sqlite/index.js';
 import { parseTime, wallClock } from '../../util/time.js';
+import { formatUsdAmount } from '../../metering/prices.js';
 import { openConfig, openStore, out, table, UsageError, type GlobalOpts } from '../shared.js';
 
 export function register(program: Command, globals: () => GlobalOpts): void {
@@ -30,7 +31,7 @@ export function register(program: Command, globals: () => GlobalOpts): void {
         const rows = reconcile(store.db, o.by as ReconcileBy, since, until, { pct, usd: 0.01 });
         if (o.json) return out(JSON.stringify(rows, null, 2));
         out(table(['DAY', o.by.toUpperCase(), 'LEDGER USD', 'TELEMETRY USD', 'BEDROCK LOGS USD', 'CUR USD', 'TRANSCRIPTS USD', 'CLOUDTRAIL CALLS', 'DIFF USD', 'FLAG'],
-          rows.map((r) => [r.day, r.group, r.ledger_usd.toFixed(4), r.telemetry_usd.toFixed(4), r.bedrock_logs_usd.toFixed(4), r.cur_usd.toFixed(4), r.transcripts_usd.toFixed(4), r.cloudtrail_calls, r.difference_usd.toFixed(4), r.flagged ? `! ${r.likely_cause}` : ''])));
+          rows.map((r) => [r.day, r.group, ...[r.ledger_usd, r.telemetry_usd, r.bedrock_logs_usd, r.cur_usd, r.transcripts_usd].map((v) => formatUsdAmount(v, 4)), r.cloudtrail_calls, formatUsdAmount(r.difference_usd, 4), r.flagged ? `! ${r.likely_cause}` : ''])));
       } finally {
         store.close();
       }
