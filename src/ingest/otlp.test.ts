@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { SqliteStore } from '../store/sqlite/index.js';
 import type { KeyRecord } from '../store/types.js';
 import { OtlpStore } from './otlp.js';
+import { loadCatalog } from '../routing/catalog.js';
 import { reconcile } from '../reports/reconcile.js';
 
 const key = { id: 'key_1', user: 'ivy', team: 'ops' } as KeyRecord;
@@ -38,7 +39,7 @@ describe('OTLP receiver', () => {
     assert.deepEqual(o.logs(logs, key), { accepted: 1, rejected: 1 });
     o.logs(logs, key);
     assert.equal((store.db.prepare('SELECT COUNT(*) AS n FROM telemetry_events').get() as { n: number }).n, 1);
-    const rows = reconcile(store.db, 'user', now - 60_000, now + 60_000);
+    const { rows } = reconcile(store.db, loadCatalog(), 'user', now - 60_000, now + 60_000);
     assert.equal(rows.length, 1);
     assert.deepEqual([rows[0]!.group, rows[0]!.telemetry_usd, rows[0]!.ledger_usd, rows[0]!.flagged], ['ivy', 0.0006, 0, false], 'under $0.01: not flagged');
     store.close();

@@ -1,9 +1,18 @@
-// Reconciliation: per group and day, the gateway's ledger next to Claude Code's own telemetry
-// estimate, with differences over a threshold flagged and their likely cause.
+// Reconciliation: per group and day, the gateway's ledger next to every other record of the
+// same usage — Claude Code's telemetry and transcripts, Bedrock invocation logs, CloudTrail and
+// the bill (CUR) — with every difference over a threshold flagged and its likely cause.
+//
+// Records that describe the same request are matched by id before anything is compared: an
+// invocation log whose requestId is a ledger line's upstream_request_id is the gateway's own
+// call, never "bypass". Only sources that hold any record at all are compared, so a source that
+// was never set up does not flag every row.
 import type Database from 'better-sqlite3';
 import { IdentityMap } from '../ingest/identities.js';
+import type { ModelCatalog } from '../routing/catalog.js';
 
 export type ReconcileBy = 'user' | 'team' | 'model' | 'day';
+
+export type ReconcileSource = 'telemetry' | 'bedrock_logs' | 'transcripts' | 'cur' | 'cloudtrail';
 
 export interface ReconcileRow {
   group: string | null;
@@ -14,87 +23,123 @@ export interface ReconcileRow {
   telemetry_tokens: number;
   /** From imported Bedrock invocation logs (priced from the price data), transcripts, CUR. */
   bedrock_logs_usd: number;
+  /** The part of bedrock_logs_usd with no ledger line (matched by request id): bypass. */
+  bypass_usd: number;
   transcripts_usd: number;
   cur_usd: number;
   cloudtrail_calls: number;
+  /** The difference behind the first flag (0 when none). */
   difference_usd: number;
   flagged: boolean;
+  /** Every flag's cause, most certain first; likely_cause is the first. */
+  flags: string[];
   likely_cause: string | null;
 }
 
-const GROUP: Record<ReconcileBy, { ledger: string; telemetry: string }> = {
-  user: { ledger: 'user', telemetry: 'user' },
-  team: { ledger: 'team', telemetry: 'team' },
-  model: { ledger: 'COALESCE(model_served, model_requested)', telemetry: 'model' },
-  day: { ledger: "'all'", telemetry: "'all'" },
-};
+export interface ReconcileResult {
+  rows: ReconcileRow[];
+  /** Sources with no record at all in the store: not compared. */
+  notSetUp: ReconcileSource[];
+}
 
-export function reconcile(db: Database.Database, by: ReconcileBy, since: number, until: number, threshold = { pct: 1, usd: 0.01 }): ReconcileRow[] {
+interface Acc { ledger: number; telemetry: number; logs: number; bypass: number; transcripts: number; cur: number }
+
+const usd = (nano: number) => nano / 1e9;
+
+export function reconcile(db: Database.Database, catalog: ModelCatalog, by: ReconcileBy, since: number, until: number, threshold = { pct: 1, usd: 0.01 }): ReconcileResult {
   const day = "strftime('%Y-%m-%d', ts / 1000, 'unixepoch')";
-  const g = GROUP[by];
-  const ledger = db.prepare(`SELECT ${g.ledger} AS grp, ${day} AS day, SUM(cost_nanousd) AS cost,
-      SUM(input_tokens + output_tokens + cache_read_input_tokens + cache_creation_5m_input_tokens + cache_creation_1h_input_tokens) AS tokens
-    FROM ledger WHERE ts >= ? AND ts < ? AND endpoint = 'messages' GROUP BY 1, 2`).all(since, until) as { grp: string | null; day: string; cost: number; tokens: number }[];
-  const tele = db.prepare(`SELECT ${g.telemetry} AS grp, ${day} AS day, SUM(cost_nanousd) AS cost,
-      SUM(input_tokens + output_tokens + cache_read_input_tokens + cache_creation_input_tokens) AS tokens
-    FROM telemetry_events WHERE ts >= ? AND ts < ? GROUP BY 1, 2`).all(since, until) as { grp: string | null; day: string; cost: number; tokens: number }[];
+  // Model ids in any form (catalog ids, first-party, Bedrock profiles) group as one.
+  const canonical = (m: string | null) => (m ? catalog.resolve(m)?.id ?? m : null);
+  const sourceCount = (sql: string) => Number(db.prepare(sql).pluck().get() ?? 0);
+  const present = {
+    telemetry: sourceCount('SELECT COUNT(*) FROM (SELECT 1 FROM telemetry_events LIMIT 1)') > 0,
+    bedrock_logs: sourceCount("SELECT COUNT(*) FROM (SELECT 1 FROM external_usage WHERE source = 'bedrock_log' LIMIT 1)") > 0,
+    transcripts: sourceCount("SELECT COUNT(*) FROM (SELECT 1 FROM external_usage WHERE source = 'transcript' LIMIT 1)") > 0,
+    cur: sourceCount("SELECT COUNT(*) FROM (SELECT 1 FROM external_usage WHERE source = 'cur' LIMIT 1)") > 0,
+    cloudtrail: sourceCount("SELECT COUNT(*) FROM (SELECT 1 FROM external_usage WHERE source = 'cloudtrail' LIMIT 1)") > 0,
+  };
+
   const rows = new Map<string, ReconcileRow>();
-  const row = (grp: string | null, d: string) => {
+  const nanos = new Map<ReconcileRow, Acc>();
+  const row = (grp: string | null, d: string): { r: ReconcileRow; acc: Acc } => {
     const k = `${grp ?? ''}\u0000${d}`;
     let r = rows.get(k);
     if (!r) {
-      r = { group: grp, day: d, ledger_usd: 0, telemetry_usd: 0, ledger_tokens: 0, telemetry_tokens: 0, bedrock_logs_usd: 0, transcripts_usd: 0, cur_usd: 0, cloudtrail_calls: 0, difference_usd: 0, flagged: false, likely_cause: null };
+      r = { group: grp, day: d, ledger_usd: 0, telemetry_usd: 0, ledger_tokens: 0, telemetry_tokens: 0, bedrock_logs_usd: 0, bypass_usd: 0, transcripts_usd: 0, cur_usd: 0, cloudtrail_calls: 0, difference_usd: 0, flagged: false, flags: [], likely_cause: null };
       rows.set(k, r);
+      nanos.set(r, { ledger: 0, telemetry: 0, logs: 0, bypass: 0, transcripts: 0, cur: 0 });
     }
-    return r;
+    return { r, acc: nanos.get(r) as Acc };
   };
-  for (const l of ledger) Object.assign(row(l.grp, l.day), { ledger_usd: l.cost / 1e9, ledger_tokens: l.tokens });
-  for (const t of tele) Object.assign(row(t.grp, t.day), { telemetry_usd: t.cost / 1e9, telemetry_tokens: t.tokens });
-  // Imported records join by the identity map (user, team) or directly (model, day).
+  const groupOf = (user: string | null, team: string | null, model: string | null) => (by === 'user' ? user : by === 'team' ? team : by === 'model' ? canonical(model) : 'all');
+
+  const ledger = db.prepare(`SELECT user, team, COALESCE(model_served, model_requested) AS model, ${day} AS day, SUM(cost_nanousd) AS cost,
+      SUM(input_tokens + output_tokens + cache_read_input_tokens + cache_creation_5m_input_tokens + cache_creation_1h_input_tokens) AS tokens
+    FROM ledger WHERE ts >= ? AND ts < ? AND endpoint = 'messages' GROUP BY 1, 2, 3, 4`).all(since, until) as { user: string | null; team: string | null; model: string | null; day: string; cost: number; tokens: number }[];
+  for (const l of ledger) {
+    const { r, acc } = row(groupOf(l.user, l.team, l.model), l.day);
+    acc.ledger += l.cost;
+    r.ledger_tokens += l.tokens;
+  }
+  const tele = db.prepare(`SELECT user, team, model, ${day} AS day, SUM(cost_nanousd) AS cost,
+      SUM(input_tokens + output_tokens + cache_read_input_tokens + cache_creation_input_tokens) AS tokens
+    FROM telemetry_events WHERE ts >= ? AND ts < ? GROUP BY 1, 2, 3, 4`).all(since, until) as { user: string | null; team: string | null; model: string | null; day: string; cost: number; tokens: number }[];
+  for (const t of tele) {
+    const { r, acc } = row(groupOf(t.user, t.team, t.model), t.day);
+    acc.telemetry += t.cost;
+    r.telemetry_tokens += t.tokens;
+  }
+
+  // Imported records join people by the identity map. An invocation log is the gateway's own
+  // call when a ledger line carries its request id.
   const ids = new IdentityMap(db);
-  const ext = db.prepare(`SELECT source, principal, model, ${day} AS day, cost_nanousd, calls FROM external_usage WHERE ts >= ? AND ts < ?`).all(since, until) as { source: string; principal: string | null; model: string | null; day: string; cost_nanousd: number; calls: number }[];
-  // Summed in integer nano-USD, converted once: no float drift in the totals.
-  const nanos = new Map<ReconcileRow, { bedrock: number; transcript: number; cur: number }>();
+  const ext = db.prepare(`SELECT e.source, e.principal, e.model, ${day.replace('ts /', 'e.ts /')} AS day, e.cost_nanousd, e.calls,
+      CASE WHEN e.source = 'bedrock_log' AND EXISTS (SELECT 1 FROM ledger l WHERE l.upstream_request_id = substr(e.id, 9)) THEN 1 ELSE 0 END AS matched
+    FROM external_usage e WHERE e.ts >= ? AND e.ts < ?`).all(since, until) as { source: string; principal: string | null; model: string | null; day: string; cost_nanousd: number; calls: number; matched: number }[];
   for (const e of ext) {
     const who = ids.resolve(e.principal);
-    const grp = by === 'user' ? who?.user ?? (e.principal ? `unmapped:${e.principal}` : null) : by === 'team' ? who?.team ?? null : by === 'model' ? e.model : 'all';
-    const r = row(grp, e.day);
-    const acc = nanos.get(r) ?? { bedrock: 0, transcript: 0, cur: 0 };
-    nanos.set(r, acc);
-    if (e.source === 'bedrock_log') acc.bedrock += e.cost_nanousd;
-    else if (e.source === 'transcript') acc.transcript += e.cost_nanousd;
+    const grp = by === 'user' ? who?.user ?? (e.principal ? `unmapped:${e.principal}` : null) : by === 'team' ? who?.team ?? null : by === 'model' ? canonical(e.model) : 'all';
+    const { r, acc } = row(grp, e.day);
+    if (e.source === 'bedrock_log') {
+      acc.logs += e.cost_nanousd;
+      if (!e.matched) acc.bypass += e.cost_nanousd;
+    } else if (e.source === 'transcript') acc.transcripts += e.cost_nanousd;
     else if (e.source === 'cur') acc.cur += e.cost_nanousd;
     else if (e.source === 'cloudtrail') r.cloudtrail_calls += e.calls;
   }
-  for (const [r, acc] of nanos) {
-    r.bedrock_logs_usd = acc.bedrock / 1e9;
-    r.transcripts_usd = acc.transcript / 1e9;
-    r.cur_usd = acc.cur / 1e9;
-  }
-  for (const r of rows.values()) {
-    // Traffic that reached Bedrock without passing tollgate shows up in its logs, not the ledger.
-    if (r.bedrock_logs_usd - r.ledger_usd > threshold.usd && r.bedrock_logs_usd > r.ledger_usd * (1 + threshold.pct / 100)) {
-      r.flagged = true;
-      r.likely_cause = 'traffic bypassing the gateway: Bedrock invocation logs show more than the ledger';
-      r.difference_usd = Math.round((r.bedrock_logs_usd - r.ledger_usd) * 1e9) / 1e9;
-      continue;
+
+  const over = (diff: number, base: number) => Math.abs(diff) > threshold.usd && (base === 0 || (Math.abs(diff) / base) * 100 > threshold.pct);
+  for (const [r, a] of nanos) {
+    // Summed in integer nano-USD, converted once: no float drift in the totals.
+    r.ledger_usd = usd(a.ledger);
+    r.telemetry_usd = usd(a.telemetry);
+    r.bedrock_logs_usd = usd(a.logs);
+    r.bypass_usd = usd(a.bypass);
+    r.transcripts_usd = usd(a.transcripts);
+    r.cur_usd = usd(a.cur);
+    const flag = (diffNano: number, cause: string) => {
+      if (r.flags.length === 0) r.difference_usd = usd(diffNano);
+      r.flags.push(cause);
+    };
+    if (present.bedrock_logs && over(usd(a.bypass), usd(a.logs))) {
+      flag(a.bypass, `traffic bypassing the gateway: $${usd(a.bypass)} in Bedrock invocation logs with no ledger line (matched by request id)`);
     }
-    if (r.cur_usd > 0 && r.bedrock_logs_usd > 0 && Math.abs(r.cur_usd - r.bedrock_logs_usd) > threshold.usd && Math.abs(r.cur_usd - r.bedrock_logs_usd) / r.cur_usd * 100 > threshold.pct) {
-      r.flagged = true;
-      r.likely_cause = 'the bill (CUR) differs from the logs priced at list: discounts, cache tokens priced differently, or a route surcharge';
-      r.difference_usd = Math.round((r.cur_usd - r.bedrock_logs_usd) * 1e9) / 1e9;
-      continue;
+    if (present.cur && present.bedrock_logs && (a.cur > 0 || a.logs > 0) && over(usd(a.cur - a.logs), usd(Math.max(a.cur, a.logs)))) {
+      flag(a.cur - a.logs, 'the bill (CUR) differs from the invocation logs priced at list: discounts, credits, cache tokens priced differently, or a route surcharge');
     }
-    r.difference_usd = Math.round((r.telemetry_usd - r.ledger_usd) * 1e9) / 1e9;
-    const base = Math.max(r.ledger_usd, r.telemetry_usd);
-    r.flagged = Math.abs(r.difference_usd) > threshold.usd && (base === 0 || (Math.abs(r.difference_usd) / base) * 100 > threshold.pct);
-    if (r.flagged) {
-      r.likely_cause = r.telemetry_tokens > r.ledger_tokens
+    if (present.transcripts && a.transcripts > a.ledger && over(usd(a.transcripts - a.ledger), usd(a.transcripts))) {
+      flag(a.transcripts - a.ledger, 'Claude Code transcripts show more than the ledger: usage outside the gateway (a direct API key, another route)');
+    }
+    if (present.telemetry && over(usd(a.telemetry - a.ledger), usd(Math.max(a.ledger, a.telemetry)))) {
+      flag(a.telemetry - a.ledger, r.telemetry_tokens > r.ledger_tokens
         ? 'traffic bypassing the gateway: Claude Code reported more tokens than passed through tollgate'
         : r.telemetry_tokens < r.ledger_tokens
           ? 'telemetry missing or delayed (exporter off, interval not yet flushed) for part of the traffic'
-          : 'same tokens, different price: client-side estimate drift, cache tokens priced differently, or a route surcharge (Bedrock/Vertex regional 1.1×)';
+          : 'same tokens, different price: client-side estimate drift, cache tokens priced differently, or a route surcharge (Bedrock/Vertex regional 1.1×)');
     }
+    r.flagged = r.flags.length > 0;
+    r.likely_cause = r.flags[0] ?? null;
   }
-  return [...rows.values()].sort((a, b) => a.day.localeCompare(b.day) || String(a.group).localeCompare(String(b.group)));
+  const notSetUp = (Object.keys(present) as ReconcileSource[]).filter((k) => !present[k]);
+  return { rows: [...rows.values()].sort((a, b) => a.day.localeCompare(b.day) || String(a.group).localeCompare(String(b.group))), notSetUp };
 }

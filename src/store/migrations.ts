@@ -164,4 +164,8 @@ export const migrations: string[] = [
   ALTER TABLE ledger ADD COLUMN inference_geo TEXT;
   ALTER TABLE ledger ADD COLUMN price_tier TEXT;
   `,
+  // 7: reconcile matches invocation logs to the gateway's own calls by request id
+  `
+  CREATE INDEX ledger_upstream_request_id ON ledger(upstream_request_id) WHERE upstream_request_id IS NOT NULL;
+  `,
 ];

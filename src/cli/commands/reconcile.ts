@@ -4,12 +4,13 @@ import { reconcile, type ReconcileBy } from '../../reports/reconcile.js';
 import { SqliteStore } from '../../store/sqlite/index.js';
 import { parseTime, wallClock } from '../../util/time.js';
 import { formatUsdAmount } from '../../metering/prices.js';
+import { loadCatalog } from '../../routing/catalog.js';
 import { openConfig, openStore, out, table, UsageError, type GlobalOpts } from '../shared.js';
 
 export function register(program: Command, globals: () => GlobalOpts): void {
   program.command('reconcile')
-    .description("side by side per group and day: the gateway ledger and Claude Code's own telemetry estimate; differences flagged with their likely cause")
-    .requiredOption('--since <time>', 'from (ISO date/time, or 7d …)').option('--until <time>')
+    .description("side by side per group and day: the gateway ledger, Claude Code's telemetry and transcripts, Bedrock invocation logs, CloudTrail and the bill (CUR); every difference flagged with its likely cause")
+    .option('--since <time>', 'from (ISO date/time, or 7d …)', '30d').option('--until <time>')
     .option('--by <dim>', 'user | team | model | day', 'user')
     .option('--threshold <pct>', 'flag differences above this percentage (and $0.01)', '1')
     .option('--json')
@@ -28,10 +29,12 @@ export function register(program: Command, globals: () => GlobalOpts): void {
       const store = openStore(openConfig(globals()));
       try {
         if (!(store instanceof SqliteStore)) throw new UsageError('reconcile needs the SQLite store');
-        const rows = reconcile(store.db, o.by as ReconcileBy, since, until, { pct, usd: 0.01 });
+        const { rows, notSetUp } = reconcile(store.db, loadCatalog(), o.by as ReconcileBy, since, until, { pct, usd: 0.01 });
+        // Said once, not as a flag on every row.
+        if (notSetUp.length) process.stderr.write(`not compared (no records imported or received): ${notSetUp.join(', ')}\n`);
         if (o.json) return out(JSON.stringify(rows, null, 2));
-        out(table(['DAY', o.by.toUpperCase(), 'LEDGER USD', 'TELEMETRY USD', 'BEDROCK LOGS USD', 'CUR USD', 'TRANSCRIPTS USD', 'CLOUDTRAIL CALLS', 'DIFF USD', 'FLAG'],
-          rows.map((r) => [r.day, r.group, ...[r.ledger_usd, r.telemetry_usd, r.bedrock_logs_usd, r.cur_usd, r.transcripts_usd].map((v) => formatUsdAmount(v, 4)), r.cloudtrail_calls, formatUsdAmount(r.difference_usd, 4), r.flagged ? `! ${r.likely_cause}` : ''])));
+        out(table(['DAY', o.by.toUpperCase(), 'LEDGER USD', 'TELEMETRY USD', 'BEDROCK LOGS USD', 'BYPASS USD', 'CUR USD', 'TRANSCRIPTS USD', 'CLOUDTRAIL CALLS', 'DIFF USD', 'FLAGS'],
+          rows.map((r) => [r.day, r.group, ...[r.ledger_usd, r.telemetry_usd, r.bedrock_logs_usd, r.bypass_usd, r.cur_usd, r.transcripts_usd].map((v) => formatUsdAmount(v, 4)), r.cloudtrail_calls, formatUsdAmount(r.difference_usd, 4), r.flags.map((f) => `! ${f}`).join(' ')])));
       } finally {
         store.close();
       }
