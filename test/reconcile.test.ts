@@ -122,4 +122,30 @@ describe('reconcile on a fixture month', () => {
     const late = tollgate(['reconcile', '--by', 'day', '--json', '--config', cfg], { env: { TOLLGATE_NOW: '2027-02-01T00:00:00Z' } });
     assert.deepEqual(JSON.parse(late.stdout), []);
   });
+
+  it('shows imported usage in reports next to the ledger: report and usage summary --source', () => {
+    const json = (args: string[]) => {
+      const r = tollgate([...args, '--since', '2026-11-01', '--until', '2026-12-01', '--json', '--config', cfg]);
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout) as Record<string, unknown>[];
+    };
+    const days = json(['report', '--by', 'day', '--source', 'transcripts']);
+    assert.deepEqual(days.map((x) => [x.source, x.day, x.requests]), [['transcripts', '2026-11-03', 2]]);
+    const all = json(['report', '--by', 'team', '--source', 'all']);
+    const sum = (src: string) => all.filter((x) => x.source === src).reduce((a, x) => a + Number(x.cost_nanousd), 0);
+    assert.equal(sum('ledger'), 3 * callNano + book.cost('claude-sonnet-4-5', usage).nanoUsd);
+    assert.equal(sum('logs'), 5 * callNano, 'every invocation log, the gateway\'s and the bypass');
+    assert.equal(sum('cur'), 5 * callNano + 20_000_000);
+    // Through identities: the gateway role's records under its team, Carol's under hers.
+    assert.ok(all.some((x) => x.source === 'logs' && x.team === 'platform' && Number(x.cost_nanousd) === 3 * callNano));
+    assert.ok(all.some((x) => x.source === 'logs' && x.team === 'web' && Number(x.cost_nanousd) === 2 * callNano));
+    const users = json(['usage', 'summary', '--by', 'user', '--source', 'all']);
+    const carol = users.filter((x) => x.user === 'carol').map((x) => [x.source, Number(x.cost_nanousd)]);
+    // Carol: one call through the gateway, two straight to Bedrock (logs), her bill for those
+    // (CUR) — each source apart, never summed into one figure that counts a call twice.
+    assert.deepEqual(carol, [['ledger', callNano], ['cur', 2 * callNano], ['logs', 2 * callNano]]);
+    const bad = tollgate(['report', '--source', 'bills', '--config', cfg]);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--source bills: use one of ledger, transcripts, logs, cur, all/);
+  });
 });

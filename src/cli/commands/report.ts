@@ -10,8 +10,15 @@ import { adviseSeats, loadSeatPlans, userUsage } from '../../reports/advisors.js
 import { writeFileSync } from 'node:fs';
 import { PriceBook } from '../../metering/prices.js';
 import { loadCatalog } from '../../routing/catalog.js';
+import { externalReport, USAGE_SOURCES, type UsageSource } from '../../reports/sources.js';
+import { SqliteStore } from '../../store/sqlite/index.js';
 
 const TOTALS = ['requests', 'input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_5m_input_tokens', 'cache_creation_1h_input_tokens', 'web_search_requests', 'cost_nanousd', 'unpriced_requests'] as const;
+
+function sourceOf(v: string): UsageSource {
+  if (!(USAGE_SOURCES as readonly string[]).includes(v)) throw new UsageError(`--source ${v}: use one of ${USAGE_SOURCES.join(', ')}`);
+  return v as UsageSource;
+}
 
 function dims(v: string): ReportDimension[] {
   const list = v.split(',').map((s) => s.trim()).filter(Boolean);
@@ -64,12 +71,25 @@ export function register(program: Command, globals: () => GlobalOpts): void {
     .option('--since <time>', 'from (ISO date/time, or 24h, 7d …)').option('--until <time>', 'up to (exclusive)')
     .option('--json', 'JSON rows with the group fields by name and cost_usd').option('--csv', 'CSV')
     .option('--html <file>', 'write a self-contained page with charts (spend over time by team, by model, top users, cache hit rate, seat vs metered)')
+    .option('--source <source>', `whose records: ${USAGE_SOURCES.join(' | ')} (imported usage, attributed through tollgate identities; rows then carry a source field)`, 'ledger')
     .enablePositionalOptions()
-    .action((o: { by: string; since?: string; until?: string; json?: boolean; csv?: boolean; html?: string }) => {
+    .action((o: { by: string; since?: string; until?: string; json?: boolean; csv?: boolean; html?: string; source: string }) => {
       const by = dims(o.by);
+      const source = sourceOf(o.source);
       const store = openStore(openConfig(globals()));
       try {
         const q = range(o);
+        if (source !== 'ledger') {
+          if (o.html) throw new UsageError('--html reports the ledger; drop --source');
+          if (!(store instanceof SqliteStore)) throw new UsageError('imported usage needs the SQLite store');
+          const rows: ReportRow[] = [
+            ...(source === 'all' ? store.report(by, q).map((r): ReportRow => ({ source: 'ledger', ...r })) : []),
+            ...externalReport(store.db, loadCatalog(), source, by, q),
+          ];
+          const total = rows.reduce((a, r) => a + Number(r.cost_nanousd), 0);
+          print(shape(rows, ['source' as ReportDimension, ...by]), ['source', ...by], o, total);
+          return;
+        }
         if (o.html) {
           const since = q.since ?? wallClock() - 30 * 86400e3;
           const until = q.until ?? wallClock();

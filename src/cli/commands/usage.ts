@@ -1,7 +1,10 @@
 // tollgate usage [summary]
 import type { Command } from 'commander';
 import { formatUsd, nanoToUsd } from '../../metering/prices.js';
-import { SUMMARY_DIMENSIONS, type LedgerLine, type LedgerQuery, type SummaryDimension } from '../../store/types.js';
+import { SUMMARY_DIMENSIONS, type LedgerLine, type LedgerQuery, type SummaryDimension, type SummaryRow } from '../../store/types.js';
+import { externalReport, USAGE_SOURCES, type UsageSource } from '../../reports/sources.js';
+import { loadCatalog } from '../../routing/catalog.js';
+import { SqliteStore } from '../../store/sqlite/index.js';
 import { parseTime } from '../../util/time.js';
 import { iso, openConfig, openStore, out, table, UsageError, type GlobalOpts } from '../shared.js';
 
@@ -62,22 +65,44 @@ export function register(program: Command, globals: () => GlobalOpts): void {
   filters(usage.command('summary')
     .description('totals grouped by one dimension'))
     .requiredOption('--by <dim>', `one of ${SUMMARY_DIMENSIONS.join(', ')}`)
+    .option('--source <source>', `whose records: ${USAGE_SOURCES.join(' | ')} (imported usage through tollgate identities)`, 'ledger')
     .option('--json', 'print a JSON array')
-    .action((o: FilterOpts & { by: string; json?: boolean }) => {
+    .action((o: FilterOpts & { by: string; json?: boolean; source: string }) => {
       if (!(SUMMARY_DIMENSIONS as readonly string[]).includes(o.by)) throw new UsageError(`--by ${o.by}: expected one of ${SUMMARY_DIMENSIONS.join(', ')}`);
+      if (!(USAGE_SOURCES as readonly string[]).includes(o.source)) throw new UsageError(`--source ${o.source}: use one of ${USAGE_SOURCES.join(', ')}`);
       const by = o.by as SummaryDimension;
+      const source = o.source as UsageSource;
       const store = openStore(openConfig(globals()));
       try {
-        const rows = store.summarize(by, query(o));
+        // Each source's rows stay apart (source field): the same spend can appear in several
+        // records (a gateway call in the ledger, its invocation log, the bill), so summing
+        // across sources would count it twice.
+        let rows: (SummaryRow & { source?: string })[];
+        if (source === 'ledger') rows = store.summarize(by, query(o));
+        else {
+          if (!(store instanceof SqliteStore)) throw new UsageError('imported usage needs the SQLite store');
+          const num = (r: Record<string, unknown>, f: string) => Number(r[f] ?? 0);
+          rows = [
+            ...(source === 'all' ? store.summarize(by, query(o)).map((r) => ({ source: 'ledger', ...r })) : []),
+            ...externalReport(store.db, loadCatalog(), source, [by], query(o)).map((r) => ({
+              source: String(r.source), group: r[by] === null || r[by] === undefined ? null : String(r[by]),
+              requests: num(r, 'requests'), input_tokens: num(r, 'input_tokens'), output_tokens: num(r, 'output_tokens'), cache_read_input_tokens: num(r, 'cache_read_input_tokens'),
+              cache_creation_5m_input_tokens: num(r, 'cache_creation_5m_input_tokens'), cache_creation_1h_input_tokens: num(r, 'cache_creation_1h_input_tokens'),
+              web_search_requests: num(r, 'web_search_requests'), cost_nanousd: num(r, 'cost_nanousd'), unpriced_requests: num(r, 'unpriced_requests'),
+            })),
+          ];
+        }
         if (o.json) {
           out(JSON.stringify(rows.map(({ group, cost_nanousd, ...r }) => ({ [by]: group, ...r, cost_usd: nanoToUsd(cost_nanousd), cost_nanousd })), null, 2));
           return;
         }
         const total = rows.reduce((a, r) => a + BigInt(r.cost_nanousd), 0n);
-        out(table([by.toUpperCase(), 'REQUESTS', 'IN', 'OUT', 'CACHE R', 'CACHE W5M', 'CACHE W1H', 'WEB SEARCH', 'COST USD', 'UNPRICED'],
-          [...rows.map((r) => [r.group, r.requests, r.input_tokens, r.output_tokens, r.cache_read_input_tokens, r.cache_creation_5m_input_tokens,
+        const withSource = source !== 'ledger';
+        out(table([...(withSource ? ['SOURCE'] : []), by.toUpperCase(), 'REQUESTS', 'IN', 'OUT', 'CACHE R', 'CACHE W5M', 'CACHE W1H', 'WEB SEARCH', 'COST USD', 'UNPRICED'],
+          [...rows.map((r) => [...(withSource ? [r.source] : []), r.group, r.requests, r.input_tokens, r.output_tokens, r.cache_read_input_tokens, r.cache_creation_5m_input_tokens,
             r.cache_creation_1h_input_tokens, r.web_search_requests, formatUsd(r.cost_nanousd, 6), r.unpriced_requests]),
-          ['TOTAL', rows.reduce((a, r) => a + r.requests, 0), '', '', '', '', '', '', formatUsd(total, 6), '']]));
+          // Across sources the same spend can recur (ledger, its log, the bill): no grand total then.
+          ...(source === 'ledger' || source !== 'all' ? [[...(withSource ? [''] : []), 'TOTAL', rows.reduce((a, r) => a + r.requests, 0), '', '', '', '', '', '', formatUsd(total, 6), '']] : [])]));
       } finally {
         store.close();
       }

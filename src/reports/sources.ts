@@ -1,0 +1,85 @@
+// Usage from outside the gateway in the same reports as the ledger: imported transcripts,
+// Bedrock invocation logs and CUR line items, attributed to users and teams through the
+// identity map, grouped by the same dimensions, so a team's spend outside the gateway shows
+// next to its spend through it. Sums stay exact (integer nano-USD).
+import type Database from 'better-sqlite3';
+import { IdentityMap } from '../ingest/identities.js';
+import type { ModelCatalog } from '../routing/catalog.js';
+import type { LedgerQuery, ReportDimension, ReportRow } from '../store/types.js';
+
+export const USAGE_SOURCES = ['ledger', 'transcripts', 'logs', 'cur', 'all'] as const;
+export type UsageSource = (typeof USAGE_SOURCES)[number];
+
+/** The imported sources each choice covers, by their name in the store. */
+const STORED: Record<Exclude<UsageSource, 'ledger'>, string[]> = {
+  transcripts: ['transcript'], logs: ['bedrock_log'], cur: ['cur'], all: ['transcript', 'bedrock_log', 'cur'],
+};
+const LABEL: Record<string, string> = { transcript: 'transcripts', bedrock_log: 'logs', cur: 'cur' };
+
+function dayOf(ts: number): string {
+  return new Date(ts).toISOString().slice(0, 10);
+}
+
+/** Weeks start on Monday (as the ledger's reports): the date of that Monday names the week. */
+function weekOf(ts: number): string {
+  const d = new Date(ts);
+  const back = (d.getUTCDay() + 6) % 7;
+  return dayOf(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() - back));
+}
+
+interface ExternalRecord {
+  source: string; ts: number; principal: string | null; session_id: string | null; model: string | null; region: string | null;
+  input_tokens: number; output_tokens: number; cache_read_input_tokens: number; cache_creation_input_tokens: number; calls: number; cost_nanousd: number; priced: number;
+}
+
+/**
+ * Report rows for imported usage, grouped by `by` plus a leading `source` field. Cache writes
+ * are not split by lifetime in imported records: they are shown as 5-minute writes. Records of
+ * people the identity map does not know group as user "unmapped:<principal>".
+ */
+export function externalReport(db: Database.Database, catalog: ModelCatalog, source: Exclude<UsageSource, 'ledger'>, by: ReportDimension[], q: LedgerQuery): ReportRow[] {
+  // Filters only the ledger has (project, key) match no imported record.
+  if (q.project !== undefined || q.keyId !== undefined) return [];
+  const kinds = STORED[source];
+  const recs = db.prepare(`SELECT source, ts, principal, session_id, model, region, input_tokens, output_tokens, cache_read_input_tokens,
+      cache_creation_input_tokens, calls, cost_nanousd, priced FROM external_usage
+    WHERE source IN (${kinds.map(() => '?').join(',')}) AND ts >= ? AND ts < ?`).all(...kinds, q.since ?? 0, q.until ?? Number.MAX_SAFE_INTEGER) as ExternalRecord[];
+  const ids = new IdentityMap(db);
+  const groups = new Map<string, ReportRow>();
+  for (const e of recs) {
+    const who = ids.resolve(e.principal);
+    const user = who?.user ?? (e.principal ? `unmapped:${e.principal}` : null);
+    const team = who?.team ?? null;
+    if (q.user !== undefined && user !== q.user) continue;
+    if (q.team !== undefined && team !== q.team) continue;
+    const value: Record<ReportDimension, string | null> = {
+      user, team, project: null, key: null, upstream: null, session: e.session_id, region: e.region,
+      route: e.source === 'transcript' ? null : 'bedrock',
+      model: e.model ? catalog.resolve(e.model)?.id ?? e.model : null,
+      day: dayOf(e.ts), week: weekOf(e.ts), month: dayOf(e.ts).slice(0, 7),
+    };
+    const fields = [LABEL[e.source] ?? e.source, ...by.map((d) => value[d])];
+    const k = JSON.stringify(fields);
+    let r = groups.get(k);
+    if (!r) {
+      r = { source: fields[0] as string, ...Object.fromEntries(by.map((d) => [d, value[d]])), requests: 0, input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_5m_input_tokens: 0, cache_creation_1h_input_tokens: 0, web_search_requests: 0, cost_nanousd: 0, unpriced_requests: 0 };
+      groups.set(k, r);
+    }
+    const add = (f: string, v: number) => { (r as Record<string, number>)[f] = Number(r![f] ?? 0) + v; };
+    // A CUR line item is a bill line, not a request.
+    add('requests', e.source === 'cur' ? 0 : e.calls);
+    add('input_tokens', e.input_tokens);
+    add('output_tokens', e.output_tokens);
+    add('cache_read_input_tokens', e.cache_read_input_tokens);
+    add('cache_creation_5m_input_tokens', e.cache_creation_input_tokens);
+    add('cost_nanousd', e.cost_nanousd);
+    if (!e.priced) add('unpriced_requests', 1);
+  }
+  return [...groups.values()].sort((a, b) => {
+    for (const f of ['source', ...by]) {
+      const c = String(a[f] ?? '').localeCompare(String(b[f] ?? ''));
+      if (c) return c;
+    }
+    return Number(b.cost_nanousd) - Number(a.cost_nanousd);
+  });
+}
