@@ -11,7 +11,9 @@ import { seedLedger } from '../src/reports/seed.js';
 import { loadCatalog } from '../src/routing/catalog.js';
 import { SqliteStore } from '../src/store/sqlite/index.js';
 import { REPORT_DIMENSIONS, type LedgerLine } from '../src/store/types.js';
-import { tollgate } from './helpers/cli.js';
+import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { BIN, tollgate } from './helpers/cli.js';
 
 let dir: string;
 let cfg: string;
@@ -126,7 +128,7 @@ describe('advisors', () => {
       { user: 'bursty', cost: 300e9, perDay: perDay(4, 75) },
       { user: 'light', cost: 12e9, perDay: perDay(15, 0.8) },
       { user: 'whale', cost: 5000e9, perDay: perDay(22, 227) },
-    ], plans, since, until);
+    ], plans, since, until, { individual: true });
     const by = Object.fromEntries(a.map((x) => [x.user, x]));
     assert.deepEqual([by['steady-pro']!.recommendation, by['steady-pro']!.plan, by['steady-pro']!.saving_usd_per_month], ['seat', 'pro', 25]);
     assert.deepEqual([by['steady-max']!.recommendation, by['steady-max']!.plan, by['steady-max']!.saving_usd_per_month], ['seat', 'max5', 200]);
@@ -141,6 +143,20 @@ describe('advisors', () => {
     assert.equal(h.metered_users, 3);
     assert.equal(h.all_metered_usd_per_month, 5657);
     assert.equal(h.saving_usd_per_month, 225);
+  });
+
+  it('advises company engineers team plans, with their seat minimum, and says when a team plan beats individual seats', () => {
+    const steady = (user: string, usd: number) => ({ user, cost: usd * 1e9, perDay: perDay(20, usd / 20) });
+    const team = ['a', 'b', 'c', 'd', 'e'].map((u) => steady(u, 110));
+    const a = adviseSeats([...team, steady('heavy', 300)], plans, since, until);
+    const by = Object.fromEntries(a.map((x) => [x.user, x]));
+    // Five steady users: Team standard ($30) fits each ($110 < its $120 cap), five seats meet the minimum.
+    for (const u of ['a', 'b', 'c', 'd', 'e']) assert.deepEqual([by[u]!.recommendation, by[u]!.plan], ['seat', 'team_standard']);
+    assert.match(by.a!.reason, /the team plan beats an individual Max 5x \(\$100\)/);
+    // One heavy user alone on Team premium would pay for its 5-seat minimum: metered is cheaper.
+    assert.equal(by.heavy!.recommendation, 'metered');
+    assert.match(by.heavy!.reason, /only 1 user\(s\) need it and the plan's minimum is 5 seats \(\$750\/month vs \$300 metered\)/);
+    assert.ok(a.every((x) => x.plan === null || x.plan.startsWith('team_')), 'no individual plan without --individual');
   });
 
   it('follows the article\'s decision tree on its four worked scenarios', () => {
@@ -162,11 +178,41 @@ describe('advisors', () => {
     assert.equal(j.claude_code_settings.env.ANTHROPIC_BASE_URL, 'http://127.0.0.1:8787');
     const m = tollgate(['advise', 'route', '--stage', 'steady']);
     assert.equal(m.status, 2);
-    assert.match(m.stderr, /--usage.*give it as a flag/);
+    assert.match(m.stderr, /--cloud.*give it as a flag/, 'the hard constraint is asked for first');
+    const u = tollgate(['advise', 'route', '--cloud', 'none', '--stage', 'steady']);
+    assert.match(u.stderr, /--usage.*give it as a flag/);
+    // Hard constraints alone decide: no stage or usage needed.
+    const hard = tollgate(['advise', 'route', '--cloud', 'aws', '--residency', 'eu', '--chargeback', '--json']);
+    assert.equal(hard.status, 0, hard.stderr);
+    assert.deepEqual([(JSON.parse(hard.stdout) as { route: string }).route, (JSON.parse(hard.stdout) as { region: string }).region], ['bedrock', 'eu-west-1']);
+    assert.equal(tollgate(['advise', 'route', '--cloud', 'gcp', '--no-chargeback', '--json']).status, 0, 'an existing cloud decides too');
     const s = tollgate(['advise', 'seats', '--since', '2026-10-01', '--until', '2026-12-01', '--json', '--config', cfg]);
     assert.equal(s.status, 0, s.stderr);
     const seats = JSON.parse(s.stdout) as { users: { user: string }[]; assumptions: string[] };
     assert.deepEqual(seats.users.map((u) => u.user).sort(), ['ann', 'ben', 'cy']);
     assert.ok(seats.assumptions.some((a) => /session and weekly caps, not token budgets/.test(a)));
+  });
+
+  it('asks the hard constraints first in a terminal, and stops asking once they decide', { skip: existsSync('/usr/bin/script') ? false : 'no script(1) for a terminal' }, async () => {
+    // script(1) gives the CLI a terminal; each answer is typed when its question appears.
+    const child = spawn('/usr/bin/script', ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} advise route`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const answers: [RegExp, string][] = [[/--residency: must inference stay in a region/, 'eu'], [/--chargeback: .*\[yes\/no\]/, 'yes'], [/--cloud: an existing cloud contract/, 'gcp']];
+    let seen = '';
+    const asked: string[] = [];
+    const done = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const timer = setTimeout(() => child.kill(), 30_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      seen += d.toString();
+      const next = answers[asked.length];
+      if (next && next[0].test(seen.slice(seen.lastIndexOf('--')))) {
+        asked.push(next[1]);
+        child.stdin!.write(`${next[1]}\n`);
+      }
+    });
+    assert.equal(await done, 0, seen);
+    clearTimeout(timer);
+    assert.deepEqual(asked, ['eu', 'yes', 'gcp'], 'residency, chargeback, cloud — in that order');
+    assert.doesNotMatch(seen, /--stage|--usage/, 'stage and usage are not asked once a hard constraint decides');
+    assert.match(seen, /recommended: vertex in europe-west1/);
   });
 });

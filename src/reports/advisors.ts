@@ -84,12 +84,17 @@ export function workingDays(since: number, until: number): number {
  * is spread over most working days (seats reward steady daily use; bursty use hits session
  * caps on the days it happens while paying for idle days).
  */
-export function adviseSeats(users: UserUsage[], plans: SeatPlans, since: number, until: number, opts: { minSpread?: number } = {}): SeatAdvice[] {
+export function adviseSeats(users: UserUsage[], plans: SeatPlans, since: number, until: number, opts: { minSpread?: number; individual?: boolean } = {}): SeatAdvice[] {
   const days = Math.max(1, (until - since) / 86400e3);
   const wdays = workingDays(since, until);
   const minSpread = opts.minSpread ?? 0.5;
-  const individual = plans.plans.filter((p) => p.min_seats <= 1).sort((a, b) => nano(a.usd_per_month) - nano(b.usd_per_month));
-  return users.map((u) => {
+  const byPrice = (a: SeatPlan, b: SeatPlan) => nano(a.usd_per_month) - nano(b.usd_per_month);
+  const teamPlans = plans.plans.filter((p) => p.min_seats > 1).sort(byPrice);
+  const individualPlans = plans.plans.filter((p) => p.min_seats <= 1).sort(byPrice);
+  // Company engineers get team plans (admin, billing, data controls); individual plans only
+  // when asked for, or when the plan data has no team plan.
+  const individual = opts.individual || teamPlans.length === 0 ? [...teamPlans, ...individualPlans].sort(byPrice) : teamPlans;
+  const advice = users.map((u) => {
     const monthly = Math.round((u.cost * 30) / days);
     const active = u.perDay.size;
     const spread = Math.min(1, active / wdays);
@@ -106,8 +111,32 @@ export function adviseSeats(users: UserUsage[], plans: SeatPlans, since: number,
       return { ...base, recommendation: 'metered', plan: null, seat_usd_per_month: null, saving_usd_per_month: 0, reason: `a ${cheapest.name} seat ($${cheapest.usd_per_month}) would be cheaper on paper, but use is bursty (${active} of ${wdays} working days): session caps bite on busy days while idle days are paid for` };
     }
     const saving = monthly - nano(cheapest.usd_per_month);
-    return { ...base, recommendation: 'seat', plan: cheapest.id, seat_usd_per_month: Number(cheapest.usd_per_month), saving_usd_per_month: usd(saving), reason: `steady use on ${active} of ${wdays} working days, ~$${usd(monthly)}/month metered vs $${cheapest.usd_per_month} for ${cheapest.name}` };
+    // Against individual plans: what the same user would pay on the cheapest one that fits.
+    const solo = cheapest.min_seats > 1 ? individualPlans.find((p) => monthly <= nano(p.metered_equivalent_usd)) : undefined;
+    const versus = solo ? (nano(solo.usd_per_month) > nano(cheapest.usd_per_month)
+      ? `; the team plan beats an individual ${solo.name} ($${solo.usd_per_month})`
+      : `; an individual ${solo.name} ($${solo.usd_per_month}) would cost no more, without the team plan's admin and data controls`) : '';
+    return { ...base, recommendation: 'seat', plan: cheapest.id, seat_usd_per_month: Number(cheapest.usd_per_month), saving_usd_per_month: usd(saving), reason: `steady use on ${active} of ${wdays} working days, ~$${usd(monthly)}/month metered vs $${cheapest.usd_per_month} for ${cheapest.name}${versus}` };
   });
+  // A team plan's minimum number of seats is paid for whoever uses them: with fewer takers
+  // than the minimum, keep the plan only if the whole minimum still costs less than metering.
+  for (const p of teamPlans) {
+    const takers = advice.filter((a) => a.plan === p.id);
+    if (takers.length === 0 || takers.length >= p.min_seats) continue;
+    const planCost = nano(p.usd_per_month) * p.min_seats;
+    const metered = takers.reduce((a, t) => a + Math.round(t.metered_usd_per_month * 1e9), 0);
+    for (const t of takers) {
+      if (planCost < metered) {
+        t.reason += `; the plan's minimum of ${p.min_seats} seats ($${usd(planCost)}/month) still costs less than metering these ${takers.length} users ($${usd(metered)})`;
+        t.saving_usd_per_month = usd((metered - planCost) / takers.length);
+        t.seat_usd_per_month = usd(planCost / takers.length);
+      } else {
+        Object.assign(t, { recommendation: 'metered', plan: null, seat_usd_per_month: null, saving_usd_per_month: 0,
+          reason: `${p.name} would suit this use, but only ${takers.length} user(s) need it and the plan's minimum is ${p.min_seats} seats ($${usd(planCost)}/month vs $${usd(metered)} metered)` });
+      }
+    }
+  }
+  return advice;
 }
 
 export function hybridSummary(advice: SeatAdvice[]): { seats: Record<string, number>; metered_users: number; metered_usd_per_month: number; seats_usd_per_month: number; all_metered_usd_per_month: number; saving_usd_per_month: number } {
@@ -127,11 +156,24 @@ export function hybridSummary(advice: SeatAdvice[]): { seats: Record<string, num
 }
 
 export interface RouteQuestions {
-  stage: 'evaluation' | 'steady';
-  usage: 'even' | 'uneven';
+  /** Not needed when a hard constraint (residency, an existing cloud) decides. */
+  stage?: 'evaluation' | 'steady';
+  /** Not needed when a hard constraint decides, or during evaluation. */
+  usage?: 'even' | 'uneven';
   cloud: 'aws' | 'gcp' | 'none';
   residency?: string;
   chargeback: boolean;
+}
+
+/** The next question the decision tree needs answered, or null when it can decide: hard
+ * constraints (residency, an existing cloud) first, then the stage, then the usage shape. */
+export function missingRouteAnswer(q: Partial<RouteQuestions>): 'cloud' | 'stage' | 'usage' | null {
+  if (q.residency) return null;
+  if (q.cloud === undefined) return 'cloud';
+  if (q.cloud !== 'none') return null;
+  if (q.stage === undefined) return 'stage';
+  if (q.stage === 'evaluation') return null;
+  return q.usage === undefined ? 'usage' : null;
 }
 
 export interface RouteAdvice {
@@ -153,6 +195,8 @@ function regionFor(cloud: 'aws' | 'gcp', residency: string | undefined): string 
 
 /** The decision tree: hard constraints first, then the stage, then the usage shape. */
 export function adviseRoute(q: RouteQuestions): RouteAdvice {
+  const missing = missingRouteAnswer(q);
+  if (missing) throw new Error(`the decision needs --${missing}`);
   const reasons: string[] = [];
   if (q.residency) {
     const cloud = q.cloud === 'none' ? 'aws' : q.cloud;
@@ -166,7 +210,7 @@ export function adviseRoute(q: RouteQuestions): RouteAdvice {
     const route = q.cloud === 'aws' ? 'bedrock' : 'vertex';
     reasons.push(`an existing ${q.cloud.toUpperCase()} contract: metering through ${route === 'bedrock' ? 'Amazon Bedrock' : 'Vertex AI'} uses it (IAM, audit logs, committed spend)`);
     if (q.chargeback) reasons.push('chargeback through the cloud bill (cost-allocation tags / projects) and tollgate\'s ledger');
-    if (q.stage === 'steady' && q.usage === 'even') reasons.push('note: for high, even use seats may be cheaper — run `tollgate advise seats` on the ledger before committing');
+    if (q.stage !== 'evaluation' && q.usage !== 'uneven') reasons.push('note: for high, even use seats may be cheaper — run `tollgate advise seats` on the ledger before committing');
     return { route, region: regionFor(q.cloud, undefined), reasons };
   }
   if (q.stage === 'evaluation') {
@@ -175,6 +219,7 @@ export function adviseRoute(q: RouteQuestions): RouteAdvice {
     return { route: 'anthropic', region: null, reasons };
   }
   if (q.usage === 'even' && !q.chargeback) {
+    // (stage is steady here: evaluation returned above)
     reasons.push('steady, even use with no cloud or chargeback requirement: per-seat plans win on cost and simplicity');
     reasons.push('keep occasional users on metering (the advice applies per user: `tollgate advise seats`)');
     return { route: 'seats', region: null, reasons };

@@ -1,7 +1,7 @@
 // tollgate advise seats | route
 import type { Command } from 'commander';
 import { createInterface } from 'node:readline/promises';
-import { adviseRoute, adviseSeats, hybridSummary, loadSeatPlans, userUsage, type RouteQuestions, type UserUsage } from '../../reports/advisors.js';
+import { adviseRoute, adviseSeats, hybridSummary, loadSeatPlans, missingRouteAnswer, userUsage, type RouteQuestions, type UserUsage } from '../../reports/advisors.js';
 import { generateSettings } from '../../clientconfig/setup.js';
 import { loadCatalog } from '../../routing/catalog.js';
 import { parseTime, wallClock } from '../../util/time.js';
@@ -16,8 +16,9 @@ export function register(program: Command, globals: () => GlobalOpts): void {
     .option('--since <time>', 'period start (default: 30d)', '30d').option('--until <time>', 'period end (default: now)')
     .option('--team <team>', 'only this team')
     .option('--plans <file>', 'seat plans file (same format as data/seat-plans.json)')
+    .option('--individual', 'also consider individual plans (Pro, Max): by default company engineers get team plans')
     .option('--json')
-    .action((o: { since: string; until?: string; team?: string; plans?: string; json?: boolean }) => {
+    .action((o: { since: string; until?: string; team?: string; plans?: string; individual?: boolean; json?: boolean }) => {
       let since: number;
       let until: number;
       try {
@@ -40,12 +41,13 @@ export function register(program: Command, globals: () => GlobalOpts): void {
       } finally {
         store.close();
       }
-      const advice = adviseSeats(users, plans, since, until);
+      const advice = adviseSeats(users, plans, since, until, { individual: o.individual });
       const summary = hybridSummary(advice);
       const assumptions = [
         `seat prices and caps from ${o.plans ?? 'data/seat-plans.json'} (${plans.date}; ${plans.source})`,
         'seats have session and weekly caps, not token budgets: "fits" uses each plan\'s metered_equivalent_usd, an assumption you can override',
         'metered cost is scaled to a 30-day month; a seat is advised only for use on at least half the working days',
+        o.individual ? 'individual plans (Pro, Max) considered too (--individual)' : 'team plans only, with their minimum seat counts (add --individual to consider Pro/Max for individuals)',
       ];
       if (o.json) return out(JSON.stringify({ users: advice, team: summary, assumptions }, null, 2));
       out(table(['USER', 'METERED $/MONTH', 'ACTIVE DAYS', 'SPREAD', 'ADVICE', 'PLAN', 'SAVES $/MONTH', 'WHY'],
@@ -57,10 +59,20 @@ export function register(program: Command, globals: () => GlobalOpts): void {
   advise.command('route')
     .description('which billing route: answers the decision questions (asks when a flag is missing and this is a terminal)')
     .option('--stage <stage>', 'evaluation | steady').option('--usage <shape>', 'even | uneven').option('--cloud <cloud>', 'aws | gcp | none')
-    .option('--residency <region>', 'a data-residency requirement (e.g. eu, eu-central-1, europe-west4)').option('--chargeback', 'spend must be charged back to teams or projects')
+    .option('--residency <region>', 'a data-residency requirement (e.g. eu, eu-central-1, europe-west4)')
+    .option('--chargeback', 'spend must be charged back to teams or projects').option('--no-chargeback', 'no chargeback requirement')
     .option('--gateway-url <url>', 'tollgate URL for the printed Claude Code settings', 'http://127.0.0.1:8787')
     .option('--json')
+    // --chargeback / --no-chargeback; neither: unanswered (asked in a terminal, else no).
     .action(async (o: { stage?: string; usage?: string; cloud?: string; residency?: string; chargeback?: boolean; gatewayUrl: string; json?: boolean }) => {
+      const askFree = async (q: string): Promise<string> => {
+        const rl = createInterface({ input: process.stdin, output: process.stderr });
+        try {
+          return await rl.question(`${q}: `);
+        } finally {
+          rl.close();
+        }
+      };
       const ask = async (q: string, allowed: string[]): Promise<string> => {
         if (!process.stdin.isTTY) throw new UsageError(`${q}: give it as a flag (${allowed.join(' | ')}) when not running in a terminal`);
         const rl = createInterface({ input: process.stdin, output: process.stderr });
@@ -77,14 +89,34 @@ export function register(program: Command, globals: () => GlobalOpts): void {
         if (v !== undefined && !allowed.includes(v)) throw new UsageError(`--${flag} ${v}: ${allowed.join(' | ')}`);
         return v;
       };
-      const q: RouteQuestions = {
-        stage: (check(o.stage, ['evaluation', 'steady'], 'stage') ?? await ask('--stage: still evaluating, or steady use', ['evaluation', 'steady'])) as RouteQuestions['stage'],
-        usage: (check(o.usage, ['even', 'uneven'], 'usage') ?? await ask('--usage: is use spread evenly across the team', ['even', 'uneven'])) as RouteQuestions['usage'],
-        cloud: (check(o.cloud, ['aws', 'gcp', 'none'], 'cloud') ?? await ask('--cloud: an existing cloud contract', ['aws', 'gcp', 'none'])) as RouteQuestions['cloud'],
-        residency: o.residency,
-        chargeback: Boolean(o.chargeback),
+      const interactive = Boolean(process.stdin.isTTY);
+      // Hard constraints first: they can decide on their own, before stage or usage matter.
+      let residency = o.residency;
+      if (residency === undefined && interactive) {
+        const a = (await askFree('--residency: must inference stay in a region? (a region such as eu or eu-central-1, or none)')).trim();
+        residency = a && a !== 'none' ? a : undefined;
+      }
+      let chargeback = o.chargeback;
+      if (chargeback === undefined && interactive) chargeback = (await ask('--chargeback: must spend be charged back to teams or projects', ['yes', 'no'])) === 'yes';
+      const q: Partial<RouteQuestions> = {
+        residency, chargeback: Boolean(chargeback),
+        cloud: check(o.cloud, ['aws', 'gcp', 'none'], 'cloud') as RouteQuestions['cloud'] | undefined,
+        stage: check(o.stage, ['evaluation', 'steady'], 'stage') as RouteQuestions['stage'] | undefined,
+        usage: check(o.usage, ['even', 'uneven'], 'usage') as RouteQuestions['usage'] | undefined,
       };
-      const a = adviseRoute(q);
+      const questions = {
+        cloud: ['--cloud: an existing cloud contract', ['aws', 'gcp', 'none']],
+        stage: ['--stage: still evaluating, or steady use', ['evaluation', 'steady']],
+        usage: ['--usage: is use spread evenly across the team', ['even', 'uneven']],
+      } as const;
+      // With a residency requirement the cloud picks the region's route: asked in a terminal,
+      // else Bedrock is assumed (and said so).
+      if (q.cloud === undefined && residency) q.cloud = interactive ? await ask(questions.cloud[0], [...questions.cloud[1]]) as RouteQuestions['cloud'] : 'none';
+      for (let next = missingRouteAnswer(q); next; next = missingRouteAnswer(q)) {
+        const [text, allowed] = questions[next];
+        (q as Record<string, string>)[next] = await ask(text, [...allowed]);
+      }
+      const a = adviseRoute(q as RouteQuestions);
       const name = a.route === 'bedrock' ? 'bedrock-main' : a.route === 'vertex' ? 'vertex-main' : 'anthropic';
       const upstream = a.route === 'bedrock' ? `  - { name: ${name}, type: bedrock, region: ${a.region}, profile: ${q.residency ? 'geo' : 'global'} }`
         : a.route === 'vertex' ? `  - { name: ${name}, type: vertex, project: <your-gcp-project>, region: ${a.region} }`
