@@ -215,4 +215,26 @@ describe('advisors', () => {
     assert.doesNotMatch(seen, /--stage|--usage/, 'stage and usage are not asked once a hard constraint decides');
     assert.match(seen, /recommended: vertex in europe-west1/);
   });
+
+  it('insights: a summary of avoidable dollars first, findings most-avoidable first, --limit', () => {
+    const d = mkdtempSync(join(tmpdir(), 'tollgate-insights-'));
+    const c = join(d, 'c.yaml');
+    writeFileSync(c, 'store: { sqlite: ./t.db }\n');
+    const env = { TOLLGATE_NOW: '2026-11-30T12:00:00Z' };
+    assert.equal(tollgate(['dev', 'seed-ledger', '--days', '30', '--config', c], { env }).status, 0);
+    const text = tollgate(['insights', '--config', c], { env });
+    assert.equal(text.status, 0, text.stderr);
+    const first = text.stdout.split('\n')[0]!;
+    assert.match(first, /^\d+ findings over \$[\d.]+ of spend; avoidable: \$[\d.]+ \(/);
+    assert.match(text.stdout, /showing 20 of \d+, most avoidable first \(--limit for more\)/);
+    const j = JSON.parse(tollgate(['insights', '--json', '--limit', '5', '--config', c], { env }).stdout) as { summary: { findings: number; avoidable_usd: number }; findings: { avoidable_usd: number; cost_usd: number }[] };
+    assert.equal(j.findings.length, 5);
+    assert.ok(j.summary.findings > 20);
+    for (let i = 1; i < j.findings.length; i++) assert.ok(j.findings[i - 1]!.avoidable_usd >= j.findings[i]!.avoidable_usd);
+    const all = JSON.parse(tollgate(['insights', '--json', '--config', c], { env }).stdout) as { findings: { avoidable_usd: number }[] };
+    const sum = all.findings.reduce((a, f) => a + Math.round(f.avoidable_usd * 1e9), 0) / 1e9;
+    assert.ok(Math.abs(sum - j.summary.avoidable_usd) < 1e-6, 'the summary adds up the findings');
+    assert.equal(tollgate(['insights', '--limit', '0', '--config', c], { env }).status, 2);
+    rmSync(d, { recursive: true, force: true });
+  });
 });

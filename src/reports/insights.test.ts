@@ -44,28 +44,31 @@ describe('insights', () => {
     assert.equal(r[0]!.session, 'a');
     assert.deepEqual(r[0]!.lines, ['a3']);
     // 10,500 tokens written at $5/M instead of read at $0.20/M: $0.0504.
-    assert.equal(r[0]!.usd, 0.0504);
+    assert.equal(r[0]!.avoidable_usd, 0.0504);
+    assert.ok(r[0]!.cost_usd > r[0]!.avoidable_usd, 'the session\'s whole cost is apart from what was avoidable');
   });
 
   it('computes the cache hit rate over all input-side tokens', () => {
     const c = of('cache_hit_rate')[0]!;
     // reads 10,000 of (100×3 + 100 + 2,000 input) + 10,000 read + 40,500 written = 52,900
     assert.match(c.detail, /cache hit rate 18\.9% \(10000 of 52900 input-side tokens/);
-    assert.equal(c.usd, 0.2025, 'cache writes: 40,500 × $5/M');
+    assert.equal(c.cost_usd, 0.2025, 'cache writes: 40,500 × $5/M');
+    assert.equal(c.avoidable_usd, 0.1944, 'had they been reads: 40,500 × $0.20/M = $0.0081 less');
   });
 
   it('counts short sessions and what their restarts cost', () => {
     const s = of('short_sessions')[0]!;
     assert.match(s.detail, /2 of 3 sessions had fewer than 3 requests/);
     assert.deepEqual(s.lines, ['b1', 'c1']);
-    assert.equal(s.usd, 0.1, 'b1 wrote 20,000 tokens at $5/M; c1 wrote none');
+    assert.equal(s.avoidable_usd, 0.096, 'b1 wrote 20,000 tokens at $5/M that a continued session reads at $0.20/M; c1 wrote none');
   });
 
   it('states the output share of cost', () => {
     const total = lines.reduce((a, x) => a + x.cost_nanousd, 0);
     const outCost = 1500 * 20_000 + 100 * 20_000 + 2000 * 15_000; // nano-USD
     const o = of('output_share')[0]!;
-    assert.equal(o.usd, outCost / 1e9);
+    assert.equal(o.cost_usd, outCost / 1e9);
+    assert.equal(o.avoidable_usd, 0, 'informs only');
     assert.match(o.detail, new RegExp(`output is ${((outCost / total) * 100).toFixed(1)}% of cost`));
   });
 

@@ -10,10 +10,33 @@ export interface Finding {
   kind: 'cache_hit_rate' | 'idle_cache_rebuild' | 'short_sessions' | 'output_share' | 'model_drift' | 'input_growth';
   user: string;
   session?: string;
-  /** What it cost (or could save), in USD. */
-  usd: number;
+  /** Dollars that could have been avoided (what the same tokens would have cost read from the
+   * cache instead of written again); 0 for findings that only inform. */
+  avoidable_usd: number;
+  /** What the requests or sessions concerned cost in all (context for avoidable_usd). */
+  cost_usd: number;
   detail: string;
   lines: string[];
+}
+
+export interface InsightsSummary {
+  findings: number;
+  avoidable_usd: number;
+  avoidable_by_kind: Partial<Record<Finding['kind'], number>>;
+  ledger_usd: number;
+}
+
+/** Totals first: how much of the spend the findings say could have been avoided, by kind. */
+export function summarizeInsights(found: Finding[], ledgerNano: number): InsightsSummary {
+  const byKind: Partial<Record<Finding['kind'], number>> = {};
+  let nano = 0;
+  for (const f of found) {
+    const n = Math.round(f.avoidable_usd * 1e9);
+    if (n === 0) continue;
+    nano += n;
+    byKind[f.kind] = ((byKind[f.kind] ?? 0) * 1e9 + n) / 1e9;
+  }
+  return { findings: found.length, avoidable_usd: nano / 1e9, avoidable_by_kind: byKind, ledger_usd: ledgerNano / 1e9 };
 }
 
 const FIVE_MIN = 5 * 60e3;
@@ -45,11 +68,14 @@ export function insights(lines: LedgerLine[], prices: PriceBook, opts: { shortSe
     const rate = inputSide ? reads / inputSide : 0;
     // What reading, instead of writing, the written tokens would have saved: the ceiling of better caching.
     const writeCost = ls.reduce((a, l) => a + classCost(prices, l, { cache_creation_5m_input_tokens: l.cache_creation_5m_input_tokens, cache_creation_1h_input_tokens: l.cache_creation_1h_input_tokens }), 0);
-    out.push({ kind: 'cache_hit_rate', user, usd: usd(writeCost), detail: `cache hit rate ${(rate * 100).toFixed(1)}% (${reads} of ${inputSide} input-side tokens read from cache); $${usd(writeCost)} went on cache writes`, lines: [] });
+    const writtenAsRead = ls.reduce((a, l) => a + classCost(prices, l, { cache_read_input_tokens: l.cache_creation_5m_input_tokens + l.cache_creation_1h_input_tokens }), 0);
+    out.push({ kind: 'cache_hit_rate', user, avoidable_usd: usd(Math.max(0, writeCost - writtenAsRead)), cost_usd: usd(writeCost), detail: `cache hit rate ${(rate * 100).toFixed(1)}% (${reads} of ${inputSide} input-side tokens read from cache); $${usd(writeCost)} went on cache writes, at most $${usd(Math.max(0, writeCost - writtenAsRead))} of it avoidable had every written token been a cache hit`, lines: [] });
 
     const sessions = new Map<string, LedgerLine[]>();
     for (const l of ls) if (l.session_id) (sessions.get(l.session_id) ?? sessions.set(l.session_id, []).get(l.session_id)!).push(l);
     let shortCost = 0;
+    let shortAvoidable = 0;
+    let shortSessionsCost = 0;
     const shortLines: string[] = [];
     let shortCount = 0;
     for (const [session, sl] of sessions) {
@@ -70,11 +96,15 @@ export function insights(lines: LedgerLine[], prices: PriceBook, opts: { shortSe
           rebuildLines.push(l.id);
         }
       }
-      if (rebuild > 0) out.push({ kind: 'idle_cache_rebuild', user, session, usd: usd(rebuild), detail: `${rebuildLines.length} cache rebuild(s) after idle gaps over ${uses1h ? '1 h' : '5 min'} cost $${usd(rebuild)} more than reading the cache`, lines: rebuildLines });
+      if (rebuild > 0) out.push({ kind: 'idle_cache_rebuild', user, session, avoidable_usd: usd(rebuild), cost_usd: usd(sl.reduce((a, l) => a + l.cost_nanousd, 0)), detail: `${rebuildLines.length} cache rebuild(s) after idle gaps over ${uses1h ? '1 h' : '5 min'} cost $${usd(rebuild)} more than reading the cache`, lines: rebuildLines });
       if (sl.length < shortN) {
         shortCount++;
         const first = sl[0]!;
+        const written = first.cache_creation_5m_input_tokens + first.cache_creation_1h_input_tokens;
         shortCost += classCost(prices, first, { cache_creation_5m_input_tokens: first.cache_creation_5m_input_tokens, cache_creation_1h_input_tokens: first.cache_creation_1h_input_tokens });
+        shortAvoidable += Math.max(0, classCost(prices, first, { cache_creation_5m_input_tokens: first.cache_creation_5m_input_tokens, cache_creation_1h_input_tokens: first.cache_creation_1h_input_tokens })
+          - classCost(prices, first, { cache_read_input_tokens: written }));
+        shortSessionsCost += sl.reduce((a, l) => a + l.cost_nanousd, 0);
         shortLines.push(first.id);
       }
       if (sl.length >= longN) {
@@ -83,14 +113,14 @@ export function insights(lines: LedgerLine[], prices: PriceBook, opts: { shortSe
         const b = prompt(sl[sl.length - 1]!);
         if (a > 0 && b > 2 * a) {
           const cost = sl.reduce((x, l) => x + l.cost_nanousd, 0);
-          out.push({ kind: 'input_growth', user, session, usd: usd(cost), detail: `prompt grew ${(b / a).toFixed(1)}× over ${sl.length} requests (${a} → ${b} tokens); the session cost $${usd(cost)}: tool results and history accumulate — compact or start fresh sooner`, lines: [sl[0]!.id, sl[sl.length - 1]!.id] });
+          out.push({ kind: 'input_growth', user, session, avoidable_usd: 0, cost_usd: usd(cost), detail: `prompt grew ${(b / a).toFixed(1)}× over ${sl.length} requests (${a} → ${b} tokens); the session cost $${usd(cost)}: tool results and history accumulate — compact or start fresh sooner`, lines: [sl[0]!.id, sl[sl.length - 1]!.id] });
         }
       }
     }
-    if (shortCount > 0) out.push({ kind: 'short_sessions', user, usd: usd(shortCost), detail: `${shortCount} of ${sessions.size} sessions had fewer than ${shortN} requests; each restart wrote its context to the cache again ($${usd(shortCost)})`, lines: shortLines });
+    if (shortCount > 0) out.push({ kind: 'short_sessions', user, avoidable_usd: usd(shortAvoidable), cost_usd: usd(shortSessionsCost), detail: `${shortCount} of ${sessions.size} sessions had fewer than ${shortN} requests; each restart wrote its context to the cache again ($${usd(shortCost)} of writes, $${usd(shortAvoidable)} more than reading it)`, lines: shortLines });
 
     const outputCost = ls.reduce((a, l) => a + classCost(prices, l, { output_tokens: l.output_tokens }), 0);
-    if (total > 0) out.push({ kind: 'output_share', user, usd: usd(outputCost), detail: `output is ${((outputCost / total) * 100).toFixed(1)}% of cost ($${usd(outputCost)} of $${usd(total)})`, lines: [] });
+    if (total > 0) out.push({ kind: 'output_share', user, avoidable_usd: 0, cost_usd: usd(outputCost), detail: `output is ${((outputCost / total) * 100).toFixed(1)}% of cost ($${usd(outputCost)} of $${usd(total)})`, lines: [] });
 
     // Model mix per ISO week (Monday, UTC) and its drift.
     const weeks = new Map<string, Map<string, number>>();
@@ -111,10 +141,11 @@ export function insights(lines: LedgerLine[], prices: PriceBook, opts: { shortSe
         const s0 = (m0.get(model) ?? 0) / t0;
         const s1 = (m1.get(model) ?? 0) / t1;
         if (Math.abs(s1 - s0) >= 0.25) {
-          out.push({ kind: 'model_drift', user, usd: usd(m1.get(model) ?? 0), detail: `${model}: ${(s0 * 100).toFixed(0)}% of spend in the week of ${w0} → ${(s1 * 100).toFixed(0)}% in the week of ${w1} ($${usd(m1.get(model) ?? 0)})`, lines: [] });
+          out.push({ kind: 'model_drift', user, avoidable_usd: 0, cost_usd: usd(m1.get(model) ?? 0), detail: `${model}: ${(s0 * 100).toFixed(0)}% of spend in the week of ${w0} → ${(s1 * 100).toFixed(0)}% in the week of ${w1} ($${usd(m1.get(model) ?? 0)})`, lines: [] });
         }
       }
     }
   }
-  return out.sort((a, b) => b.usd - a.usd);
+  // What could be saved first, then what it concerns.
+  return out.sort((a, b) => b.avoidable_usd - a.avoidable_usd || b.cost_usd - a.cost_usd);
 }

@@ -1,19 +1,24 @@
 // tollgate insights: the cost drivers behind the spend.
 import type { Command } from 'commander';
 import { PriceBook } from '../../metering/prices.js';
-import { insights } from '../../reports/insights.js';
+import { insights, summarizeInsights } from '../../reports/insights.js';
 import { loadCatalog } from '../../routing/catalog.js';
 import { parseTime } from '../../util/time.js';
 import { formatUsdAmount } from '../../metering/prices.js';
-import { openConfig, openStore, out, UsageError, type GlobalOpts } from '../shared.js';
+import { openConfig, openStore, out, table, UsageError, type GlobalOpts } from '../shared.js';
 
 export function register(program: Command, globals: () => GlobalOpts): void {
   program.command('insights')
     .description('cost drivers per user and session: cache hit rate, idle-gap cache rebuilds, short sessions, output share, model drift, input growth')
     .option('--user <user>').option('--team <team>')
     .option('--since <time>', 'from (default: 30d)', '30d').option('--until <time>')
+    .option('--limit <n>', 'show the n findings with the most avoidable dollars (default 20; JSON: all)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n <= 0) throw new UsageError('--limit: expected a positive integer');
+      return n;
+    })
     .option('--json')
-    .action((o: { user?: string; team?: string; since: string; until?: string; json?: boolean }) => {
+    .action((o: { user?: string; team?: string; since: string; until?: string; json?: boolean; limit?: number }) => {
       let since: number;
       let until: number | undefined;
       try {
@@ -27,9 +32,15 @@ export function register(program: Command, globals: () => GlobalOpts): void {
       try {
         const lines = store.queryLedger({ since, until, user: o.user, team: o.team });
         const found = insights(lines, PriceBook.load(loadCatalog(), { file: loaded.config.prices.file, overrides: loaded.config.prices.overrides }));
-        if (o.json) return out(JSON.stringify(found, null, 2));
+        const summary = summarizeInsights(found, lines.reduce((a, l) => a + l.cost_nanousd, 0));
+        const shown = found.slice(0, o.limit ?? (o.json ? found.length : 20));
+        if (o.json) return out(JSON.stringify({ summary, findings: shown }, null, 2));
         if (found.length === 0) return out('no ledger lines in that range');
-        for (const f of found) out(`$${formatUsdAmount(f.usd, 4).padStart(10)}  ${f.user}${f.session ? ` [${f.session}]` : ''}  ${f.kind}: ${f.detail}${f.lines.length ? `\n             lines: ${f.lines.slice(0, 5).join(', ')}${f.lines.length > 5 ? ` (+${f.lines.length - 5})` : ''}` : ''}`);
+        const kinds = Object.entries(summary.avoidable_by_kind).sort(([, a], [, b]) => b - a).map(([k, v]) => `${k.replace(/_/g, ' ')} $${formatUsdAmount(v, 2)}`);
+        out(`${summary.findings} findings over $${formatUsdAmount(summary.ledger_usd, 2)} of spend; avoidable: $${formatUsdAmount(summary.avoidable_usd, 2)}${kinds.length ? ` (${kinds.join(', ')})` : ''}`);
+        out(`showing ${shown.length} of ${found.length}, most avoidable first${shown.length < found.length ? ' (--limit for more)' : ''}:\n`);
+        out(table(['AVOIDABLE $', 'OF $', 'USER', 'SESSION', 'FINDING'], shown.map((f) => [formatUsdAmount(f.avoidable_usd, 4), formatUsdAmount(f.cost_usd, 4), f.user, f.session ?? '', f.kind])));
+        for (const f of shown) out(`${f.kind} (${f.user}${f.session ? `, ${f.session}` : ''}): ${f.detail}${f.lines.length ? `; lines: ${f.lines.slice(0, 5).join(', ')}${f.lines.length > 5 ? ` (+${f.lines.length - 5})` : ''}` : ''}`);
       } finally {
         store.close();
       }
