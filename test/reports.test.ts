@@ -155,7 +155,7 @@ describe('advisors', () => {
     assert.match(by.a!.reason, /the team plan beats an individual Max 5x \(\$100\)/);
     // One heavy user alone on Team premium would pay for its 5-seat minimum: metered is cheaper.
     assert.equal(by.heavy!.recommendation, 'metered');
-    assert.match(by.heavy!.reason, /only 1 user\(s\) need it and the plan's minimum is 5 seats \(\$750\/month vs \$300 metered\)/);
+    assert.match(by.heavy!.reason, /only 1 user\(s\) need it and the plan's minimum is 5 seats \(\$750\.00\/month vs \$300\.00 metered\)/);
     assert.ok(a.every((x) => x.plan === null || x.plan.startsWith('team_')), 'no individual plan without --individual');
   });
 

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { dataPath } from '../util/paths.js';
 import { usdToNano } from '../policy/budgets.js';
+import { formatUsd } from '../metering/prices.js';
 import type { Store } from '../store/types.js';
 
 export interface SeatPlan {
@@ -67,6 +68,8 @@ export interface SeatAdvice {
 
 const nano = (usd: string) => usdToNano(usd);
 const usd = (n: number) => Math.round(n / 1e7) / 100;
+/** For text: the one rounding rule for money shown to people. */
+const money = (n: number) => formatUsd(Math.round(n), 2);
 
 /** Working days (Mon–Fri) in [since, until). */
 export function workingDays(since: number, until: number): number {
@@ -103,8 +106,8 @@ export function adviseSeats(users: UserUsage[], plans: SeatPlans, since: number,
     const base = { user: u.user, metered_usd_per_month: usd(monthly), active_days: active, working_days: wdays, spread: Math.round(spread * 100) / 100 };
     if (!cheapest) {
       const reason = fits.length === 0
-        ? `heavier than any plan's caps (~$${usd(monthly)}/month of list-price use): a seat would throttle this user`
-        : `metered use (~$${usd(monthly)}/month) costs less than the cheapest plan ($${individual[0]?.usd_per_month ?? '?'})`;
+        ? `heavier than any plan's caps (~$${money(monthly)}/month of list-price use): a seat would throttle this user`
+        : `metered use (~$${money(monthly)}/month) costs less than the cheapest plan ($${individual[0]?.usd_per_month ?? '?'})`;
       return { ...base, recommendation: 'metered', plan: null, seat_usd_per_month: null, saving_usd_per_month: 0, reason };
     }
     if (spread < minSpread) {
@@ -116,7 +119,7 @@ export function adviseSeats(users: UserUsage[], plans: SeatPlans, since: number,
     const versus = solo ? (nano(solo.usd_per_month) > nano(cheapest.usd_per_month)
       ? `; the team plan beats an individual ${solo.name} ($${solo.usd_per_month})`
       : `; an individual ${solo.name} ($${solo.usd_per_month}) would cost no more, without the team plan's admin and data controls`) : '';
-    return { ...base, recommendation: 'seat', plan: cheapest.id, seat_usd_per_month: Number(cheapest.usd_per_month), saving_usd_per_month: usd(saving), reason: `steady use on ${active} of ${wdays} working days, ~$${usd(monthly)}/month metered vs $${cheapest.usd_per_month} for ${cheapest.name}${versus}` };
+    return { ...base, recommendation: 'seat', plan: cheapest.id, seat_usd_per_month: Number(cheapest.usd_per_month), saving_usd_per_month: usd(saving), reason: `steady use on ${active} of ${wdays} working days, ~$${money(monthly)}/month metered vs $${cheapest.usd_per_month} for ${cheapest.name}${versus}` };
   });
   // A team plan's minimum number of seats is paid for whoever uses them: with fewer takers
   // than the minimum, keep the plan only if the whole minimum still costs less than metering.
@@ -127,12 +130,12 @@ export function adviseSeats(users: UserUsage[], plans: SeatPlans, since: number,
     const metered = takers.reduce((a, t) => a + Math.round(t.metered_usd_per_month * 1e9), 0);
     for (const t of takers) {
       if (planCost < metered) {
-        t.reason += `; the plan's minimum of ${p.min_seats} seats ($${usd(planCost)}/month) still costs less than metering these ${takers.length} users ($${usd(metered)})`;
+        t.reason += `; the plan's minimum of ${p.min_seats} seats ($${money(planCost)}/month) still costs less than metering these ${takers.length} users ($${money(metered)})`;
         t.saving_usd_per_month = usd((metered - planCost) / takers.length);
         t.seat_usd_per_month = usd(planCost / takers.length);
       } else {
         Object.assign(t, { recommendation: 'metered', plan: null, seat_usd_per_month: null, saving_usd_per_month: 0,
-          reason: `${p.name} would suit this use, but only ${takers.length} user(s) need it and the plan's minimum is ${p.min_seats} seats ($${usd(planCost)}/month vs $${usd(metered)} metered)` });
+          reason: `${p.name} would suit this use, but only ${takers.length} user(s) need it and the plan's minimum is ${p.min_seats} seats ($${money(planCost)}/month vs $${money(metered)} metered)` });
       }
     }
   }

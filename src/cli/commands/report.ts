@@ -15,6 +15,10 @@ import { SqliteStore } from '../../store/sqlite/index.js';
 
 const TOTALS = ['requests', 'input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_5m_input_tokens', 'cache_creation_1h_input_tokens', 'web_search_requests', 'cost_nanousd', 'unpriced_requests'] as const;
 
+function sortByCost(rows: ReportRow[]): ReportRow[] {
+  return rows.sort((a, b) => Number(b.cost_nanousd) - Number(a.cost_nanousd) || String(a).localeCompare(String(b)));
+}
+
 function sourceOf(v: string): UsageSource {
   if (!(USAGE_SOURCES as readonly string[]).includes(v)) throw new UsageError(`--source ${v}: use one of ${USAGE_SOURCES.join(', ')}`);
   return v as UsageSource;
@@ -95,7 +99,8 @@ export function register(program: Command, globals: () => GlobalOpts): void {
           const until = q.until ?? wallClock();
           const html = renderHtml({
             title: 'tollgate spend report', range: `${new Date(since).toISOString().slice(0, 10)} to ${new Date(until).toISOString().slice(0, 10)}`,
-            byTeamDay: store.report(['day', 'team'], { since, until }), byModel: store.report(['model'], { since, until }),
+            byTeamDay: store.report(['day', 'team'], { since, until }), byModel: sortByCost(store.report(['model'], { since, until })),
+            byTeam: sortByCost(store.report(['team'], { since, until })), byRoute: sortByCost(store.report(['route'], { since, until })),
             byUser: store.report(['user'], { since, until }).sort((a, b) => Number(b.cost_nanousd) - Number(a.cost_nanousd)),
             seats: adviseSeats(userUsage(store, since, until), loadSeatPlans(), since, until), lines: store.queryLedger({ since, until }),
             total: Number(store.report([], { since, until })[0]?.cost_nanousd ?? 0),
