@@ -161,6 +161,35 @@ describe('real Claude Code CLI through tollgate', { skip: existsSync(CLAUDE) ? f
     fake.fallback = { kind: 'stream' };
   });
 
+  it('cost equals Claude Code’s own figure on every model of the catalog with a mix of every token class', async () => {
+    const k = t.key('jon', 'platform');
+    // One model each (with the cases above and the first tests: more than 30 runs of the real CLI
+    // checked to 1e-9). Each model gets its own behaviour, so three runs go at once.
+    // (Claude Code 2.1.330 sends Opus 4.0 and 4.1 as Opus 5.5, retired: not testable this way.)
+    const models = ['claude-3-5-haiku', 'claude-haiku-4-5', 'claude-3-7-sonnet', 'claude-sonnet-4-0', 'claude-sonnet-5', 'claude-sonnet-5-5', 'claude-opus-4-6', 'claude-opus-5',
+      'claude-opus-4-5', 'claude-fable-5', 'claude-fable-5-1', 'claude-mythos-5', 'claude-mythos-5-1', 'claude-mythos-5-2'];
+    const mix = (i: number): { start: UsageSpec; end: UsageSpec } => ({
+      start: { input_tokens: 1000 + 17 * i, output_tokens: 1, cache_read_input_tokens: 20_000 + 101 * i, cache_creation_input_tokens: 3000 + 7 * i, cache_creation: { ephemeral_5m_input_tokens: 1000 + 7 * i, ephemeral_1h_input_tokens: 2000 } },
+      end: { output_tokens: 300 + 13 * i, server_tool_use: { web_search_requests: i % 3 } },
+    });
+    models.forEach((m, i) => fake.perModel.set(m, { kind: 'stream', usageStart: mix(i).start, usageEnd: mix(i).end }));
+    try {
+      for (let i = 0; i < models.length; i += 3) {
+        await Promise.all(models.slice(i, i + 3).map(async (m) => {
+          const r = await claude({ ANTHROPIC_AUTH_TOKEN: k.secret }, ['--model', m]);
+          assert.equal(r.is_error, false, `${m}: ${JSON.stringify(r)}`);
+          const lines = sessionLines(r.session_id);
+          assert.ok(lines.length >= 1 && lines.every((l) => l.priced), m);
+          assert.equal(lines.at(-1)!.input_tokens, mix(models.indexOf(m)).start.input_tokens, `${m}: served its own token mix (the request named ${lines.at(-1)!.model_requested})`);
+          const total = lines.reduce((a, x) => a + x.cost_nanousd, 0);
+          assert.ok(Math.abs(total / 1e9 - r.total_cost_usd) < 1e-9, `${m}: gateway ${total / 1e9} vs Claude Code ${r.total_cost_usd}`);
+        }));
+      }
+    } finally {
+      fake.perModel.clear();
+    }
+  });
+
   it('shows the gateway’s readable error at once when the key is wrong (no retry loop)', async () => {
     const t0 = Date.now();
     const r = await claude({ ANTHROPIC_AUTH_TOKEN: 'tg_not_a_key' }).catch((e: { stdout?: string }) => JSON.parse(e.stdout ?? '{}') as ClaudeResult);

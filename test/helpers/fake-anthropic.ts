@@ -4,6 +4,10 @@
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import { closeServer, listenLoopback } from './loopback.js';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { loadCatalog } from '../../src/routing/catalog.js';
+
+/** Client model ids in any form (dated, aliases) name one catalog model. */
+const catalog = loadCatalog();
 
 export interface RecordedRequest {
   method: string;
@@ -65,6 +69,9 @@ export class FakeAnthropic {
   readonly requests: RecordedRequest[] = [];
   private script: Behaviour[] = [];
   fallback: Behaviour = { kind: 'stream' };
+  /** Behaviour by the request's model id, or its catalog id (wins over the script and the
+   * fallback). */
+  readonly perModel = new Map<string, Behaviour>();
   /** Serve scripted behaviours even for bodies that are not JSON. */
   acceptBadJson = false;
   private server: Server;
@@ -122,7 +129,8 @@ export class FakeAnthropic {
         return;
       }
     }
-    let b = this.script.shift() ?? this.fallback;
+    // Per-model behaviours let concurrent clients (several Claude Code runs) each get theirs.
+    let b = this.perModel.get(model) ?? this.perModel.get(catalog.resolve(model)?.id ?? model) ?? this.script.shift() ?? this.fallback;
     // Like the API: a request without "stream": true gets a JSON message.
     if (b.kind === 'stream' && !streamRequested && !this.acceptBadJson) {
       b = { kind: 'json', model: b.model, usage: { ...(b.usageStart ?? { input_tokens: 10 }), output_tokens: b.usageEnd?.output_tokens ?? 25 } };
