@@ -144,6 +144,10 @@ describe('reconcile on a fixture month', () => {
     // Carol: one call through the gateway, two straight to Bedrock (logs), her bill for those
     // (CUR) — each source apart, never summed into one figure that counts a call twice.
     assert.deepEqual(carol, [['ledger', callNano], ['cur', 2 * callNano], ['logs', 2 * callNano]]);
+    const recs = json(['usage', '--source', 'logs']);
+    assert.equal(recs.length, 5);
+    assert.deepEqual(recs.map((x) => x.user), ['tollgate-gateway', 'tollgate-gateway', 'tollgate-gateway', 'carol', 'carol']);
+    assert.ok(recs.every((x) => x.source === 'logs' && Number(x.cost_nanousd) === callNano));
     const bad = tollgate(['report', '--source', 'bills', '--config', cfg]);
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /--source bills: use one of ledger, transcripts, logs, cur, all/);

@@ -83,3 +83,29 @@ export function externalReport(db: Database.Database, catalog: ModelCatalog, sou
     return Number(b.cost_nanousd) - Number(a.cost_nanousd);
   });
 }
+
+/** Imported records one by one (as `usage` lists ledger lines), oldest first, attributed through
+ * the identity map. */
+export function externalRecords(db: Database.Database, catalog: ModelCatalog, source: Exclude<UsageSource, 'ledger'>, q: LedgerQuery): Record<string, unknown>[] {
+  if (q.project !== undefined || q.keyId !== undefined) return [];
+  const kinds = STORED[source];
+  const recs = db.prepare(`SELECT id, source, ts, principal, session_id, model, region, input_tokens, output_tokens, cache_read_input_tokens,
+      cache_creation_input_tokens, calls, cost_nanousd, priced FROM external_usage
+    WHERE source IN (${kinds.map(() => '?').join(',')}) AND ts >= ? AND ts < ? ORDER BY ts, id`).all(...kinds, q.since ?? 0, q.until ?? Number.MAX_SAFE_INTEGER) as (ExternalRecord & { id: string })[];
+  const ids = new IdentityMap(db);
+  const out: Record<string, unknown>[] = [];
+  for (const e of recs) {
+    const who = ids.resolve(e.principal);
+    const user = who?.user ?? (e.principal ? `unmapped:${e.principal}` : null);
+    const team = who?.team ?? null;
+    if (q.user !== undefined && user !== q.user) continue;
+    if (q.team !== undefined && team !== q.team) continue;
+    out.push({
+      id: e.id, source: LABEL[e.source] ?? e.source, ts: e.ts, user, team, principal: e.principal, session_id: e.session_id,
+      model: e.model ? catalog.resolve(e.model)?.id ?? e.model : null, region: e.region,
+      input_tokens: e.input_tokens, output_tokens: e.output_tokens, cache_read_input_tokens: e.cache_read_input_tokens, cache_creation_input_tokens: e.cache_creation_input_tokens,
+      cost_nanousd: e.cost_nanousd, priced: e.priced === 1,
+    });
+  }
+  return out;
+}

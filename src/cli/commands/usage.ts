@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { formatUsd, nanoToUsd } from '../../metering/prices.js';
 import { SUMMARY_DIMENSIONS, type LedgerLine, type LedgerQuery, type SummaryDimension, type SummaryRow } from '../../store/types.js';
-import { externalReport, USAGE_SOURCES, type UsageSource } from '../../reports/sources.js';
+import { externalRecords, externalReport, USAGE_SOURCES, type UsageSource } from '../../reports/sources.js';
 import { loadCatalog } from '../../routing/catalog.js';
 import { SqliteStore } from '../../store/sqlite/index.js';
 import { parseTime } from '../../util/time.js';
@@ -44,9 +44,24 @@ export function register(program: Command, globals: () => GlobalOpts): void {
       return n;
     })
     .option('--json', 'print a JSON array of ledger lines')
-    .action((o: FilterOpts & { json?: boolean; limit?: number }) => {
+    .option('--source <source>', `whose records: ${USAGE_SOURCES.join(' | ')} (imported records through tollgate identities)`, 'ledger')
+    .action((o: FilterOpts & { json?: boolean; limit?: number; source: string }) => {
+      if (!(USAGE_SOURCES as readonly string[]).includes(o.source)) throw new UsageError(`--source ${o.source}: use one of ${USAGE_SOURCES.join(', ')}`);
       const store = openStore(openConfig(globals()));
       try {
+        if (o.source !== 'ledger') {
+          if (!(store instanceof SqliteStore)) throw new UsageError('imported usage needs the SQLite store');
+          const ledger = o.source === 'all' ? store.queryLedger(query(o)).map((l) => ({ source: 'ledger', ...lineToJson(l) })) : [];
+          let recs: Record<string, unknown>[] = [...ledger, ...externalRecords(store.db, loadCatalog(), o.source as Exclude<UsageSource, 'ledger'>, query(o))
+            .map(({ ts, cost_nanousd, ...r }) => ({ ...r, time: iso(ts as number), cost_usd: nanoToUsd(cost_nanousd as number), cost_nanousd }))];
+          recs.sort((a, b) => String(a.time).localeCompare(String(b.time)));
+          if (o.limit !== undefined) recs = recs.slice(-o.limit);
+          if (o.json) return out(JSON.stringify(recs, null, 2));
+          out(table(['TIME', 'SOURCE', 'USER', 'MODEL', 'IN', 'OUT', 'CACHE R', 'COST USD'],
+            recs.map((r) => [String(r.time), String(r.source), r.user as string | null, (r.model ?? r.model_served ?? r.model_requested) as string | null, Number(r.input_tokens), Number(r.output_tokens),
+              Number(r.cache_read_input_tokens), formatUsd(Number(r.cost_nanousd), 6)])));
+          return;
+        }
         let lines = store.queryLedger(query(o));
         if (o.limit !== undefined) lines = lines.slice(-o.limit);
         if (o.json) {
