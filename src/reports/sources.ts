@@ -28,8 +28,33 @@ function weekOf(ts: number): string {
 }
 
 interface ExternalRecord {
-  source: string; ts: number; principal: string | null; session_id: string | null; model: string | null; region: string | null;
+  id: string; source: string; ts: number; principal: string | null; session_id: string | null; model: string | null; region: string | null;
   input_tokens: number; output_tokens: number; cache_read_input_tokens: number; cache_creation_input_tokens: number; calls: number; cost_nanousd: number; priced: number;
+}
+
+/** An imported record with the person it belongs to (through the identity map; "unmapped:…"
+ * when unknown) and its model's canonical id. */
+interface Attributed extends ExternalRecord { user: string | null; team: string | null; canonicalModel: string | null }
+
+/** The imported records of a source in a range, oldest first, attributed and filtered like
+ * ledger lines (filters only the ledger has, project and key, match none of them). */
+function attributed(db: Database.Database, catalog: ModelCatalog, source: Exclude<UsageSource, 'ledger'>, q: LedgerQuery): Attributed[] {
+  if (q.project !== undefined || q.keyId !== undefined) return [];
+  const kinds = STORED[source];
+  const recs = db.prepare(`SELECT id, source, ts, principal, session_id, model, region, input_tokens, output_tokens, cache_read_input_tokens,
+      cache_creation_input_tokens, calls, cost_nanousd, priced FROM external_usage
+    WHERE source IN (${kinds.map(() => '?').join(',')}) AND ts >= ? AND ts < ? ORDER BY ts, id`).all(...kinds, q.since ?? 0, q.until ?? Number.MAX_SAFE_INTEGER) as ExternalRecord[];
+  const ids = new IdentityMap(db);
+  const out: Attributed[] = [];
+  for (const e of recs) {
+    const who = ids.resolve(e.principal);
+    const user = who?.user ?? (e.principal ? `unmapped:${e.principal}` : null);
+    const team = who?.team ?? null;
+    if (q.user !== undefined && user !== q.user) continue;
+    if (q.team !== undefined && team !== q.team) continue;
+    out.push({ ...e, user, team, canonicalModel: e.model ? catalog.resolve(e.model)?.id ?? e.model : null });
+  }
+  return out;
 }
 
 /**
@@ -38,24 +63,12 @@ interface ExternalRecord {
  * people the identity map does not know group as user "unmapped:<principal>".
  */
 export function externalReport(db: Database.Database, catalog: ModelCatalog, source: Exclude<UsageSource, 'ledger'>, by: ReportDimension[], q: LedgerQuery): ReportRow[] {
-  // Filters only the ledger has (project, key) match no imported record.
-  if (q.project !== undefined || q.keyId !== undefined) return [];
-  const kinds = STORED[source];
-  const recs = db.prepare(`SELECT source, ts, principal, session_id, model, region, input_tokens, output_tokens, cache_read_input_tokens,
-      cache_creation_input_tokens, calls, cost_nanousd, priced FROM external_usage
-    WHERE source IN (${kinds.map(() => '?').join(',')}) AND ts >= ? AND ts < ?`).all(...kinds, q.since ?? 0, q.until ?? Number.MAX_SAFE_INTEGER) as ExternalRecord[];
-  const ids = new IdentityMap(db);
   const groups = new Map<string, ReportRow>();
-  for (const e of recs) {
-    const who = ids.resolve(e.principal);
-    const user = who?.user ?? (e.principal ? `unmapped:${e.principal}` : null);
-    const team = who?.team ?? null;
-    if (q.user !== undefined && user !== q.user) continue;
-    if (q.team !== undefined && team !== q.team) continue;
+  for (const e of attributed(db, catalog, source, q)) {
     const value: Record<ReportDimension, string | null> = {
-      user, team, project: null, key: null, upstream: null, session: e.session_id, region: e.region,
+      user: e.user, team: e.team, project: null, key: null, upstream: null, session: e.session_id, region: e.region,
       route: e.source === 'transcript' ? null : 'bedrock',
-      model: e.model ? catalog.resolve(e.model)?.id ?? e.model : null,
+      model: e.canonicalModel,
       day: dayOf(e.ts), week: weekOf(e.ts), month: dayOf(e.ts).slice(0, 7),
     };
     const fields = [LABEL[e.source] ?? e.source, ...by.map((d) => value[d])];
@@ -87,25 +100,10 @@ export function externalReport(db: Database.Database, catalog: ModelCatalog, sou
 /** Imported records one by one (as `usage` lists ledger lines), oldest first, attributed through
  * the identity map. */
 export function externalRecords(db: Database.Database, catalog: ModelCatalog, source: Exclude<UsageSource, 'ledger'>, q: LedgerQuery): Record<string, unknown>[] {
-  if (q.project !== undefined || q.keyId !== undefined) return [];
-  const kinds = STORED[source];
-  const recs = db.prepare(`SELECT id, source, ts, principal, session_id, model, region, input_tokens, output_tokens, cache_read_input_tokens,
-      cache_creation_input_tokens, calls, cost_nanousd, priced FROM external_usage
-    WHERE source IN (${kinds.map(() => '?').join(',')}) AND ts >= ? AND ts < ? ORDER BY ts, id`).all(...kinds, q.since ?? 0, q.until ?? Number.MAX_SAFE_INTEGER) as (ExternalRecord & { id: string })[];
-  const ids = new IdentityMap(db);
-  const out: Record<string, unknown>[] = [];
-  for (const e of recs) {
-    const who = ids.resolve(e.principal);
-    const user = who?.user ?? (e.principal ? `unmapped:${e.principal}` : null);
-    const team = who?.team ?? null;
-    if (q.user !== undefined && user !== q.user) continue;
-    if (q.team !== undefined && team !== q.team) continue;
-    out.push({
-      id: e.id, source: LABEL[e.source] ?? e.source, ts: e.ts, user, team, principal: e.principal, session_id: e.session_id,
-      model: e.model ? catalog.resolve(e.model)?.id ?? e.model : null, region: e.region,
-      input_tokens: e.input_tokens, output_tokens: e.output_tokens, cache_read_input_tokens: e.cache_read_input_tokens, cache_creation_input_tokens: e.cache_creation_input_tokens,
-      cost_nanousd: e.cost_nanousd, priced: e.priced === 1,
-    });
-  }
-  return out;
+  return attributed(db, catalog, source, q).map((e) => ({
+    id: e.id, source: LABEL[e.source] ?? e.source, ts: e.ts, user: e.user, team: e.team, principal: e.principal, session_id: e.session_id,
+    model: e.canonicalModel, region: e.region,
+    input_tokens: e.input_tokens, output_tokens: e.output_tokens, cache_read_input_tokens: e.cache_read_input_tokens, cache_creation_input_tokens: e.cache_creation_input_tokens,
+    cost_nanousd: e.cost_nanousd, priced: e.priced === 1,
+  }));
 }
