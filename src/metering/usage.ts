@@ -20,6 +20,17 @@ export function emptyUsage(): Usage {
   };
 }
 
+/** Adds every token class of `u` into `into` (a line that sums several attempts). */
+export function addUsage(into: Usage, u: Usage): void {
+  into.input_tokens += u.input_tokens;
+  into.output_tokens += u.output_tokens;
+  into.cache_read_input_tokens += u.cache_read_input_tokens;
+  into.cache_creation_5m_input_tokens += u.cache_creation_5m_input_tokens;
+  into.cache_creation_1h_input_tokens += u.cache_creation_1h_input_tokens;
+  into.web_search_requests += u.web_search_requests;
+  into.web_fetch_requests += u.web_fetch_requests;
+}
+
 function count(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined;
 }

@@ -8,7 +8,7 @@ import type { Transform } from 'node:stream';
 import { request, errors as undiciErrors, type Dispatcher } from 'undici';
 import { JsonSyntaxError, leadingModel, memberValue, scanBody, type ScannedBody } from '../protocol/anthropic/body.js';
 import { encodeSse, SseParser } from '../protocol/anthropic/sse.js';
-import { emptyUsage, factsFromJson, StreamMeter, type ResponseFacts, type Usage } from '../metering/usage.js';
+import { addUsage, emptyUsage, factsFromJson, StreamMeter, type ResponseFacts, type Usage } from '../metering/usage.js';
 import { LedgerWriteError } from '../metering/ledger.js';
 import { anthropicErrorBody } from '../providers/shared.js';
 import { isCredentialRefusal, type Endpoint, type InboundRequest, type MappedError, type OutboundRequest, type ResponseTranslator, type Upstream } from '../providers/types.js';
@@ -101,9 +101,6 @@ export async function handleMessages(ctx: GatewayContext, req: IncomingMessage, 
     // A gateway-side refusal or failure before the response started: record it, then let the
     // error boundary render it.
     const ge = err instanceof GatewayError ? err : null;
-    // Refused because the store is failing, before any upstream: there is nothing to record,
-    // and the store would not take it.
-    if (ge?.code === 'TG_STORE_UNAVAILABLE' && line.attempts.length === 0) throw err;
     if (err instanceof ClientAbortError) {
       line.http_status = 499;
       line.client_aborted = true;
@@ -440,16 +437,6 @@ async function proxy(ctx: GatewayContext, req: IncomingMessage, res: ServerRespo
   throw ge;
 }
 
-function addUsage(into: Usage, u: Usage): void {
-  into.input_tokens += u.input_tokens;
-  into.output_tokens += u.output_tokens;
-  into.cache_read_input_tokens += u.cache_read_input_tokens;
-  into.cache_creation_5m_input_tokens += u.cache_creation_5m_input_tokens;
-  into.cache_creation_1h_input_tokens += u.cache_creation_1h_input_tokens;
-  into.web_search_requests += u.web_search_requests;
-  into.web_fetch_requests += u.web_fetch_requests;
-}
-
 /** Writes a line whose response has not started; if the store refuses it, the client is told
  * that (503 TG_STORE_UNAVAILABLE) rather than the upstream's answer, unless the operator chose
  * to serve on (store.on_failure: open). */
@@ -609,7 +596,6 @@ async function streamResponse(ctx: GatewayContext, res: ServerResponse, upstream
   /** Ends the response with an error: an SSE event when the stream has started and can take
    * one, a JSON answer when nothing was sent yet, else a cut connection. */
   const endWithError = async (code: ErrorCode, type: string, message: string): Promise<void> => {
-    if (!headSent && !translator) headSent = res.headersSent;
     if (!headSent) {
       await answerError(new GatewayError(code, message).status, new GatewayError(code, message).body(line.id));
     } else if (canAppend && !res.destroyed) {
