@@ -4,7 +4,7 @@
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
-import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -179,7 +179,9 @@ describe('clients that leave or dawdle', () => {
     await r.body.text();
   });
 
-  it('keeps serving under `ulimit -n 1024` with 1,000 idle connections open', async () => {
+  // The test process itself holds the 1,000 client sockets: it needs room for them.
+  const ownLimit = Number(/^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 0);
+  it('keeps serving under `ulimit -n 1024` with 1,000 idle connections open', { skip: ownLimit >= 4096 ? false : `this process may open only ${ownLimit} files` }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tollgate-fd-'));
     const cfg = join(dir, 'tollgate.yaml');
     writeFileSync(cfg, `store: { sqlite: ./t.db }\n${upstreamYaml(fake.url)}`);

@@ -110,7 +110,7 @@ export class LedgerWriter {
       return e;
     }
     const recovered = this.held.length;
-    this.held = [];
+    if (recovered) this.held = [];
     this.written += lines.length;
     for (const [k, at] of keysUsed) this.touched.set(k, at);
     if (this.failure) {
