@@ -514,7 +514,8 @@ describe('errors that no retry can fix', () => {
   it('Bedrock refusing the gateway\'s signature: one upstream call, 502 TG_UPSTREAM_AUTH naming the fix, x-should-retry: false', async () => {
     const bedrock = await new FakeBedrock('eu-west-1').start();
     const saved = process.env.AWS_SECRET_ACCESS_KEY;
-    process.env.AWS_SECRET_ACCESS_KEY = 'not-the-right-secret';
+    // The standard AWS chain finds credentials, but not the ones Bedrock accepts.
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: AWS_TEST_CREDS.accessKeyId, AWS_SESSION_TOKEN: AWS_TEST_CREDS.sessionToken, AWS_EC2_METADATA_DISABLED: 'true', AWS_SECRET_ACCESS_KEY: 'not-the-right-secret' });
     const g = await startGateway(`upstreams:\n  - { name: bedrock-eu, type: bedrock, region: eu-west-1, base_url: "${bedrock.url}" }\n`);
     try {
       const k = g.key('sig');
