@@ -19,14 +19,9 @@ export function register(program: Command, globals: () => GlobalOpts): void {
     .option('--individual', 'also consider individual plans (Pro, Max): by default company engineers get team plans')
     .option('--json')
     .action((o: { since: string; until?: string; team?: string; plans?: string; individual?: boolean; json?: boolean }) => {
-      let since: number;
-      let until: number;
-      try {
-        since = parseTime(o.since);
-        until = o.until ? parseTime(o.until) : wallClock();
-      } catch (err) {
-        throw new UsageError((err as Error).message);
-      }
+      // An unreadable time is a TimeInputError: exit 2 with its message (cli/main.ts).
+      const since = parseTime(o.since);
+      const until = o.until ? parseTime(o.until) : wallClock();
       if (until <= since) throw new UsageError('--until must be after --since');
       let plans;
       try {

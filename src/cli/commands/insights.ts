@@ -19,14 +19,8 @@ export function register(program: Command, globals: () => GlobalOpts): void {
     })
     .option('--json')
     .action((o: { user?: string; team?: string; since: string; until?: string; json?: boolean; limit?: number }) => {
-      let since: number;
-      let until: number | undefined;
-      try {
-        since = parseTime(o.since);
-        until = o.until ? parseTime(o.until) : undefined;
-      } catch (err) {
-        throw new UsageError((err as Error).message);
-      }
+      const since = parseTime(o.since);
+      const until = o.until ? parseTime(o.until) : undefined;
       const loaded = openConfig(globals());
       const store = openStore(loaded);
       try {

@@ -18,14 +18,8 @@ export function register(program: Command, globals: () => GlobalOpts): void {
       if (!['user', 'team', 'model', 'day'].includes(o.by)) throw new UsageError('--by: user, team, model or day');
       const pct = Number(o.threshold);
       if (!Number.isFinite(pct) || pct < 0) throw new UsageError('--threshold: a percentage such as 1');
-      let since: number;
-      let until: number;
-      try {
-        since = parseTime(o.since);
-        until = o.until ? parseTime(o.until) : wallClock() + 60_000;
-      } catch (err) {
-        throw new UsageError((err as Error).message);
-      }
+      const since = parseTime(o.since);
+      const until = o.until ? parseTime(o.until) : wallClock() + 60_000;
       const store = openStore(openConfig(globals()));
       try {
         if (!(store instanceof SqliteStore)) throw new UsageError('reconcile needs the SQLite store');

@@ -32,11 +32,7 @@ function dims(v: string): ReportDimension[] {
 }
 
 function range(o: { since?: string; until?: string }): { since?: number; until?: number } {
-  try {
-    return { since: o.since ? parseTime(o.since) : undefined, until: o.until ? parseTime(o.until) : undefined };
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  return { since: o.since ? parseTime(o.since) : undefined, until: o.until ? parseTime(o.until) : undefined };
 }
 
 function csvCell(v: unknown): string {

@@ -11,14 +11,10 @@ import { iso, openConfig, openStore, out, table, UsageError, type GlobalOpts } f
 interface FilterOpts { since?: string; until?: string; user?: string; team?: string; project?: string; key?: string }
 
 function query(o: FilterOpts): LedgerQuery {
-  try {
-    return {
-      since: o.since ? parseTime(o.since) : undefined, until: o.until ? parseTime(o.until) : undefined,
-      user: o.user, team: o.team, project: o.project, keyId: o.key,
-    };
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  return {
+    since: o.since ? parseTime(o.since) : undefined, until: o.until ? parseTime(o.until) : undefined,
+    user: o.user, team: o.team, project: o.project, keyId: o.key,
+  };
 }
 
 /** A ledger line as printed by `usage --json`: the ledger's field names, time as ISO, cost in USD. */
