@@ -392,7 +392,7 @@ describe('real Claude Code CLI: its telemetry into tollgate, reconciled with the
     assert.ok(metrics.some((m) => m.metric === 'claude_code.token.usage' && m.kind === 'input' && m.v === 1000));
     const { reconcile } = await import('../src/reports/reconcile.js');
     const { loadCatalog } = await import('../src/routing/catalog.js');
-    const rows = reconcile(db, loadCatalog(), 'user', Date.now() - 3600e3, Date.now() + 60e3).rows.filter((x) => x.group === user);
+    const rows = reconcile(t.gw.ctx.store, loadCatalog(), 'user', Date.now() - 3600e3, Date.now() + 60e3).rows.filter((x) => x.group === user);
     assert.equal(rows.length, 1);
     assert.equal(rows[0]!.flagged, false, JSON.stringify(rows[0]));
     assert.ok(Math.abs(rows[0]!.ledger_usd - rows[0]!.telemetry_usd) < 1e-9);

@@ -1,23 +1,51 @@
-// The tollgate command line. Every command takes --config FILE.
+// The tollgate command line. Every command lives in its own file under commands/ and is loaded
+// only when it runs: `tollgate --version`, `--help` and each command pay for their own imports
+// only (the gateway, the store and the report code are not loaded to print a version).
 import { Command, CommanderError } from 'commander';
-import { z } from 'zod';
-import { ConfigError } from '../config/load.js';
-import { configSchema } from '../config/schema.js';
-import { redactUrl } from '../util/redact.js';
-import { TimeInputError } from '../util/time.js';
+import { UserError } from '../util/errors.js';
 import { VERSION } from '../util/version.js';
-import * as advise from './commands/advise.js';
-import * as budgets from './commands/budgets.js';
-import * as doctor from './commands/doctor.js';
-import * as ingest from './commands/ingest.js';
-import * as insights from './commands/insights.js';
-import * as keys from './commands/keys.js';
-import * as models from './commands/models.js';
-import * as report from './commands/report.js';
-import * as reconcileCmd from './commands/reconcile.js';
-import * as serve from './commands/serve.js';
-import * as usage from './commands/usage.js';
-import { openConfig, out, UsageError, type GlobalOpts } from './shared.js';
+import type { GlobalOpts } from './shared.js';
+
+interface CommandModule {
+  register(program: Command, globals: () => GlobalOpts): void;
+}
+
+/** Each command: its one-line description (for the top-level help, checked against the
+ * command's own by a test) and its module. */
+export const COMMANDS: Record<string, { description: string; load: () => Promise<CommandModule> }> = {
+  serve: { description: 'run the gateway (defaults: 127.0.0.1:8787, ./data/tollgate.db, the Anthropic API with $ANTHROPIC_API_KEY)', load: () => import('./commands/serve.js') },
+  keys: { description: 'manage virtual keys (one per engineer; stored only as hashes)', load: () => import('./commands/keys.js') },
+  budgets: { description: 'spend limits per key, user, team, project or the organisation', load: () => import('./commands/budgets.js') },
+  usage: { description: 'print ledger lines, one per request, oldest first (see also: usage summary)', load: () => import('./commands/usage.js') },
+  report: { description: 'spend and tokens (every class) grouped by any dimensions over a time range', load: () => import('./commands/report.js') },
+  insights: { description: 'cost drivers per user and session: cache hit rate, idle-gap cache rebuilds, short sessions, output share, model drift, input growth', load: () => import('./commands/insights.js') },
+  advise: { description: 'advisors: seat or metered per user, and which billing route', load: () => import('./commands/advise.js') },
+  reconcile: { description: "side by side per group and day: the gateway ledger, Claude Code's telemetry and transcripts, Bedrock invocation logs, CloudTrail and the bill (CUR); every difference flagged with its likely cause", load: () => import('./commands/reconcile.js') },
+  ingest: { description: 'import usage kept outside the gateway (gzip and directories accepted; importing the same file twice changes nothing)', load: () => import('./commands/ingest.js') },
+  identities: { description: 'map external identities (IAM ARNs, assumed-role session names, emails, OTel user.id) to users and teams', load: () => import('./commands/identities.js') },
+  models: { description: "print the model catalog with each model's id on a route and region", load: () => import('./commands/models.js') },
+  doctor: { description: "read Claude Code's effective configuration and say what will happen and what is wrong", load: () => import('./commands/doctor.js') },
+  setup: { description: 'write Claude Code settings for a route, with all model aliases pinned, then run the doctor on them', load: () => import('./commands/setup.js') },
+  prune: { description: 'delete ledger lines before a date (floored to its UTC day); rollups keep the totals for reports and budgets', load: () => import('./commands/prune.js') },
+  rollups: { description: 'the aggregate tables reports and budgets read (kept as lines are written)', load: () => import('./commands/rollups.js') },
+  config: { description: 'check or describe the configuration', load: () => import('./commands/config.js') },
+  dev: { description: 'tools for trying tollgate out', load: () => import('./commands/dev.js') },
+};
+
+/** The command a command line names: the first word that is not a global option (or the word
+ * after `help`). */
+function commandName(args: string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string;
+    if (a === '-c' || a === '--config') {
+      i++;
+      continue;
+    }
+    if (a.startsWith('-')) continue;
+    return a === 'help' ? args[i + 1] : a;
+  }
+  return undefined;
+}
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command('tollgate')
@@ -35,32 +63,14 @@ export async function main(argv: string[]): Promise<void> {
     config: active.opts<GlobalOpts>().config ?? program.opts<GlobalOpts>().config,
     url: active.opts<GlobalOpts>().url ?? process.env.TOLLGATE_URL,
   });
-  serve.register(program, globals);
-  keys.register(program, globals);
-  budgets.register(program, globals);
-  usage.register(program, globals);
-  models.register(program);
-  doctor.register(program, globals);
-  report.register(program, globals);
-  report.registerDev(program, globals);
-  advise.register(program, globals);
-  insights.register(program, globals);
-  reconcileCmd.register(program, globals);
-  ingest.register(program, globals);
 
-  const config = program.command('config').description('check or describe the configuration');
-  config.command('check').description('validate the config file and report every problem at once').action(() => {
-    const loaded = openConfig(globals());
-    out(`${loaded.file ?? '(defaults)'}: OK`);
-    for (const u of loaded.config.upstreams) {
-      const where = u.type === 'anthropic' ? u.base_url : u.base_url ?? (u.type === 'bedrock' ? `region ${u.region}` : `project ${u.project}, region ${u.region}`);
-      out(`upstream ${u.name} (${u.type}): ${redactUrl(where)}`);
-    }
-    for (const v of loaded.missingEnv) out(`warning: $${v} is not set`);
-  });
-  config.command('schema').description('print the JSON Schema of the config (for editors)').action(() => {
-    out(JSON.stringify(z.toJSONSchema(configSchema, { io: 'input' }), null, 2));
-  });
+  const name = commandName(argv.slice(2));
+  const chosen = name !== undefined ? COMMANDS[name] : undefined;
+  if (chosen) (await chosen.load()).register(program, globals);
+  else {
+    // Help, a version, or an unknown word: the list of commands is all that is needed.
+    for (const [n, c] of Object.entries(COMMANDS)) program.command(n).description(c.description);
+  }
 
   const addConfigOption = (c: Command): void => {
     for (const sub of c.commands) {
@@ -80,7 +90,7 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = err.exitCode;
       return;
     }
-    if (err instanceof ConfigError || err instanceof UsageError || err instanceof TimeInputError) {
+    if (err instanceof UserError) {
       process.stderr.write(`tollgate: ${err.message}\n`);
       process.exitCode = 2;
       return;

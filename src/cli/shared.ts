@@ -1,4 +1,5 @@
 // What every CLI command needs: the config, the store, and output helpers.
+import { UserError } from '../util/errors.js';
 import { loadConfig, resolveFrom, type LoadedConfig } from '../config/load.js';
 import { SqliteStore } from '../store/sqlite/index.js';
 import type { Store } from '../store/types.js';
@@ -15,6 +16,46 @@ export function openConfig(opts: GlobalOpts): LoadedConfig {
 
 export function openStore(loaded: LoadedConfig): Store {
   return new SqliteStore(resolveFrom(loaded, loaded.config.store.sqlite), { sync: loaded.config.store.sync });
+}
+
+/** Runs fn with the configured store open, and closes it whatever happens. */
+export async function withStore<T>(g: GlobalOpts, fn: (store: Store, loaded: LoadedConfig) => T | Promise<T>): Promise<T> {
+  const loaded = openConfig(g);
+  const store = openStore(loaded);
+  try {
+    return await fn(store, loaded);
+  } finally {
+    store.close();
+  }
+}
+
+/** Writes to stdout, waiting when the pipe is full, so a long listing runs in bounded memory. */
+export class StreamOut {
+  private buf: string[] = [];
+  private size = 0;
+
+  async write(s: string): Promise<void> {
+    this.buf.push(s);
+    this.size += s.length;
+    if (this.size >= 65536) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (!this.buf.length) return;
+    const chunk = this.buf.join('');
+    this.buf = [];
+    this.size = 0;
+    if (!process.stdout.write(chunk)) await new Promise<void>((resolve) => process.stdout.once('drain', resolve));
+  }
+}
+
+/** Positive integer option values. */
+export function positiveInt(name: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${name}: expected a positive integer`);
+    return n;
+  };
 }
 
 /** A plain-text table with aligned columns. */
@@ -34,4 +75,4 @@ export function out(s: string): void {
 }
 
 /** Errors meant for the user: printed without a stack, exit status 2. */
-export class UsageError extends Error {}
+export class UsageError extends UserError {}

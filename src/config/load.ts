@@ -1,11 +1,12 @@
 // Loads the YAML config, expands ${VAR} from the environment and validates it against the one
 // schema, reporting every problem at once with its key path.
+import { UserError } from '../util/errors.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve, dirname } from 'node:path';
 import { parseDocument } from 'yaml';
 import { configSchema, defaultUpstreams, renamedKeys, type Config } from './schema.js';
 
-export class ConfigError extends Error {
+export class ConfigError extends UserError {
   constructor(readonly file: string, readonly problems: string[]) {
     super(`invalid config ${file}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }

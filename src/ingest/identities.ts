@@ -1,18 +1,12 @@
 // Who is who across systems: IAM ARNs (or an assumed-role session name), emails, Claude Code's
 // OTel user.id — mapped to tollgate's users and teams, so imported usage joins the ledger's people.
-import type Database from 'better-sqlite3';
-
-export interface Identity {
-  external_id: string;
-  user: string;
-  team: string | null;
-}
+import type { Identity } from '../store/types.js';
 
 export class IdentityMap {
   private readonly map = new Map<string, Identity>();
 
-  constructor(db: Database.Database) {
-    for (const r of db.prepare('SELECT external_id, user, team FROM identities').all() as Identity[]) this.map.set(r.external_id.toLowerCase(), r);
+  constructor(list: Identity[]) {
+    for (const r of list) this.map.set(r.external_id.toLowerCase(), r);
   }
 
   /** Exact match; for an assumed-role ARN also the session name (often an email) and the role. */
@@ -27,16 +21,4 @@ export class IdentityMap {
     if (user) return this.map.get(user[1]!.toLowerCase()) ?? null;
     return null;
   }
-}
-
-export function addIdentity(db: Database.Database, i: Identity): void {
-  db.prepare('INSERT OR REPLACE INTO identities (external_id, user, team, created_at) VALUES (?, ?, ?, ?)').run(i.external_id, i.user, i.team, Date.now());
-}
-
-export function removeIdentity(db: Database.Database, externalId: string): boolean {
-  return db.prepare('DELETE FROM identities WHERE external_id = ?').run(externalId).changes > 0;
-}
-
-export function listIdentities(db: Database.Database): Identity[] {
-  return db.prepare('SELECT external_id, user, team FROM identities ORDER BY user, external_id').all() as Identity[];
 }

@@ -3,13 +3,13 @@
 // id, so importing the same file twice changes nothing; malformed records are counted and
 // reported, never fatal. Prompts and completions in invocation logs are never stored.
 import { statSync } from 'node:fs';
-import type Database from 'better-sqlite3';
 import { parse as parseCsv } from 'csv-parse';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { constants, gunzipSync } from 'node:zlib';
 import type { PriceBook } from '../metering/prices.js';
 import { emptyUsage, UsageAccumulator } from '../metering/usage.js';
+import type { ExternalSource, ExternalUsage, Store } from '../store/types.js';
 import { expandPaths, lines, openRecords, progressReporter, type Progress } from './files.js';
 
 export const IMPORT_KINDS = ['claude-transcripts', 'bedrock-invocation-logs', 'cloudtrail', 'cur'] as const;
@@ -34,7 +34,7 @@ export interface ImportResult {
 
 interface Row {
   id: string;
-  source: string;
+  source: ExternalSource;
   ts: number;
   principal: string | null;
   session_id?: string | null;
@@ -96,53 +96,26 @@ const KIND_NAMES: Record<ImportKind | 'parquet', string> = {
 };
 
 export class Importer {
-  private readonly insert: Database.Statement;
-  private readonly replace: Database.Statement;
-  private readonly existing: Database.Statement;
   /** Rows waiting for the next transaction, by id: a later snapshot of a response replaces an
    * earlier one before it reaches the store. */
   private readonly batch = new Map<string, Row>();
   private readonly appProfiles: ReadonlyMap<string, string>;
 
-  constructor(private readonly db: Database.Database, private readonly prices: PriceBook, private readonly opts: { principal?: string; progress?: boolean; appProfiles?: ReadonlyMap<string, string> } = {}) {
-    const cols = `(id, source, ts, principal, session_id, model, region, input_tokens, output_tokens,
-      cache_read_input_tokens, cache_creation_input_tokens, calls, usage_type, cost_nanousd, priced)
-      VALUES (@id, @source, @ts, @principal, @session_id, @model, @region, @input_tokens, @output_tokens, @cache_read_input_tokens,
-      @cache_creation_input_tokens, @calls, @usage_type, @cost_nanousd, @priced)`;
-    this.insert = db.prepare(`INSERT OR IGNORE INTO external_usage ${cols}`);
-    // Transcripts: the final snapshot of a response wins (Claude Code writes one line per
-    // content block, older versions with growing output counts).
-    this.replace = db.prepare(`INSERT INTO external_usage ${cols} ON CONFLICT(id) DO UPDATE SET
-      input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, cache_read_input_tokens = excluded.cache_read_input_tokens,
-      cache_creation_input_tokens = excluded.cache_creation_input_tokens, cost_nanousd = excluded.cost_nanousd, priced = excluded.priced, model = excluded.model
-      WHERE input_tokens != excluded.input_tokens OR output_tokens != excluded.output_tokens OR cache_read_input_tokens != excluded.cache_read_input_tokens
-        OR cache_creation_input_tokens != excluded.cache_creation_input_tokens OR cost_nanousd != excluded.cost_nanousd`);
-    this.existing = db.prepare('SELECT 1 FROM external_usage WHERE id = ?').pluck();
+  constructor(private readonly store: Store, private readonly prices: PriceBook, private readonly opts: { principal?: string; progress?: boolean; appProfiles?: ReadonlyMap<string, string> } = {}) {
     this.appProfiles = opts.appProfiles ?? new Map();
   }
 
   private flush(r: ImportResult): void {
     if (!this.batch.size) return;
-    const rows = [...this.batch.values()];
+    const rows: ExternalUsage[] = [...this.batch.values()].map((x) => ({
+      session_id: null, model: null, region: null, input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0,
+      calls: 1, usage_type: null, cost_nanousd: 0, ...x, priced: x.priced !== false,
+    }));
     this.batch.clear();
-    this.db.transaction(() => {
-      for (const x of rows) {
-        const params = {
-          session_id: null, model: null, region: null, input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0,
-          calls: 1, usage_type: null, cost_nanousd: 0, ...x, priced: x.priced === false ? 0 : 1,
-        };
-        if (x.source === 'transcript') {
-          const had = this.existing.get(x.id) !== undefined;
-          const changes = this.replace.run(params).changes;
-          if (!had) r.imported++;
-          else if (changes) r.updated++;
-          else r.duplicates++;
-          continue;
-        }
-        if (this.insert.run(params).changes) r.imported++;
-        else r.duplicates++;
-      }
-    })();
+    const w = this.store.writeExternalUsage(rows);
+    r.imported += w.imported;
+    r.updated += w.updated;
+    r.duplicates += w.duplicates;
   }
 
   private add(r: ImportResult, row: Row): void {

@@ -17,7 +17,7 @@ function metrics(temporality: number, points: [number, number, number][]) {
 describe('OTLP receiver', () => {
   it('turns cumulative points into deltas and keeps delta points as they are', () => {
     const store = new SqliteStore(':memory:');
-    const o = new OtlpStore(store.db);
+    const o = new OtlpStore(store);
     o.metrics(metrics(2, [[1000, 2000, 0.5]]), key);
     o.metrics(metrics(2, [[1000, 3000, 0.75]]), key);
     o.metrics(metrics(2, [[5000, 6000, 0.1]]), key); // a restart: new start time
@@ -29,7 +29,7 @@ describe('OTLP receiver', () => {
 
   it('stores api_request events once (re-sent batches change nothing) and flags what the ledger lacks', () => {
     const store = new SqliteStore(':memory:');
-    const o = new OtlpStore(store.db);
+    const o = new OtlpStore(store);
     const now = Date.now();
     const logs = { resourceLogs: [{ scopeLogs: [{ logRecords: [
       { timeUnixNano: String(now * 1e6), body: { stringValue: 'claude_code.api_request' }, attributes: [s('session.id', 'S1'), i('event.sequence', 3), s('model', 'claude-opus-5-5'), i('input_tokens', 100), i('output_tokens', 10), i('cache_read_tokens', 0), i('cache_creation_tokens', 0), i('cost_usd_micros', 600)] },
@@ -39,7 +39,7 @@ describe('OTLP receiver', () => {
     assert.deepEqual(o.logs(logs, key), { accepted: 1, rejected: 1 });
     o.logs(logs, key);
     assert.equal((store.db.prepare('SELECT COUNT(*) AS n FROM telemetry_events').get() as { n: number }).n, 1);
-    const { rows } = reconcile(store.db, loadCatalog(), 'user', now - 60_000, now + 60_000);
+    const { rows } = reconcile(store, loadCatalog(), 'user', now - 60_000, now + 60_000);
     assert.equal(rows.length, 1);
     assert.deepEqual([rows[0]!.group, rows[0]!.telemetry_usd, rows[0]!.ledger_usd, rows[0]!.flagged], ['ivy', 0.0006, 0, false], 'under $0.01: not flagged');
     store.close();
@@ -53,7 +53,7 @@ describe('OTLP protobuf', () => {
     const back = decodeOtlp('metrics', encodeOtlp('metrics', json)) as typeof json;
     assert.deepEqual(back, json);
     const store = new SqliteStore(':memory:');
-    new OtlpStore(store.db).metrics(back, key);
+    new OtlpStore(store).metrics(back, key);
     assert.equal((store.db.prepare('SELECT delta FROM telemetry_metrics').get() as { delta: number }).delta, 1000);
     store.close();
   });

@@ -3,8 +3,7 @@
 // Stores the claude_code.api_request events and the token/cost metrics (delta and cumulative
 // temporality) under the key's user and team, to reconcile Claude Code's client-side estimate
 // with the gateway's ledger.
-import type Database from 'better-sqlite3';
-import type { KeyRecord } from '../store/types.js';
+import type { KeyRecord, Store, TelemetryEvent, TelemetryPoint } from '../store/types.js';
 
 type AnyValue = { stringValue?: string; intValue?: string | number; doubleValue?: number; boolValue?: boolean };
 type Attr = { key: string; value: AnyValue };
@@ -32,14 +31,13 @@ export interface OtlpResult {
 const METRICS = new Set(['claude_code.cost.usage', 'claude_code.token.usage']);
 
 export class OtlpStore {
-  constructor(private readonly db: Database.Database) {}
+  constructor(private readonly store: Store) {}
 
   logs(body: unknown, key: KeyRecord): OtlpResult {
     let accepted = 0;
     let rejected = 0;
-    const ins = this.db.prepare(`INSERT OR IGNORE INTO telemetry_events (id, ts, key_id, user, team, session_id, otel_user_id, model, input_tokens, output_tokens,
-      cache_read_input_tokens, cache_creation_input_tokens, cost_nanousd, duration_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`);
-    const tx = this.db.transaction(() => {
+    const events: TelemetryEvent[] = [];
+    {
       for (const rl of (body as { resourceLogs?: unknown[] }).resourceLogs ?? []) {
         for (const sl of (rl as { scopeLogs?: unknown[] }).scopeLogs ?? []) {
           for (const r of (sl as { logRecords?: { body?: AnyValue; attributes?: Attr[]; timeUnixNano?: string }[] }).logRecords ?? []) {
@@ -55,24 +53,26 @@ export class OtlpStore {
             // Claude Code reports micro-dollars when it can; else a float of dollars.
             const micros = a.get('cost_usd_micros');
             const cost = micros !== undefined ? Math.round(num(micros) * 1000) : Math.round(num(a.get('cost_usd')) * 1e9);
-            ins.run(`${session}:${String(seq)}`, nanoTs(r.timeUnixNano), key.id, key.user, key.team, session, str(a.get('user.id')), str(a.get('model')),
-              num(a.get('input_tokens')), num(a.get('output_tokens')), num(a.get('cache_read_tokens')), num(a.get('cache_creation_tokens')), cost, num(a.get('duration_ms')));
+            events.push({
+              id: `${session}:${String(seq)}`, ts: nanoTs(r.timeUnixNano), key_id: key.id, user: key.user, team: key.team, session_id: session,
+              otel_user_id: str(a.get('user.id')), model: str(a.get('model')), input_tokens: num(a.get('input_tokens')), output_tokens: num(a.get('output_tokens')),
+              cache_read_input_tokens: num(a.get('cache_read_tokens')), cache_creation_input_tokens: num(a.get('cache_creation_tokens')), cost_nanousd: cost,
+              duration_ms: num(a.get('duration_ms')),
+            });
             accepted++;
           }
         }
       }
-    });
-    tx.immediate();
+    }
+    this.store.recordTelemetryEvents(events);
     return { accepted, rejected };
   }
 
   metrics(body: unknown, key: KeyRecord): OtlpResult {
     let accepted = 0;
     let rejected = 0;
-    const getCum = this.db.prepare('SELECT start_ts, value FROM telemetry_cumulative WHERE series = ?');
-    const setCum = this.db.prepare('INSERT OR REPLACE INTO telemetry_cumulative (series, start_ts, value) VALUES (?, ?, ?)');
-    const ins = this.db.prepare('INSERT OR IGNORE INTO telemetry_metrics (series, ts, key_id, user, team, session_id, model, metric, kind, delta) VALUES (?,?,?,?,?,?,?,?,?,?)');
-    const tx = this.db.transaction(() => {
+    const points: TelemetryPoint[] = [];
+    {
       for (const rm of (body as { resourceMetrics?: unknown[] }).resourceMetrics ?? []) {
         for (const sm of (rm as { scopeMetrics?: unknown[] }).scopeMetrics ?? []) {
           for (const m of (sm as { metrics?: { name?: string; sum?: { aggregationTemporality?: number; dataPoints?: unknown[] } }[] }).metrics ?? []) {
@@ -90,21 +90,17 @@ export class OtlpStore {
               }
               const kind = str(a.get('type'));
               const series = [key.id, m.name, session, str(a.get('model')), kind, str(a.get('query_source')), str(a.get('user.id'))].join('|');
-              let delta = value;
-              if (cumulative) {
-                const start = nanoTs(dp.startTimeUnixNano);
-                const prev = getCum.get(series) as { start_ts: number; value: number } | undefined;
-                delta = prev && prev.start_ts === start ? value - prev.value : value;
-                setCum.run(series, start, value);
-              }
-              ins.run(series, nanoTs(dp.timeUnixNano), key.id, key.user, key.team, session, str(a.get('model')), m.name, kind, delta);
+              points.push({
+                series, ts: nanoTs(dp.timeUnixNano), key_id: key.id, user: key.user, team: key.team, session_id: session, model: str(a.get('model')),
+                metric: m.name, kind, value, cumulative, start_ts: nanoTs(dp.startTimeUnixNano),
+              });
               accepted++;
             }
           }
         }
       }
-    });
-    tx.immediate();
+    }
+    this.store.recordTelemetryPoints(points);
     return { accepted, rejected };
   }
 }

@@ -5,7 +5,6 @@ import { decodeRequestBody, readBody } from '../server/body.js';
 import type { GatewayContext } from '../server/context.js';
 import { GatewayError } from '../server/errors.js';
 import { headerValue } from '../server/headers.js';
-import { SqliteStore } from '../store/sqlite/index.js';
 import { OtlpStore } from './otlp.js';
 import { decodeOtlp } from './otlp-proto.js';
 
@@ -20,7 +19,6 @@ export async function handleOtlp(ctx: GatewayContext, req: IncomingMessage, res:
   if (!proto && !type.startsWith('application/json')) {
     throw new GatewayError('TG_UNSUPPORTED_ENCODING', `OTLP ${type || 'without a content type'}: send http/json or http/protobuf (OTEL_EXPORTER_OTLP_PROTOCOL; grpc is not served)`);
   }
-  if (!(ctx.store instanceof SqliteStore)) throw new GatewayError('TG_INTERNAL', 'telemetry storage needs the SQLite store');
   const raw = await readBody(req, LIMIT);
   let body: unknown;
   try {
@@ -30,7 +28,7 @@ export async function handleOtlp(ctx: GatewayContext, req: IncomingMessage, res:
     if (err instanceof GatewayError) throw err;
     throw new GatewayError('TG_BAD_JSON', `OTLP ${kind} body is not valid ${proto ? 'protobuf' : 'JSON'}`);
   }
-  const sink = new OtlpStore(ctx.store.db);
+  const sink = new OtlpStore(ctx.store);
   const r = kind === 'logs' ? sink.logs(body, auth.key) : sink.metrics(body, auth.key);
   // OTLP/HTTP: 200 with a partial-success object naming what was refused.
   const out = JSON.stringify({ partialSuccess: r.rejected ? { [kind === 'logs' ? 'rejectedLogRecords' : 'rejectedDataPoints']: r.rejected, errorMessage: 'records without session.id or a value' } : {} });

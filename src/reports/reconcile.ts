@@ -6,9 +6,9 @@
 // invocation log whose requestId is a ledger line's upstream_request_id is the gateway's own
 // call, never "bypass". Only sources that hold any record at all are compared, so a source that
 // was never set up does not flag every row.
-import type Database from 'better-sqlite3';
 import { IdentityMap } from '../ingest/identities.js';
 import type { ModelCatalog } from '../routing/catalog.js';
+import type { Store } from '../store/types.js';
 
 export type ReconcileBy = 'user' | 'team' | 'model' | 'day';
 
@@ -46,18 +46,11 @@ interface Acc { ledger: number; telemetry: number; logs: number; bypass: number;
 
 const usd = (nano: number) => nano / 1e9;
 
-export function reconcile(db: Database.Database, catalog: ModelCatalog, by: ReconcileBy, since: number, until: number, threshold = { pct: 1, usd: 0.01 }): ReconcileResult {
-  const day = "strftime('%Y-%m-%d', ts / 1000, 'unixepoch')";
+export function reconcile(store: Store, catalog: ModelCatalog, by: ReconcileBy, since: number, until: number, threshold = { pct: 1, usd: 0.01 }): ReconcileResult {
   // Model ids in any form (catalog ids, first-party, Bedrock profiles) group as one.
   const canonical = (m: string | null) => (m ? catalog.resolve(m)?.id ?? m : null);
-  const sourceCount = (sql: string) => Number(db.prepare(sql).pluck().get() ?? 0);
-  const present = {
-    telemetry: sourceCount('SELECT COUNT(*) FROM (SELECT 1 FROM telemetry_events LIMIT 1)') > 0,
-    bedrock_logs: sourceCount("SELECT COUNT(*) FROM (SELECT 1 FROM external_usage WHERE source = 'bedrock_log' LIMIT 1)") > 0,
-    transcripts: sourceCount("SELECT COUNT(*) FROM (SELECT 1 FROM external_usage WHERE source = 'transcript' LIMIT 1)") > 0,
-    cur: sourceCount("SELECT COUNT(*) FROM (SELECT 1 FROM external_usage WHERE source = 'cur' LIMIT 1)") > 0,
-    cloudtrail: sourceCount("SELECT COUNT(*) FROM (SELECT 1 FROM external_usage WHERE source = 'cloudtrail' LIMIT 1)") > 0,
-  };
+  const has = store.sourcesPresent();
+  const present = { telemetry: has.telemetry, bedrock_logs: has.bedrock_log, transcripts: has.transcript, cur: has.cur, cloudtrail: has.cloudtrail };
 
   const rows = new Map<string, ReconcileRow>();
   const nanos = new Map<ReconcileRow, Acc>();
@@ -73,17 +66,13 @@ export function reconcile(db: Database.Database, catalog: ModelCatalog, by: Reco
   };
   const groupOf = (user: string | null, team: string | null, model: string | null) => (by === 'user' ? user : by === 'team' ? team : by === 'model' ? canonical(model) : 'all');
 
-  const ledger = db.prepare(`SELECT user, team, COALESCE(model_served, model_requested) AS model, ${day} AS day, SUM(cost_nanousd) AS cost,
-      SUM(input_tokens + output_tokens + cache_read_input_tokens + cache_creation_5m_input_tokens + cache_creation_1h_input_tokens) AS tokens
-    FROM ledger WHERE ts >= ? AND ts < ? AND endpoint = 'messages' GROUP BY 1, 2, 3, 4`).all(since, until) as { user: string | null; team: string | null; model: string | null; day: string; cost: number; tokens: number }[];
+  const ledger = store.ledgerDaily(since, until);
   for (const l of ledger) {
     const { r, acc } = row(groupOf(l.user, l.team, l.model), l.day);
     acc.ledger += l.cost;
     r.ledger_tokens += l.tokens;
   }
-  const tele = db.prepare(`SELECT user, team, model, ${day} AS day, SUM(cost_nanousd) AS cost,
-      SUM(input_tokens + output_tokens + cache_read_input_tokens + cache_creation_input_tokens) AS tokens
-    FROM telemetry_events WHERE ts >= ? AND ts < ? GROUP BY 1, 2, 3, 4`).all(since, until) as { user: string | null; team: string | null; model: string | null; day: string; cost: number; tokens: number }[];
+  const tele = store.telemetryDaily(since, until);
   for (const t of tele) {
     const { r, acc } = row(groupOf(t.user, t.team, t.model), t.day);
     acc.telemetry += t.cost;
@@ -92,17 +81,15 @@ export function reconcile(db: Database.Database, catalog: ModelCatalog, by: Reco
 
   // Imported records join people by the identity map. An invocation log is the gateway's own
   // call when a ledger line carries its request id.
-  const ids = new IdentityMap(db);
-  const ext = db.prepare(`SELECT e.source, e.principal, e.model, ${day.replace('ts /', 'e.ts /')} AS day, e.cost_nanousd, e.calls,
-      CASE WHEN e.source = 'bedrock_log' AND EXISTS (SELECT 1 FROM ledger l WHERE l.upstream_request_id = substr(e.id, 9)) THEN 1 ELSE 0 END AS matched
-    FROM external_usage e WHERE e.ts >= ? AND e.ts < ?`).all(since, until) as { source: string; principal: string | null; model: string | null; day: string; cost_nanousd: number; calls: number; matched: number }[];
+  const ids = new IdentityMap(store.listIdentities());
+  const ext = store.iterateExternalUsage({ sources: ['bedrock_log', 'transcript', 'cur', 'cloudtrail'], since, until });
   for (const e of ext) {
     const who = ids.resolve(e.principal);
     const grp = by === 'user' ? who?.user ?? (e.principal ? `unmapped:${e.principal}` : null) : by === 'team' ? who?.team ?? null : by === 'model' ? canonical(e.model) : 'all';
-    const { r, acc } = row(grp, e.day);
+    const { r, acc } = row(grp, new Date(e.ts).toISOString().slice(0, 10));
     if (e.source === 'bedrock_log') {
       acc.logs += e.cost_nanousd;
-      if (!e.matched) acc.bypass += e.cost_nanousd;
+      if (!e.matched_ledger) acc.bypass += e.cost_nanousd;
     } else if (e.source === 'transcript') acc.transcripts += e.cost_nanousd;
     else if (e.source === 'cur') acc.cur += e.cost_nanousd;
     else if (e.source === 'cloudtrail') r.cloudtrail_calls += e.calls;

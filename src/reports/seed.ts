@@ -83,3 +83,73 @@ export function seedLedger(prices: PriceBook, opts: { start: number; days: numbe
   }
   return lines;
 }
+
+const FLEET_MODELS: { model: string; share: number }[] = [
+  { model: 'claude-sonnet-4-6', share: 0.55 },
+  { model: 'claude-opus-5-5', share: 0.25 },
+  { model: 'claude-haiku-4-5', share: 0.2 },
+];
+const FLEET_ROUTES: { route: 'anthropic' | 'bedrock' | 'vertex'; region: string | null; endpointType: string | null }[] = [
+  { route: 'anthropic', region: null, endpointType: null },
+  { route: 'bedrock', region: 'eu-west-1', endpointType: 'geo' },
+  { route: 'vertex', region: 'us-east5', endpointType: 'regional' },
+];
+
+/** Lines per week a fleet writes in the shape the benchmark assumes (2,000 engineers). */
+export const FLEET_LINES_PER_WEEK = 1_000_000;
+
+/**
+ * A fleet-sized ledger of any length, generated lazily (bounded memory): `users` engineers in
+ * teams of 20, each team on one route, sessions of 5–60 requests with idle gaps, three models,
+ * ending at `end` and spread at about FLEET_LINES_PER_WEEK. Deterministic for a seed.
+ */
+export function* seedFleet(prices: PriceBook, opts: { lines: number; users: number; end: number; seed?: number }): IterableIterator<LedgerLine> {
+  const r = rng(opts.seed ?? 42);
+  const span = Math.max(86400e3, Math.ceil((opts.lines / FLEET_LINES_PER_WEEK) * 7 * 86400e3));
+  const start = opts.end - span;
+  const step = span / opts.lines;
+  const pick = () => {
+    const x = r();
+    let acc = 0;
+    for (const m of FLEET_MODELS) if ((acc += m.share) > x) return m.model;
+    return FLEET_MODELS[0]!.model;
+  };
+  // Sessions of random users interleave: each slot of time goes to the next request of one of
+  // a handful of open sessions.
+  const open: { user: number; session: string; left: number; context: number; model: string }[] = [];
+  let sessions = 0;
+  for (let n = 0; n < opts.lines; n++) {
+    if (open.length < 64 || r() < 0.02) {
+      open.push({ user: Math.floor(r() * opts.users), session: `fleet-${sessions++}`, left: 5 + Math.floor(r() * 55), context: 20_000, model: pick() });
+    }
+    const k = Math.floor(r() * open.length);
+    const s = open[k]!;
+    const u = s.user;
+    const team = Math.floor(u / 20);
+    const route = FLEET_ROUTES[team % FLEET_ROUTES.length]!;
+    const first = s.context === 20_000;
+    const idle = !first && r() < 0.08;
+    const out = 200 + Math.floor(r() * 1500);
+    const usage = {
+      input_tokens: 50 + Math.floor(r() * 400),
+      output_tokens: out,
+      cache_read_input_tokens: idle || first ? 0 : s.context,
+      cache_creation_5m_input_tokens: idle || first ? s.context : 1000 + Math.floor(r() * 3000),
+      cache_creation_1h_input_tokens: 0,
+      web_search_requests: r() < 0.02 ? 1 : 0,
+      web_fetch_requests: 0,
+    };
+    s.context = Math.min(180_000, s.context + usage.cache_creation_5m_input_tokens + out);
+    const error = r() < 0.01;
+    const cost = error ? { nanoUsd: 0, priced: true } : prices.cost(s.model, usage, { route: route.route, endpointType: route.endpointType });
+    yield {
+      id: `fleet_${String(n).padStart(10, '0')}`, ts: Math.floor(start + n * step), key_id: `key_u${u}`, user: `u${u}`, team: `team-${team}`, project: `proj-${team % 7}`,
+      session_id: s.session, endpoint: 'messages', model_requested: s.model, model_served: error ? null : s.model, upstream: route.route, route: route.route, region: route.region,
+      http_status: error ? 529 : 200, error_type: error ? 'overloaded_error' : null, error_code: null, stop_reason: error ? null : 'end_turn', streamed: true,
+      ...(error ? { input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_5m_input_tokens: 0, cache_creation_1h_input_tokens: 0, web_search_requests: 0, web_fetch_requests: 0 } : usage),
+      cost_nanousd: cost.nanoUsd, priced: cost.priced, ttfb_ms: 400 + Math.floor(r() * 800), duration_ms: 2000 + Math.floor(r() * 20000), client_aborted: false,
+      upstream_request_id: null, message_id: null, upstream_model: s.model, endpoint_type: route.endpointType, attempts: [],
+    };
+    if (--s.left <= 0) open.splice(k, 1);
+  }
+}

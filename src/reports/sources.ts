@@ -2,16 +2,15 @@
 // Bedrock invocation logs and CUR line items, attributed to users and teams through the
 // identity map, grouped by the same dimensions, so a team's spend outside the gateway shows
 // next to its spend through it. Sums stay exact (integer nano-USD).
-import type Database from 'better-sqlite3';
 import { IdentityMap } from '../ingest/identities.js';
 import type { ModelCatalog } from '../routing/catalog.js';
-import type { LedgerQuery, ReportDimension, ReportRow } from '../store/types.js';
+import type { ExternalSource, ExternalUsage, LedgerQuery, ReportDimension, ReportRow, Store } from '../store/types.js';
 
 export const USAGE_SOURCES = ['ledger', 'transcripts', 'logs', 'cur', 'all'] as const;
 export type UsageSource = (typeof USAGE_SOURCES)[number];
 
 /** The imported sources each choice covers, by their name in the store. */
-const STORED: Record<Exclude<UsageSource, 'ledger'>, string[]> = {
+const STORED: Record<Exclude<UsageSource, 'ledger'>, ExternalSource[]> = {
   transcripts: ['transcript'], logs: ['bedrock_log'], cur: ['cur'], all: ['transcript', 'bedrock_log', 'cur'],
 };
 const LABEL: Record<string, string> = { transcript: 'transcripts', bedrock_log: 'logs', cur: 'cur' };
@@ -27,34 +26,24 @@ function weekOf(ts: number): string {
   return dayOf(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() - back));
 }
 
-interface ExternalRecord {
-  id: string; source: string; ts: number; principal: string | null; session_id: string | null; model: string | null; region: string | null;
-  input_tokens: number; output_tokens: number; cache_read_input_tokens: number; cache_creation_input_tokens: number; calls: number; cost_nanousd: number; priced: number;
-}
 
 /** An imported record with the person it belongs to (through the identity map; "unmapped:…"
  * when unknown) and its model's canonical id. */
-interface Attributed extends ExternalRecord { user: string | null; team: string | null; canonicalModel: string | null }
+interface Attributed extends ExternalUsage { user: string | null; team: string | null; canonicalModel: string | null }
 
 /** The imported records of a source in a range, oldest first, attributed and filtered like
  * ledger lines (filters only the ledger has, project and key, match none of them). */
-function attributed(db: Database.Database, catalog: ModelCatalog, source: Exclude<UsageSource, 'ledger'>, q: LedgerQuery): Attributed[] {
-  if (q.project !== undefined || q.keyId !== undefined) return [];
-  const kinds = STORED[source];
-  const recs = db.prepare(`SELECT id, source, ts, principal, session_id, model, region, input_tokens, output_tokens, cache_read_input_tokens,
-      cache_creation_input_tokens, calls, cost_nanousd, priced FROM external_usage
-    WHERE source IN (${kinds.map(() => '?').join(',')}) AND ts >= ? AND ts < ? ORDER BY ts, id`).all(...kinds, q.since ?? 0, q.until ?? Number.MAX_SAFE_INTEGER) as ExternalRecord[];
-  const ids = new IdentityMap(db);
-  const out: Attributed[] = [];
-  for (const e of recs) {
+function* attributed(store: Store, catalog: ModelCatalog, source: Exclude<UsageSource, 'ledger'>, q: LedgerQuery): IterableIterator<Attributed> {
+  if (q.project !== undefined || q.keyId !== undefined) return;
+  const ids = new IdentityMap(store.listIdentities());
+  for (const e of store.iterateExternalUsage({ sources: STORED[source], since: q.since, until: q.until })) {
     const who = ids.resolve(e.principal);
     const user = who?.user ?? (e.principal ? `unmapped:${e.principal}` : null);
     const team = who?.team ?? null;
     if (q.user !== undefined && user !== q.user) continue;
     if (q.team !== undefined && team !== q.team) continue;
-    out.push({ ...e, user, team, canonicalModel: e.model ? catalog.resolve(e.model)?.id ?? e.model : null });
+    yield { ...e, user, team, canonicalModel: e.model ? catalog.resolve(e.model)?.id ?? e.model : null };
   }
-  return out;
 }
 
 /**
@@ -62,9 +51,9 @@ function attributed(db: Database.Database, catalog: ModelCatalog, source: Exclud
  * are not split by lifetime in imported records: they are shown as 5-minute writes. Records of
  * people the identity map does not know group as user "unmapped:<principal>".
  */
-export function externalReport(db: Database.Database, catalog: ModelCatalog, source: Exclude<UsageSource, 'ledger'>, by: ReportDimension[], q: LedgerQuery): ReportRow[] {
+export function externalReport(store: Store, catalog: ModelCatalog, source: Exclude<UsageSource, 'ledger'>, by: ReportDimension[], q: LedgerQuery): ReportRow[] {
   const groups = new Map<string, ReportRow>();
-  for (const e of attributed(db, catalog, source, q)) {
+  for (const e of attributed(store, catalog, source, q)) {
     const value: Record<ReportDimension, string | null> = {
       user: e.user, team: e.team, project: null, key: null, upstream: null, session: e.session_id, region: e.region,
       route: e.source === 'transcript' ? null : 'bedrock',
@@ -99,11 +88,11 @@ export function externalReport(db: Database.Database, catalog: ModelCatalog, sou
 
 /** Imported records one by one (as `usage` lists ledger lines), oldest first, attributed through
  * the identity map. */
-export function externalRecords(db: Database.Database, catalog: ModelCatalog, source: Exclude<UsageSource, 'ledger'>, q: LedgerQuery): Record<string, unknown>[] {
-  return attributed(db, catalog, source, q).map((e) => ({
+export function* externalRecords(store: Store, catalog: ModelCatalog, source: Exclude<UsageSource, 'ledger'>, q: LedgerQuery): IterableIterator<Record<string, unknown>> {
+  for (const e of attributed(store, catalog, source, q)) yield {
     id: e.id, source: LABEL[e.source] ?? e.source, ts: e.ts, user: e.user, team: e.team, principal: e.principal, session_id: e.session_id,
     model: e.canonicalModel, region: e.region,
     input_tokens: e.input_tokens, output_tokens: e.output_tokens, cache_read_input_tokens: e.cache_read_input_tokens, cache_creation_input_tokens: e.cache_creation_input_tokens,
-    cost_nanousd: e.cost_nanousd, priced: e.priced === 1,
-  }));
+    cost_nanousd: e.cost_nanousd, priced: e.priced,
+  };
 }

@@ -168,4 +168,31 @@ export const migrations: string[] = [
   `
   CREATE INDEX ledger_upstream_request_id ON ledger(upstream_request_id) WHERE upstream_request_id IS NOT NULL;
   `,
+  // 8: rollups (per hour and per UTC day: every token class, cost, requests, errors) kept as lines
+  // are written, for reports and budgets at fleet scale; NULL dimensions are stored as '' so they
+  // group in the primary key. meta holds change counters and the prune horizon.
+  `
+  CREATE TABLE rollup_hour (
+    hour INTEGER NOT NULL,
+    key_id TEXT NOT NULL, user TEXT NOT NULL, team TEXT NOT NULL, project TEXT NOT NULL, model TEXT NOT NULL,
+    route TEXT NOT NULL, upstream TEXT NOT NULL, region TEXT NOT NULL, endpoint TEXT NOT NULL,
+    requests INTEGER NOT NULL, errors INTEGER NOT NULL, unpriced INTEGER NOT NULL,
+    input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cache_read_input_tokens INTEGER NOT NULL,
+    cache_creation_5m_input_tokens INTEGER NOT NULL, cache_creation_1h_input_tokens INTEGER NOT NULL,
+    web_search_requests INTEGER NOT NULL, web_fetch_requests INTEGER NOT NULL, cost_nanousd INTEGER NOT NULL,
+    PRIMARY KEY (hour, key_id, user, team, project, model, route, upstream, region, endpoint)
+  ) WITHOUT ROWID;
+  CREATE TABLE rollup_day (
+    day INTEGER NOT NULL,
+    key_id TEXT NOT NULL, user TEXT NOT NULL, team TEXT NOT NULL, project TEXT NOT NULL, model TEXT NOT NULL,
+    route TEXT NOT NULL, upstream TEXT NOT NULL, region TEXT NOT NULL, endpoint TEXT NOT NULL,
+    requests INTEGER NOT NULL, errors INTEGER NOT NULL, unpriced INTEGER NOT NULL,
+    input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cache_read_input_tokens INTEGER NOT NULL,
+    cache_creation_5m_input_tokens INTEGER NOT NULL, cache_creation_1h_input_tokens INTEGER NOT NULL,
+    web_search_requests INTEGER NOT NULL, web_fetch_requests INTEGER NOT NULL, cost_nanousd INTEGER NOT NULL,
+    PRIMARY KEY (day, key_id, user, team, project, model, route, upstream, region, endpoint)
+  ) WITHOUT ROWID;
+  CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+  INSERT INTO meta (name, value) VALUES ('keys_version', 0), ('budgets_version', 0), ('pruned_before', 0);
+  `,
 ];

@@ -80,7 +80,11 @@ export interface LedgerQuery {
   team?: string;
   project?: string;
   keyId?: string;
+  /** messages or count_tokens */
+  endpoint?: string;
   limit?: number;
+  /** Newest first (with limit: the latest lines). */
+  latest?: boolean;
 }
 
 export const SUMMARY_DIMENSIONS = ['user', 'team', 'project', 'model', 'day', 'key', 'upstream', 'route', 'region', 'session'] as const;
@@ -131,9 +135,135 @@ export type ReportDimension = (typeof REPORT_DIMENSIONS)[number];
 /** A report row: the group's dimension values by name, then the totals. */
 export type ReportRow = Record<string, string | number | null>;
 
+/** Usage reported by Claude Code's own telemetry (an OTLP claude_code.api_request event). */
+export interface TelemetryEvent {
+  id: string;
+  ts: number;
+  key_id: string | null;
+  user: string | null;
+  team: string | null;
+  session_id: string;
+  otel_user_id: string | null;
+  model: string | null;
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_input_tokens: number;
+  cache_creation_input_tokens: number;
+  cost_nanousd: number;
+  duration_ms: number;
+}
+
+/** One OTLP metric data point. A cumulative point is turned into a delta against the previous
+ * point of the same series by the store, in the same transaction that records it. */
+export interface TelemetryPoint {
+  series: string;
+  ts: number;
+  key_id: string | null;
+  user: string | null;
+  team: string | null;
+  session_id: string | null;
+  model: string | null;
+  metric: string;
+  kind: string | null;
+  value: number;
+  cumulative: boolean;
+  /** The series' start time (cumulative points): a new start resets the running total. */
+  start_ts: number;
+}
+
+export const EXTERNAL_SOURCES = ['transcript', 'bedrock_log', 'cloudtrail', 'cur'] as const;
+export type ExternalSource = (typeof EXTERNAL_SOURCES)[number];
+
+/** A record of usage kept outside the gateway (imported). */
+export interface ExternalUsage {
+  id: string;
+  source: ExternalSource;
+  ts: number;
+  principal: string | null;
+  session_id: string | null;
+  model: string | null;
+  region: string | null;
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_input_tokens: number;
+  cache_creation_input_tokens: number;
+  calls: number;
+  usage_type: string | null;
+  cost_nanousd: number;
+  priced: boolean;
+}
+
+export interface ExternalUsageQuery {
+  sources: readonly ExternalSource[];
+  since?: number;
+  until?: number;
+}
+
+/** An imported record, and (invocation logs) whether a ledger line carries its request id. */
+export interface ExternalUsageRow extends ExternalUsage {
+  matched_ledger: boolean;
+}
+
+export interface ExternalWriteResult {
+  imported: number;
+  /** Transcript records replaced by a later snapshot of the same response. */
+  updated: number;
+  duplicates: number;
+}
+
+export interface Identity {
+  external_id: string;
+  user: string;
+  team: string | null;
+}
+
+/** Ledger cost and tokens (messages endpoint) or telemetry, per user, team, model and UTC day. */
+export interface DailyUsage {
+  user: string | null;
+  team: string | null;
+  model: string | null;
+  day: string;
+  cost: number;
+  tokens: number;
+}
+
+/** What a budget needs of a ledger line. `seq` orders lines by commit. */
+export interface SpendLine {
+  seq: number;
+  id: string;
+  ts: number;
+  key_id: string | null;
+  user: string | null;
+  team: string | null;
+  project: string | null;
+  cost_nanousd: number;
+}
+
+/** Settled spend grouped by the four budget scopes (for rebuilding every budget in one pass). */
+export interface SpendGroup {
+  key_id: string | null;
+  user: string | null;
+  team: string | null;
+  project: string | null;
+  cost_nanousd: number;
+}
+
+/** Counters that move when keys or budgets change, so other processes reload only what changed. */
+export interface StoreVersions {
+  keys: number;
+  budgets: number;
+}
+
+export interface PruneResult {
+  deleted: number;
+  /** Lines before this instant are gone from the ledger; rollups still hold their totals. */
+  prunedBefore: number;
+}
+
 export interface Store {
   /** Bumps whenever another process changed the store (used to pick up CLI changes). */
   changeToken(): number;
+  versions(): StoreVersions;
   /** Free bytes on the store's disk, where that means something (an embedded store). */
   freeBytes?(): number | null;
 
@@ -143,12 +273,28 @@ export interface Store {
   findKey(id: string): KeyRecord | undefined;
   revokeKey(id: string, at: number): boolean;
 
-  /** Writes lines (idempotent on id) and key last-used times in one durable transaction. */
+  /** Writes lines (idempotent on id), their rollups, and key last-used times in one durable
+   * transaction. */
   writeBatch(lines: LedgerLine[], keysUsed: Map<string, number>): void;
+  /** Lines oldest first (newest first with latest; by user, then time, with order: 'user'),
+   * read as they are consumed. */
+  iterateLedger(q: LedgerQuery & { order?: 'time' | 'user' }): IterableIterator<LedgerLine>;
   queryLedger(q: LedgerQuery): LedgerLine[];
+  /** True when no line at all is in the ledger. */
+  ledgerEmpty(): boolean;
   summarize(by: SummaryDimension, q: LedgerQuery): SummaryRow[];
-  /** Totals grouped by any dimensions (UTC calendar buckets for day, week, month). */
+  /** Totals grouped by any dimensions (UTC calendar buckets for day, week, month), from the
+   * rollups wherever whole hours or days are asked for. */
   report(by: ReportDimension[], q: LedgerQuery): ReportRow[];
+  /** The newest line's commit sequence (0 for an empty ledger). */
+  ledgerHead(): number;
+  /** Lines committed after `seq`, in commit order, at most `limit`. */
+  ledgerTail(seq: number, limit: number): SpendLine[];
+  /** Deletes ledger lines before `before` (floored to a UTC day) in small transactions; the
+   * rollups keep their totals. */
+  prune(before: number): PruneResult;
+  /** Recomputes the rollups from the ledger lines still there (after `prunedBefore`). */
+  rebuildRollups(): { lines: number };
 
   listBudgets(): BudgetRecord[];
   /** Inserts or replaces the budget for (scope, scope_value, period). */
@@ -156,10 +302,27 @@ export interface Store {
   removeBudget(scope: BudgetScope, value: string | null, period?: BudgetPeriod): number;
   /** Settled spend in [since, until) for a scope, in nano-USD. */
   spend(scope: BudgetScope, value: string | null, since: number, until: number): number;
+  /** Settled spend in [since, until) by key, user, team and project. */
+  spendGroups(since: number, until: number): SpendGroup[];
   /** Records that an alert went out; false if it already had (once per budget, period, threshold). */
   markAlertSent(budgetId: string, periodStart: number, threshold: number, at: number): boolean;
   appendAudit(e: AuditEntry): void;
   listAudit(limit: number): AuditEntry[];
+
+  recordTelemetryEvents(events: TelemetryEvent[]): void;
+  recordTelemetryPoints(points: TelemetryPoint[]): void;
+  /** Transcript records replace an earlier snapshot of the same response; others are
+   * insert-once. One transaction. */
+  writeExternalUsage(rows: ExternalUsage[]): ExternalWriteResult;
+  iterateExternalUsage(q: ExternalUsageQuery): IterableIterator<ExternalUsageRow>;
+  /** Which sources hold any record at all. */
+  sourcesPresent(): Record<ExternalSource | 'telemetry', boolean>;
+  ledgerDaily(since: number, until: number): DailyUsage[];
+  telemetryDaily(since: number, until: number): DailyUsage[];
+
+  upsertIdentity(i: Identity): void;
+  removeIdentity(externalId: string): boolean;
+  listIdentities(): Identity[];
 
   close(): void;
 }

@@ -1,7 +1,8 @@
 // The CLI's clock, and parsing of the time arguments it accepts (--since/--until).
+import { UserError } from './errors.js';
 
 /** A time the user gave (an argument or TOLLGATE_NOW) that cannot be read: exit status 2. */
-export class TimeInputError extends Error {}
+export class TimeInputError extends UserError {}
 
 /**
  * Now, for the CLI. `TOLLGATE_NOW` (an ISO date-time or epoch milliseconds) pins it: tests run

@@ -1,7 +1,6 @@
 // tollgate reconcile: the ledger next to Claude Code's telemetry estimate.
 import type { Command } from 'commander';
 import { reconcile, type ReconcileBy } from '../../reports/reconcile.js';
-import { SqliteStore } from '../../store/sqlite/index.js';
 import { parseTime, wallClock } from '../../util/time.js';
 import { formatUsdAmount } from '../../metering/prices.js';
 import { loadCatalog } from '../../routing/catalog.js';
@@ -22,8 +21,7 @@ export function register(program: Command, globals: () => GlobalOpts): void {
       const until = o.until ? parseTime(o.until) : wallClock() + 60_000;
       const store = openStore(openConfig(globals()));
       try {
-        if (!(store instanceof SqliteStore)) throw new UsageError('reconcile needs the SQLite store');
-        const { rows, notSetUp } = reconcile(store.db, loadCatalog(), o.by as ReconcileBy, since, until, { pct, usd: 0.01 });
+        const { rows, notSetUp } = reconcile(store, loadCatalog(), o.by as ReconcileBy, since, until, { pct, usd: 0.01 });
         // Said once, not as a flag on every row.
         if (notSetUp.length) process.stderr.write(`not compared (no records imported or received): ${notSetUp.join(', ')}\n`);
         if (o.json) return out(JSON.stringify(rows, null, 2));

@@ -4,14 +4,11 @@ import { formatUsd, nanoToUsd } from '../../metering/prices.js';
 import { REPORT_DIMENSIONS, type ReportDimension, type ReportRow } from '../../store/types.js';
 import { parseTime, wallClock } from '../../util/time.js';
 import { openConfig, openStore, out, table, UsageError, type GlobalOpts } from '../shared.js';
-import { seedLedger } from '../../reports/seed.js';
 import { renderHtml } from '../../reports/html.js';
 import { adviseSeats, loadSeatPlans, userUsage } from '../../reports/advisors.js';
 import { writeFileSync } from 'node:fs';
-import { PriceBook } from '../../metering/prices.js';
 import { loadCatalog } from '../../routing/catalog.js';
 import { externalReport, USAGE_SOURCES, type UsageSource } from '../../reports/sources.js';
-import { SqliteStore } from '../../store/sqlite/index.js';
 
 const TOTALS = ['requests', 'input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_5m_input_tokens', 'cache_creation_1h_input_tokens', 'web_search_requests', 'cost_nanousd', 'unpriced_requests'] as const;
 
@@ -81,10 +78,9 @@ export function register(program: Command, globals: () => GlobalOpts): void {
         const q = range(o);
         if (source !== 'ledger') {
           if (o.html) throw new UsageError('--html reports the ledger; drop --source');
-          if (!(store instanceof SqliteStore)) throw new UsageError('imported usage needs the SQLite store');
           const rows: ReportRow[] = [
             ...(source === 'all' ? store.report(by, q).map((r): ReportRow => ({ source: 'ledger', ...r })) : []),
-            ...externalReport(store.db, loadCatalog(), source, by, q),
+            ...externalReport(store, loadCatalog(), source, by, q),
           ];
           const total = rows.reduce((a, r) => a + Number(r.cost_nanousd), 0);
           print(shape(rows, ['source' as ReportDimension, ...by]), ['source', ...by], o, total);
@@ -126,30 +122,6 @@ export function register(program: Command, globals: () => GlobalOpts): void {
       try {
         const q = range(o);
         print(shape(store.report(by, q), by), by, o, Number(store.report([], q)[0]?.cost_nanousd ?? 0));
-      } finally {
-        store.close();
-      }
-    });
-}
-
-export function registerDev(program: Command, globals: () => GlobalOpts): void {
-  const dev = program.command('dev').description('tools for trying tollgate out');
-  dev.command('seed-ledger')
-    .description('fill an EMPTY ledger with a deterministic demo month (5 users, 3 teams, 3 routes) for the reports')
-    .option('--days <n>', 'how many days, ending today', '30')
-    .option('--seed <n>', 'random seed', '42')
-    .action((o: { days: string; seed: string }) => {
-      const days = Number(o.days);
-      if (!Number.isInteger(days) || days < 1 || days > 366) throw new UsageError('--days: 1 to 366');
-      const loaded = openConfig(globals());
-      const store = openStore(loaded);
-      try {
-        if (store.queryLedger({ limit: 1 }).length > 0) throw new UsageError('the ledger is not empty: seed-ledger only fills an empty store (use a scratch --config)');
-        const today = new Date(wallClock());
-        const start = Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate()) - (days - 1) * 86400e3;
-        const lines = seedLedger(PriceBook.load(loadCatalog()), { start, days, seed: Number(o.seed) });
-        store.writeBatch(lines, new Map());
-        out(`wrote ${lines.length} demo ledger lines over ${days} days`);
       } finally {
         store.close();
       }

@@ -4,9 +4,8 @@ import { formatUsd, nanoToUsd } from '../../metering/prices.js';
 import { SUMMARY_DIMENSIONS, type LedgerLine, type LedgerQuery, type SummaryDimension, type SummaryRow } from '../../store/types.js';
 import { externalRecords, externalReport, USAGE_SOURCES, type UsageSource } from '../../reports/sources.js';
 import { loadCatalog } from '../../routing/catalog.js';
-import { SqliteStore } from '../../store/sqlite/index.js';
 import { parseTime } from '../../util/time.js';
-import { iso, openConfig, openStore, out, table, UsageError, type GlobalOpts } from '../shared.js';
+import { iso, openConfig, openStore, out, positiveInt, StreamOut, table, UsageError, withStore, type GlobalOpts } from '../shared.js';
 
 interface FilterOpts { since?: string; until?: string; user?: string; team?: string; project?: string; key?: string }
 
@@ -29,26 +28,58 @@ function filters(c: Command): Command {
     .option('--user <user>').option('--team <team>').option('--project <project>').option('--key <id>', 'key id');
 }
 
+const LINE_HEADERS = ['TIME', 'USER', 'TEAM', 'MODEL', 'STATUS', 'IN', 'OUT', 'CACHE R', 'CACHE W5M', 'CACHE W1H', 'COST USD', 'SESSION'];
+
+function lineCells(l: LedgerLine): (string | number | null)[] {
+  return [iso(l.ts), l.user, l.team, l.model_served ?? l.model_requested, l.http_status + (l.client_aborted ? ' (aborted)' : ''),
+    l.input_tokens, l.output_tokens, l.cache_read_input_tokens, l.cache_creation_5m_input_tokens, l.cache_creation_1h_input_tokens,
+    l.priced ? formatUsd(l.cost_nanousd, 6) : 'unpriced', l.session_id];
+}
+
+/** Ledger lines as a JSON array (the same text JSON.stringify(all, null, 2) gives) or a table,
+ * written as they are read: memory stays bounded however many lines the range holds. The
+ * table's column widths come from the first 1,000 rows. */
+async function streamLines(lines: Iterable<LedgerLine>, json: boolean): Promise<void> {
+  const w = new StreamOut();
+  if (json) {
+    let first = true;
+    await w.write('[');
+    for (const l of lines) {
+      await w.write((first ? '\n  ' : ',\n  ') + JSON.stringify(lineToJson(l), null, 2).replace(/\n/g, '\n  '));
+      first = false;
+    }
+    await w.write(first ? ']\n' : '\n]\n');
+    return w.flush();
+  }
+  const it = lines[Symbol.iterator]();
+  const head: LedgerLine[] = [];
+  for (let r = it.next(); !r.done; r = it.next()) {
+    head.push(r.value);
+    if (head.length >= 1000) break;
+  }
+  const cells = head.map(lineCells).map((r) => r.map((c) => (c === null || c === undefined ? '-' : String(c))));
+  const widths = LINE_HEADERS.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
+  const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd() + '\n';
+  await w.write(fmt(LINE_HEADERS) + fmt(widths.map((n) => '-'.repeat(n))));
+  for (const r of cells) await w.write(fmt(r));
+  for (let r = it.next(); !r.done; r = it.next()) await w.write(fmt(lineCells(r.value).map((c) => (c === null ? '-' : String(c)))));
+  return w.flush();
+}
+
 export function register(program: Command, globals: () => GlobalOpts): void {
   const usage = filters(program.command('usage')
-    .description('print ledger lines, one per request (see also: usage summary)')
+    .description('print ledger lines, one per request, oldest first (see also: usage summary)')
     // Options after "summary" belong to it (both have --json).
     .enablePositionalOptions())
-    .option('--limit <n>', 'at most n lines (the latest)', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n <= 0) throw new UsageError('--limit: expected a positive integer');
-      return n;
-    })
+    .option('--limit <n>', 'at most n lines (the latest)', positiveInt('--limit'))
     .option('--json', 'print a JSON array of ledger lines')
     .option('--source <source>', `whose records: ${USAGE_SOURCES.join(' | ')} (imported records through tollgate identities)`, 'ledger')
     .action((o: FilterOpts & { json?: boolean; limit?: number; source: string }) => {
       if (!(USAGE_SOURCES as readonly string[]).includes(o.source)) throw new UsageError(`--source ${o.source}: use one of ${USAGE_SOURCES.join(', ')}`);
-      const store = openStore(openConfig(globals()));
-      try {
+      return withStore(globals(), async (store) => {
         if (o.source !== 'ledger') {
-          if (!(store instanceof SqliteStore)) throw new UsageError('imported usage needs the SQLite store');
           const ledger = o.source === 'all' ? store.queryLedger(query(o)).map((l) => ({ source: 'ledger', ...lineToJson(l) })) : [];
-          let recs: Record<string, unknown>[] = [...ledger, ...externalRecords(store.db, loadCatalog(), o.source as Exclude<UsageSource, 'ledger'>, query(o))
+          let recs: Record<string, unknown>[] = [...ledger, ...[...externalRecords(store, loadCatalog(), o.source as Exclude<UsageSource, 'ledger'>, query(o))]
             .map(({ ts, cost_nanousd, ...r }) => ({ ...r, time: iso(ts as number), cost_usd: nanoToUsd(cost_nanousd as number), cost_nanousd }))];
           recs.sort((a, b) => String(a.time).localeCompare(String(b.time)));
           if (o.limit !== undefined) recs = recs.slice(-o.limit);
@@ -58,19 +89,10 @@ export function register(program: Command, globals: () => GlobalOpts): void {
               Number(r.cache_read_input_tokens), formatUsd(Number(r.cost_nanousd), 6)])));
           return;
         }
-        let lines = store.queryLedger(query(o));
-        if (o.limit !== undefined) lines = lines.slice(-o.limit);
-        if (o.json) {
-          out(JSON.stringify(lines.map(lineToJson), null, 2));
-          return;
-        }
-        out(table(['TIME', 'USER', 'TEAM', 'MODEL', 'STATUS', 'IN', 'OUT', 'CACHE R', 'CACHE W5M', 'CACHE W1H', 'COST USD', 'SESSION'],
-          lines.map((l) => [iso(l.ts), l.user, l.team, l.model_served ?? l.model_requested, l.http_status + (l.client_aborted ? ' (aborted)' : ''),
-            l.input_tokens, l.output_tokens, l.cache_read_input_tokens, l.cache_creation_5m_input_tokens, l.cache_creation_1h_input_tokens,
-            l.priced ? formatUsd(l.cost_nanousd, 6) : 'unpriced', l.session_id])));
-      } finally {
-        store.close();
-      }
+        // The latest n: read newest first with a LIMIT, print oldest first.
+        const lines = o.limit !== undefined ? store.queryLedger({ ...query(o), limit: o.limit, latest: true }).reverse() : store.iterateLedger(query(o));
+        await streamLines(lines, Boolean(o.json));
+      });
     });
 
   filters(usage.command('summary')
@@ -78,7 +100,7 @@ export function register(program: Command, globals: () => GlobalOpts): void {
     .requiredOption('--by <dim>', `one of ${SUMMARY_DIMENSIONS.join(', ')}`)
     .option('--source <source>', `whose records: ${USAGE_SOURCES.join(' | ')} (imported usage through tollgate identities)`, 'ledger')
     .option('--json', 'print a JSON array')
-    .action((o: FilterOpts & { by: string; json?: boolean; source: string }) => {
+    .action(async (o: FilterOpts & { by: string; json?: boolean; source: string }) => {
       if (!(SUMMARY_DIMENSIONS as readonly string[]).includes(o.by)) throw new UsageError(`--by ${o.by}: expected one of ${SUMMARY_DIMENSIONS.join(', ')}`);
       if (!(USAGE_SOURCES as readonly string[]).includes(o.source)) throw new UsageError(`--source ${o.source}: use one of ${USAGE_SOURCES.join(', ')}`);
       const by = o.by as SummaryDimension;
@@ -91,11 +113,10 @@ export function register(program: Command, globals: () => GlobalOpts): void {
         let rows: (SummaryRow & { source?: string })[];
         if (source === 'ledger') rows = store.summarize(by, query(o));
         else {
-          if (!(store instanceof SqliteStore)) throw new UsageError('imported usage needs the SQLite store');
           const num = (r: Record<string, unknown>, f: string) => Number(r[f] ?? 0);
           rows = [
             ...(source === 'all' ? store.summarize(by, query(o)).map((r) => ({ source: 'ledger', ...r })) : []),
-            ...externalReport(store.db, loadCatalog(), source, [by], query(o)).map((r) => ({
+            ...externalReport(store, loadCatalog(), source, [by], query(o)).map((r) => ({
               source: String(r.source), group: r[by] === null || r[by] === undefined ? null : String(r[by]),
               requests: num(r, 'requests'), input_tokens: num(r, 'input_tokens'), output_tokens: num(r, 'output_tokens'), cache_read_input_tokens: num(r, 'cache_read_input_tokens'),
               cache_creation_5m_input_tokens: num(r, 'cache_creation_5m_input_tokens'), cache_creation_1h_input_tokens: num(r, 'cache_creation_1h_input_tokens'),

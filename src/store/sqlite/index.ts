@@ -5,34 +5,12 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statfsSync, stat
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { migrations } from '../migrations.js';
-import type { AuditEntry, BudgetPeriod, BudgetRecord, BudgetScope, KeyRecord, LedgerLine, LedgerQuery, ReportDimension, ReportRow, Store, SummaryDimension, SummaryRow } from '../types.js';
-
-const LEDGER_COLUMNS = [
-  'id', 'ts', 'key_id', 'user', 'team', 'project', 'session_id', 'endpoint', 'model_requested', 'model_served',
-  'upstream', 'route', 'region', 'http_status', 'error_type', 'error_code', 'stop_reason', 'streamed',
-  'input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_5m_input_tokens',
-  'cache_creation_1h_input_tokens', 'web_search_requests', 'web_fetch_requests', 'cost_nanousd', 'priced',
-  'ttfb_ms', 'duration_ms', 'client_aborted', 'upstream_request_id', 'message_id', 'upstream_model', 'endpoint_type', 'attempts',
-  'speed', 'inference_geo', 'price_tier',
-] as const;
-
-const BOOL_COLUMNS = new Set(['streamed', 'priced', 'client_aborted']);
+import { DAY_MS } from '../segments.js';
+import type { AuditEntry, BudgetPeriod, BudgetRecord, BudgetScope, DailyUsage, ExternalSource, ExternalUsage, ExternalUsageQuery, ExternalUsageRow, ExternalWriteResult, Identity, KeyRecord, LedgerLine, LedgerQuery, PruneResult, ReportDimension, ReportRow, SpendGroup, SpendLine, Store, StoreVersions, SummaryDimension, SummaryRow, TelemetryEvent, TelemetryPoint } from '../types.js';
+import { ExternalTables } from './external.js';
+import { LEDGER_COLUMNS, reportSql, Rollups, spendGroups, spendOf, toLine, toRow } from './ledger.js';
 
 type Row = Record<string, unknown>;
-
-function toLine(r: Row): LedgerLine {
-  const out: Row = {};
-  for (const c of LEDGER_COLUMNS) out[c] = BOOL_COLUMNS.has(c) ? r[c] === 1 : r[c];
-  out.attempts = typeof r.attempts === 'string' ? JSON.parse(r.attempts) : [];
-  return out as unknown as LedgerLine;
-}
-
-const GROUP_EXPR: Record<SummaryDimension, string> = {
-  user: 'user', team: 'team', project: 'project', key: 'key_id', upstream: 'upstream', session: 'session_id',
-  route: 'route', region: 'region',
-  model: 'COALESCE(model_served, model_requested)',
-  day: "strftime('%Y-%m-%d', ts / 1000, 'unixepoch')",
-};
 
 /** The WAL is checkpointed back to this size at most (a RESTART checkpoint once it is
  * larger) and truncated to it after a reset, so it stays bounded under sustained load. */
@@ -60,6 +38,9 @@ export class SqliteStore implements Store {
   private readonly byHash: Database.Statement;
   private readonly dataVersion: Database.Statement;
   private readonly batch: Database.Transaction<(lines: LedgerLine[], keysUsed: Map<string, number>) => void>;
+  private readonly rollups: Rollups;
+  private readonly external: ExternalTables;
+  private readonly versionsStmt: Database.Statement;
 
   private checkpointer: Worker | null = null;
 
@@ -91,13 +72,21 @@ export class SqliteStore implements Store {
     this.touchKey = this.db.prepare('UPDATE keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?');
     this.byHash = this.db.prepare('SELECT * FROM keys WHERE hash = ?');
     this.dataVersion = this.db.prepare('PRAGMA data_version').pluck();
+    this.rollups = new Rollups(this.db);
+    this.external = new ExternalTables(this.db);
+    this.versionsStmt = this.db.prepare("SELECT name, value FROM meta WHERE name IN ('keys_version', 'budgets_version')");
     this.batch = this.db.transaction((lines: LedgerLine[], keysUsed: Map<string, number>) => {
-      for (const l of lines) {
-        const row: Row = { speed: null, inference_geo: null, price_tier: null, ...l };
-        for (const c of BOOL_COLUMNS) row[c] = l[c as keyof LedgerLine] ? 1 : 0;
-        row.attempts = JSON.stringify(l.attempts);
-        this.insertLine.run(row);
+      // Only lines actually inserted (not replays of an id already there) reach the rollups.
+      let inserted: LedgerLine[] | null = null;
+      for (let i = 0; i < lines.length; i++) {
+        const l = lines[i] as LedgerLine;
+        if (this.insertLine.run(toRow(l)).changes === 0) {
+          inserted ??= lines.slice(0, i);
+          continue;
+        }
+        inserted?.push(l);
       }
+      this.rollups.add(inserted ?? lines);
       for (const [id, at] of keysUsed) this.touchKey.run(at, id);
     });
   }
@@ -107,9 +96,28 @@ export class SqliteStore implements Store {
     for (let v = current; v < migrations.length; v++) {
       this.db.transaction(() => {
         this.db.exec(migrations[v] as string);
+        // Rollups arrive in migration 8: fill them from the lines already there.
+        if (v === 7) new Rollups(this.db).rebuild(0);
         this.db.pragma(`user_version = ${v + 1}`);
       }).immediate();
     }
+  }
+
+  private bump(name: 'keys_version' | 'budgets_version'): void {
+    this.db.prepare('UPDATE meta SET value = value + 1 WHERE name = ?').run(name);
+  }
+
+  versions(): StoreVersions {
+    const v: StoreVersions = { keys: 0, budgets: 0 };
+    for (const r of this.versionsStmt.all() as { name: string; value: number }[]) {
+      if (r.name === 'keys_version') v.keys = r.value;
+      else v.budgets = r.value;
+    }
+    return v;
+  }
+
+  private prunedBefore(): number {
+    return Number(this.db.prepare("SELECT value FROM meta WHERE name = 'pruned_before'").pluck().get() ?? 0);
   }
 
   changeToken(): number {
@@ -127,8 +135,11 @@ export class SqliteStore implements Store {
   }
 
   insertKey(k: KeyRecord): void {
-    this.db.prepare(`INSERT INTO keys (id, hash, prefix, name, user, team, project, created_at, last_used_at, revoked_at)
-      VALUES (@id, @hash, @prefix, @name, @user, @team, @project, @created_at, @last_used_at, @revoked_at)`).run(k);
+    this.db.transaction(() => {
+      this.db.prepare(`INSERT INTO keys (id, hash, prefix, name, user, team, project, created_at, last_used_at, revoked_at)
+        VALUES (@id, @hash, @prefix, @name, @user, @team, @project, @created_at, @last_used_at, @revoked_at)`).run(k);
+      this.bump('keys_version');
+    }).immediate();
   }
 
   listKeys(): KeyRecord[] {
@@ -144,7 +155,11 @@ export class SqliteStore implements Store {
   }
 
   revokeKey(id: string, at: number): boolean {
-    return this.db.prepare('UPDATE keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id).changes > 0;
+    return this.db.transaction(() => {
+      const changed = this.db.prepare('UPDATE keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id).changes > 0;
+      if (changed) this.bump('keys_version');
+      return changed;
+    }).immediate();
   }
 
   writeBatch(lines: LedgerLine[], keysUsed: Map<string, number>): void {
@@ -163,23 +178,53 @@ export class SqliteStore implements Store {
     return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', params };
   }
 
-  queryLedger(q: LedgerQuery): LedgerLine[] {
+  *iterateLedger(q: LedgerQuery & { order?: 'time' | 'user' }): IterableIterator<LedgerLine> {
     const w = this.where(q);
     const limit = q.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(q.limit))}` : '';
-    return (this.db.prepare(`SELECT * FROM ledger ${w.sql} ORDER BY ts, id${limit}`).all(...w.params) as Row[]).map(toLine);
+    const order = q.order === 'user' ? 'user, ts, id' : q.latest ? 'ts DESC, id DESC' : 'ts, id';
+    for (const r of this.db.prepare(`SELECT * FROM ledger ${w.sql} ORDER BY ${order}${limit}`).iterate(...w.params)) yield toLine(r as Row);
+  }
+
+  queryLedger(q: LedgerQuery): LedgerLine[] {
+    return [...this.iterateLedger(q)];
+  }
+
+  ledgerEmpty(): boolean {
+    return this.db.prepare('SELECT 1 FROM ledger LIMIT 1').get() === undefined;
   }
 
   summarize(by: SummaryDimension, q: LedgerQuery): SummaryRow[] {
-    const w = this.where(q);
-    const g = GROUP_EXPR[by];
-    return this.db.prepare(`SELECT ${g} AS "group", COUNT(*) AS requests,
-        SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,
-        SUM(cache_read_input_tokens) AS cache_read_input_tokens,
-        SUM(cache_creation_5m_input_tokens) AS cache_creation_5m_input_tokens,
-        SUM(cache_creation_1h_input_tokens) AS cache_creation_1h_input_tokens,
-        SUM(web_search_requests) AS web_search_requests,
-        SUM(cost_nanousd) AS cost_nanousd, SUM(1 - priced) AS unpriced_requests
-      FROM ledger ${w.sql} GROUP BY 1 ORDER BY cost_nanousd DESC, 1`).all(...w.params) as SummaryRow[];
+    return this.report([by], q)
+      .map((r) => ({ ...r, group: r[by] ?? null }) as unknown as SummaryRow & Record<string, unknown>)
+      .map(({ [by]: _dim, ...rest }) => rest as unknown as SummaryRow)
+      .sort((a, b) => b.cost_nanousd - a.cost_nanousd || String(a.group ?? '').localeCompare(String(b.group ?? '')));
+  }
+
+  ledgerHead(): number {
+    return Number(this.db.prepare('SELECT MAX(rowid) FROM ledger').pluck().get() ?? 0);
+  }
+
+  ledgerTail(seq: number, limit: number): SpendLine[] {
+    return this.db.prepare('SELECT rowid AS seq, id, ts, key_id, user, team, project, cost_nanousd FROM ledger WHERE rowid > ? ORDER BY rowid LIMIT ?').all(seq, limit) as SpendLine[];
+  }
+
+  prune(before: number): PruneResult {
+    const cut = Math.floor(before / DAY_MS) * DAY_MS;
+    this.db.prepare("UPDATE meta SET value = MAX(value, ?) WHERE name = 'pruned_before'").run(cut);
+    const r: PruneResult = { deleted: 0, prunedBefore: this.prunedBefore() };
+    // The newest line always stays: its rowid keeps commit sequences increasing (ledgerTail).
+    // Small transactions: the gateway's writer waits on each a few milliseconds at most.
+    const del = this.db.prepare('DELETE FROM ledger WHERE rowid IN (SELECT rowid FROM ledger WHERE ts < ? AND rowid < (SELECT MAX(rowid) FROM ledger) LIMIT 2000)');
+    for (;;) {
+      const n = this.db.transaction(() => del.run(cut).changes).immediate();
+      if (!n) break;
+      r.deleted += n;
+    }
+    return r;
+  }
+
+  rebuildRollups(): { lines: number } {
+    return this.db.transaction(() => ({ lines: this.rollups.rebuild(this.prunedBefore()) })).immediate();
   }
 
   listBudgets(): BudgetRecord[] {
@@ -188,6 +233,7 @@ export class SqliteStore implements Store {
 
   upsertBudget(b: BudgetRecord): void {
     this.db.transaction(() => {
+      this.bump('budgets_version');
       this.db.prepare("DELETE FROM budgets WHERE scope = ? AND COALESCE(scope_value, '') = COALESCE(?, '') AND period = ?").run(b.scope, b.scope_value, b.period);
       this.db.prepare(`INSERT INTO budgets (id, scope, scope_value, period, limit_nanousd, mode, alert_at, created_at, updated_at)
         VALUES (@id, @scope, @scope_value, @period, @limit_nanousd, @mode, @alert_at, @created_at, @updated_at)`).run({ ...b, alert_at: JSON.stringify(b.alert_at) });
@@ -196,13 +242,20 @@ export class SqliteStore implements Store {
 
   removeBudget(scope: BudgetScope, value: string | null, period?: BudgetPeriod): number {
     const sql = "DELETE FROM budgets WHERE scope = ? AND COALESCE(scope_value, '') = COALESCE(?, '')" + (period ? ' AND period = ?' : '');
-    return this.db.prepare(sql).run(...(period ? [scope, value, period] : [scope, value])).changes;
+    return this.db.transaction(() => {
+      const n = this.db.prepare(sql).run(...(period ? [scope, value, period] : [scope, value])).changes;
+      if (n) this.bump('budgets_version');
+      return n;
+    }).immediate();
   }
 
   spend(scope: BudgetScope, value: string | null, since: number, until: number): number {
-    const col = { key: 'key_id', user: 'user', team: 'team', project: 'project', org: null }[scope];
-    const sql = `SELECT COALESCE(SUM(cost_nanousd), 0) FROM ledger WHERE ts >= ? AND ts < ?${col ? ` AND ${col} = ?` : ''}`;
-    return Number(this.db.prepare(sql).pluck().get(...(col ? [since, until, value] : [since, until])));
+    const col = ({ key: 'key_id', user: 'user', team: 'team', project: 'project', org: null } as const)[scope];
+    return spendOf(this.db, col, value, since, until);
+  }
+
+  spendGroups(since: number, until: number): SpendGroup[] {
+    return spendGroups(this.db, since, until);
   }
 
   markAlertSent(budgetId: string, periodStart: number, threshold: number, at: number): boolean {
@@ -218,24 +271,55 @@ export class SqliteStore implements Store {
   }
 
   report(by: ReportDimension[], q: LedgerQuery): ReportRow[] {
-    const expr: Record<ReportDimension, string> = {
-      ...GROUP_EXPR,
-      // Weeks start on Monday: the date of that Monday names the week.
-      week: "date(ts / 1000, 'unixepoch', '-' || ((CAST(strftime('%w', ts / 1000, 'unixepoch') AS INTEGER) + 6) % 7) || ' days')",
-      month: "strftime('%Y-%m', ts / 1000, 'unixepoch')",
-    };
-    const w = this.where(q);
-    const cols = by.map((d) => `${expr[d]} AS "${d}"`);
-    const sql = `SELECT ${[...cols, `COUNT(*) AS requests,
-        SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,
-        SUM(cache_read_input_tokens) AS cache_read_input_tokens,
-        SUM(cache_creation_5m_input_tokens) AS cache_creation_5m_input_tokens,
-        SUM(cache_creation_1h_input_tokens) AS cache_creation_1h_input_tokens,
-        SUM(web_search_requests) AS web_search_requests,
-        SUM(cost_nanousd) AS cost_nanousd, SUM(1 - priced) AS unpriced_requests`].join(', ')}
-      FROM ledger ${w.sql}${by.length ? ` GROUP BY ${by.map((_, i) => i + 1).join(', ')}` : ''}
-      ORDER BY ${[...by.map((_, i) => i + 1), 'cost_nanousd DESC'].join(', ')}`;
-    return this.db.prepare(sql).all(...w.params) as ReportRow[];
+    const { sql, params } = reportSql(by, q);
+    const rows = this.db.prepare(sql).all(...params) as ReportRow[];
+    // An empty range still has a totals row (of zeros), as a plain SUM over no lines would.
+    if (!by.length) for (const r of rows) for (const [k, v] of Object.entries(r)) if (v === null) r[k] = k === 'requests' ? 0 : null;
+    return rows;
+  }
+
+  recordTelemetryEvents(events: TelemetryEvent[]): void {
+    this.external.recordEvents(events);
+  }
+
+  recordTelemetryPoints(points: TelemetryPoint[]): void {
+    this.external.recordPoints(points);
+  }
+
+  writeExternalUsage(rows: ExternalUsage[]): ExternalWriteResult {
+    return this.external.write(rows);
+  }
+
+  iterateExternalUsage(q: ExternalUsageQuery): IterableIterator<ExternalUsageRow> {
+    return this.external.iterate(q);
+  }
+
+  sourcesPresent(): Record<ExternalSource | 'telemetry', boolean> {
+    return this.external.present();
+  }
+
+  ledgerDaily(since: number, until: number): DailyUsage[] {
+    return this.report(['user', 'team', 'model', 'day'], { since, until, endpoint: 'messages' }).map((r) => ({
+      user: r.user as string | null, team: r.team as string | null, model: r.model as string | null, day: String(r.day),
+      cost: Number(r.cost_nanousd),
+      tokens: Number(r.input_tokens) + Number(r.output_tokens) + Number(r.cache_read_input_tokens) + Number(r.cache_creation_5m_input_tokens) + Number(r.cache_creation_1h_input_tokens),
+    }));
+  }
+
+  telemetryDaily(since: number, until: number): DailyUsage[] {
+    return this.external.telemetryDaily(since, until);
+  }
+
+  upsertIdentity(i: Identity): void {
+    this.external.upsertIdentity(i, Date.now());
+  }
+
+  removeIdentity(externalId: string): boolean {
+    return this.external.removeIdentity(externalId);
+  }
+
+  listIdentities(): Identity[] {
+    return this.external.listIdentities();
   }
 
   close(): void {

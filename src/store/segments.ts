@@ -1,0 +1,50 @@
+// Which table answers which part of a time range. Rollups hold whole UTC days and whole hours;
+// only the ragged edges of a range (less than an hour each side) are read from ledger lines.
+// Store-agnostic: the SQLite store uses it, a PostgreSQL store will too.
+
+export const HOUR_MS = 3_600_000;
+export const DAY_MS = 86_400_000;
+
+export type SegmentSource = 'day' | 'hour' | 'ledger';
+
+export interface Segment {
+  source: SegmentSource;
+  /** [from, to) in ms since the epoch. */
+  from: number;
+  to: number;
+}
+
+const ceilTo = (t: number, unit: number) => Math.ceil(t / unit) * unit;
+const floorTo = (t: number, unit: number) => Math.floor(t / unit) * unit;
+
+function hours(from: number, to: number, out: Segment[]): void {
+  if (from >= to) return;
+  const a = ceilTo(from, HOUR_MS);
+  const b = floorTo(to, HOUR_MS);
+  if (a >= b) {
+    out.push({ source: 'ledger', from, to });
+    return;
+  }
+  if (from < a) out.push({ source: 'ledger', from, to: a });
+  out.push({ source: 'hour', from: a, to: b });
+  if (b < to) out.push({ source: 'ledger', from: b, to });
+}
+
+/** The segments covering [since, until): whole days from day rollups, whole hours from hour
+ * rollups, the rest from the ledger. `ledgerOnly` (a dimension no rollup has, such as the
+ * session) reads everything from the ledger. */
+export function plan(since: number, until: number, ledgerOnly = false): Segment[] {
+  if (since >= until) return [];
+  if (ledgerOnly) return [{ source: 'ledger', from: since, to: until }];
+  const out: Segment[] = [];
+  const a = ceilTo(since, DAY_MS);
+  const b = floorTo(until, DAY_MS);
+  if (a >= b) {
+    hours(since, until, out);
+    return out;
+  }
+  hours(since, a, out);
+  out.push({ source: 'day', from: a, to: b });
+  hours(b, until, out);
+  return out;
+}
