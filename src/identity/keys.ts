@@ -58,15 +58,16 @@ export class KeyRing {
   }
 
   reload(): void {
+    // The counter first: a change that lands while the keys are read is seen at the next poll.
+    this.token = this.store.versions().keys;
     const m = new Map<string, KeyRecord>();
     for (const k of this.store.listKeys()) m.set(k.hash, k);
     this.byHash = m;
-    this.token = this.store.changeToken();
   }
 
-  /** Cheap check (one PRAGMA); reloads only when the store changed underneath. */
+  /** Cheap check (one counter read); reloads only when keys changed underneath. */
   poll(): void {
-    if (this.store.changeToken() !== this.token) this.reload();
+    if (this.store.versions().keys !== this.token) this.reload();
   }
 
   authenticate(headers: Record<string, string | string[] | undefined>): AuthResult {

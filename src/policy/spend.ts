@@ -103,7 +103,7 @@ export class SpendControl {
   }
 
   /** Decides a request before any upstream sees it; throws the gateway's refusals. */
-  admit(key: KeyRecord, model: string, bodyBytes: number): Admission {
+  admit(key: KeyRecord, model: string, bodyBytes: number, lineId?: string): Admission {
     const decision = this.policy.decide(key, model, () => this.budgets.utilization(key));
     if (!decision.ok) {
       throw new GatewayError('TG_MODEL_NOT_ALLOWED', `model "${model}" is not allowed for ${key.team ? `team ${key.team}` : `key ${key.id}`}; allowed: ${decision.allowed.join(', ')}`);
@@ -115,7 +115,7 @@ export class SpendControl {
       const what = { rpm: 'requests per minute', tpm: 'tokens per minute', concurrent: 'concurrent requests' }[r.limit];
       throw new GatewayError('TG_RATE_LIMITED', `${r.rule.scope} ${r.rule.value === '*' ? '(each)' : r.rule.value}: limit of ${r.max} ${what} reached (${r.current}); retry in ${r.retryAfterS}s`, { 'retry-after': String(r.retryAfterS) });
     }
-    const b = this.budgets.admit(key, this.estimate(decision.model, bodyBytes));
+    const b = this.budgets.admit(key, this.estimate(decision.model, bodyBytes), lineId);
     if (!b.ok) {
       this.rates.finish(rate.ticket, 0);
       const r = b.refusal;

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { formatUsd, formatUsdAmount, nanoToUsd } from '../metering/prices.js';
-import type { LedgerLine, ReportRow } from '../store/types.js';
+import type { ReportRow } from '../store/types.js';
 import type { SeatAdvice } from './advisors.js';
 
 export interface HtmlData {
@@ -17,7 +17,6 @@ export interface HtmlData {
   byRoute: ReportRow[];
   byUser: ReportRow[];
   seats: SeatAdvice[];
-  lines: LedgerLine[];
   total: number;
 }
 
@@ -45,14 +44,13 @@ export function renderHtml(d: HtmlData): string {
   const days = [...new Set(d.byTeamDay.map((r) => String(r.day)))].sort();
   const teams = [...new Set(d.byTeamDay.map((r) => String(r.team ?? '(none)')))].sort();
   const series = teams.map((t) => days.map((day) => nanoToUsd(Number(d.byTeamDay.find((r) => String(r.day) === day && String(r.team ?? '(none)') === t)?.cost_nanousd ?? 0))));
+  // Cache hit rate of the same top users, from their totals.
   const cache = new Map<string, { read: number; all: number }>();
-  for (const l of d.lines) {
-    const u = l.user ?? '(none)';
-    const c = cache.get(u) ?? { read: 0, all: 0 };
-    c.read += l.cache_read_input_tokens;
-    c.all += l.input_tokens + l.cache_read_input_tokens + l.cache_creation_5m_input_tokens + l.cache_creation_1h_input_tokens;
-    cache.set(u, c);
+  for (const r of d.byUser.slice(0, 15)) {
+    const n = (f: string) => Number(r[f] ?? 0);
+    cache.set(String(r.user ?? '(none)'), { read: n('cache_read_input_tokens'), all: n('input_tokens') + n('cache_read_input_tokens') + n('cache_creation_5m_input_tokens') + n('cache_creation_1h_input_tokens') });
   }
+  const requests = d.byUser.reduce((a, r) => a + Number(r.requests ?? 0), 0);
   const data = {
     days: days.map((x) => Date.parse(`${x}T00:00:00Z`) / 1000), teams, series,
     models: d.byModel.map((r) => String(r.model ?? '?')), modelCost: d.byModel.map((r) => nanoToUsd(Number(r.cost_nanousd))),
@@ -62,7 +60,7 @@ export function renderHtml(d: HtmlData): string {
   };
   const { js, css } = uplotAssets();
   const rows = d.seats.map((s) => `<tr><td>${esc(s.user)}</td><td class="n">$${formatUsdAmount(s.metered_usd_per_month, 2)}</td><td>${esc(s.recommendation)}${s.plan ? ` (${esc(s.plan)})` : ''}</td><td>${esc(s.reason)}</td></tr>`).join('');
-  const empty = d.lines.length === 0;
+  const empty = requests === 0;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${esc(d.title)}</title>
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">
@@ -72,7 +70,7 @@ body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fff}h
 h2{font-size:15px;margin:0 0 8px}table{border-collapse:collapse;width:100%;font-size:12px}td,th{border-bottom:1px solid #eee;padding:3px 6px;text-align:left}
 .n{text-align:right;font-variant-numeric:tabular-nums}tfoot th{border-top:2px solid #999}.empty{color:#777;padding:24px 0}
 </style></head><body>
-<h1>${esc(d.title)}</h1><div>${esc(d.range)} · total $${formatUsd(d.total, 2)} · ${d.lines.length} requests</div>
+<h1>${esc(d.title)}</h1><div>${esc(d.range)} · total $${formatUsd(d.total, 2)} · ${requests} requests</div>
 <div class="grid">
 ${totalsTable('t-team', 'Spend by team', 'team', d.byTeam, d.total)}
 ${totalsTable('t-model', 'Spend by model', 'model', d.byModel, d.total)}

@@ -141,18 +141,13 @@ export class Gateway {
       shutdown: this.cut,
       storeProblem: () => (ledger.failure ? `writing the ledger failed: ${ledger.failure.message}` : this.diskLow),
     };
-    let token = store.changeToken();
     let lastDiskCheck = -Infinity;
     let lastFailureLog = performance.now();
     this.poller = setInterval(() => {
       try {
         this.ctx.keys.poll();
-        // Budgets changed by the CLI or another replica take effect within a poll.
-        const now = store.changeToken();
-        if (now !== token) {
-          token = now;
-          this.ctx.spend.budgets.reload();
-        }
+        // Budgets changed, and spend committed, by the CLI or another replica: within a poll.
+        this.ctx.spend.budgets.poll();
       } catch (err) {
         logger.error('key refresh failed', { error: (err as Error).message });
       }

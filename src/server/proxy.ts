@@ -212,7 +212,7 @@ async function proxy(ctx: GatewayContext, req: IncomingMessage, res: ServerRespo
   const model = leading === null ? checkBody(scan).model : checkModelName(leading);
   line.model_requested = model;
   // Policy, rate limits and budgets: refused here, nothing reaches an upstream.
-  const admission = ctx.spend.admit(key, model, decoded.length);
+  const admission = ctx.spend.admit(key, model, decoded.length, line.id);
   held.admission = admission;
   const inbound: InboundRequest = { endpoint, rawBody, scanned: scan, model: admission.model, bodyModel: model, headers: req.headers, search, team: key.team };
   line.session_id = sessionIdOf(req.headers, scan);

@@ -73,6 +73,11 @@ export interface Attempt {
   cost_nanousd?: number;
 }
 
+/** The fields analyses (insights) read of a line: cheaper to read than whole lines. */
+export const USAGE_LINE_FIELDS = ['id', 'ts', 'user', 'team', 'session_id', 'endpoint', 'http_status', 'model_served', 'model_requested', 'route', 'endpoint_type',
+  'input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_5m_input_tokens', 'cache_creation_1h_input_tokens', 'cost_nanousd'] as const;
+export type UsageLine = Pick<LedgerLine, (typeof USAGE_LINE_FIELDS)[number]>;
+
 export interface LedgerQuery {
   since?: number;
   until?: number;
@@ -279,6 +284,8 @@ export interface Store {
   /** Lines oldest first (newest first with latest; by user, then time, with order: 'user'),
    * read as they are consumed. */
   iterateLedger(q: LedgerQuery & { order?: 'time' | 'user' }): IterableIterator<LedgerLine>;
+  /** The same, with only the fields analyses need (USAGE_LINE_FIELDS). */
+  iterateUsageLines(q: LedgerQuery & { order?: 'time' | 'user' }): IterableIterator<UsageLine>;
   queryLedger(q: LedgerQuery): LedgerLine[];
   /** True when no line at all is in the ledger. */
   ledgerEmpty(): boolean;
@@ -302,6 +309,8 @@ export interface Store {
   removeBudget(scope: BudgetScope, value: string | null, period?: BudgetPeriod): number;
   /** Settled spend in [since, until) for a scope, in nano-USD. */
   spend(scope: BudgetScope, value: string | null, since: number, until: number): number;
+  /** Runs fn's reads on one consistent snapshot of the store (a read transaction). */
+  readSnapshot<T>(fn: () => T): T;
   /** Settled spend in [since, until) by key, user, team and project. */
   spendGroups(since: number, until: number): SpendGroup[];
   /** Records that an alert went out; false if it already had (once per budget, period, threshold). */

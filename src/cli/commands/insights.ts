@@ -1,7 +1,7 @@
 // tollgate insights: the cost drivers behind the spend.
 import type { Command } from 'commander';
 import { PriceBook } from '../../metering/prices.js';
-import { insights, summarizeInsights } from '../../reports/insights.js';
+import { insightsByUser, summarizeInsights } from '../../reports/insights.js';
 import { loadCatalog } from '../../routing/catalog.js';
 import { parseTime } from '../../util/time.js';
 import { formatUsdAmount } from '../../metering/prices.js';
@@ -24,9 +24,10 @@ export function register(program: Command, globals: () => GlobalOpts): void {
       const loaded = openConfig(globals());
       const store = openStore(loaded);
       try {
-        const lines = store.queryLedger({ since, until, user: o.user, team: o.team });
-        const found = insights(lines, PriceBook.load(loadCatalog(), { file: loaded.config.prices.file, overrides: loaded.config.prices.overrides }));
-        const summary = summarizeInsights(found, lines.reduce((a, l) => a + l.cost_nanousd, 0));
+        const q = { since, until, user: o.user, team: o.team };
+        // One user's lines in memory at a time; the total comes from the rollups.
+        const found = insightsByUser(store.iterateUsageLines({ ...q, order: 'user' }), PriceBook.load(loadCatalog(), { file: loaded.config.prices.file, overrides: loaded.config.prices.overrides }));
+        const summary = summarizeInsights(found, Number(store.report([], q)[0]?.cost_nanousd ?? 0));
         const shown = found.slice(0, o.limit ?? (o.json ? found.length : 20));
         if (o.json) return out(JSON.stringify({ summary, findings: shown }, null, 2));
         if (found.length === 0) return out('no ledger lines in that range');

@@ -94,7 +94,7 @@ export function register(program: Command, globals: () => GlobalOpts): void {
             byTeamDay: store.report(['day', 'team'], { since, until }), byModel: sortByCost(store.report(['model'], { since, until })),
             byTeam: sortByCost(store.report(['team'], { since, until })), byRoute: sortByCost(store.report(['route'], { since, until })),
             byUser: store.report(['user'], { since, until }).sort((a, b) => Number(b.cost_nanousd) - Number(a.cost_nanousd)),
-            seats: adviseSeats(userUsage(store, since, until), loadSeatPlans(), since, until), lines: store.queryLedger({ since, until }),
+            seats: adviseSeats(userUsage(store, since, until), loadSeatPlans(), since, until),
             total: Number(store.report([], { since, until })[0]?.cost_nanousd ?? 0),
           });
           writeFileSync(o.html, html);
