@@ -9,6 +9,7 @@ import { Agent, request } from 'undici';
 import { claudeBody } from '../test/helpers/gateway.js';
 import { benchPolicy } from './policy.js';
 import { benchIngest } from './ingest.js';
+import { benchReports } from './reports.js';
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 
@@ -76,6 +77,13 @@ async function main(): Promise<void> {
   }
   const up = await start('./upstream.js', []);
   const upUrl = `http://127.0.0.1:${up.msg.port as number}`;
+  if (onlyCases.includes('reports')) {
+    const arg = process.argv.indexOf('--lines');
+    const sizes = arg > 0 ? (process.argv[arg + 1] ?? '').split(',').map(Number) : quick ? [100_000, 1_000_000] : [1_000_000, 10_000_000];
+    await benchReports(sizes, upUrl);
+    up.child.kill();
+    return;
+  }
   const floor = await start('./floor-proxy.js', [upUrl]);
   const br = await start('./upstream-bedrock.js', []);
   const brUrl = `http://127.0.0.1:${br.msg.port as number}`;
