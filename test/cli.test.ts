@@ -1,5 +1,7 @@
 // The CLI as a user runs it: a separate process on a scratch config and store.
 import { after, before, describe, it } from 'node:test';
+import { packageRoot } from '../src/util/paths.js';
+import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -161,6 +163,36 @@ describe('tollgate CLI', () => {
     const r = tollgate(['config', 'schema']);
     assert.equal(r.status, 0);
     assert.ok((JSON.parse(r.stdout) as { properties: object }).properties);
+  });
+});
+
+describe('CLI layout and packaging', () => {
+  it('loads commands lazily: the top-level help names each command as the command itself does', async () => {
+    const { COMMANDS } = await import('../src/cli/main.js');
+    const { Command } = await import('commander');
+    for (const [name, c] of Object.entries(COMMANDS)) {
+      const program = new Command('tollgate');
+      (await c.load()).register(program, () => ({}));
+      const registered = program.commands.find((x) => x.name() === name);
+      assert.ok(registered, `${name} registers itself`);
+      assert.equal(registered.description(), c.description, `${name}: the listed description is the command's own`);
+    }
+    const help = tollgate(['--help']);
+    assert.equal(help.status, 0);
+    for (const name of Object.keys(COMMANDS)) assert.match(help.stdout, new RegExp(`\\n  ${name} `), name);
+    const sub = tollgate(['help', 'prune']);
+    assert.match(sub.stdout, /--before <time>/, '`help <command>` loads that command');
+    const unknown = tollgate(['reprot']);
+    assert.notEqual(unknown.status, 0);
+    assert.match(unknown.stderr, /unknown command 'reprot'[\s\S]*report/, 'an unknown command suggests the near one');
+  });
+
+  it('packs without tests or dev tooling, with the compiled CLI, data and a bin', () => {
+    const r = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: packageRoot(), encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const files = (JSON.parse(r.stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
+    for (const f of ['bin/tollgate.js', 'dist/src/cli/main.js', 'dist/src/server/start.js', 'data/models.json', 'data/prices.json', 'package.json', 'README.md']) assert.ok(files.includes(f), f);
+    assert.deepEqual(files.filter((f) => /\.test\.js$|^test\/|^src\/|^bench\//.test(f)), []);
   });
 });
 

@@ -2,7 +2,7 @@
 // documented seed ledger.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PriceBook } from '../src/metering/prices.js';
@@ -236,5 +236,54 @@ describe('advisors', () => {
     assert.ok(Math.abs(sum - j.summary.avoidable_usd) < 1e-6, 'the summary adds up the findings');
     assert.equal(tollgate(['insights', '--limit', '0', '--config', c], { env }).status, 2);
     rmSync(d, { recursive: true, force: true });
+  });
+});
+
+describe('fleet-sized ledgers: seed, stream, prune', () => {
+  it('seeds a fleet through the write path; listings stream the same lines the totals add up to; prune keeps totals', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'tollgate-fleet-'));
+    const c = join(d, 'c.yaml');
+    writeFileSync(c, 'store: { sqlite: ./t.db }\n');
+    const env = { TOLLGATE_NOW: '2026-11-20T12:00:00Z' };
+    try {
+      const seeded = tollgate(['dev', 'seed-ledger', '--lines', '4000', '--users', '60', '--config', c], { env });
+      assert.equal(seeded.status, 0, seeded.stderr);
+      assert.match(seeded.stdout, /wrote 4000 fleet ledger lines \(60 users\)/);
+      assert.equal(tollgate(['dev', 'seed-ledger', '--lines', '10', '--config', c], { env }).status, 2, 'only an empty ledger is seeded');
+      const lines = JSON.parse(tollgate(['usage', '--json', '--config', c], { env }).stdout) as { cost_nanousd: number; time: string; user: string }[];
+      assert.equal(lines.length, 4000);
+      assert.ok(lines.every((l, i) => i === 0 || lines[i - 1]!.time <= l.time), 'oldest first');
+      const total = lines.reduce((a, l) => a + l.cost_nanousd, 0);
+      const byUser = JSON.parse(tollgate(['usage', 'summary', '--by', 'user', '--json', '--config', c], { env }).stdout) as { cost_nanousd: number; requests: number }[];
+      assert.equal(byUser.reduce((a, r) => a + r.cost_nanousd, 0), total);
+      assert.equal(byUser.reduce((a, r) => a + r.requests, 0), 4000);
+      assert.ok(byUser.length > 40 && byUser.length <= 60);
+      const latest = JSON.parse(tollgate(['usage', '--json', '--limit', '3', '--config', c], { env }).stdout) as { time: string }[];
+      assert.deepEqual(latest.map((l) => l.time), lines.slice(-3).map((l) => l.time), '--limit: the latest, oldest first');
+      // A plain listing streams a table with a header and one row per line.
+      const table = tollgate(['usage', '--config', c], { env }).stdout.trimEnd().split('\n');
+      assert.equal(table.length, 4002);
+      // Prune the older half (by day), archiving it first.
+      const days = [...new Set(lines.map((l) => l.time.slice(0, 10)))].sort();
+      const cut = days[Math.floor(days.length / 2)]!;
+      const archive = join(d, 'old.jsonl.gz');
+      const before = JSON.parse(tollgate(['report', '--by', 'day,team', '--json', '--config', c], { env }).stdout) as unknown[];
+      const pr = tollgate(['prune', '--before', cut, '--archive', archive, '--json', '--config', c], { env });
+      assert.equal(pr.status, 0, pr.stderr);
+      const res = JSON.parse(pr.stdout) as { deleted: number; archived: number; pruned_before: string };
+      const older = lines.filter((l) => l.time < `${cut}T`).length;
+      assert.deepEqual([res.deleted, res.archived, res.pruned_before], [older, older, `${cut}T00:00:00.000Z`]);
+      const { gunzipSync } = await import('node:zlib');
+      const kept = gunzipSync(readFileSync(archive)).toString().trim().split('\n').map((x) => JSON.parse(x) as { cost_nanousd: number });
+      assert.equal(kept.length, older);
+      assert.equal(JSON.parse(tollgate(['usage', '--json', '--config', c], { env }).stdout).length, 4000 - older);
+      assert.deepEqual(JSON.parse(tollgate(['report', '--by', 'day,team', '--json', '--config', c], { env }).stdout), before, 'totals by day survive the prune');
+      assert.equal(tollgate(['rollups', 'rebuild', '--config', c], { env }).status, 0);
+      assert.deepEqual(JSON.parse(tollgate(['report', '--by', 'day,team', '--json', '--config', c], { env }).stdout), before, 'and a rollup rebuild');
+      assert.equal(tollgate(['prune', '--before', cut, '--archive', archive, '--config', c], { env }).status, 2, 'an existing archive is not overwritten');
+      assert.equal(tollgate(['prune', '--before', '2030-01-01', '--config', c], { env }).status, 2, 'not into the future');
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
   });
 });
