@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { parseConfig } from '../src/config/load.js';
 import { PriceBook } from '../src/metering/prices.js';
 import { SpendControl } from '../src/policy/spend.js';
+import { AlertDispatcher } from '../src/policy/alerts.js';
 import { loadCatalog } from '../src/routing/catalog.js';
 import { SqliteStore } from '../src/store/sqlite/index.js';
 import type { KeyRecord, LedgerLine } from '../src/store/types.js';
@@ -30,7 +31,7 @@ policy:
 `, 'bench');
   const store = new SqliteStore(join(dir, 'p.db'));
   const catalog = loadCatalog();
-  const spend = new SpendControl(config, store, PriceBook.load(catalog), catalog, silentLogger, Date.now);
+  const spend = new SpendControl(new AlertDispatcher([], silentLogger), config, store, PriceBook.load(catalog), catalog, silentLogger, Date.now);
   const key: KeyRecord = { id: 'key_bench', hash: '', prefix: '', name: null, user: 'alice', team: 'web', project: 'atlas', created_at: 0, last_used_at: null, revoked_at: null };
   const line = { cost_nanousd: 17_100_000, ts: Date.now(), input_tokens: 1000, output_tokens: 50, cache_read_input_tokens: 3000, cache_creation_5m_input_tokens: 1500, cache_creation_1h_input_tokens: 500 } as LedgerLine;
   const times = new Float64Array(iterations);

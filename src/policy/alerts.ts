@@ -2,6 +2,7 @@
 // event type. Delivery runs off the request path, retries with backoff, and logs failures.
 import { request } from 'undici';
 import type { Config } from '../config/schema.js';
+import type { RouterEvent } from '../routing/router.js';
 import type { Logger } from '../util/log.js';
 
 export type AlertEventType = 'budget_threshold' | 'budget_exhausted' | 'failover' | 'cooldown' | 'unpriced_model';
@@ -12,6 +13,13 @@ export interface Alert {
   text: string;
   /** The figures, for machines (generic webhooks). */
   data: Record<string, unknown>;
+}
+
+/** A routing event (failover, cooldown) as an alert. */
+export function routerAlert(e: RouterEvent): Alert {
+  return e.kind === 'failover'
+    ? { event: 'failover', text: `tollgate: failover from ${e.from} to ${e.to} (${e.reason})${e.user ? ` for ${e.user}` : ''}`, data: { ...e } }
+    : { event: 'cooldown', text: `tollgate: upstream ${e.upstream} is in cooldown after ${e.failures} consecutive failures, until ${new Date(e.until).toISOString()}`, data: { ...e, until: new Date(e.until).toISOString() } };
 }
 
 export class AlertDispatcher {

@@ -4,11 +4,10 @@ import type { Config } from '../config/schema.js';
 import { formatUsd, type PriceBook } from '../metering/prices.js';
 import { emptyUsage } from '../metering/usage.js';
 import type { ModelCatalog } from '../routing/catalog.js';
-import type { RouterEvent } from '../routing/router.js';
 import { GatewayError } from '../server/errors.js';
 import type { KeyRecord, LedgerLine, Store } from '../store/types.js';
 import type { Logger } from '../util/log.js';
-import { AlertDispatcher } from './alerts.js';
+import type { AlertDispatcher } from './alerts.js';
 import { BudgetEngine, configBudgetDefs, describeBudget, type BudgetEvent, type Reservation } from './budgets.js';
 import { ModelPolicy } from './models.js';
 import { RateLimiter, rateRules, type RateTicket } from './ratelimits.js';
@@ -31,9 +30,10 @@ export class SpendControl {
   readonly budgets: BudgetEngine;
   readonly rates: RateLimiter;
   readonly policy: ModelPolicy;
-  readonly alerts: AlertDispatcher;
 
   constructor(
+    /** Budget and unpriced-model alerts go out through it (routing alerts do not pass here). */
+    readonly alerts: AlertDispatcher,
     private readonly config: Config,
     store: Store,
     private readonly prices: PriceBook,
@@ -41,7 +41,6 @@ export class SpendControl {
     private readonly logger: Logger,
     private readonly now: () => number,
   ) {
-    this.alerts = new AlertDispatcher(config.alerts, logger);
     this.budgets = new BudgetEngine(store, configBudgetDefs(config.budgets), config.spend.timezone, now, (e) => this.onBudgetEvent(e));
     this.rates = new RateLimiter(rateRules(config.rate_limits), now);
     this.policy = new ModelPolicy(config.policy, catalog);
@@ -67,14 +66,6 @@ export class SpendControl {
         text: `tollgate: ${describeBudget(b)} is spent (${usd(e.spent)} of ${usd(b.limit)}); requests are being refused until ${this.when(e.resetsAt)}${e.user ? ` (first refused: ${e.user})` : ''}`,
         data: { budget_id: b.id, scope: b.scope, scope_value: b.value, period: b.period, spent_usd: Number(formatUsd(e.spent)), limit_usd: Number(formatUsd(b.limit)), resets_at: Number.isFinite(e.resetsAt) ? new Date(e.resetsAt).toISOString() : null, user: e.user },
       });
-    }
-  }
-
-  onRouterEvent(e: RouterEvent): void {
-    if (e.kind === 'failover') {
-      this.alerts.send({ event: 'failover', text: `tollgate: failover from ${e.from} to ${e.to} (${e.reason})${e.user ? ` for ${e.user}` : ''}`, data: { ...e } });
-    } else {
-      this.alerts.send({ event: 'cooldown', text: `tollgate: upstream ${e.upstream} is in cooldown after ${e.failures} consecutive failures, until ${new Date(e.until).toISOString()}`, data: { ...e, until: new Date(e.until).toISOString() } });
     }
   }
 

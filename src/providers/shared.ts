@@ -35,10 +35,6 @@ export function typeForStatus(status: number): string {
   }
 }
 
-export function anthropicErrorBody(e: MappedError, requestId?: string): string {
-  return JSON.stringify({ type: 'error', error: { type: e.type, message: e.message }, ...(requestId ? { request_id: requestId } : {}) });
-}
-
 /** Reads an Anthropic-shaped error body; falls back to the status. */
 export function parseAnthropicError(status: number, body: string): MappedError {
   try {

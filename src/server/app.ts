@@ -13,6 +13,7 @@ import { AnthropicUpstream } from '../providers/anthropic/index.js';
 import { BedrockUpstream } from '../providers/bedrock/index.js';
 import { VertexUpstream } from '../providers/vertex/index.js';
 import { Router, type RouterEvent } from '../routing/router.js';
+import { AlertDispatcher, routerAlert } from '../policy/alerts.js';
 import { SpendControl } from '../policy/spend.js';
 import type { Upstream } from '../providers/types.js';
 import type { ModelCatalog } from '../routing/catalog.js';
@@ -20,8 +21,9 @@ import type { Store } from '../store/types.js';
 import type { Logger } from '../util/log.js';
 import { ShutdownSignal, type GatewayContext } from './context.js';
 import { ClientAbortError } from './body.js';
-import { GatewayError } from './errors.js';
-import { handleMessages } from './proxy.js';
+import { GatewayError, sendError } from './errors.js';
+import { handleMessages } from './messages.js';
+import { anthropicMessages } from '../inbound/anthropic.js';
 import { handleAdmin } from '../admin/api.js';
 import { handleOtlp } from '../ingest/receiver.js';
 import { VERSION } from '../util/version.js';
@@ -120,10 +122,12 @@ export class Gateway {
     const config = opts.config;
     const upstreams = buildUpstreams(config, opts.catalog);
     const wallNow = opts.wallNow ?? (() => Date.now());
-    const spend = new SpendControl(config, store, opts.prices, opts.catalog, logger, wallNow);
+    const alerts = new AlertDispatcher(config.alerts, logger);
+    const spend = new SpendControl(alerts, config, store, opts.prices, opts.catalog, logger, wallNow);
+    // Routing events go to the log and the alert destinations directly.
     const onRouterEvent = (e: RouterEvent) => {
       logger.warn(e.kind === 'failover' ? `failover from ${e.from} to ${e.to}` : `upstream ${e.upstream} in cooldown`, { ...e });
-      spend.onRouterEvent(e);
+      alerts.send(routerAlert(e));
     };
     const failOpen = config.store.on_failure === 'open';
     const ledger = new LedgerWriter(store,
@@ -291,7 +295,7 @@ export class Gateway {
         case '/v1/messages':
         case '/v1/messages/count_tokens':
           if (req.method !== 'POST') throw new GatewayError('TG_METHOD', `${req.method} ${path}: use POST`, { allow: 'POST' });
-          await handleMessages(this.ctx, req, res, path === '/v1/messages' ? 'messages' : 'count_tokens', search, requestId, t0);
+          await handleMessages(this.ctx, anthropicMessages, req, res, path === '/v1/messages' ? 'messages' : 'count_tokens', search, requestId, t0);
           return;
         case '/v1/models':
           if (req.method !== 'GET') throw new GatewayError('TG_METHOD', `${req.method} ${path}: use GET`, { allow: 'GET' });
@@ -364,9 +368,7 @@ export class Gateway {
     // After refusing a request whose body we did not read (a bad key is refused before it),
     // close the connection rather than drain it.
     if (!req.complete) headers.connection = 'close';
-    const body = ge.body(requestId);
-    res.writeHead(ge.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
-    res.end(body);
+    sendError(res, ge.status, ge.body(requestId), headers);
   }
 
   private models(req: IncomingMessage, res: ServerResponse): void {

@@ -1,6 +1,7 @@
 // Every error the gateway itself produces, with a stable code (in the style of undici's
 // UND_ERR_*), its HTTP status and the Anthropic error type Claude Code understands.
 // docs/errors.md documents each code; a test checks that none is missing there.
+import type { ServerResponse } from 'node:http';
 
 export type AnthropicErrorType =
   | 'invalid_request_error' | 'authentication_error' | 'billing_error' | 'permission_error'
@@ -56,10 +57,18 @@ export class GatewayError extends Error {
 
   /** Anthropic's error envelope; the code leads the message so logs and users can quote it. */
   body(requestId?: string): string {
-    return JSON.stringify({
-      type: 'error',
-      error: { type: this.type, message: `${this.code}: ${this.message}` },
-      ...(requestId ? { request_id: requestId } : {}),
-    });
+    return errorEnvelope(this.type, `${this.code}: ${this.message}`, requestId);
   }
+}
+
+/** Anthropic's error envelope: the one shape every error the gateway answers takes, its own
+ * and an upstream's (mapped to Anthropic's types). */
+export function errorEnvelope(type: string, message: string, requestId?: string): string {
+  return JSON.stringify({ type: 'error', error: { type, message }, ...(requestId ? { request_id: requestId } : {}) });
+}
+
+/** Answers with an error envelope (nothing may have been sent yet). */
+export function sendError(res: ServerResponse, status: number, body: string, headers: Record<string, string | string[]> = {}): void {
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) });
+  res.end(body);
 }
