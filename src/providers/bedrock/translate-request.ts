@@ -4,7 +4,7 @@
 // - betas move from the anthropic-beta header to an "anthropic_beta" array, minus those
 //   Bedrock rejects (data/routes.json).
 import { memberValue, rewriteBody, type ScannedBody } from '../../protocol/anthropic/body.js';
-import { betasFrom } from '../shared.js';
+import { betasFrom } from '../common/request.js';
 
 export function bedrockBody(scanned: ScannedBody, betaHeader: string | string[] | undefined, version: string, dropBetas: readonly string[]): Buffer {
   const betas = betasFrom(betaHeader, dropBetas);

@@ -1,6 +1,6 @@
 // Vertex errors come in Google's shape ({"error":{"code","status","message"}}, sometimes in an
 // array) or Anthropic's; both leave in Anthropic's.
-import { parseAnthropicError } from '../shared.js';
+import { parseAnthropicError } from '../common/errors.js';
 import type { MappedError } from '../types.js';
 
 const BY_STATUS: Record<string, [number, string]> = {

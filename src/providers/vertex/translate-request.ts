@@ -3,7 +3,7 @@
 // - "anthropic_version": "vertex-2023-10-16" added; "stream" stays;
 // - betas stay in the anthropic-beta header (minus any the route rejects).
 import { rewriteBody, type ScannedBody } from '../../protocol/anthropic/body.js';
-import { betasFrom } from '../shared.js';
+import { betasFrom } from '../common/request.js';
 
 export function vertexBody(scanned: ScannedBody, version: string, countTokens: boolean, upstreamModel: string): Buffer {
   const add: Record<string, string> = { anthropic_version: JSON.stringify(version) };

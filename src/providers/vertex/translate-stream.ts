@@ -1,7 +1,7 @@
 // Vertex responses are Anthropic-shaped already; only the model id changes back to the one
 // the client asked for (Vertex reports its own id form).
 import { encodeSse, SseParser } from '../../protocol/anthropic/sse.js';
-import { modelSwapper } from '../shared.js';
+import { modelSwapper } from '../common/stream.js';
 import type { MappedError, ResponseTranslator } from '../types.js';
 
 export class VertexStreamTranslator implements ResponseTranslator {
