@@ -1,6 +1,8 @@
-// Lint config: typescript-eslint's recommended rules; `any` is an error in the core.
+// Lint config: typescript-eslint's recommended rules; `any` is an error in the core. Layout is
+// Prettier's (run by `npm run lint` too); eslint-config-prettier turns off rules that would fight it.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import prettier from 'eslint-config-prettier';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'data/**', 'coverage/**'] },
@@ -17,4 +19,5 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },
+  prettier,
 );

@@ -5,7 +5,18 @@ import { Agent, request } from 'undici';
 
 const upstream = process.argv[2] as string;
 const agent = new Agent({ keepAliveTimeout: 30_000, connections: 256 });
-const HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'host', 'content-length', 'te', 'upgrade', 'proxy-connection', 'authorization', 'x-api-key']);
+const HOP = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'host',
+  'content-length',
+  'te',
+  'upgrade',
+  'proxy-connection',
+  'authorization',
+  'x-api-key',
+]);
 
 const server = createServer((req, res) => {
   const chunks: Buffer[] = [];
@@ -30,7 +41,10 @@ const server = createServer((req, res) => {
 server.keepAliveTimeout = 60_000;
 // CPU time (user + system, µs) for the run's CPU-per-request figures.
 process.on('message', (m) => {
-  if (m === 'cpu') { const u = process.cpuUsage(); process.send?.({ cpu: u.user + u.system }); }
+  if (m === 'cpu') {
+    const u = process.cpuUsage();
+    process.send?.({ cpu: u.user + u.system });
+  }
 });
 server.listen(0, '127.0.0.1', () => {
   const a = server.address();

@@ -14,7 +14,8 @@ import { silentLogger } from '../src/util/log.js';
 
 export function benchPolicy(iterations = 200_000): { p50us: number; p99us: number; meanUs: number } {
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-policy-'));
-  const { config } = parseConfig(`
+  const { config } = parseConfig(
+    `
 upstreams: [{ name: a, type: anthropic, api_key: k }]
 budgets:
   - { org: true, period: month, limit_usd: 1000000 }
@@ -28,12 +29,33 @@ rate_limits:
   - { key: "*", concurrent: 1000 }
 policy:
   teams: { web: { allow: [opus, sonnet, haiku], rewrite: [{ from: haiku, to: claude-haiku-4-5 }] } }
-`, 'bench');
+`,
+    'bench',
+  );
   const store = new SqliteStore(join(dir, 'p.db'));
   const catalog = loadCatalog();
   const spend = new SpendControl(new AlertDispatcher([], silentLogger), config, store, PriceBook.load(catalog), catalog, silentLogger, Date.now);
-  const key: KeyRecord = { id: 'key_bench', hash: '', prefix: '', name: null, user: 'alice', team: 'web', project: 'atlas', created_at: 0, last_used_at: null, revoked_at: null };
-  const line = { cost_nanousd: 17_100_000, ts: Date.now(), input_tokens: 1000, output_tokens: 50, cache_read_input_tokens: 3000, cache_creation_5m_input_tokens: 1500, cache_creation_1h_input_tokens: 500 } as LedgerLine;
+  const key: KeyRecord = {
+    id: 'key_bench',
+    hash: '',
+    prefix: '',
+    name: null,
+    user: 'alice',
+    team: 'web',
+    project: 'atlas',
+    created_at: 0,
+    last_used_at: null,
+    revoked_at: null,
+  };
+  const line = {
+    cost_nanousd: 17_100_000,
+    ts: Date.now(),
+    input_tokens: 1000,
+    output_tokens: 50,
+    cache_read_input_tokens: 3000,
+    cache_creation_5m_input_tokens: 1500,
+    cache_creation_1h_input_tokens: 500,
+  } as LedgerLine;
   const times = new Float64Array(iterations);
   for (let i = 0; i < iterations; i++) {
     const t0 = process.hrtime.bigint();
@@ -44,5 +66,9 @@ policy:
   store.close();
   rmSync(dir, { recursive: true, force: true });
   const sorted = Array.from(times.subarray(Math.floor(iterations / 10))).sort((x, y) => x - y);
-  return { p50us: sorted[Math.floor(sorted.length / 2)]!, p99us: sorted[Math.floor(sorted.length * 0.99)]!, meanUs: sorted.reduce((s, x) => s + x, 0) / sorted.length };
+  return {
+    p50us: sorted[Math.floor(sorted.length / 2)]!,
+    p99us: sorted[Math.floor(sorted.length * 0.99)]!,
+    meanUs: sorted.reduce((s, x) => s + x, 0) / sorted.length,
+  };
 }

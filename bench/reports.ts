@@ -19,7 +19,13 @@ import { claudeBody } from '../test/helpers/gateway.js';
 
 const probe = fileURLToPath(new URL('./cli-probe.js', import.meta.url));
 
-interface Run { cpuS: number; maxRssMb: number; wallS: number; outBytes: number; status: number | null }
+interface Run {
+  cpuS: number;
+  maxRssMb: number;
+  wallS: number;
+  outBytes: number;
+  status: number | null;
+}
 
 function cli(args: string[], cwd: string): Promise<Run> {
   return new Promise((resolve, reject) => {
@@ -27,8 +33,12 @@ function cli(args: string[], cwd: string): Promise<Run> {
     const child = spawn(process.execPath, [probe, ...args], { cwd, stdio: ['ignore', 'pipe', 'inherit', 'pipe'] });
     let outBytes = 0;
     let stats = '';
-    child.stdout!.on('data', (b: Buffer) => { outBytes += b.length; });
-    (child.stdio[3] as NodeJS.ReadableStream).on('data', (b: Buffer) => { stats += b.toString(); });
+    child.stdout!.on('data', (b: Buffer) => {
+      outBytes += b.length;
+    });
+    (child.stdio[3] as NodeJS.ReadableStream).on('data', (b: Buffer) => {
+      stats += b.toString();
+    });
     child.on('error', reject);
     child.on('close', (status) => {
       const s = JSON.parse(stats || '{"cpuS":NaN,"maxRssMb":NaN}') as { cpuS: number; maxRssMb: number };
@@ -57,9 +67,19 @@ async function changes(dir: string, upstream: string): Promise<{ startS: number;
   const s = new SqliteStore(join(dir, 't.db'));
   const t = Date.now();
   for (let i = 0; i < 1000; i++) {
-    const [scope, value] = i % 2 ? ['user', `u${i}`] as const : ['team', `team-${i % 100}`] as const;
+    const [scope, value] = i % 2 ? (['user', `u${i}`] as const) : (['team', `team-${i % 100}`] as const);
     const period = (['day', 'week', 'month', 'total'] as const)[i % 4]!;
-    s.upsertBudget({ id: budgetId(scope, value, period), scope, scope_value: value, period, limit_nanousd: 1e15, mode: 'hard', alert_at: [], created_at: t, updated_at: t });
+    s.upsertBudget({
+      id: budgetId(scope, value, period),
+      scope,
+      scope_value: value,
+      period,
+      limit_nanousd: 1e15,
+      mode: 'hard',
+      alert_at: [],
+      created_at: t,
+      updated_at: t,
+    });
   }
   const live = mintKey({ user: 'u1', team: 'team-0' }, t);
   const doomed = mintKey({ user: 'u3', team: 'team-0' }, t);
@@ -73,21 +93,27 @@ async function changes(dir: string, upstream: string): Promise<{ startS: number;
   const url = `http://127.0.0.1:${addr.port}/v1/messages`;
   const body = claudeBody(2000, { model: 'claude-sonnet-4-6', stream: true });
   const send = async (key: string) => {
-    const r = await request(url, { method: 'POST', body, headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'anthropic-version': '2023-06-01' } });
+    const r = await request(url, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'anthropic-version': '2023-06-01' },
+    });
     await r.body.arrayBuffer();
     return r.statusCode;
   };
   let stop = false;
   let worst = 0;
   let requests = 0;
-  const load = Promise.all(Array.from({ length: 4 }, async () => {
-    while (!stop) {
-      const a = performance.now();
-      await send(live.secret);
-      worst = Math.max(worst, performance.now() - a);
-      requests++;
-    }
-  }));
+  const load = Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (!stop) {
+        const a = performance.now();
+        await send(live.secret);
+        worst = Math.max(worst, performance.now() - a);
+        requests++;
+      }
+    }),
+  );
   await new Promise((r) => setTimeout(r, 500));
   worst = 0;
   const other = new SqliteStore(join(dir, 't.db'));
@@ -96,7 +122,17 @@ async function changes(dir: string, upstream: string): Promise<{ startS: number;
   while ((await send(doomed.secret)) === 200) await new Promise((r) => setTimeout(r, 5));
   const revokeMs = performance.now() - a;
   a = performance.now();
-  other.upsertBudget({ id: budgetId('user', 'u1', 'day'), scope: 'user', scope_value: 'u1', period: 'day', limit_nanousd: 1, mode: 'hard', alert_at: [], created_at: t, updated_at: t });
+  other.upsertBudget({
+    id: budgetId('user', 'u1', 'day'),
+    scope: 'user',
+    scope_value: 'u1',
+    period: 'day',
+    limit_nanousd: 1,
+    mode: 'hard',
+    alert_at: [],
+    created_at: t,
+    updated_at: t,
+  });
   while ((await send(live.secret)) === 200) await new Promise((r) => setTimeout(r, 5));
   const budgetMs = performance.now() - a;
   stop = true;
@@ -117,7 +153,9 @@ export async function benchReports(sizes: number[], upstream: string): Promise<v
       const seed = await cli(['dev', 'seed-ledger', '--lines', String(n), '--config', 'c.yaml'], dir);
       if (seed.status !== 0) throw new Error('seed-ledger failed');
       const mb = statSync(join(dir, 't.db')).size / 1048576;
-      extra.push(`seed ${n.toLocaleString('en')} lines: ${seed.wallS.toFixed(0)} s (${Math.round(n / seed.wallS).toLocaleString('en')} lines/s through the write path, rollups included), store ${mb.toFixed(0)} MB`);
+      extra.push(
+        `seed ${n.toLocaleString('en')} lines: ${seed.wallS.toFixed(0)} s (${Math.round(n / seed.wallS).toLocaleString('en')} lines/s through the write path, rollups included), store ${mb.toFixed(0)} MB`,
+      );
       console.log(extra[extra.length - 1]);
       for (const [name, args] of COMMANDS) {
         const r = await cli([...args, '--config', 'c.yaml'], dir);
@@ -126,7 +164,9 @@ export async function benchReports(sizes: number[], upstream: string): Promise<v
         console.log(`${n} lines: ${name}: ${cell}, ${r.wallS.toFixed(2)} s wall${r.outBytes > 1e6 ? `, ${(r.outBytes / 1048576).toFixed(0)} MB out` : ''}`);
       }
       const c = await changes(dir, upstream);
-      extra.push(`${n.toLocaleString('en')} lines, 1,000 budgets: gateway start ${c.startS.toFixed(2)} s; a CLI revocation applied in ${c.revokeMs.toFixed(0)} ms and a budget change in ${c.budgetMs.toFixed(0)} ms, worst latency of the ${c.requests} requests running meanwhile ${c.worstMs.toFixed(0)} ms`);
+      extra.push(
+        `${n.toLocaleString('en')} lines, 1,000 budgets: gateway start ${c.startS.toFixed(2)} s; a CLI revocation applied in ${c.revokeMs.toFixed(0)} ms and a budget change in ${c.budgetMs.toFixed(0)} ms, worst latency of the ${c.requests} requests running meanwhile ${c.worstMs.toFixed(0)} ms`,
+      );
       console.log(extra[extra.length - 1]);
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -22,15 +22,26 @@ async function start(script: string, args: string[], execArgv: string[] = []): P
   return { child, msg };
 }
 
-interface Sample { ttfb: number; ttlb: number }
+interface Sample {
+  ttfb: number;
+  ttlb: number;
+}
 
 const client = new Agent({ connections: 128, keepAliveTimeout: 60_000 });
 
 async function one(url: string, body: Buffer, key: string): Promise<Sample> {
   const t0 = performance.now();
   const res = await request(url + '/v1/messages?beta=true', {
-    dispatcher: client, method: 'POST', body,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'anthropic-version': '2023-06-01', 'anthropic-beta': 'claude-code-20250219', 'x-claude-code-session-id': 'bench' },
+    dispatcher: client,
+    method: 'POST',
+    body,
+    headers: {
+      'content-type': 'application/json',
+      authorization: `Bearer ${key}`,
+      'anthropic-version': '2023-06-01',
+      'anthropic-beta': 'claude-code-20250219',
+      'x-claude-code-session-id': 'bench',
+    },
   });
   let ttfb = 0;
   for await (const _ of res.body) if (ttfb === 0) ttfb = performance.now() - t0;
@@ -43,12 +54,14 @@ async function batch(url: string, body: Buffer, key: string, n: number, conc: nu
   const samples: Sample[] = [];
   let next = 0;
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: conc }, async () => {
-    while (next < n) {
-      next++;
-      samples.push(await one(url, body, key));
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: conc }, async () => {
+      while (next < n) {
+        next++;
+        samples.push(await one(url, body, key));
+      }
+    }),
+  );
   return { samples, seconds: (performance.now() - t0) / 1000 };
 }
 
@@ -63,7 +76,9 @@ async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   // Spend control alone (5 budgets, 3 rate limits, a model policy): target < 50 µs p50.
   const pol = benchPolicy(quick ? 50_000 : 200_000);
-  console.log(`spend control per request (policy + rate limits + 5 budgets, admit and settle): p50 ${pol.p50us.toFixed(1)} µs, p99 ${pol.p99us.toFixed(1)} µs, mean ${pol.meanUs.toFixed(1)} µs\n`);
+  console.log(
+    `spend control per request (policy + rate limits + 5 budgets, admit and settle): p50 ${pol.p50us.toFixed(1)} µs, p99 ${pol.p99us.toFixed(1)} µs, mean ${pol.meanUs.toFixed(1)} µs\n`,
+  );
   if (process.argv.includes('--policy-only')) return;
   const onlyCases = process.argv.flatMap((a, i) => (a === '--case' ? [process.argv[i + 1] ?? ''] : []));
   if (onlyCases.includes('ingest')) {
@@ -71,7 +86,9 @@ async function main(): Promise<void> {
     const mb = mbArg > 0 ? Number(process.argv[mbArg + 1]) : 1024;
     for (const size of [Math.max(16, Math.round(mb / 8)), mb]) {
       const r = await benchIngest(size);
-      console.log(`ingest bedrock-invocation-logs: ${r.mb} MB, ${r.records} records in ${r.seconds.toFixed(1)} s = ${r.mbPerS.toFixed(1)} MB/s, importer peak RSS ${r.peakRssMb.toFixed(0)} MB`);
+      console.log(
+        `ingest bedrock-invocation-logs: ${r.mb} MB, ${r.records} records in ${r.seconds.toFixed(1)} s = ${r.mbPerS.toFixed(1)} MB/s, importer peak RSS ${r.peakRssMb.toFixed(0)} MB`,
+      );
     }
     return;
   }
@@ -96,9 +113,13 @@ async function main(): Promise<void> {
     { name: 'tollgate', url: `http://127.0.0.1:${tg.msg.port as number}`, key: tg.msg.key as string, child: tg.child },
   ];
   // CPU time of a server process (µs): unlike latency it barely moves when the machine is busy.
-  const cpu = (child: ChildProcess | null): Promise<number> => child
-    ? new Promise((res) => { child.once('message', (m) => res((m as { cpu: number }).cpu)); child.send('cpu'); })
-    : Promise.resolve(0);
+  const cpu = (child: ChildProcess | null): Promise<number> =>
+    child
+      ? new Promise((res) => {
+          child.once('message', (m) => res((m as { cpu: number }).cpu));
+          child.send('cpu');
+        })
+      : Promise.resolve(0);
   const cpuRows: string[] = [];
   const rows: string[] = [];
   const summary: string[] = [];
@@ -109,7 +130,7 @@ async function main(): Promise<void> {
     const body = claudeBody(size);
     for (const conc of [1, 64]) {
       if (only.length && !only.includes(`${size}:${conc}`)) continue;
-      const perRound = quick ? (conc === 1 ? 40 : 320) : (conc === 1 ? 100 : 1280);
+      const perRound = quick ? (conc === 1 ? 40 : 320) : conc === 1 ? 100 : 1280;
       const rounds = quick ? 3 : 6;
       const all: Record<string, Sample[]> = { direct: [], floor: [], tollgate: [] };
       const secs: Record<string, number> = { direct: 0, floor: 0, tollgate: 0 };
@@ -128,22 +149,66 @@ async function main(): Promise<void> {
       const stat = (name: string) => {
         const s = all[name]!;
         return {
-          fb50: pct(s.map((x) => x.ttfb), 50) - pct(d.map((x) => x.ttfb), 50),
-          fb99: pct(s.map((x) => x.ttfb), 99) - pct(d.map((x) => x.ttfb), 99),
-          lb50: pct(s.map((x) => x.ttlb), 50) - pct(d.map((x) => x.ttlb), 50),
-          lb99: pct(s.map((x) => x.ttlb), 99) - pct(d.map((x) => x.ttlb), 99),
+          fb50:
+            pct(
+              s.map((x) => x.ttfb),
+              50,
+            ) -
+            pct(
+              d.map((x) => x.ttfb),
+              50,
+            ),
+          fb99:
+            pct(
+              s.map((x) => x.ttfb),
+              99,
+            ) -
+            pct(
+              d.map((x) => x.ttfb),
+              99,
+            ),
+          lb50:
+            pct(
+              s.map((x) => x.ttlb),
+              50,
+            ) -
+            pct(
+              d.map((x) => x.ttlb),
+              50,
+            ),
+          lb99:
+            pct(
+              s.map((x) => x.ttlb),
+              99,
+            ) -
+            pct(
+              d.map((x) => x.ttlb),
+              99,
+            ),
           rps: s.length / secs[name]!,
-          raw50: pct(s.map((x) => x.ttlb), 50),
+          raw50: pct(
+            s.map((x) => x.ttlb),
+            50,
+          ),
         };
       };
       const fl = stat('floor');
       const tgs = stat('tollgate');
       const label = `${size / 1000} KB, c=${conc}`;
-      rows.push(`| ${label} | direct | — | — | — | — | ${f(pct(d.map((x) => x.ttlb), 50))} | ${f(all.direct!.length / secs.direct!, 0)} |`);
+      rows.push(
+        `| ${label} | direct | — | — | — | — | ${f(
+          pct(
+            d.map((x) => x.ttlb),
+            50,
+          ),
+        )} | ${f(all.direct!.length / secs.direct!, 0)} |`,
+      );
       rows.push(`| ${label} | floor | ${f(fl.fb50)} | ${f(fl.fb99)} | ${f(fl.lb50)} | ${f(fl.lb99)} | ${f(fl.raw50)} | ${f(fl.rps, 0)} |`);
       rows.push(`| ${label} | tollgate | ${f(tgs.fb50)} | ${f(tgs.fb99)} | ${f(tgs.lb50)} | ${f(tgs.lb99)} | ${f(tgs.raw50)} | ${f(tgs.rps, 0)} |`);
       const ratio = (a: number, b: number) => f(a / b);
-      summary.push(`| ${label} | ${ratio(tgs.fb50, fl.fb50)} | ${ratio(tgs.fb99, fl.fb99)} | ${ratio(tgs.lb50, fl.lb50)} | ${ratio(tgs.lb99, fl.lb99)} | ${ratio(tgs.rps, fl.rps)} |`);
+      summary.push(
+        `| ${label} | ${ratio(tgs.fb50, fl.fb50)} | ${ratio(tgs.fb99, fl.fb99)} | ${ratio(tgs.lb50, fl.lb50)} | ${ratio(tgs.lb99, fl.lb99)} | ${ratio(tgs.rps, fl.rps)} |`,
+      );
       const perReq = (name: string) => cpuUs[name]! / 1000 / all[name]!.length;
       cpuRows.push(`| ${label} | ${f(perReq('floor'), 3)} | ${f(perReq('tollgate'), 3)} | ${f(perReq('tollgate') / perReq('floor'))} |`);
       console.log(`${label}: done (${all.direct!.length} requests per target)`);
@@ -157,7 +222,7 @@ async function main(): Promise<void> {
     const tgUrl = `http://127.0.0.1:${tg.msg.port as number}`;
     for (const conc of [1, 64]) {
       const body = claudeBody(50_000, { model: 'claude-opus-4-6' });
-      const n = quick ? (conc === 1 ? 120 : 960) : (conc === 1 ? 600 : 7680);
+      const n = quick ? (conc === 1 ? 120 : 960) : conc === 1 ? 600 : 7680;
       await batch(brUrl, body, 'x', conc * 4, conc);
       await batch(tgUrl, body, tg.msg.cloudKey as string, conc * 4, conc);
       const d: Sample[] = [];
@@ -166,7 +231,15 @@ async function main(): Promise<void> {
         d.push(...(await batch(brUrl, body, 'x', n / 4, conc)).samples);
         v.push(...(await batch(tgUrl, body, tg.msg.cloudKey as string, n / 4, conc)).samples);
       }
-      const add = (p: number, k: keyof Sample) => pct(v.map((x) => x[k]), p) - pct(d.map((x) => x[k]), p);
+      const add = (p: number, k: keyof Sample) =>
+        pct(
+          v.map((x) => x[k]),
+          p,
+        ) -
+        pct(
+          d.map((x) => x[k]),
+          p,
+        );
       brRows.push(`| 50 KB, c=${conc} | ${f(add(50, 'ttfb'))} | ${f(add(99, 'ttfb'))} | ${f(add(50, 'ttlb'))} | ${f(add(99, 'ttlb'))} |`);
       console.log(`bedrock translation c=${conc}: done`);
     }

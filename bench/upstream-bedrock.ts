@@ -3,7 +3,12 @@
 import { createServer } from 'node:http';
 import { bedrockFrames } from '../test/helpers/fake-bedrock.js';
 
-const frames = bedrockFrames({ modelId: 'us.anthropic.claude-opus-4-6-v1', usageStart: { input_tokens: 12000, output_tokens: 1, cache_read_input_tokens: 40000, cache_creation_input_tokens: 800 }, usageEnd: { output_tokens: 420 }, text: 'word '.repeat(36) });
+const frames = bedrockFrames({
+  modelId: 'us.anthropic.claude-opus-4-6-v1',
+  usageStart: { input_tokens: 12000, output_tokens: 1, cache_read_input_tokens: 40000, cache_creation_input_tokens: 800 },
+  usageEnd: { output_tokens: 420 },
+  text: 'word '.repeat(36),
+});
 const first = frames[0] as Buffer;
 const rest = Buffer.concat(frames.slice(1));
 

@@ -4,7 +4,17 @@
 import { createServer } from 'node:http';
 import { sseEvents } from '../test/helpers/fake-anthropic.js';
 
-const body = Buffer.from(sseEvents({ kind: 'stream', usageStart: { input_tokens: 12000, output_tokens: 1, cache_read_input_tokens: 40000, cache_creation_input_tokens: 800 }, usageEnd: { output_tokens: 420 }, text: 'word '.repeat(36) }, 'claude-opus-5-5'));
+const body = Buffer.from(
+  sseEvents(
+    {
+      kind: 'stream',
+      usageStart: { input_tokens: 12000, output_tokens: 1, cache_read_input_tokens: 40000, cache_creation_input_tokens: 800 },
+      usageEnd: { output_tokens: 420 },
+      text: 'word '.repeat(36),
+    },
+    'claude-opus-5-5',
+  ),
+);
 
 const server = createServer((req, res) => {
   req.on('data', () => {});

@@ -42,15 +42,22 @@ const prices = {};
 for (const m of cat.models) {
   const pr = m.prices;
   const e = {
-    input: str(pr.input), output: str(pr.output), cache_write_5m: str(pr.cache_write_5m),
-    cache_write_1h: str(pr.cache_write_1h), cache_read: str(pr.cache_read), web_search: str(pr.web_search),
+    input: str(pr.input),
+    output: str(pr.output),
+    cache_write_5m: str(pr.cache_write_5m),
+    cache_write_1h: str(pr.cache_write_1h),
+    cache_read: str(pr.cache_read),
+    web_search: str(pr.web_search),
   };
   if (pr.long_prompt) {
     const lp = pr.long_prompt;
     e.long_prompt = {
       above_prompt_tokens: lp.above_prompt_tokens,
-      input: str(lp.input), output: str(lp.output), cache_write_5m: str(lp.cache_write_5m),
-      cache_write_1h: str(lp.cache_write_1h), cache_read: str(lp.cache_read),
+      input: str(lp.input),
+      output: str(lp.output),
+      cache_write_5m: str(lp.cache_write_5m),
+      cache_write_1h: str(lp.cache_write_1h),
+      cache_read: str(lp.cache_read),
     };
   }
   e.source = `${source} (list price tier ${m.price_tier})`;
@@ -58,18 +65,39 @@ for (const m of cat.models) {
   prices[m.id] = e;
 }
 
-writeFileSync('data/models.json', JSON.stringify({
-  '//': 'Model catalog: every Claude model, its id on each route, aliases and context. Data, not code: edit or override without a release.',
-  source, date,
-  aliases: cat.aliases,
-  models,
-}, null, 2) + '\n');
+writeFileSync(
+  'data/models.json',
+  JSON.stringify(
+    {
+      '//': 'Model catalog: every Claude model, its id on each route, aliases and context. Data, not code: edit or override without a release.',
+      source,
+      date,
+      aliases: cat.aliases,
+      models,
+    },
+    null,
+    2,
+  ) + '\n',
+);
 
-const old = (() => { try { return JSON.parse(readFileSync('data/prices.json', 'utf8')); } catch { return {}; } })();
-writeFileSync('data/prices.json', JSON.stringify({
-  '//': 'List prices. USD per 1,000,000 tokens; web_search in USD per request. Decimal strings so no price is ever a binary float. Each entry has its source and date.',
-  unit: 'USD per 1M tokens (web_search: USD per request)',
-  ...(old.route_multipliers ? { route_multipliers: old.route_multipliers } : {}),
-  models: prices,
-}, null, 2) + '\n');
+const old = (() => {
+  try {
+    return JSON.parse(readFileSync('data/prices.json', 'utf8'));
+  } catch {
+    return {};
+  }
+})();
+writeFileSync(
+  'data/prices.json',
+  JSON.stringify(
+    {
+      '//': 'List prices. USD per 1,000,000 tokens; web_search in USD per request. Decimal strings so no price is ever a binary float. Each entry has its source and date.',
+      unit: 'USD per 1M tokens (web_search: USD per request)',
+      ...(old.route_multipliers ? { route_multipliers: old.route_multipliers } : {}),
+      models: prices,
+    },
+    null,
+    2,
+  ) + '\n',
+);
 console.log(`wrote ${models.length} models`);

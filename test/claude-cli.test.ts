@@ -38,7 +38,8 @@ async function claude(env: Record<string, string>, args: string[] = []): Promise
   }
   const { stdout } = await run(CLAUDE, ['-p', 'say hello', '--output-format', 'json', ...args], {
     env: { ...clean, HOME: home, CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1', ANTHROPIC_BASE_URL: t.url, ...env },
-    cwd: home, timeout: 90_000,
+    cwd: home,
+    timeout: 90_000,
   });
   return JSON.parse(stdout) as ClaudeResult;
 }
@@ -60,7 +61,13 @@ after(async () => {
 
 describe('real Claude Code CLI through tollgate', { skip: existsSync(CLAUDE) ? false : 'claude CLI not installed (npm ci installs it)' }, () => {
   const usage: { start: UsageSpec; end: UsageSpec } = {
-    start: { input_tokens: 1234, output_tokens: 1, cache_creation_input_tokens: 2500, cache_read_input_tokens: 31_000, cache_creation: { ephemeral_5m_input_tokens: 2000, ephemeral_1h_input_tokens: 500 } },
+    start: {
+      input_tokens: 1234,
+      output_tokens: 1,
+      cache_creation_input_tokens: 2500,
+      cache_read_input_tokens: 31_000,
+      cache_creation: { ephemeral_5m_input_tokens: 2000, ephemeral_1h_input_tokens: 500 },
+    },
     end: { output_tokens: 77 },
   };
 
@@ -75,7 +82,10 @@ describe('real Claude Code CLI through tollgate', { skip: existsSync(CLAUDE) ? f
     const l = lines[lines.length - 1]!;
     assert.equal(l.user, 'erin');
     assert.equal(l.key_id, k.id);
-    assert.deepEqual([l.input_tokens, l.output_tokens, l.cache_read_input_tokens, l.cache_creation_5m_input_tokens, l.cache_creation_1h_input_tokens], [1234, 77, 31_000, 2000, 500]);
+    assert.deepEqual(
+      [l.input_tokens, l.output_tokens, l.cache_read_input_tokens, l.cache_creation_5m_input_tokens, l.cache_creation_1h_input_tokens],
+      [1234, 77, 31_000, 2000, 500],
+    );
     assert.equal(r.usage.input_tokens, l.input_tokens);
     assert.equal(r.usage.output_tokens, l.output_tokens);
     const total = lines.reduce((a, x) => a + x.cost_nanousd, 0);
@@ -114,8 +124,22 @@ describe('real Claude Code CLI through tollgate', { skip: existsSync(CLAUDE) ? f
   it('cost equals Claude Code’s own figure for other models and token mixes (long prompts, web search, 1h cache)', async () => {
     const k = t.key('hana', 'platform');
     const cases: { model: string; start: UsageSpec; end: UsageSpec }[] = [
-      { model: 'claude-haiku-5-5', start: { input_tokens: 90_000, output_tokens: 1, cache_read_input_tokens: 20_000, cache_creation_input_tokens: 0 }, end: { output_tokens: 500 } },
-      { model: 'claude-sonnet-4-5', start: { input_tokens: 3, output_tokens: 1, cache_creation_input_tokens: 12_345, cache_read_input_tokens: 67_890, cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 12_345 } }, end: { output_tokens: 999, server_tool_use: { web_search_requests: 3 } } },
+      {
+        model: 'claude-haiku-5-5',
+        start: { input_tokens: 90_000, output_tokens: 1, cache_read_input_tokens: 20_000, cache_creation_input_tokens: 0 },
+        end: { output_tokens: 500 },
+      },
+      {
+        model: 'claude-sonnet-4-5',
+        start: {
+          input_tokens: 3,
+          output_tokens: 1,
+          cache_creation_input_tokens: 12_345,
+          cache_read_input_tokens: 67_890,
+          cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 12_345 },
+        },
+        end: { output_tokens: 999, server_tool_use: { web_search_requests: 3 } },
+      },
     ];
     for (const c of cases) {
       fake.fallback = { kind: 'stream', usageStart: c.start, usageEnd: c.end };
@@ -132,22 +156,125 @@ describe('real Claude Code CLI through tollgate', { skip: existsSync(CLAUDE) ? f
   it('cost equals Claude Code’s own figure for every usage field it prices: fast mode, US-only inference, iterations, zeros in message_delta, clamped cache breakdowns', async () => {
     const k = t.key('ines', 'platform');
     const cc = (m5: number, h1: number) => ({ ephemeral_5m_input_tokens: m5, ephemeral_1h_input_tokens: h1 });
-    const it = (input: number, cacheRead: number, cacheWrite: number, output: number) => ({ type: 'message', input_tokens: input, output_tokens: output, cache_read_input_tokens: cacheRead, cache_creation_input_tokens: cacheWrite });
+    const it = (input: number, cacheRead: number, cacheWrite: number, output: number) => ({
+      type: 'message',
+      input_tokens: input,
+      output_tokens: output,
+      cache_read_input_tokens: cacheRead,
+      cache_creation_input_tokens: cacheWrite,
+    });
     const cases: { name: string; model: string; start: UsageSpec; end: UsageSpec; tier: string }[] = [
-      { name: 'fast mode, Opus 4.6 ($30/$150)', model: 'claude-opus-4-6', start: { input_tokens: 4000, output_tokens: 1, cache_read_input_tokens: 10_000, cache_creation_input_tokens: 2000, cache_creation: cc(1500, 500), speed: 'fast' }, end: { output_tokens: 300 }, tier: 'fast' },
-      { name: 'fast mode, Opus 4.7', model: 'claude-opus-4-7', start: { input_tokens: 900, output_tokens: 1, speed: 'fast' }, end: { output_tokens: 50 }, tier: 'fast' },
-      { name: 'fast mode, Opus 4.8 ($10/$50)', model: 'claude-opus-4-8', start: { input_tokens: 12_000, output_tokens: 1, cache_read_input_tokens: 3000, speed: 'fast' }, end: { output_tokens: 640 }, tier: 'fast' },
-      { name: 'fast mode, Opus 5', model: 'claude-opus-5', start: { input_tokens: 700, output_tokens: 1, speed: 'fast' }, end: { output_tokens: 70 }, tier: 'fast' },
-      { name: 'fast mode, Opus 5.5 ($8/$40)', model: 'claude-opus-5-5', start: { input_tokens: 5000, output_tokens: 1, cache_creation_input_tokens: 800, cache_creation: cc(0, 800), speed: 'fast' }, end: { output_tokens: 120 }, tier: 'fast' },
-      { name: 'fast mode, Fable 5.2 ($16/$80)', model: 'claude-fable-5-2', start: { input_tokens: 2500, output_tokens: 1, cache_read_input_tokens: 9000, speed: 'fast' }, end: { output_tokens: 210 }, tier: 'fast' },
-      { name: 'fast reported on a model with no fast rates', model: 'claude-sonnet-4-6', start: { input_tokens: 2500, output_tokens: 1, speed: 'fast' }, end: { output_tokens: 210 }, tier: 'standard' },
-      { name: 'US-only inference (1.1×, web search excepted)', model: 'claude-sonnet-4-6', start: { input_tokens: 3100, output_tokens: 1, cache_read_input_tokens: 40_000, inference_geo: 'us' }, end: { output_tokens: 410, server_tool_use: { web_search_requests: 2 } }, tier: 'standard' },
-      { name: 'fast mode and US-only inference together', model: 'claude-opus-4-6', start: { input_tokens: 1000, output_tokens: 1, speed: 'fast', inference_geo: 'us' }, end: { output_tokens: 100 }, tier: 'fast' },
-      { name: 'two iterations, only the first over Haiku 5.5’s long-prompt threshold', model: 'claude-haiku-5-5', start: { input_tokens: 120_000, output_tokens: 1, cache_read_input_tokens: 20_000, cache_creation_input_tokens: 0 }, end: { input_tokens: 120_000, output_tokens: 700, cache_read_input_tokens: 20_000, cache_creation_input_tokens: 0, iterations: [it(90_000, 20_000, 0, 400), it(30_000, 0, 0, 300)] }, tier: 'per_iteration' },
-      { name: 'iterations that do not add up are ignored (the totals price it)', model: 'claude-haiku-5-5', start: { input_tokens: 60_000, output_tokens: 1 }, end: { output_tokens: 100, iterations: [it(50_000, 0, 0, 50), it(60_000, 0, 0, 50)] }, tier: 'standard' },
-      { name: 'message_delta with input_tokens 0 does not erase message_start', model: 'claude-sonnet-4-5', start: { input_tokens: 4000, output_tokens: 1, cache_read_input_tokens: 900 }, end: { input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 200 }, tier: 'standard' },
-      { name: 'a 1h breakdown larger than the reported total is clamped to it', model: 'claude-sonnet-4-5', start: { input_tokens: 10, output_tokens: 1, cache_creation_input_tokens: 500, cache_creation: cc(0, 2000) }, end: { output_tokens: 20 }, tier: 'standard' },
-      { name: 'a breakdown only in message_delta', model: 'claude-opus-4-5', start: { input_tokens: 10, output_tokens: 1, cache_creation_input_tokens: 0 }, end: { output_tokens: 20, cache_creation_input_tokens: 3000, cache_creation: cc(1000, 2000) }, tier: 'standard' },
+      {
+        name: 'fast mode, Opus 4.6 ($30/$150)',
+        model: 'claude-opus-4-6',
+        start: {
+          input_tokens: 4000,
+          output_tokens: 1,
+          cache_read_input_tokens: 10_000,
+          cache_creation_input_tokens: 2000,
+          cache_creation: cc(1500, 500),
+          speed: 'fast',
+        },
+        end: { output_tokens: 300 },
+        tier: 'fast',
+      },
+      {
+        name: 'fast mode, Opus 4.7',
+        model: 'claude-opus-4-7',
+        start: { input_tokens: 900, output_tokens: 1, speed: 'fast' },
+        end: { output_tokens: 50 },
+        tier: 'fast',
+      },
+      {
+        name: 'fast mode, Opus 4.8 ($10/$50)',
+        model: 'claude-opus-4-8',
+        start: { input_tokens: 12_000, output_tokens: 1, cache_read_input_tokens: 3000, speed: 'fast' },
+        end: { output_tokens: 640 },
+        tier: 'fast',
+      },
+      {
+        name: 'fast mode, Opus 5',
+        model: 'claude-opus-5',
+        start: { input_tokens: 700, output_tokens: 1, speed: 'fast' },
+        end: { output_tokens: 70 },
+        tier: 'fast',
+      },
+      {
+        name: 'fast mode, Opus 5.5 ($8/$40)',
+        model: 'claude-opus-5-5',
+        start: { input_tokens: 5000, output_tokens: 1, cache_creation_input_tokens: 800, cache_creation: cc(0, 800), speed: 'fast' },
+        end: { output_tokens: 120 },
+        tier: 'fast',
+      },
+      {
+        name: 'fast mode, Fable 5.2 ($16/$80)',
+        model: 'claude-fable-5-2',
+        start: { input_tokens: 2500, output_tokens: 1, cache_read_input_tokens: 9000, speed: 'fast' },
+        end: { output_tokens: 210 },
+        tier: 'fast',
+      },
+      {
+        name: 'fast reported on a model with no fast rates',
+        model: 'claude-sonnet-4-6',
+        start: { input_tokens: 2500, output_tokens: 1, speed: 'fast' },
+        end: { output_tokens: 210 },
+        tier: 'standard',
+      },
+      {
+        name: 'US-only inference (1.1×, web search excepted)',
+        model: 'claude-sonnet-4-6',
+        start: { input_tokens: 3100, output_tokens: 1, cache_read_input_tokens: 40_000, inference_geo: 'us' },
+        end: { output_tokens: 410, server_tool_use: { web_search_requests: 2 } },
+        tier: 'standard',
+      },
+      {
+        name: 'fast mode and US-only inference together',
+        model: 'claude-opus-4-6',
+        start: { input_tokens: 1000, output_tokens: 1, speed: 'fast', inference_geo: 'us' },
+        end: { output_tokens: 100 },
+        tier: 'fast',
+      },
+      {
+        name: 'two iterations, only the first over Haiku 5.5’s long-prompt threshold',
+        model: 'claude-haiku-5-5',
+        start: { input_tokens: 120_000, output_tokens: 1, cache_read_input_tokens: 20_000, cache_creation_input_tokens: 0 },
+        end: {
+          input_tokens: 120_000,
+          output_tokens: 700,
+          cache_read_input_tokens: 20_000,
+          cache_creation_input_tokens: 0,
+          iterations: [it(90_000, 20_000, 0, 400), it(30_000, 0, 0, 300)],
+        },
+        tier: 'per_iteration',
+      },
+      {
+        name: 'iterations that do not add up are ignored (the totals price it)',
+        model: 'claude-haiku-5-5',
+        start: { input_tokens: 60_000, output_tokens: 1 },
+        end: { output_tokens: 100, iterations: [it(50_000, 0, 0, 50), it(60_000, 0, 0, 50)] },
+        tier: 'standard',
+      },
+      {
+        name: 'message_delta with input_tokens 0 does not erase message_start',
+        model: 'claude-sonnet-4-5',
+        start: { input_tokens: 4000, output_tokens: 1, cache_read_input_tokens: 900 },
+        end: { input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 200 },
+        tier: 'standard',
+      },
+      {
+        name: 'a 1h breakdown larger than the reported total is clamped to it',
+        model: 'claude-sonnet-4-5',
+        start: { input_tokens: 10, output_tokens: 1, cache_creation_input_tokens: 500, cache_creation: cc(0, 2000) },
+        end: { output_tokens: 20 },
+        tier: 'standard',
+      },
+      {
+        name: 'a breakdown only in message_delta',
+        model: 'claude-opus-4-5',
+        start: { input_tokens: 10, output_tokens: 1, cache_creation_input_tokens: 0 },
+        end: { output_tokens: 20, cache_creation_input_tokens: 3000, cache_creation: cc(1000, 2000) },
+        tier: 'standard',
+      },
     ];
     for (const c of cases) {
       fake.fallback = { kind: 'stream', usageStart: c.start, usageEnd: c.end };
@@ -166,24 +293,50 @@ describe('real Claude Code CLI through tollgate', { skip: existsSync(CLAUDE) ? f
     // One model each (with the cases above and the first tests: more than 30 runs of the real CLI
     // checked to 1e-9). Each model gets its own behaviour, so three runs go at once.
     // (Claude Code 2.1.330 sends Opus 4.0 and 4.1 as Opus 5.5, retired: not testable this way.)
-    const models = ['claude-3-5-haiku', 'claude-haiku-4-5', 'claude-3-7-sonnet', 'claude-sonnet-4-0', 'claude-sonnet-5', 'claude-sonnet-5-5', 'claude-opus-4-6', 'claude-opus-5',
-      'claude-opus-4-5', 'claude-fable-5', 'claude-fable-5-1', 'claude-mythos-5', 'claude-mythos-5-1', 'claude-mythos-5-2'];
+    const models = [
+      'claude-3-5-haiku',
+      'claude-haiku-4-5',
+      'claude-3-7-sonnet',
+      'claude-sonnet-4-0',
+      'claude-sonnet-5',
+      'claude-sonnet-5-5',
+      'claude-opus-4-6',
+      'claude-opus-5',
+      'claude-opus-4-5',
+      'claude-fable-5',
+      'claude-fable-5-1',
+      'claude-mythos-5',
+      'claude-mythos-5-1',
+      'claude-mythos-5-2',
+    ];
     const mix = (i: number): { start: UsageSpec; end: UsageSpec } => ({
-      start: { input_tokens: 1000 + 17 * i, output_tokens: 1, cache_read_input_tokens: 20_000 + 101 * i, cache_creation_input_tokens: 3000 + 7 * i, cache_creation: { ephemeral_5m_input_tokens: 1000 + 7 * i, ephemeral_1h_input_tokens: 2000 } },
+      start: {
+        input_tokens: 1000 + 17 * i,
+        output_tokens: 1,
+        cache_read_input_tokens: 20_000 + 101 * i,
+        cache_creation_input_tokens: 3000 + 7 * i,
+        cache_creation: { ephemeral_5m_input_tokens: 1000 + 7 * i, ephemeral_1h_input_tokens: 2000 },
+      },
       end: { output_tokens: 300 + 13 * i, server_tool_use: { web_search_requests: i % 3 } },
     });
     models.forEach((m, i) => fake.perModel.set(m, { kind: 'stream', usageStart: mix(i).start, usageEnd: mix(i).end }));
     try {
       for (let i = 0; i < models.length; i += 3) {
-        await Promise.all(models.slice(i, i + 3).map(async (m) => {
-          const r = await claude({ ANTHROPIC_AUTH_TOKEN: k.secret }, ['--model', m]);
-          assert.equal(r.is_error, false, `${m}: ${JSON.stringify(r)}`);
-          const lines = sessionLines(r.session_id);
-          assert.ok(lines.length >= 1 && lines.every((l) => l.priced), m);
-          assert.equal(lines.at(-1)!.input_tokens, mix(models.indexOf(m)).start.input_tokens, `${m}: served its own token mix (the request named ${lines.at(-1)!.model_requested})`);
-          const total = lines.reduce((a, x) => a + x.cost_nanousd, 0);
-          assert.ok(Math.abs(total / 1e9 - r.total_cost_usd) < 1e-9, `${m}: gateway ${total / 1e9} vs Claude Code ${r.total_cost_usd}`);
-        }));
+        await Promise.all(
+          models.slice(i, i + 3).map(async (m) => {
+            const r = await claude({ ANTHROPIC_AUTH_TOKEN: k.secret }, ['--model', m]);
+            assert.equal(r.is_error, false, `${m}: ${JSON.stringify(r)}`);
+            const lines = sessionLines(r.session_id);
+            assert.ok(lines.length >= 1 && lines.every((l) => l.priced), m);
+            assert.equal(
+              lines.at(-1)!.input_tokens,
+              mix(models.indexOf(m)).start.input_tokens,
+              `${m}: served its own token mix (the request named ${lines.at(-1)!.model_requested})`,
+            );
+            const total = lines.reduce((a, x) => a + x.cost_nanousd, 0);
+            assert.ok(Math.abs(total / 1e9 - r.total_cost_usd) < 1e-9, `${m}: gateway ${total / 1e9} vs Claude Code ${r.total_cost_usd}`);
+          }),
+        );
       }
     } finally {
       fake.perModel.clear();
@@ -209,9 +362,13 @@ describe('real Claude Code CLI: one setting, the route chosen by team', { skip: 
   before(async () => {
     const scratch = mkdtempSync(join(tmpdir(), 'tollgate-cc-routes-'));
     Object.assign(process.env, {
-      AWS_ACCESS_KEY_ID: AWS_TEST_CREDS.accessKeyId, AWS_SECRET_ACCESS_KEY: AWS_TEST_CREDS.secretAccessKey,
-      AWS_SESSION_TOKEN: AWS_TEST_CREDS.sessionToken, AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_CONFIG_FILE: join(scratch, 'c'), AWS_SHARED_CREDENTIALS_FILE: join(scratch, 'k'), CLOUDSDK_CONFIG: join(scratch, 'g'),
+      AWS_ACCESS_KEY_ID: AWS_TEST_CREDS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: AWS_TEST_CREDS.secretAccessKey,
+      AWS_SESSION_TOKEN: AWS_TEST_CREDS.sessionToken,
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_CONFIG_FILE: join(scratch, 'c'),
+      AWS_SHARED_CREDENTIALS_FILE: join(scratch, 'k'),
+      CLOUDSDK_CONFIG: join(scratch, 'g'),
     });
     bedrock = await new FakeBedrock('eu-west-1').start();
     metadata = await new FakeMetadata().start();
@@ -233,15 +390,34 @@ routes:
     process.env = saved;
   });
 
-  for (const [team, route] of [['web', 'anthropic'], ['eu-finance', 'bedrock'], ['ml', 'vertex']] as const) {
+  for (const [team, route] of [
+    ['web', 'anthropic'],
+    ['eu-finance', 'bedrock'],
+    ['ml', 'vertex'],
+  ] as const) {
     it(`team ${team} is served by the ${route} route, streaming, with an exact ledger line`, async () => {
       const gwSaved = t;
       t = routed;
       try {
         const k = routed.key(`${team}-dev`, team);
-        bedrock.fallback = { kind: 'stream', usageStart: { input_tokens: 2000, output_tokens: 1, cache_read_input_tokens: 5000 }, usageEnd: { output_tokens: 40 }, text: 'Hello from tollgate.' };
-        vertex.fallback = { kind: 'stream', usageStart: { input_tokens: 2000, output_tokens: 1, cache_read_input_tokens: 5000 }, usageEnd: { output_tokens: 40 }, text: 'Hello from tollgate.' };
-        fake.fallback = { kind: 'stream', usageStart: { input_tokens: 2000, output_tokens: 1, cache_read_input_tokens: 5000 }, usageEnd: { output_tokens: 40 }, text: 'Hello from tollgate.' };
+        bedrock.fallback = {
+          kind: 'stream',
+          usageStart: { input_tokens: 2000, output_tokens: 1, cache_read_input_tokens: 5000 },
+          usageEnd: { output_tokens: 40 },
+          text: 'Hello from tollgate.',
+        };
+        vertex.fallback = {
+          kind: 'stream',
+          usageStart: { input_tokens: 2000, output_tokens: 1, cache_read_input_tokens: 5000 },
+          usageEnd: { output_tokens: 40 },
+          text: 'Hello from tollgate.',
+        };
+        fake.fallback = {
+          kind: 'stream',
+          usageStart: { input_tokens: 2000, output_tokens: 1, cache_read_input_tokens: 5000 },
+          usageEnd: { output_tokens: 40 },
+          text: 'Hello from tollgate.',
+        };
         const r = await claude({ ANTHROPIC_AUTH_TOKEN: k.secret }, ['--model', 'claude-sonnet-4-5']);
         assert.equal(r.is_error, false, JSON.stringify(r));
         assert.equal(r.result, 'Hello from tollgate.');
@@ -266,7 +442,9 @@ describe('real Claude Code CLI: budget refusal and roll-over', { skip: existsSyn
   let clock = Date.parse('2026-11-25T16:00:00Z');
   let bt: TestGateway;
   before(async () => {
-    bt = await startGateway(upstreamYaml(fake.url) + 'spend: { contact: "#finops on Slack" }\nbudgets:\n  - { user: bud, period: day, limit_usd: 0.02 }\n', { wallNow: () => clock });
+    bt = await startGateway(upstreamYaml(fake.url) + 'spend: { contact: "#finops on Slack" }\nbudgets:\n  - { user: bud, period: day, limit_usd: 0.02 }\n', {
+      wallNow: () => clock,
+    });
   });
   after(() => bt.stop());
 
@@ -275,7 +453,17 @@ describe('real Claude Code CLI: budget refusal and roll-over', { skip: existsSyn
     t = bt;
     try {
       const k = bt.key('bud', 'platform');
-      fake.fallback = { kind: 'stream', usageStart: { input_tokens: 1000, output_tokens: 1, cache_creation_input_tokens: 2000, cache_read_input_tokens: 3000, cache_creation: { ephemeral_5m_input_tokens: 1500, ephemeral_1h_input_tokens: 500 } }, usageEnd: { output_tokens: 50 } };
+      fake.fallback = {
+        kind: 'stream',
+        usageStart: {
+          input_tokens: 1000,
+          output_tokens: 1,
+          cache_creation_input_tokens: 2000,
+          cache_read_input_tokens: 3000,
+          cache_creation: { ephemeral_5m_input_tokens: 1500, ephemeral_1h_input_tokens: 500 },
+        },
+        usageEnd: { output_tokens: 50 },
+      };
       let r = await claude({ ANTHROPIC_AUTH_TOKEN: k.secret });
       assert.equal(r.is_error, false, JSON.stringify(r));
       r = await claude({ ANTHROPIC_AUTH_TOKEN: k.secret });
@@ -283,11 +471,18 @@ describe('real Claude Code CLI: budget refusal and roll-over', { skip: existsSyn
       const linesBefore = bt.gw.ctx.store.queryLedger({ keyId: k.id }).length;
       r = await claude({ ANTHROPIC_AUTH_TOKEN: k.secret }).catch((e: { stdout?: string }) => JSON.parse(e.stdout ?? '{}') as ClaudeResult);
       assert.equal(r.is_error, true);
-      assert.match(r.result, /TG_BUDGET_EXHAUSTED: the daily budget of user bud is spent: \$0\.0342 of \$0\.0200\. It resets 26 Nov 2026, 00:00 UTC .* ask #finops on Slack/);
+      assert.match(
+        r.result,
+        /TG_BUDGET_EXHAUSTED: the daily budget of user bud is spent: \$0\.0342 of \$0\.0200\. It resets 26 Nov 2026, 00:00 UTC .* ask #finops on Slack/,
+      );
       // Every request reaching the gateway gets a ledger line: one refused line means Claude
       // Code took x-should-retry: false and did not retry.
       const refused = bt.gw.ctx.store.queryLedger({ keyId: k.id }).slice(linesBefore);
-      assert.deepEqual(refused.map((l) => l.error_code), ['TG_BUDGET_EXHAUSTED'], 'not retried (x-should-retry: false)');
+      assert.deepEqual(
+        refused.map((l) => l.error_code),
+        ['TG_BUDGET_EXHAUSTED'],
+        'not retried (x-should-retry: false)',
+      );
       clock = Date.parse('2026-11-26T00:00:00Z');
       r = await claude({ ANTHROPIC_AUTH_TOKEN: k.secret });
       assert.equal(r.is_error, false, 'a new day, a new budget');
@@ -298,107 +493,140 @@ describe('real Claude Code CLI: budget refusal and roll-over', { skip: existsSyn
   });
 });
 
-describe('doctor agrees with the real Claude Code CLI on which credential and route win', { skip: existsSync(CLAUDE) ? false : 'claude CLI not installed' }, () => {
-  // A server that records what arrived and refuses it at once (Claude Code does not retry 400).
-  const seen: { url: string; headers: Record<string, string | string[] | undefined> }[] = [];
-  let server: import('node:http').Server;
-  let url = '';
-  before(async () => {
-    const { createServer } = await import('node:http');
-    server = createServer((req, res) => {
-      seen.push({ url: req.url ?? '', headers: req.headers });
-      req.resume();
-      res.writeHead(400, { 'content-type': 'application/json', 'x-should-retry': 'false' });
-      res.end(JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message: 'recorded' } }));
+describe(
+  'doctor agrees with the real Claude Code CLI on which credential and route win',
+  { skip: existsSync(CLAUDE) ? false : 'claude CLI not installed' },
+  () => {
+    // A server that records what arrived and refuses it at once (Claude Code does not retry 400).
+    const seen: { url: string; headers: Record<string, string | string[] | undefined> }[] = [];
+    let server: import('node:http').Server;
+    let url = '';
+    before(async () => {
+      const { createServer } = await import('node:http');
+      server = createServer((req, res) => {
+        seen.push({ url: req.url ?? '', headers: req.headers });
+        req.resume();
+        res.writeHead(400, { 'content-type': 'application/json', 'x-should-retry': 'false' });
+        res.end(JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message: 'recorded' } }));
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      url = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    url = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
-  });
-  after(() => new Promise<void>((r) => server.close(() => r())));
+    after(() => new Promise<void>((r) => server.close(() => r())));
 
-  async function both(env: Record<string, string>, settings?: object) {
-    const h = mkdtempSync(join(tmpdir(), 'tollgate-precedence-'));
-    mkdirSync(join(h, '.claude'), { recursive: true });
-    if (settings) writeFileSync(join(h, '.claude', 'settings.json'), JSON.stringify(settings));
-    seen.length = 0;
-    const saved = home;
-    home = h;
-    try {
-      await claude(env).catch(() => undefined);
-    } finally {
-      home = saved;
+    async function both(env: Record<string, string>, settings?: object) {
+      const h = mkdtempSync(join(tmpdir(), 'tollgate-precedence-'));
+      mkdirSync(join(h, '.claude'), { recursive: true });
+      if (settings) writeFileSync(join(h, '.claude', 'settings.json'), JSON.stringify(settings));
+      seen.length = 0;
+      const saved = home;
+      home = h;
+      try {
+        await claude(env).catch(() => undefined);
+      } finally {
+        home = saved;
+      }
+      const { readClaudeConfig } = await import('../src/clientconfig/settings.js');
+      const { diagnose } = await import('../src/clientconfig/doctor.js');
+      const { loadCatalog } = await import('../src/routing/catalog.js');
+      const report = diagnose(
+        readClaudeConfig({ env: { ANTHROPIC_BASE_URL: t.url, ...env }, home: h, cwd: h, managedPath: join(h, 'none.json') }),
+        loadCatalog(),
+      );
+      rmSync(h, { recursive: true, force: true });
+      const first = seen.find((s) => s.url.includes('/messages') || s.url.includes('/model/'));
+      return { report, first };
     }
-    const { readClaudeConfig } = await import('../src/clientconfig/settings.js');
-    const { diagnose } = await import('../src/clientconfig/doctor.js');
-    const { loadCatalog } = await import('../src/routing/catalog.js');
-    const report = diagnose(readClaudeConfig({ env: { ANTHROPIC_BASE_URL: t.url, ...env }, home: h, cwd: h, managedPath: join(h, 'none.json') }), loadCatalog());
-    rmSync(h, { recursive: true, force: true });
-    const first = seen.find((s) => s.url.includes('/messages') || s.url.includes('/model/'));
-    return { report, first };
-  }
 
-  it('ANTHROPIC_AUTH_TOKEN beats ANTHROPIC_API_KEY', async () => {
-    const { report, first } = await both({ ANTHROPIC_BASE_URL: url, ANTHROPIC_AUTH_TOKEN: 'tok-A', ANTHROPIC_API_KEY: 'key-B' });
-    assert.equal(first?.headers.authorization, 'Bearer tok-A');
-    assert.equal(report.credential.kind, 'ANTHROPIC_AUTH_TOKEN');
-  });
-
-  it('ANTHROPIC_API_KEY alone is sent as x-api-key, and beats an apiKeyHelper', async () => {
-    let r = await both({ ANTHROPIC_BASE_URL: url, ANTHROPIC_API_KEY: 'key-B' });
-    assert.equal(r.first?.headers['x-api-key'], 'key-B');
-    assert.equal(r.report.credential.kind, 'ANTHROPIC_API_KEY');
-    r = await both({ ANTHROPIC_BASE_URL: url, ANTHROPIC_API_KEY: 'key-B' }, { apiKeyHelper: 'echo helper-C' });
-    assert.equal(r.first?.headers['x-api-key'], 'key-B');
-    assert.equal(r.report.credential.kind, 'ANTHROPIC_API_KEY');
-  });
-
-  it('a cloud flag beats both: CLAUDE_CODE_USE_BEDROCK sends Bedrock requests to the Bedrock endpoint', async () => {
-    const other = `${url}/not-here`;
-    const { report, first } = await both({
-      ANTHROPIC_BASE_URL: other, ANTHROPIC_API_KEY: 'key-B', CLAUDE_CODE_USE_BEDROCK: '1', AWS_REGION: 'us-east-1',
-      ANTHROPIC_BEDROCK_BASE_URL: url, CLAUDE_CODE_SKIP_BEDROCK_AUTH: '1',
+    it('ANTHROPIC_AUTH_TOKEN beats ANTHROPIC_API_KEY', async () => {
+      const { report, first } = await both({ ANTHROPIC_BASE_URL: url, ANTHROPIC_AUTH_TOKEN: 'tok-A', ANTHROPIC_API_KEY: 'key-B' });
+      assert.equal(first?.headers.authorization, 'Bearer tok-A');
+      assert.equal(report.credential.kind, 'ANTHROPIC_AUTH_TOKEN');
     });
-    assert.ok(first, `no request recorded: ${JSON.stringify(seen.map((s) => s.url))}`);
-    assert.match(first.url, /^\/model\/us\.anthropic\./, 'Bedrock InvokeModel path with a us. profile');
-    assert.equal(report.provider, 'bedrock');
-    assert.ok(report.findings.some((f) => f.code === 'CLOUD_FLAG_OVERRIDES_BASE_URL'));
-  });
-});
 
-describe('real Claude Code CLI: its telemetry into tollgate, reconciled with the ledger', { skip: existsSync(CLAUDE) ? false : 'claude CLI not installed' }, () => {
-  for (const protocol of ['http/json', 'http/protobuf']) it(`stores metrics and api_request events (${protocol}) under the key's user and session, matching the ledger`, async () => {
-    const user = protocol === 'http/json' ? 'olly' : 'polly';
-    const k = t.key(user, 'obs');
-    fake.fallback = { kind: 'stream', usageStart: { input_tokens: 1000, output_tokens: 1, cache_read_input_tokens: 3000 }, usageEnd: { output_tokens: 50 } };
-    const r = await claude({
-      ANTHROPIC_AUTH_TOKEN: k.secret, CLAUDE_CODE_ENABLE_TELEMETRY: '1', OTEL_METRICS_EXPORTER: 'otlp', OTEL_LOGS_EXPORTER: 'otlp',
-      OTEL_EXPORTER_OTLP_PROTOCOL: protocol, OTEL_EXPORTER_OTLP_ENDPOINT: t.url, OTEL_EXPORTER_OTLP_HEADERS: `Authorization=Bearer ${k.secret}`,
-      OTEL_METRIC_EXPORT_INTERVAL: '1000', OTEL_LOGS_EXPORT_INTERVAL: '500',
+    it('ANTHROPIC_API_KEY alone is sent as x-api-key, and beats an apiKeyHelper', async () => {
+      let r = await both({ ANTHROPIC_BASE_URL: url, ANTHROPIC_API_KEY: 'key-B' });
+      assert.equal(r.first?.headers['x-api-key'], 'key-B');
+      assert.equal(r.report.credential.kind, 'ANTHROPIC_API_KEY');
+      r = await both({ ANTHROPIC_BASE_URL: url, ANTHROPIC_API_KEY: 'key-B' }, { apiKeyHelper: 'echo helper-C' });
+      assert.equal(r.first?.headers['x-api-key'], 'key-B');
+      assert.equal(r.report.credential.kind, 'ANTHROPIC_API_KEY');
     });
-    assert.equal(r.is_error, false, JSON.stringify(r));
-    fake.fallback = { kind: 'stream' };
-    const db = (t.gw.ctx.store as import('../src/store/sqlite/index.js').SqliteStore).db;
-    const deadline = Date.now() + 10_000;
-    let events: { user: string; team: string; session_id: string; cost_nanousd: number; input_tokens: number }[] = [];
-    while (Date.now() < deadline) {
-      events = db.prepare('SELECT * FROM telemetry_events WHERE session_id = ?').all(r.session_id) as typeof events;
-      if (events.length) break;
-      await new Promise((res) => setTimeout(res, 200));
-    }
-    assert.ok(events.length >= 1, 'api_request events arrived');
-    assert.deepEqual([events[0]!.user, events[0]!.team, events[0]!.input_tokens], [user, 'obs', 1000]);
-    const metrics = db.prepare("SELECT metric, kind, SUM(delta) AS v FROM telemetry_metrics WHERE session_id = ? GROUP BY 1, 2").all(r.session_id) as { metric: string; kind: string | null; v: number }[];
-    assert.ok(metrics.some((m) => m.metric === 'claude_code.cost.usage' && Math.abs(m.v - r.total_cost_usd) < 1e-9), JSON.stringify(metrics));
-    assert.ok(metrics.some((m) => m.metric === 'claude_code.token.usage' && m.kind === 'input' && m.v === 1000));
-    const { reconcile } = await import('../src/reports/reconcile.js');
-    const { loadCatalog } = await import('../src/routing/catalog.js');
-    const rows = reconcile(t.gw.ctx.store, loadCatalog(), 'user', Date.now() - 3600e3, Date.now() + 60e3).rows.filter((x) => x.group === user);
-    assert.equal(rows.length, 1);
-    assert.equal(rows[0]!.flagged, false, JSON.stringify(rows[0]));
-    assert.ok(Math.abs(rows[0]!.ledger_usd - rows[0]!.telemetry_usd) < 1e-9);
-    assert.equal(rows[0]!.ledger_tokens, rows[0]!.telemetry_tokens);
-  });
-});
+
+    it('a cloud flag beats both: CLAUDE_CODE_USE_BEDROCK sends Bedrock requests to the Bedrock endpoint', async () => {
+      const other = `${url}/not-here`;
+      const { report, first } = await both({
+        ANTHROPIC_BASE_URL: other,
+        ANTHROPIC_API_KEY: 'key-B',
+        CLAUDE_CODE_USE_BEDROCK: '1',
+        AWS_REGION: 'us-east-1',
+        ANTHROPIC_BEDROCK_BASE_URL: url,
+        CLAUDE_CODE_SKIP_BEDROCK_AUTH: '1',
+      });
+      assert.ok(first, `no request recorded: ${JSON.stringify(seen.map((s) => s.url))}`);
+      assert.match(first.url, /^\/model\/us\.anthropic\./, 'Bedrock InvokeModel path with a us. profile');
+      assert.equal(report.provider, 'bedrock');
+      assert.ok(report.findings.some((f) => f.code === 'CLOUD_FLAG_OVERRIDES_BASE_URL'));
+    });
+  },
+);
+
+describe(
+  'real Claude Code CLI: its telemetry into tollgate, reconciled with the ledger',
+  { skip: existsSync(CLAUDE) ? false : 'claude CLI not installed' },
+  () => {
+    for (const protocol of ['http/json', 'http/protobuf'])
+      it(`stores metrics and api_request events (${protocol}) under the key's user and session, matching the ledger`, async () => {
+        const user = protocol === 'http/json' ? 'olly' : 'polly';
+        const k = t.key(user, 'obs');
+        fake.fallback = {
+          kind: 'stream',
+          usageStart: { input_tokens: 1000, output_tokens: 1, cache_read_input_tokens: 3000 },
+          usageEnd: { output_tokens: 50 },
+        };
+        const r = await claude({
+          ANTHROPIC_AUTH_TOKEN: k.secret,
+          CLAUDE_CODE_ENABLE_TELEMETRY: '1',
+          OTEL_METRICS_EXPORTER: 'otlp',
+          OTEL_LOGS_EXPORTER: 'otlp',
+          OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
+          OTEL_EXPORTER_OTLP_ENDPOINT: t.url,
+          OTEL_EXPORTER_OTLP_HEADERS: `Authorization=Bearer ${k.secret}`,
+          OTEL_METRIC_EXPORT_INTERVAL: '1000',
+          OTEL_LOGS_EXPORT_INTERVAL: '500',
+        });
+        assert.equal(r.is_error, false, JSON.stringify(r));
+        fake.fallback = { kind: 'stream' };
+        const db = (t.gw.ctx.store as import('../src/store/sqlite/index.js').SqliteStore).db;
+        const deadline = Date.now() + 10_000;
+        let events: { user: string; team: string; session_id: string; cost_nanousd: number; input_tokens: number }[] = [];
+        while (Date.now() < deadline) {
+          events = db.prepare('SELECT * FROM telemetry_events WHERE session_id = ?').all(r.session_id) as typeof events;
+          if (events.length) break;
+          await new Promise((res) => setTimeout(res, 200));
+        }
+        assert.ok(events.length >= 1, 'api_request events arrived');
+        assert.deepEqual([events[0]!.user, events[0]!.team, events[0]!.input_tokens], [user, 'obs', 1000]);
+        const metrics = db.prepare('SELECT metric, kind, SUM(delta) AS v FROM telemetry_metrics WHERE session_id = ? GROUP BY 1, 2').all(r.session_id) as {
+          metric: string;
+          kind: string | null;
+          v: number;
+        }[];
+        assert.ok(
+          metrics.some((m) => m.metric === 'claude_code.cost.usage' && Math.abs(m.v - r.total_cost_usd) < 1e-9),
+          JSON.stringify(metrics),
+        );
+        assert.ok(metrics.some((m) => m.metric === 'claude_code.token.usage' && m.kind === 'input' && m.v === 1000));
+        const { reconcile } = await import('../src/reports/reconcile.js');
+        const { loadCatalog } = await import('../src/routing/catalog.js');
+        const rows = reconcile(t.gw.ctx.store, loadCatalog(), 'user', Date.now() - 3600e3, Date.now() + 60e3).rows.filter((x) => x.group === user);
+        assert.equal(rows.length, 1);
+        assert.equal(rows[0]!.flagged, false, JSON.stringify(rows[0]));
+        assert.ok(Math.abs(rows[0]!.ledger_usd - rows[0]!.telemetry_usd) < 1e-9);
+        assert.equal(rows[0]!.ledger_tokens, rows[0]!.telemetry_tokens);
+      });
+  },
+);
 
 describe('real Claude Code CLI: no retry storms through tollgate', { skip: existsSync(CLAUDE) ? false : 'claude CLI not installed' }, () => {
   // Claude Code retries failed requests itself; the gateway must not multiply that. Each case
@@ -425,8 +653,13 @@ describe('real Claude Code CLI: no retry storms through tollgate', { skip: exist
     assert.ok(through.calls <= direct.calls, `through tollgate ${through.calls} upstream calls, direct ${direct.calls}`);
   });
 
-  it('a 429 with retry-after: as many calls as direct, and the client sees the upstream\'s rate-limit error', async () => {
-    const limited = { kind: 'error' as const, status: 429, type: 'rate_limit_error', headers: { 'retry-after': '1', 'anthropic-ratelimit-requests-remaining': '0' } };
+  it("a 429 with retry-after: as many calls as direct, and the client sees the upstream's rate-limit error", async () => {
+    const limited = {
+      kind: 'error' as const,
+      status: 429,
+      type: 'rate_limit_error',
+      headers: { 'retry-after': '1', 'anthropic-ratelimit-requests-remaining': '0' },
+    };
     const direct = await calls(true, limited);
     const through = await calls(false, limited);
     assert.equal(through.result.is_error, true);
@@ -435,18 +668,25 @@ describe('real Claude Code CLI: no retry storms through tollgate', { skip: exist
   });
 });
 
-describe('real Claude Code CLI: the gateway\'s own credentials refused', { skip: existsSync(CLAUDE) ? false : 'claude CLI not installed' }, () => {
+describe("real Claude Code CLI: the gateway's own credentials refused", { skip: existsSync(CLAUDE) ? false : 'claude CLI not installed' }, () => {
   it('shows TG_UPSTREAM_AUTH at once: one upstream call, no retries by the gateway or by Claude Code', async () => {
     const bedrock = await new FakeBedrock('eu-west-1').start();
     const saved = { ...process.env };
     // The standard AWS chain finds credentials, but not the ones Bedrock accepts.
-    Object.assign(process.env, { AWS_ACCESS_KEY_ID: AWS_TEST_CREDS.accessKeyId, AWS_SECRET_ACCESS_KEY: 'expired-or-wrong', AWS_SESSION_TOKEN: AWS_TEST_CREDS.sessionToken, AWS_EC2_METADATA_DISABLED: 'true' });
+    Object.assign(process.env, {
+      AWS_ACCESS_KEY_ID: AWS_TEST_CREDS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: 'expired-or-wrong',
+      AWS_SESSION_TOKEN: AWS_TEST_CREDS.sessionToken,
+      AWS_EC2_METADATA_DISABLED: 'true',
+    });
     const bt = await startGateway(`upstreams:\n  - { name: bedrock-eu, type: bedrock, region: eu-west-1, base_url: "${bedrock.url}" }\n`);
     const saved2 = t;
     t = bt;
     try {
       const k = bt.key('sig', 'platform');
-      const r = await claude({ ANTHROPIC_AUTH_TOKEN: k.secret, CLAUDE_CODE_MAX_RETRIES: '5' }).catch((e: { stdout?: string }) => JSON.parse(e.stdout ?? '{}') as ClaudeResult);
+      const r = await claude({ ANTHROPIC_AUTH_TOKEN: k.secret, CLAUDE_CODE_MAX_RETRIES: '5' }).catch(
+        (e: { stdout?: string }) => JSON.parse(e.stdout ?? '{}') as ClaudeResult,
+      );
       assert.equal(r.is_error, true);
       assert.match(r.result, /TG_UPSTREAM_AUTH: upstream "bedrock-eu" refused the gateway's credentials/);
       assert.equal(bedrock.denied, 1, `Bedrock saw ${bedrock.denied} calls`);

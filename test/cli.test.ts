@@ -20,7 +20,10 @@ before(async () => {
   fake = await new FakeAnthropic().start();
   dir = mkdtempSync(join(tmpdir(), 'tollgate-cli-'));
   cfg = join(dir, 'tollgate.yaml');
-  writeFileSync(cfg, `store: { sqlite: ./db/tollgate.db }\nupstreams:\n  - { name: anthropic, type: anthropic, base_url: "${fake.url}", api_key: "\${UPSTREAM_KEY}" }\n`);
+  writeFileSync(
+    cfg,
+    `store: { sqlite: ./db/tollgate.db }\nupstreams:\n  - { name: anthropic, type: anthropic, base_url: "${fake.url}", api_key: "\${UPSTREAM_KEY}" }\n`,
+  );
 });
 after(async () => {
   await fake.stop();
@@ -39,7 +42,15 @@ describe('tollgate CLI', () => {
     const plain = tollgate(['--config', cfg, 'keys', 'create', '--user', 'bob']);
     assert.match(plain.stdout.trim(), /^tg_\S+$/, 'plain output is just the key, for scripts');
     assert.match(plain.stderr, /shown only once/);
-    const list = JSON.parse(tollgate(['--config', cfg, 'keys', 'list', '--json']).stdout) as { id: string; user: string; team: string | null; project: string | null; created: string; last_used: string | null; revoked: string | null }[];
+    const list = JSON.parse(tollgate(['--config', cfg, 'keys', 'list', '--json']).stdout) as {
+      id: string;
+      user: string;
+      team: string | null;
+      project: string | null;
+      created: string;
+      last_used: string | null;
+      revoked: string | null;
+    }[];
     assert.equal(list.length, 2);
     assert.deepEqual([list[0]!.id, list[0]!.user, list[0]!.team, list[0]!.project, list[0]!.revoked], [k.id, 'alice', 'core', 'atlas', null]);
     assert.ok(!JSON.stringify(list).includes(k.key));
@@ -106,21 +117,58 @@ describe('tollgate CLI', () => {
         { kind: 'stream', usageStart: { input_tokens: 2000, output_tokens: 1, cache_read_input_tokens: 500 }, usageEnd: { output_tokens: 10 } },
         { kind: 'json', usage: { input_tokens: 10, output_tokens: 10 } },
       );
-      for (const [k, stream] of [[k1.key, true], [k2.key, true], [k1.key, false]] as const) {
-        const res = await request(s.url + '/v1/messages?beta=true', { method: 'POST', body: claudeBody(1000, { stream, model: 'claude-sonnet-4-5' }), headers: { 'x-api-key': k } });
+      for (const [k, stream] of [
+        [k1.key, true],
+        [k2.key, true],
+        [k1.key, false],
+      ] as const) {
+        const res = await request(s.url + '/v1/messages?beta=true', {
+          method: 'POST',
+          body: claudeBody(1000, { stream, model: 'claude-sonnet-4-5' }),
+          headers: { 'x-api-key': k },
+        });
         assert.equal(res.statusCode, 200);
         await res.body.text();
       }
       const lines = JSON.parse(tollgate(['--config', cfg, 'usage', '--json', '--since', '1h']).stdout) as Record<string, unknown>[];
       assert.equal(lines.length, 3);
-      for (const f of ['id', 'time', 'key_id', 'user', 'team', 'project', 'session_id', 'model_requested', 'model_served', 'upstream', 'route',
-        'http_status', 'error_type', 'stop_reason', 'input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_5m_input_tokens',
-        'cache_creation_1h_input_tokens', 'web_search_requests', 'cost_usd', 'priced', 'ttfb_ms', 'duration_ms', 'client_aborted']) {
+      for (const f of [
+        'id',
+        'time',
+        'key_id',
+        'user',
+        'team',
+        'project',
+        'session_id',
+        'model_requested',
+        'model_served',
+        'upstream',
+        'route',
+        'http_status',
+        'error_type',
+        'stop_reason',
+        'input_tokens',
+        'output_tokens',
+        'cache_read_input_tokens',
+        'cache_creation_5m_input_tokens',
+        'cache_creation_1h_input_tokens',
+        'web_search_requests',
+        'cost_usd',
+        'priced',
+        'ttfb_ms',
+        'duration_ms',
+        'client_aborted',
+      ]) {
         assert.ok(f in lines[0]!, `usage --json has ${f}`);
       }
       assert.equal(lines[0]!.user, 'carol');
       assert.equal(lines[0]!.cost_usd, 0.0045, '1000 in × $3/M + 100 out × $15/M');
-      const byUser = JSON.parse(tollgate(['--config', cfg, 'usage', 'summary', '--by', 'user', '--json']).stdout) as { user: string; requests: number; cost_usd: number; input_tokens: number }[];
+      const byUser = JSON.parse(tollgate(['--config', cfg, 'usage', 'summary', '--by', 'user', '--json']).stdout) as {
+        user: string;
+        requests: number;
+        cost_usd: number;
+        input_tokens: number;
+      }[];
       const carol = byUser.find((r) => r.user === 'carol')!;
       assert.equal(carol.requests, 2);
       assert.equal(carol.input_tokens, 1010);
@@ -129,7 +177,10 @@ describe('tollgate CLI', () => {
       assert.match(byTeam, /data\s+3\s+/);
       assert.match(byTeam, /TOTAL/);
       const byModel = JSON.parse(tollgate(['--config', cfg, 'usage', 'summary', '--by', 'model', '--json']).stdout) as { model: string }[];
-      assert.deepEqual(byModel.map((r) => r.model), ['claude-sonnet-4-5']);
+      assert.deepEqual(
+        byModel.map((r) => r.model),
+        ['claude-sonnet-4-5'],
+      );
       assert.equal(JSON.parse(tollgate(['--config', cfg, 'usage', '--json', '--user', 'dave']).stdout).length, 1);
       // last_used is written with the ledger.
       const keys = JSON.parse(tollgate(['--config', cfg, 'keys', 'list', '--json']).stdout) as { id: string; last_used: string | null }[];
@@ -191,8 +242,20 @@ describe('CLI layout and packaging', () => {
     const r = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: packageRoot(), encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const files = (JSON.parse(r.stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
-    for (const f of ['bin/tollgate.js', 'dist/src/cli/main.js', 'dist/src/server/start.js', 'data/models.json', 'data/prices.json', 'package.json', 'README.md']) assert.ok(files.includes(f), f);
-    assert.deepEqual(files.filter((f) => /\.test\.js$|^test\/|^src\/|^bench\//.test(f)), []);
+    for (const f of [
+      'bin/tollgate.js',
+      'dist/src/cli/main.js',
+      'dist/src/server/start.js',
+      'data/models.json',
+      'data/prices.json',
+      'package.json',
+      'README.md',
+    ])
+      assert.ok(files.includes(f), f);
+    assert.deepEqual(
+      files.filter((f) => /\.test\.js$|^test\/|^src\/|^bench\//.test(f)),
+      [],
+    );
   });
 });
 

@@ -23,9 +23,13 @@ import type { LedgerLine } from '../src/store/types.js';
 
 let fake: FakeAnthropic;
 const book = PriceBook.load(loadCatalog());
-before(async () => { fake = await new FakeAnthropic().start(); });
+before(async () => {
+  fake = await new FakeAnthropic().start();
+});
 after(() => fake.stop());
-beforeEach(() => { fake.fallback = { kind: 'stream' }; });
+beforeEach(() => {
+  fake.fallback = { kind: 'stream' };
+});
 
 async function post(gw: { url: string }, key: string, body: Buffer | string, headers: Record<string, string> = {}) {
   const res = await request(gw.url + '/v1/messages', { method: 'POST', body, headers: { authorization: `Bearer ${key}`, ...headers } });
@@ -52,11 +56,22 @@ function raw(port: number, send: (s: Socket) => void, deadlineMs = 20_000): Prom
     const s = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
     let data = '';
     let error: string | null = null;
-    const t = setTimeout(() => { s.destroy(); resolve({ data, closedBy: 'deadline', error }); }, deadlineMs);
+    const t = setTimeout(() => {
+      s.destroy();
+      resolve({ data, closedBy: 'deadline', error });
+    }, deadlineMs);
     s.on('connect', () => send(s));
-    s.on('data', (d: Buffer) => { data += d.toString('latin1'); });
-    s.on('error', (e: NodeJS.ErrnoException) => { error = e.code ?? e.message; });
-    const done = () => { clearTimeout(t); s.destroy(); resolve({ data, closedBy: 'server', error }); };
+    s.on('data', (d: Buffer) => {
+      data += d.toString('latin1');
+    });
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      error = e.code ?? e.message;
+    });
+    const done = () => {
+      clearTimeout(t);
+      s.destroy();
+      resolve({ data, closedBy: 'server', error });
+    };
     s.on('end', done);
     s.on('close', done);
   });
@@ -109,12 +124,17 @@ describe('bad input that costs money', () => {
     const stored = lines(t).filter((l) => l.key_id === k.id);
     assert.equal(stored.length, 2);
     assert.ok(stored.every((l) => l.model_requested === null && l.error_code === 'TG_BAD_REQUEST'));
-    assert.ok(logged.every((l) => !l.includes('forged') && l.length < 10_000), 'no client model name reached the log');
+    assert.ok(
+      logged.every((l) => !l.includes('forged') && l.length < 10_000),
+      'no client model name reached the log',
+    );
   });
 
   it('warns about at most 1,000 distinct unpriced models, and keeps no more', () => {
     let warnings = 0;
-    const book = PriceBook.load(loadCatalog(), {}, () => { warnings++; });
+    const book = PriceBook.load(loadCatalog(), {}, () => {
+      warnings++;
+    });
     for (let i = 0; i < 5_000; i++) assert.equal(book.cost(`claude-unknown-${i}`, emptyUsage()).priced, false);
     assert.equal(warnings, 1000);
   });
@@ -162,14 +182,18 @@ describe('clients that leave or dawdle', () => {
     assert.match(idle.data, /^HTTP\/1\.1 408 Request Timeout\r\n/);
     assert.match(idle.data, /TG_REQUEST_TIMEOUT/);
     const k = t.key('slow');
-    const slow = await raw(port(), (s) => s.write(`POST /v1/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${k.secret}\r\nContent-Length: 1000\r\n\r\n{"mo`));
+    const slow = await raw(port(), (s) =>
+      s.write(`POST /v1/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${k.secret}\r\nContent-Length: 1000\r\n\r\n{"mo`),
+    );
     assert.equal(slow.closedBy, 'server');
     assert.match(slow.data, /^HTTP\/1\.1 408 /);
     await until(() => t.gw.connections === 0, 'every connection freed');
   });
 
   it('answers oversized headers with 431, and the answer reaches the client', async () => {
-    const many = await raw(port(), (s) => s.write(`GET /health HTTP/1.1\r\nHost: x\r\n${Array.from({ length: 10_000 }, (_, i) => `x-h${i}: v\r\n`).join('')}\r\n`));
+    const many = await raw(port(), (s) =>
+      s.write(`GET /health HTTP/1.1\r\nHost: x\r\n${Array.from({ length: 10_000 }, (_, i) => `x-h${i}: v\r\n`).join('')}\r\n`),
+    );
     assert.match(many.data, /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
     assert.match(many.data, /TG_HEADERS_TOO_LARGE/);
     const big = await raw(port(), (s) => s.write(`GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(1024 * 1024)}\r\n\r\n`));
@@ -181,30 +205,40 @@ describe('clients that leave or dawdle', () => {
 
   // The test process itself holds the 1,000 client sockets: it needs room for them.
   const ownLimit = Number(/^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 0);
-  it('keeps serving under `ulimit -n 1024` with 1,000 idle connections open', { skip: ownLimit >= 4096 ? false : `this process may open only ${ownLimit} files` }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tollgate-fd-'));
-    const cfg = join(dir, 'tollgate.yaml');
-    writeFileSync(cfg, `store: { sqlite: ./t.db }\n${upstreamYaml(fake.url)}`);
-    const key = /tg_\S+/.exec(tollgate(['keys', 'create', '--user', 'fd', '--config', cfg]).stdout)![0];
-    const s = await serve(['--config', cfg], { fdLimit: 1024 });
-    const socks: Socket[] = [];
-    try {
-      const p = Number(new URL(s.url).port);
-      await Promise.all(Array.from({ length: 1000 }, () => new Promise<void>((resolve) => {
-        const c = connect(p, '127.0.0.1', () => resolve());
-        c.on('error', () => resolve());
-        socks.push(c);
-      })));
-      const r = await post(s, key, claudeBody(2000));
-      assert.equal(r.status, 200, r.text);
-      assert.match(r.text, /event: message_stop/);
-      assert.match(s.stderr(), /connection limit reached \(480, server\.max_connections\): closing the longest-idle connections/);
-    } finally {
-      for (const c of socks) c.destroy();
-      s.child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  it(
+    'keeps serving under `ulimit -n 1024` with 1,000 idle connections open',
+    { skip: ownLimit >= 4096 ? false : `this process may open only ${ownLimit} files` },
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'tollgate-fd-'));
+      const cfg = join(dir, 'tollgate.yaml');
+      writeFileSync(cfg, `store: { sqlite: ./t.db }\n${upstreamYaml(fake.url)}`);
+      const key = /tg_\S+/.exec(tollgate(['keys', 'create', '--user', 'fd', '--config', cfg]).stdout)![0];
+      const s = await serve(['--config', cfg], { fdLimit: 1024 });
+      const socks: Socket[] = [];
+      try {
+        const p = Number(new URL(s.url).port);
+        await Promise.all(
+          Array.from(
+            { length: 1000 },
+            () =>
+              new Promise<void>((resolve) => {
+                const c = connect(p, '127.0.0.1', () => resolve());
+                c.on('error', () => resolve());
+                socks.push(c);
+              }),
+          ),
+        );
+        const r = await post(s, key, claudeBody(2000));
+        assert.equal(r.status, 200, r.text);
+        assert.match(r.text, /event: message_stop/);
+        assert.match(s.stderr(), /connection limit reached \(480, server\.max_connections\): closing the longest-idle connections/);
+      } finally {
+        for (const c of socks) c.destroy();
+        s.child.kill('SIGKILL');
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
 
 describe('shutdown', () => {
@@ -264,7 +298,10 @@ describe('shutdown', () => {
     assert.equal(cut.length, 20);
     const cost = book.cost('claude-opus-5-5', { ...emptyUsage(), input_tokens: 1234, output_tokens: 1 }).nanoUsd;
     assert.ok(cost > 0);
-    assert.ok(cut.every((l) => l.input_tokens === 1234 && l.cost_nanousd === cost && l.http_status === 200), JSON.stringify(cut[0]));
+    assert.ok(
+      cut.every((l) => l.input_tokens === 1234 && l.cost_nanousd === cost && l.http_status === 200),
+      JSON.stringify(cut[0]),
+    );
     assert.match(s.stderr(), /cutting 20 requests still in flight after the grace period/);
   });
 
@@ -301,14 +338,16 @@ describe('the store failing', () => {
     } catch (err) {
       assert.match((err as Error).message, /full/);
     }
-    return () => { db.pragma('max_page_count = 1073741823'); };
+    return () => {
+      db.pragma('max_page_count = 1073741823');
+    };
   }
   async function health(g: TestGateway) {
     const r = await request(g.url + '/health');
-    return { status: r.statusCode, body: await r.body.json() as { status: string; problems: string[]; ledger: { pending_lines: number } } };
+    return { status: r.statusCode, body: (await r.body.json()) as { status: string; problems: string[]; ledger: { pending_lines: number } } };
   }
 
-  it('fails closed: the line the store refuses is the store\'s failure, the next request is 503 with no upstream call, and the line is written once it recovers', async () => {
+  it("fails closed: the line the store refuses is the store's failure, the next request is 503 with no upstream call, and the line is written once it recovers", async () => {
     const g = await startGateway(upstreamYaml(fake.url));
     const k = g.key('full');
     assert.equal((await post(g, k.secret, claudeBody(500))).status, 200);
@@ -355,7 +394,10 @@ describe('the store failing', () => {
     }
     assert.equal((await post(o, k.secret, claudeBody(500))).status, 200, 'still served');
     served++;
-    assert.ok(logged.some((l) => /ERROR ledger write failed: .*still serving \(store\.on_failure: open\)/.test(l)), logged.join('\n'));
+    assert.ok(
+      logged.some((l) => /ERROR ledger write failed: .*still serving \(store\.on_failure: open\)/.test(l)),
+      logged.join('\n'),
+    );
     const h = await health(o);
     assert.equal(h.status, 200);
     assert.equal(h.body.status, 'degraded');
@@ -400,23 +442,64 @@ describe('the store failing', () => {
     const file = join(dir, 't.db');
     const limit = 1024 * 1024;
     const s = new SqliteStore(file, { backgroundCheckpoint: true, walLimitBytes: limit });
-    const wal = () => { try { return statSync(`${file}-wal`).size; } catch { return 0; } };
+    const wal = () => {
+      try {
+        return statSync(`${file}-wal`).size;
+      } catch {
+        return 0;
+      }
+    };
     const line = (i: number): LedgerLine => ({
-      id: `tg_wal_${i}`, ts: i, key_id: null, user: 'u', team: null, project: null, session_id: 'x'.repeat(200), endpoint: 'messages',
-      model_requested: 'm', model_served: 'm', upstream: 'a', route: 'anthropic', region: null, http_status: 200, error_type: null, error_code: null,
-      stop_reason: 'end_turn', streamed: true, ...emptyUsage(), cost_nanousd: 1, priced: true, ttfb_ms: 1, duration_ms: 1, client_aborted: false,
-      upstream_request_id: null, message_id: null, upstream_model: null, endpoint_type: null, attempts: [],
+      id: `tg_wal_${i}`,
+      ts: i,
+      key_id: null,
+      user: 'u',
+      team: null,
+      project: null,
+      session_id: 'x'.repeat(200),
+      endpoint: 'messages',
+      model_requested: 'm',
+      model_served: 'm',
+      upstream: 'a',
+      route: 'anthropic',
+      region: null,
+      http_status: 200,
+      error_type: null,
+      error_code: null,
+      stop_reason: 'end_turn',
+      streamed: true,
+      ...emptyUsage(),
+      cost_nanousd: 1,
+      priced: true,
+      ttfb_ms: 1,
+      duration_ms: 1,
+      client_aborted: false,
+      upstream_request_id: null,
+      message_id: null,
+      upstream_model: null,
+      endpoint_type: null,
+      attempts: [],
     });
     // About 40 MB of WAL frames written without pause, as at several hundred requests a second.
     let peak = 0;
     for (let b = 0; b < 400; b++) {
-      s.writeBatch(Array.from({ length: 25 }, (_, i) => line(b * 25 + i)), new Map());
+      s.writeBatch(
+        Array.from({ length: 25 }, (_, i) => line(b * 25 + i)),
+        new Map(),
+      );
       peak = Math.max(peak, wal());
       await new Promise((r) => setImmediate(r));
     }
     // Once the checkpointer has caught up, the next commit starts the WAL over and the file is
     // truncated to the limit: it does not stay at its peak.
-    await until(() => { s.writeBatch([line(1e6 + Math.floor(Math.random() * 1e6))], new Map()); return wal() <= limit; }, 'the WAL to shrink to its limit', 30_000);
+    await until(
+      () => {
+        s.writeBatch([line(1e6 + Math.floor(Math.random() * 1e6))], new Map());
+        return wal() <= limit;
+      },
+      'the WAL to shrink to its limit',
+      30_000,
+    );
     assert.ok(wal() <= limit, `WAL ${wal()} bytes (peak ${peak})`);
     s.close();
     rmSync(dir, { recursive: true, force: true });
@@ -425,7 +508,9 @@ describe('the store failing', () => {
 
 describe('broken upstream responses', () => {
   let t: TestGateway;
-  before(async () => { t = await startGateway(upstreamYaml(fake.url)); });
+  before(async () => {
+    t = await startGateway(upstreamYaml(fake.url));
+  });
   after(() => t.stop());
 
   it('a stream that ends without message_stop: error event to the client, a flagged line with what was metered', async () => {
@@ -453,8 +538,16 @@ describe('broken upstream responses', () => {
   it('a truncated JSON answer is cut, not passed on as a 200, and flagged', async () => {
     const k = t.key('trunc');
     fake.next({ kind: 'json', truncateAt: 40, usage: { input_tokens: 10, output_tokens: 5 } });
-    const failed = await request(t.url + '/v1/messages', { method: 'POST', body: claudeBody(500, { stream: false }), headers: { authorization: `Bearer ${k.secret}` } })
-      .then((res) => res.body.text()).then(() => false, () => true);
+    const failed = await request(t.url + '/v1/messages', {
+      method: 'POST',
+      body: claudeBody(500, { stream: false }),
+      headers: { authorization: `Bearer ${k.secret}` },
+    })
+      .then((res) => res.body.text())
+      .then(
+        () => false,
+        () => true,
+      );
     assert.equal(failed, true, 'the client sees a broken response');
     await until(() => lines(t).at(-1)!.key_id === k.id, 'the line');
     assert.equal(lines(t).at(-1)!.error_code, 'TG_UPSTREAM_INCOMPLETE');
@@ -465,7 +558,12 @@ describe('Bedrock: exceptions around a stream', () => {
   let bedrock: FakeBedrock;
   let t: TestGateway;
   before(async () => {
-    Object.assign(process.env, { AWS_ACCESS_KEY_ID: AWS_TEST_CREDS.accessKeyId, AWS_SECRET_ACCESS_KEY: AWS_TEST_CREDS.secretAccessKey, AWS_SESSION_TOKEN: AWS_TEST_CREDS.sessionToken, AWS_EC2_METADATA_DISABLED: 'true' });
+    Object.assign(process.env, {
+      AWS_ACCESS_KEY_ID: AWS_TEST_CREDS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: AWS_TEST_CREDS.secretAccessKey,
+      AWS_SESSION_TOKEN: AWS_TEST_CREDS.sessionToken,
+      AWS_EC2_METADATA_DISABLED: 'true',
+    });
     bedrock = await new FakeBedrock('eu-west-1').start();
     t = await startGateway(`upstreams:
   - { name: bedrock-eu, type: bedrock, region: eu-west-1, profile: geo, base_url: "${bedrock.url}" }
@@ -474,11 +572,21 @@ routes: { default: [bedrock-eu, anthropic] }
 failover: { backoff_ms: 1, max_backoff_ms: 5, cooldown_after: 100 }
 `);
   });
-  after(async () => { await t.stop(); await bedrock.stop(); });
+  after(async () => {
+    await t.stop();
+    await bedrock.stop();
+  });
 
   it('an exception after a complete stream changes nothing the client or the ledger has', async () => {
     const k = t.key('late');
-    bedrock.next({ kind: 'stream', exceptionAfter: 99, together: true, exception: 'internalServerException', usageStart: { input_tokens: 50, output_tokens: 1 }, usageEnd: { output_tokens: 9 } });
+    bedrock.next({
+      kind: 'stream',
+      exceptionAfter: 99,
+      together: true,
+      exception: 'internalServerException',
+      usageStart: { input_tokens: 50, output_tokens: 1 },
+      usageEnd: { output_tokens: 9 },
+    });
     const r = await post(t, k.secret, claudeBody(300, { model: 'claude-haiku-4-5' }));
     assert.equal(r.status, 200);
     assert.match(r.text, /event: message_stop/);
@@ -493,13 +601,22 @@ failover: { backoff_ms: 1, max_backoff_ms: 5, cooldown_after: 100 }
 
   it('an attempt abandoned for failover after its stream started keeps its billed tokens, in the attempt and the total', async () => {
     const k = t.key('abandon');
-    bedrock.next({ kind: 'stream', exceptionAfter: 1, together: true, exception: 'serviceUnavailableException', usageStart: { input_tokens: 2000, output_tokens: 1 } });
+    bedrock.next({
+      kind: 'stream',
+      exceptionAfter: 1,
+      together: true,
+      exception: 'serviceUnavailableException',
+      usageStart: { input_tokens: 2000, output_tokens: 1 },
+    });
     fake.next({ kind: 'stream', usageStart: { input_tokens: 2000, output_tokens: 1 }, usageEnd: { output_tokens: 30 } });
     const r = await post(t, k.secret, claudeBody(300, { model: 'claude-haiku-4-5' }));
     assert.equal(r.status, 200, r.text);
     assert.equal(r.headers['x-tollgate-upstream'], 'anthropic');
     const l = lines(t).at(-1)!;
-    assert.deepEqual(l.attempts.map((a) => a.upstream), ['bedrock-eu', 'anthropic']);
+    assert.deepEqual(
+      l.attempts.map((a) => a.upstream),
+      ['bedrock-eu', 'anthropic'],
+    );
     const first = l.attempts[0]!;
     assert.equal(first.usage?.input_tokens, 2000);
     // Haiku 4.5 on a Bedrock geo profile: $1/M input × 1.1, output $5/M × 1.1.
@@ -511,11 +628,16 @@ failover: { backoff_ms: 1, max_backoff_ms: 5, cooldown_after: 100 }
 });
 
 describe('errors that no retry can fix', () => {
-  it('Bedrock refusing the gateway\'s signature: one upstream call, 502 TG_UPSTREAM_AUTH naming the fix, x-should-retry: false', async () => {
+  it("Bedrock refusing the gateway's signature: one upstream call, 502 TG_UPSTREAM_AUTH naming the fix, x-should-retry: false", async () => {
     const bedrock = await new FakeBedrock('eu-west-1').start();
     const saved = process.env.AWS_SECRET_ACCESS_KEY;
     // The standard AWS chain finds credentials, but not the ones Bedrock accepts.
-    Object.assign(process.env, { AWS_ACCESS_KEY_ID: AWS_TEST_CREDS.accessKeyId, AWS_SESSION_TOKEN: AWS_TEST_CREDS.sessionToken, AWS_EC2_METADATA_DISABLED: 'true', AWS_SECRET_ACCESS_KEY: 'not-the-right-secret' });
+    Object.assign(process.env, {
+      AWS_ACCESS_KEY_ID: AWS_TEST_CREDS.accessKeyId,
+      AWS_SESSION_TOKEN: AWS_TEST_CREDS.sessionToken,
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_SECRET_ACCESS_KEY: 'not-the-right-secret',
+    });
     const g = await startGateway(`upstreams:\n  - { name: bedrock-eu, type: bedrock, region: eu-west-1, base_url: "${bedrock.url}" }\n`);
     try {
       const k = g.key('sig');
@@ -524,7 +646,10 @@ describe('errors that no retry can fix', () => {
       const r = await post(g, k.secret, claudeBody(300, { model: 'claude-haiku-4-5' }), { 'x-stainless-retry-count': '0' });
       assert.equal(r.status, 502, r.text);
       assert.equal(r.headers['x-should-retry'], 'false');
-      assert.match(r.text, /TG_UPSTREAM_AUTH: upstream \\"bedrock-eu\\" refused the gateway's credentials \(HTTP 403: InvalidSignatureException.*not your key: check the AWS credentials of upstream/);
+      assert.match(
+        r.text,
+        /TG_UPSTREAM_AUTH: upstream \\"bedrock-eu\\" refused the gateway's credentials \(HTTP 403: InvalidSignatureException.*not your key: check the AWS credentials of upstream/,
+      );
       assert.equal(bedrock.requests.length, calls, 'the fake records only accepted requests');
       assert.equal(bedrock.denied - before, 1, 'exactly one upstream call');
       assert.equal(lines(g).at(-1)!.attempts.length, 1);
@@ -536,7 +661,9 @@ describe('errors that no retry can fix', () => {
   });
 
   it('a missing upstream key is answered at once: 500 with x-should-retry: false, one attempt, no backoff', async () => {
-    const g = await startGateway(`upstreams:\n  - { name: anthropic, type: anthropic, base_url: "${fake.url}", api_key: "\${TOLLGATE_TEST_UNSET_KEY}" }\nfailover: { backoff_ms: 5000 }\n`);
+    const g = await startGateway(
+      `upstreams:\n  - { name: anthropic, type: anthropic, base_url: "${fake.url}", api_key: "\${TOLLGATE_TEST_UNSET_KEY}" }\nfailover: { backoff_ms: 5000 }\n`,
+    );
     const k = g.key('nokey');
     const r = await post(g, k.secret, claudeBody(300));
     assert.equal(r.status, 500);
@@ -548,7 +675,7 @@ describe('errors that no retry can fix', () => {
     await g.stop();
   });
 
-  it('fails over to another upstream when one refuses the gateway\'s credentials, and keeps the client\'s retry headers when all fail', async () => {
+  it("fails over to another upstream when one refuses the gateway's credentials, and keeps the client's retry headers when all fail", async () => {
     const second = await new FakeAnthropic().start();
     const g = await startGateway(`upstreams:
   - { name: primary, type: anthropic, base_url: "${fake.url}", api_key: k1 }
@@ -563,7 +690,17 @@ failover: { backoff_ms: 1, max_backoff_ms: 5, max_retry_after_ms: 100 }
     assert.equal(r.headers['x-tollgate-upstream'], 'backup');
     // Both rate-limited, with a retry-after beyond what the gateway waits: the client gets the
     // last answer with every header its own retry logic reads.
-    const limited = { kind: 'error' as const, status: 429, type: 'rate_limit_error', headers: { 'retry-after': '30', 'retry-after-ms': '30000', 'anthropic-ratelimit-requests-remaining': '0', 'anthropic-ratelimit-requests-reset': '2026-01-01T00:00:30Z' } };
+    const limited = {
+      kind: 'error' as const,
+      status: 429,
+      type: 'rate_limit_error',
+      headers: {
+        'retry-after': '30',
+        'retry-after-ms': '30000',
+        'anthropic-ratelimit-requests-remaining': '0',
+        'anthropic-ratelimit-requests-reset': '2026-01-01T00:00:30Z',
+      },
+    };
     fake.next(limited);
     second.next(limited);
     r = await post(g, k.secret, claudeBody(300));
@@ -582,15 +719,19 @@ describe('no retry storms with the Anthropic SDK', () => {
   // gateway then fails over only to other upstreams, so an outage costs the same upstream
   // calls, and the same wait, as calling the upstream directly.
   let g: TestGateway;
-  before(async () => { g = await startGateway(upstreamYaml(fake.url)); });
+  before(async () => {
+    g = await startGateway(upstreamYaml(fake.url));
+  });
   after(() => g.stop());
 
   async function run(baseURL: string, apiKey: string, behaviour: Parameters<FakeAnthropic['next']>[0]) {
     fake.fallback = behaviour;
     const n0 = fake.requests.length;
     const client = new Anthropic({ baseURL, apiKey, maxRetries: 2 });
-    const err = await client.messages.create({ model: 'claude-opus-4-6', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] })
-      .then(() => null, (e: unknown) => e as InstanceType<typeof Anthropic.APIError>);
+    const err = await client.messages.create({ model: 'claude-opus-4-6', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }).then(
+      () => null,
+      (e: unknown) => e as InstanceType<typeof Anthropic.APIError>,
+    );
     fake.fallback = { kind: 'stream' };
     return { calls: fake.requests.length - n0, err };
   }
@@ -607,7 +748,12 @@ describe('no retry storms with the Anthropic SDK', () => {
 
   it('429 with retry-after: as many calls as direct, and the headers the SDK waits on arrive', async () => {
     const k = g.key('sdk429');
-    const limited = { kind: 'error' as const, status: 429, type: 'rate_limit_error', headers: { 'retry-after': '1', 'retry-after-ms': '150', 'anthropic-ratelimit-requests-remaining': '0' } };
+    const limited = {
+      kind: 'error' as const,
+      status: 429,
+      type: 'rate_limit_error',
+      headers: { 'retry-after': '1', 'retry-after-ms': '150', 'anthropic-ratelimit-requests-remaining': '0' },
+    };
     const direct = await run(fake.url, 'sk-direct', limited);
     const through = await run(g.url, k.secret, limited);
     assert.equal(through.calls, direct.calls);
@@ -615,7 +761,11 @@ describe('no retry storms with the Anthropic SDK', () => {
     assert.equal(through.err?.headers?.get('retry-after-ms'), '150');
     assert.equal(through.err?.headers?.get('anthropic-ratelimit-requests-remaining'), '0');
     // One gateway attempt per client request: nothing waited on retry-after inside tollgate.
-    assert.ok(lines(g).filter((l) => l.key_id === k.id).every((l) => l.attempts.length === 1));
+    assert.ok(
+      lines(g)
+        .filter((l) => l.key_id === k.id)
+        .every((l) => l.attempts.length === 1),
+    );
   });
 });
 
@@ -631,7 +781,10 @@ describe('credentials in URLs', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tollgate-secret-'));
     const cfg = join(dir, 'tollgate.yaml');
     // Nothing listens on port 9: the upstream is unreachable, and the error names it.
-    writeFileSync(cfg, 'store: { sqlite: ./t.db }\nupstreams:\n  - { name: corp, type: anthropic, base_url: "http://proxyuser:hunter2@127.0.0.1:9", api_key: k }\nfailover: { max_attempts: 1 }\n');
+    writeFileSync(
+      cfg,
+      'store: { sqlite: ./t.db }\nupstreams:\n  - { name: corp, type: anthropic, base_url: "http://proxyuser:hunter2@127.0.0.1:9", api_key: k }\nfailover: { max_attempts: 1 }\n',
+    );
     const check = tollgate(['config', 'check', '--config', cfg]);
     assert.equal(check.status, 0, check.stderr);
     assert.match(check.stdout, /upstream corp \(anthropic\): http:\/\/\*\*\*@127\.0\.0\.1:9/);

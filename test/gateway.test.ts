@@ -15,7 +15,11 @@ let t: TestGateway;
 let key: { secret: string; id: string };
 
 async function post(path: string, body: Buffer | string, headers: Record<string, string> = {}) {
-  const res = await request(t.url + path, { method: 'POST', body, headers: { 'content-type': 'application/json', authorization: `Bearer ${key.secret}`, ...headers } });
+  const res = await request(t.url + path, {
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key.secret}`, ...headers },
+  });
   const buf = Buffer.from(await res.body.arrayBuffer());
   return { status: res.statusCode, headers: res.headers, body: buf, text: buf.toString('utf8') };
 }
@@ -50,8 +54,12 @@ describe('pass-through', () => {
     const r = await post('/v1/messages?beta=true', body, {
       'anthropic-version': '2023-06-01',
       'anthropic-beta': 'claude-code-20250219,interleaved-thinking-2025-05-14,some-future-beta-2027-01-01',
-      'x-claude-code-session-id': 'sess-1', 'x-app': 'cli', 'user-agent': 'claude-cli/2.1.330 (external, sdk-cli)',
-      'x-stainless-retry-count': '0', 'x-api-key': key.secret, 'accept-encoding': 'gzip, deflate, br, zstd',
+      'x-claude-code-session-id': 'sess-1',
+      'x-app': 'cli',
+      'user-agent': 'claude-cli/2.1.330 (external, sdk-cli)',
+      'x-stainless-retry-count': '0',
+      'x-api-key': key.secret,
+      'accept-encoding': 'gzip, deflate, br, zstd',
     });
     assert.equal(r.status, 200);
     const got = fake.requests[0]!;
@@ -73,9 +81,28 @@ describe('pass-through', () => {
     const port = Number(new URL(t.url).port);
     const status = await new Promise<number>((resolve, reject) => {
       const body = claudeBody(100);
-      const r = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/v1/messages', headers: {
-        authorization: `Bearer ${key.secret}`, connection: 'keep-alive, x-hop', 'x-hop': 'drop-me', 'keep-alive': 'timeout=5',
-        'proxy-authorization': 'Basic eA==', te: 'trailers', 'content-length': body.length, 'x-keep': 'yes' } }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)); });
+      const r = httpRequest(
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: '/v1/messages',
+          headers: {
+            authorization: `Bearer ${key.secret}`,
+            connection: 'keep-alive, x-hop',
+            'x-hop': 'drop-me',
+            'keep-alive': 'timeout=5',
+            'proxy-authorization': 'Basic eA==',
+            te: 'trailers',
+            'content-length': body.length,
+            'x-keep': 'yes',
+          },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
       r.on('error', reject);
       r.end(body);
     });
@@ -90,11 +117,21 @@ describe('pass-through', () => {
 
   it('returns the upstream status, error body and retry headers unchanged', async () => {
     const errBody = JSON.stringify({ type: 'error', error: { type: 'rate_limit_error', message: 'slow down' }, request_id: 'req_abc' });
-    fake.next({ kind: 'raw', status: 429, body: errBody, headers: {
-      'content-type': 'application/json', 'request-id': 'req_abc', 'retry-after': '17', 'x-should-retry': 'true',
-      'anthropic-ratelimit-requests-limit': '50', 'anthropic-ratelimit-requests-remaining': '0',
-      'anthropic-ratelimit-requests-reset': '2026-11-25T10:00:00Z', 'anthropic-ratelimit-unified-status': 'rejected',
-    } });
+    fake.next({
+      kind: 'raw',
+      status: 429,
+      body: errBody,
+      headers: {
+        'content-type': 'application/json',
+        'request-id': 'req_abc',
+        'retry-after': '17',
+        'x-should-retry': 'true',
+        'anthropic-ratelimit-requests-limit': '50',
+        'anthropic-ratelimit-requests-remaining': '0',
+        'anthropic-ratelimit-requests-reset': '2026-11-25T10:00:00Z',
+        'anthropic-ratelimit-unified-status': 'rejected',
+      },
+    });
     const r = await post('/v1/messages', claudeBody(1000));
     assert.equal(r.status, 429);
     assert.equal(r.text, errBody);
@@ -116,7 +153,10 @@ describe('pass-through', () => {
     assert.equal(res.headers['content-type'], 'text/event-stream');
     const arrivals: number[] = [];
     const parts: Buffer[] = [];
-    for await (const c of res.body) { arrivals.push(Date.now()); parts.push(c as Buffer); }
+    for await (const c of res.body) {
+      arrivals.push(Date.now());
+      parts.push(c as Buffer);
+    }
     assert.ok(parts.length > 5, `expected many reads, got ${parts.length}`);
     assert.ok(arrivals[arrivals.length - 1]! - arrivals[0]! > 100, 'chunks arrived over time');
     const text = Buffer.concat(parts).toString();
@@ -127,9 +167,18 @@ describe('pass-through', () => {
 
 describe('metering', () => {
   it('records one exact line for a streamed request: every token class, cost, session, ttfb', async () => {
-    fake.next({ kind: 'stream', chunkSize: 7,
-      usageStart: { input_tokens: 1000, output_tokens: 1, cache_creation_input_tokens: 2000, cache_read_input_tokens: 3000, cache_creation: { ephemeral_5m_input_tokens: 1500, ephemeral_1h_input_tokens: 500 } },
-      usageEnd: { output_tokens: 50, server_tool_use: { web_search_requests: 2 } } });
+    fake.next({
+      kind: 'stream',
+      chunkSize: 7,
+      usageStart: {
+        input_tokens: 1000,
+        output_tokens: 1,
+        cache_creation_input_tokens: 2000,
+        cache_read_input_tokens: 3000,
+        cache_creation: { ephemeral_5m_input_tokens: 1500, ephemeral_1h_input_tokens: 500 },
+      },
+      usageEnd: { output_tokens: 50, server_tool_use: { web_search_requests: 2 } },
+    });
     const r = await post('/v1/messages?beta=true', claudeBody(5000, { sessionId: 'aaaaaaaa-0000-0000-0000-000000000001' }));
     assert.equal(r.status, 200);
     const l = lastLine();
@@ -144,8 +193,10 @@ describe('metering', () => {
     assert.equal(l.upstream, 'anthropic');
     assert.equal(l.stop_reason, 'end_turn');
     assert.equal(l.streamed, true);
-    assert.deepEqual([l.input_tokens, l.output_tokens, l.cache_read_input_tokens, l.cache_creation_5m_input_tokens, l.cache_creation_1h_input_tokens, l.web_search_requests],
-      [1000, 50, 3000, 1500, 500, 2]);
+    assert.deepEqual(
+      [l.input_tokens, l.output_tokens, l.cache_read_input_tokens, l.cache_creation_5m_input_tokens, l.cache_creation_1h_input_tokens, l.web_search_requests],
+      [1000, 50, 3000, 1500, 500, 2],
+    );
     // Opus 5.5: 1000×4 + 50×20 + 1500×5 + 500×8 + 3000×0.2 = 17100 µUSD, + 2 searches × $0.01
     assert.equal(l.cost_nanousd, 17_100_000 + 20_000_000);
     assert.equal(l.priced, true);
@@ -214,11 +265,22 @@ describe('client abort', () => {
   it('stops the upstream when the client goes away mid-stream and keeps what was metered', async () => {
     fake.next({ kind: 'stream', stallAfterStart: true, usageStart: { input_tokens: 321, output_tokens: 1 } });
     const ac = new AbortController();
-    const res = await request(t.url + '/v1/messages', { method: 'POST', body: claudeBody(1000), headers: { authorization: `Bearer ${key.secret}` }, signal: ac.signal });
-    for await (const _ of res.body) { ac.abort(); break; }
+    const res = await request(t.url + '/v1/messages', {
+      method: 'POST',
+      body: claudeBody(1000),
+      headers: { authorization: `Bearer ${key.secret}` },
+      signal: ac.signal,
+    });
+    for await (const _ of res.body) {
+      ac.abort();
+      break;
+    }
     const deadline = Date.now() + 3000;
     let l = lastLine();
-    while (!(l && l.client_aborted) && Date.now() < deadline) { await new Promise((r) => setTimeout(r, 20)); l = lastLine(); }
+    while (!(l && l.client_aborted) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      l = lastLine();
+    }
     assert.equal(l.client_aborted, true);
     assert.equal(l.input_tokens, 321);
     assert.equal(l.cost_nanousd, 321 * 4000 + 1 * 20000);
@@ -331,7 +393,10 @@ describe('errors are Anthropic-shaped with stable codes', () => {
     e = (await res.body.json()) as { error: { type: string; message: string } };
     assert.equal(res.statusCode, 504, JSON.stringify(e));
     assert.equal(e.error.type, 'timeout_error');
-    assert.match(e.error.message, /^TG_UPSTREAM_TIMEOUT: upstream "anthropic".*\(tollgate tried: anthropic → TG_UPSTREAM_TIMEOUT.*; anthropic → TG_UPSTREAM_TIMEOUT/);
+    assert.match(
+      e.error.message,
+      /^TG_UPSTREAM_TIMEOUT: upstream "anthropic".*\(tollgate tried: anthropic → TG_UPSTREAM_TIMEOUT.*; anthropic → TG_UPSTREAM_TIMEOUT/,
+    );
     const l = slow.gw.ctx.store.queryLedger({});
     assert.equal(l[l.length - 1]!.http_status, 504);
     await slow.stop();
@@ -349,7 +414,8 @@ describe('errors are Anthropic-shaped with stable codes', () => {
 
   it('survives arbitrary bytes on the socket', async () => {
     const garbage = [
-      Buffer.from('GARBAGE\r\n\r\n'), Buffer.from([0, 1, 2, 255, 254, 13, 10, 13, 10]),
+      Buffer.from('GARBAGE\r\n\r\n'),
+      Buffer.from([0, 1, 2, 255, 254, 13, 10, 13, 10]),
       Buffer.from('POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n'),
       Buffer.from('POST /v1/messages HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n'),
       Buffer.from(`POST /v1/messages HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(70000)}\r\n\r\n`),

@@ -40,7 +40,9 @@ async function render(name: string, fill: (cfg: string, db: string) => void, scr
   s.close();
   const page = await browser.newPage({ viewport: { width: 1300, height: 1500 } });
   const requests: string[] = [];
-  page.on('request', (req) => { if (!req.url().startsWith('file:')) requests.push(req.url()); });
+  page.on('request', (req) => {
+    if (!req.url().startsWith('file:')) requests.push(req.url());
+  });
   await page.goto(`file://${html}`);
   await page.waitForSelector('body[data-rendered="yes"]', { timeout: 15_000 });
   const seen = await page.evaluate(() => {
@@ -61,7 +63,9 @@ async function render(name: string, fill: (cfg: string, db: string) => void, scr
         const sc = charts[el.id]!.scales;
         return { id: el.id, painted, yMin: sc.y!.min, yMax: sc.y!.max, xMin: sc.x!.min, xMax: sc.x!.max };
       }),
-      legends: Array.from(document.querySelectorAll('.u-legend')).map((l) => l.textContent ?? '').join(' | '),
+      legends: Array.from(document.querySelectorAll('.u-legend'))
+        .map((l) => l.textContent ?? '')
+        .join(' | '),
       empty: document.getElementById('no-data') !== null,
     };
   });
@@ -74,76 +78,135 @@ async function render(name: string, fill: (cfg: string, db: string) => void, scr
 }
 
 function checkTotals(p: Page, ledgerNano: number): void {
-  assert.deepEqual(p.tables.map((t) => t.id), ['t-team', 't-model', 't-route', 't-user']);
+  assert.deepEqual(
+    p.tables.map((t) => t.id),
+    ['t-team', 't-model', 't-route', 't-user'],
+  );
   for (const t of p.tables) {
     assert.equal(t.total, ledgerNano, `${t.id}: total equals the ledger`);
-    assert.equal(t.rows.reduce((a, b) => a + b, 0), ledgerNano, `${t.id}: rows add up to the ledger`);
+    assert.equal(
+      t.rows.reduce((a, b) => a + b, 0),
+      ledgerNano,
+      `${t.id}: rows add up to the ledger`,
+    );
   }
   assert.deepEqual(p.requests, [], 'no network requests');
 }
 
 // CI installs Debian's chromium (.ci/run); elsewhere the test needs it too, or is skipped.
-describe('HTML report in headless Chromium', { skip: existsSync(CHROMIUM) || process.env.CI ? false : `no browser at ${CHROMIUM} (apt-get install chromium)` }, () => {
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'tollgate-html-'));
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+describe(
+  'HTML report in headless Chromium',
+  { skip: existsSync(CHROMIUM) || process.env.CI ? false : `no browser at ${CHROMIUM} (apt-get install chromium)` },
+  () => {
+    before(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'tollgate-html-'));
+      const { chromium } = await import('playwright-core');
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: [
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+        ],
+      });
     });
-  });
-  after(async () => {
-    await browser?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  it('the demo month: totals tables first and exact, dollar axes from zero, a month on the time axis, real legends, every chart drawn', async () => {
-    const { page, ledgerNano } = await render('month', (cfg) => {
-      assert.equal(tollgate(['dev', 'seed-ledger', '--days', '30', '--config', cfg], { env: { TOLLGATE_NOW: NOW } }).status, 0);
-    }, process.env.TOLLGATE_SCREENSHOT);
-    assert.ok(ledgerNano > 0);
-    checkTotals(page, ledgerNano);
-    assert.deepEqual(page.charts.map((c) => c.id), ['c-time', 'c-model', 'c-users', 'c-cache', 'c-seats']);
-    for (const c of page.charts) {
-      assert.ok(c.painted > 500, `${c.id} drew ${c.painted} pixels`);
-      assert.equal(c.yMin, 0, `${c.id}: the y axis starts at 0`);
-    }
-    const cache = page.charts.find((c) => c.id === 'c-cache')!;
-    assert.equal(cache.yMax, 100, 'a rate axis ends at 100 %');
-    const time = page.charts.find((c) => c.id === 'c-time')!;
-    const days = (time.xMax - time.xMin) / 86400;
-    assert.ok(days >= 28 && days <= 30, `time axis spans ${days} days`);
-    assert.doesNotMatch(page.legends, /--/, 'legends name series, no "--" placeholders');
-    assert.match(page.legends, /metered/);
-  });
-
-  it('a single request: one day on the time axis, not years', async () => {
-    const { page, ledgerNano } = await render('one', (_cfg, db) => {
-      const s = new SqliteStore(db);
-      const l: LedgerLine = {
-        id: 'one', ts: Date.parse('2026-11-29T10:00:00Z'), key_id: 'k', user: 'ana', team: 'web', project: null, session_id: 's', endpoint: 'messages',
-        model_requested: 'claude-opus-4-6', model_served: 'claude-opus-4-6', upstream: 'anthropic', route: 'anthropic', region: null, http_status: 200,
-        error_type: null, error_code: null, stop_reason: 'end_turn', streamed: true, input_tokens: 1000, output_tokens: 100, cache_read_input_tokens: 0,
-        cache_creation_5m_input_tokens: 0, cache_creation_1h_input_tokens: 0, web_search_requests: 0, web_fetch_requests: 0, cost_nanousd: 7_500_000, priced: true,
-        ttfb_ms: 1, duration_ms: 2, client_aborted: false, upstream_request_id: null, message_id: null, upstream_model: null, endpoint_type: null, attempts: [],
-      };
-      s.writeBatch([l], new Map());
-      s.close();
+    after(async () => {
+      await browser?.close();
+      rmSync(dir, { recursive: true, force: true });
     });
-    assert.equal(ledgerNano, 7_500_000);
-    checkTotals(page, ledgerNano);
-    const time = page.charts.find((c) => c.id === 'c-time')!;
-    const day = Date.parse('2026-11-29T00:00:00Z') / 1000;
-    assert.ok(time.xMin < day && time.xMax > day && time.xMax - time.xMin <= 3 * 86400, `time axis ${new Date(time.xMin * 1000).toISOString()} – ${new Date(time.xMax * 1000).toISOString()}`);
-    for (const c of page.charts) assert.equal(c.yMin, 0, c.id);
-    assert.equal(page.charts.find((c) => c.id === 'c-cache')!.yMax, 100);
-  });
 
-  it('an empty store: zero totals and a note, no broken charts', async () => {
-    const { page, ledgerNano } = await render('empty', (_cfg, db) => new SqliteStore(db).close());
-    assert.equal(ledgerNano, 0);
-    checkTotals(page, 0);
-    assert.equal(page.empty, true);
-    assert.deepEqual(page.charts, []);
-  });
-});
+    it('the demo month: totals tables first and exact, dollar axes from zero, a month on the time axis, real legends, every chart drawn', async () => {
+      const { page, ledgerNano } = await render(
+        'month',
+        (cfg) => {
+          assert.equal(tollgate(['dev', 'seed-ledger', '--days', '30', '--config', cfg], { env: { TOLLGATE_NOW: NOW } }).status, 0);
+        },
+        process.env.TOLLGATE_SCREENSHOT,
+      );
+      assert.ok(ledgerNano > 0);
+      checkTotals(page, ledgerNano);
+      assert.deepEqual(
+        page.charts.map((c) => c.id),
+        ['c-time', 'c-model', 'c-users', 'c-cache', 'c-seats'],
+      );
+      for (const c of page.charts) {
+        assert.ok(c.painted > 500, `${c.id} drew ${c.painted} pixels`);
+        assert.equal(c.yMin, 0, `${c.id}: the y axis starts at 0`);
+      }
+      const cache = page.charts.find((c) => c.id === 'c-cache')!;
+      assert.equal(cache.yMax, 100, 'a rate axis ends at 100 %');
+      const time = page.charts.find((c) => c.id === 'c-time')!;
+      const days = (time.xMax - time.xMin) / 86400;
+      assert.ok(days >= 28 && days <= 30, `time axis spans ${days} days`);
+      assert.doesNotMatch(page.legends, /--/, 'legends name series, no "--" placeholders');
+      assert.match(page.legends, /metered/);
+    });
+
+    it('a single request: one day on the time axis, not years', async () => {
+      const { page, ledgerNano } = await render('one', (_cfg, db) => {
+        const s = new SqliteStore(db);
+        const l: LedgerLine = {
+          id: 'one',
+          ts: Date.parse('2026-11-29T10:00:00Z'),
+          key_id: 'k',
+          user: 'ana',
+          team: 'web',
+          project: null,
+          session_id: 's',
+          endpoint: 'messages',
+          model_requested: 'claude-opus-4-6',
+          model_served: 'claude-opus-4-6',
+          upstream: 'anthropic',
+          route: 'anthropic',
+          region: null,
+          http_status: 200,
+          error_type: null,
+          error_code: null,
+          stop_reason: 'end_turn',
+          streamed: true,
+          input_tokens: 1000,
+          output_tokens: 100,
+          cache_read_input_tokens: 0,
+          cache_creation_5m_input_tokens: 0,
+          cache_creation_1h_input_tokens: 0,
+          web_search_requests: 0,
+          web_fetch_requests: 0,
+          cost_nanousd: 7_500_000,
+          priced: true,
+          ttfb_ms: 1,
+          duration_ms: 2,
+          client_aborted: false,
+          upstream_request_id: null,
+          message_id: null,
+          upstream_model: null,
+          endpoint_type: null,
+          attempts: [],
+        };
+        s.writeBatch([l], new Map());
+        s.close();
+      });
+      assert.equal(ledgerNano, 7_500_000);
+      checkTotals(page, ledgerNano);
+      const time = page.charts.find((c) => c.id === 'c-time')!;
+      const day = Date.parse('2026-11-29T00:00:00Z') / 1000;
+      assert.ok(
+        time.xMin < day && time.xMax > day && time.xMax - time.xMin <= 3 * 86400,
+        `time axis ${new Date(time.xMin * 1000).toISOString()} – ${new Date(time.xMax * 1000).toISOString()}`,
+      );
+      for (const c of page.charts) assert.equal(c.yMin, 0, c.id);
+      assert.equal(page.charts.find((c) => c.id === 'c-cache')!.yMax, 100);
+    });
+
+    it('an empty store: zero totals and a note, no broken charts', async () => {
+      const { page, ledgerNano } = await render('empty', (_cfg, db) => new SqliteStore(db).close());
+      assert.equal(ledgerNano, 0);
+      checkTotals(page, 0);
+      assert.equal(page.empty, true);
+      assert.deepEqual(page.charts, []);
+    });
+  },
+);

@@ -19,38 +19,101 @@ before(() => {
   writeFileSync(cfg, 'store: { sqlite: ./t.db }\n');
   const proj = join(dir, 'claude', 'projects', '-home-ann-repo');
   mkdirSync(proj, { recursive: true });
-  const usage = { input_tokens: 100, output_tokens: 50, cache_read_input_tokens: 1000, cache_creation_input_tokens: 200, cache_creation: { ephemeral_5m_input_tokens: 200, ephemeral_1h_input_tokens: 0 } };
-  const asst = (id: string, req: string, block: string) => JSON.stringify({ type: 'assistant', sessionId: 'sess-1', requestId: req, timestamp: '2026-11-24T10:00:00.000Z', message: { id, model: 'claude-opus-5-5', content: [{ type: block }], usage } });
-  writeFileSync(join(proj, 'sess-1.jsonl'), [
-    JSON.stringify({ type: 'user', sessionId: 'sess-1', message: { content: SECRET_PROMPT } }),
-    asst('msg_1', 'req_1', 'thinking'), asst('msg_1', 'req_1', 'text'), asst('msg_1', 'req_1', 'tool_use'), // one response, three lines
-    asst('msg_2', 'req_2', 'text'),
-    '{broken json',
-  ].join('\n') + '\n');
-  const inv = (id: string, arn: string, model: string, i: number, o: number) => JSON.stringify({
-    schemaType: 'ModelInvocationLog', schemaVersion: '1.0', timestamp: '2026-11-24T11:00:00Z', accountId: '111122223333', identity: { arn }, region: 'eu-west-1',
-    requestId: id, operation: 'InvokeModel', modelId: model, input: { inputContentType: 'application/json', inputBodyJson: { messages: [{ role: 'user', content: SECRET_PROMPT }] }, inputTokenCount: i, cacheReadInputTokenCount: 0, cacheWriteInputTokenCount: 0 },
-    output: { outputContentType: 'application/json', outputBodyJson: { content: [{ text: SECRET_PROMPT }] }, outputTokenCount: o }, inferenceRegion: 'eu-west-3',
-  });
+  const usage = {
+    input_tokens: 100,
+    output_tokens: 50,
+    cache_read_input_tokens: 1000,
+    cache_creation_input_tokens: 200,
+    cache_creation: { ephemeral_5m_input_tokens: 200, ephemeral_1h_input_tokens: 0 },
+  };
+  const asst = (id: string, req: string, block: string) =>
+    JSON.stringify({
+      type: 'assistant',
+      sessionId: 'sess-1',
+      requestId: req,
+      timestamp: '2026-11-24T10:00:00.000Z',
+      message: { id, model: 'claude-opus-5-5', content: [{ type: block }], usage },
+    });
+  writeFileSync(
+    join(proj, 'sess-1.jsonl'),
+    [
+      JSON.stringify({ type: 'user', sessionId: 'sess-1', message: { content: SECRET_PROMPT } }),
+      asst('msg_1', 'req_1', 'thinking'),
+      asst('msg_1', 'req_1', 'text'),
+      asst('msg_1', 'req_1', 'tool_use'), // one response, three lines
+      asst('msg_2', 'req_2', 'text'),
+      '{broken json',
+    ].join('\n') + '\n',
+  );
+  const inv = (id: string, arn: string, model: string, i: number, o: number) =>
+    JSON.stringify({
+      schemaType: 'ModelInvocationLog',
+      schemaVersion: '1.0',
+      timestamp: '2026-11-24T11:00:00Z',
+      accountId: '111122223333',
+      identity: { arn },
+      region: 'eu-west-1',
+      requestId: id,
+      operation: 'InvokeModel',
+      modelId: model,
+      input: {
+        inputContentType: 'application/json',
+        inputBodyJson: { messages: [{ role: 'user', content: SECRET_PROMPT }] },
+        inputTokenCount: i,
+        cacheReadInputTokenCount: 0,
+        cacheWriteInputTokenCount: 0,
+      },
+      output: { outputContentType: 'application/json', outputBodyJson: { content: [{ text: SECRET_PROMPT }] }, outputTokenCount: o },
+      inferenceRegion: 'eu-west-3',
+    });
   mkdirSync(join(dir, 'bedrock'), { recursive: true });
-  writeFileSync(join(dir, 'bedrock', 'part-0001.json.gz'), gzipSync([
-    inv('r-1', 'arn:aws:sts::111122223333:assumed-role/Dev/ann@example.com', 'eu.anthropic.claude-sonnet-4-5-20250929-v1:0', 1_000_000, 100_000),
-    inv('r-2', 'arn:aws:iam::111122223333:user/ci-bot', 'global.anthropic.claude-haiku-4-5-20251001-v1:0', 1_000_000, 0),
-    '{"requestId": "r-3"}',
-  ].join('\n')));
-  writeFileSync(join(dir, 'cloudtrail.json'), JSON.stringify({ Records: [
-    { eventID: 'e-1', eventTime: '2026-11-24T11:00:00Z', eventSource: 'bedrock.amazonaws.com', eventName: 'InvokeModel', awsRegion: 'eu-west-1', userIdentity: { arn: 'arn:aws:sts::111122223333:assumed-role/Dev/ann@example.com' }, requestParameters: { modelId: 'eu.anthropic.claude-sonnet-4-5-20250929-v1:0' } },
-    { eventID: 'e-2', eventTime: '2026-11-24T11:01:00Z', eventSource: 'bedrock.amazonaws.com', eventName: 'InvokeModelWithResponseStream', awsRegion: 'eu-west-1', userIdentity: { arn: 'arn:aws:sts::111122223333:assumed-role/Dev/ann@example.com' }, requestParameters: { modelId: 'eu.anthropic.claude-sonnet-4-5-20250929-v1:0' } },
-    { eventID: 'e-3', eventTime: '2026-11-24T11:02:00Z', eventSource: 's3.amazonaws.com', eventName: 'GetObject' },
-    { eventSource: 'bedrock.amazonaws.com', eventName: 'InvokeModel' },
-  ] }));
-  writeFileSync(join(dir, 'cur.csv'), [
-    'identity_line_item_id,line_item_usage_start_date,line_item_product_code,line_item_usage_type,line_item_iam_principal,line_item_unblended_cost,product_region_code',
-    'li-1,2026-11-24T00:00:00Z,AmazonBedrock,EU-Claude4.5Sonnet-input-tokens,arn:aws:sts::111122223333:assumed-role/Dev/ann@example.com,3.30,eu-west-1',
-    'li-2,2026-11-24T00:00:00Z,AmazonBedrock,EU-Claude4.5Sonnet-output-tokens,arn:aws:sts::111122223333:assumed-role/Dev/ann@example.com,1.65,eu-west-1',
-    'li-3,2026-11-24T00:00:00Z,AmazonS3,"Requests, Tier1",arn:aws:iam::111122223333:user/x,0.01,eu-west-1',
-    'li-4,not-a-date,AmazonBedrock,EU-Claude,arn:x,abc,eu-west-1',
-  ].join('\n') + '\n');
+  writeFileSync(
+    join(dir, 'bedrock', 'part-0001.json.gz'),
+    gzipSync(
+      [
+        inv('r-1', 'arn:aws:sts::111122223333:assumed-role/Dev/ann@example.com', 'eu.anthropic.claude-sonnet-4-5-20250929-v1:0', 1_000_000, 100_000),
+        inv('r-2', 'arn:aws:iam::111122223333:user/ci-bot', 'global.anthropic.claude-haiku-4-5-20251001-v1:0', 1_000_000, 0),
+        '{"requestId": "r-3"}',
+      ].join('\n'),
+    ),
+  );
+  writeFileSync(
+    join(dir, 'cloudtrail.json'),
+    JSON.stringify({
+      Records: [
+        {
+          eventID: 'e-1',
+          eventTime: '2026-11-24T11:00:00Z',
+          eventSource: 'bedrock.amazonaws.com',
+          eventName: 'InvokeModel',
+          awsRegion: 'eu-west-1',
+          userIdentity: { arn: 'arn:aws:sts::111122223333:assumed-role/Dev/ann@example.com' },
+          requestParameters: { modelId: 'eu.anthropic.claude-sonnet-4-5-20250929-v1:0' },
+        },
+        {
+          eventID: 'e-2',
+          eventTime: '2026-11-24T11:01:00Z',
+          eventSource: 'bedrock.amazonaws.com',
+          eventName: 'InvokeModelWithResponseStream',
+          awsRegion: 'eu-west-1',
+          userIdentity: { arn: 'arn:aws:sts::111122223333:assumed-role/Dev/ann@example.com' },
+          requestParameters: { modelId: 'eu.anthropic.claude-sonnet-4-5-20250929-v1:0' },
+        },
+        { eventID: 'e-3', eventTime: '2026-11-24T11:02:00Z', eventSource: 's3.amazonaws.com', eventName: 'GetObject' },
+        { eventSource: 'bedrock.amazonaws.com', eventName: 'InvokeModel' },
+      ],
+    }),
+  );
+  writeFileSync(
+    join(dir, 'cur.csv'),
+    [
+      'identity_line_item_id,line_item_usage_start_date,line_item_product_code,line_item_usage_type,line_item_iam_principal,line_item_unblended_cost,product_region_code',
+      'li-1,2026-11-24T00:00:00Z,AmazonBedrock,EU-Claude4.5Sonnet-input-tokens,arn:aws:sts::111122223333:assumed-role/Dev/ann@example.com,3.30,eu-west-1',
+      'li-2,2026-11-24T00:00:00Z,AmazonBedrock,EU-Claude4.5Sonnet-output-tokens,arn:aws:sts::111122223333:assumed-role/Dev/ann@example.com,1.65,eu-west-1',
+      'li-3,2026-11-24T00:00:00Z,AmazonS3,"Requests, Tier1",arn:aws:iam::111122223333:user/x,0.01,eu-west-1',
+      'li-4,not-a-date,AmazonBedrock,EU-Claude,arn:x,abc,eu-west-1',
+    ].join('\n') + '\n',
+  );
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -73,7 +136,13 @@ describe('tollgate ingest', () => {
     const r = ingest('bedrock-invocation-logs', join(dir, 'bedrock'));
     assert.deepEqual([r.records, r.imported, r.malformed], [2, 2, 1]);
     const s = new SqliteStore(join(dir, 't.db'));
-    const rows = s.db.prepare("SELECT * FROM external_usage WHERE source = 'bedrock_log' ORDER BY id").all() as { principal: string; input_tokens: number; output_tokens: number; cost_nanousd: number; region: string }[];
+    const rows = s.db.prepare("SELECT * FROM external_usage WHERE source = 'bedrock_log' ORDER BY id").all() as {
+      principal: string;
+      input_tokens: number;
+      output_tokens: number;
+      cost_nanousd: number;
+      region: string;
+    }[];
     s.close();
     // Sonnet 4.5 on an eu. (geo) profile: 1.1 × ($3/M in, $15/M out); Haiku 4.5 global: list.
     assert.equal(rows[0]!.cost_nanousd, Math.round((1_000_000 * 3000 + 100_000 * 15000) * 1.1));
@@ -95,14 +164,17 @@ describe('tollgate ingest', () => {
   it('imports CUR 2.0 Parquet the same way', async () => {
     const { parquetWriteFile } = await import('hyparquet-writer');
     const file = join(dir, 'cur.parquet');
-    parquetWriteFile({ filename: file, columnData: [
-      { name: 'identity_line_item_id', data: ['pq-1', 'pq-2', 'pq-3'] },
-      { name: 'line_item_usage_start_date', data: ['2026-11-23T00:00:00Z', '2026-11-23T00:00:00Z', 'bad'] },
-      { name: 'line_item_product_code', data: ['AmazonBedrock', 'AmazonBedrock', 'AmazonBedrock'] },
-      { name: 'line_item_usage_type', data: ['USE1-Claude4.6Sonnet-input-tokens', 'USE1-Claude4.6Sonnet-output-tokens', 'x'] },
-      { name: 'line_item_iam_principal', data: ['arn:aws:iam::111122223333:user/ci-bot', 'arn:aws:iam::111122223333:user/ci-bot', 'x'] },
-      { name: 'line_item_unblended_cost', data: [0.25, 0.5, 1] },
-    ] });
+    parquetWriteFile({
+      filename: file,
+      columnData: [
+        { name: 'identity_line_item_id', data: ['pq-1', 'pq-2', 'pq-3'] },
+        { name: 'line_item_usage_start_date', data: ['2026-11-23T00:00:00Z', '2026-11-23T00:00:00Z', 'bad'] },
+        { name: 'line_item_product_code', data: ['AmazonBedrock', 'AmazonBedrock', 'AmazonBedrock'] },
+        { name: 'line_item_usage_type', data: ['USE1-Claude4.6Sonnet-input-tokens', 'USE1-Claude4.6Sonnet-output-tokens', 'x'] },
+        { name: 'line_item_iam_principal', data: ['arn:aws:iam::111122223333:user/ci-bot', 'arn:aws:iam::111122223333:user/ci-bot', 'x'] },
+        { name: 'line_item_unblended_cost', data: [0.25, 0.5, 1] },
+      ],
+    });
     const r = ingest('cur', file);
     assert.deepEqual([r.records, r.imported, r.malformed], [3, 2, 1]);
     assert.equal(ingest('cur', file).imported, 0);
@@ -118,7 +190,15 @@ describe('tollgate ingest', () => {
     assert.match(tollgate(['identities', 'list', '--config', cfg]).stdout, /ann@example\.com\s+ann\s+web/);
     const r = tollgate(['reconcile', '--since', '2026-11-24', '--until', '2026-11-25', '--by', 'user', '--json', '--config', cfg]);
     assert.equal(r.status, 0, r.stderr);
-    const rows = JSON.parse(r.stdout) as { group: string; bedrock_logs_usd: number; cur_usd: number; transcripts_usd: number; cloudtrail_calls: number; flagged: boolean; likely_cause: string }[];
+    const rows = JSON.parse(r.stdout) as {
+      group: string;
+      bedrock_logs_usd: number;
+      cur_usd: number;
+      transcripts_usd: number;
+      cloudtrail_calls: number;
+      flagged: boolean;
+      likely_cause: string;
+    }[];
     const ann = rows.find((x) => x.group === 'ann')!;
     assert.ok(ann, JSON.stringify(rows));
     assert.equal(ann.bedrock_logs_usd, 4.95);
@@ -140,16 +220,32 @@ describe('tollgate ingest', () => {
     const d = mkdtempSync(join(tmpdir(), 'tollgate-snap-'));
     const c = join(d, 'c.yaml');
     writeFileSync(c, 'store: { sqlite: ./t.db }\n');
-    const line = (out: number, extra: Record<string, unknown> = {}) => JSON.stringify({ type: 'assistant', sessionId: 's', requestId: 'req_9', timestamp: '2026-11-24T10:00:00.000Z', message: { id: 'msg_9', model: 'claude-opus-4-6', usage: { input_tokens: 1000, output_tokens: out, ...extra } } });
+    const line = (out: number, extra: Record<string, unknown> = {}) =>
+      JSON.stringify({
+        type: 'assistant',
+        sessionId: 's',
+        requestId: 'req_9',
+        timestamp: '2026-11-24T10:00:00.000Z',
+        message: { id: 'msg_9', model: 'claude-opus-4-6', usage: { input_tokens: 1000, output_tokens: out, ...extra } },
+      });
     // Older Claude Code versions: one line per content block, output growing to the final 159.
     writeFileSync(join(d, 'a.jsonl'), [line(3), line(80), line(159)].join('\n') + '\n');
-    const run = (args: string[]) => JSON.parse(tollgate(['ingest', 'claude-transcripts', ...args, '--json', '--config', c]).stdout) as { imported: number; updated: number; duplicates: number };
+    const run = (args: string[]) =>
+      JSON.parse(tollgate(['ingest', 'claude-transcripts', ...args, '--json', '--config', c]).stdout) as {
+        imported: number;
+        updated: number;
+        duplicates: number;
+      };
     const first = run([join(d, 'a.jsonl')]);
     assert.deepEqual([first.imported, first.updated, first.duplicates], [1, 0, 2]);
     const again = run([join(d, 'a.jsonl')]);
     assert.deepEqual([again.imported, again.updated, again.duplicates], [0, 0, 3], 're-import changes nothing');
     const s = new SqliteStore(join(d, 't.db'));
-    const row = () => s.db.prepare("SELECT output_tokens, cost_nanousd FROM external_usage WHERE id = 'transcript:msg_9:req_9'").get() as { output_tokens: number; cost_nanousd: number };
+    const row = () =>
+      s.db.prepare("SELECT output_tokens, cost_nanousd FROM external_usage WHERE id = 'transcript:msg_9:req_9'").get() as {
+        output_tokens: number;
+        cost_nanousd: number;
+      };
     assert.equal(row().output_tokens, 159);
     assert.equal(row().cost_nanousd, 1000 * 5000 + 159 * 25000);
     // A later file with the response in fast mode (the same ids): the record is updated.
@@ -163,26 +259,52 @@ describe('tollgate ingest', () => {
   it('resolves ARN model ids in invocation logs; an application profile the config does not map is flagged, never $0', () => {
     const d = mkdtempSync(join(tmpdir(), 'tollgate-arn-'));
     const c = join(d, 'c.yaml');
-    writeFileSync(c, `store: { sqlite: ./t.db }
+    writeFileSync(
+      c,
+      `store: { sqlite: ./t.db }
 upstreams:
   - { name: br, type: bedrock, region: us-east-1, team_inference_profiles: { web: { claude-sonnet-4-5: "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/webprof" } } }
-`);
-    const rec = (id: string, modelId: string) => JSON.stringify({ timestamp: '2026-11-24T11:00:00Z', requestId: id, region: 'us-east-1', modelId, identity: { arn: 'arn:aws:iam::1:user/x' }, input: { inputTokenCount: 1_000_000 }, output: { outputTokenCount: 0 } });
-    writeFileSync(join(d, 'log.json'), [
-      rec('a1', 'arn:aws:bedrock:us-east-1:111122223333:inference-profile/global.anthropic.claude-haiku-4-5-20251001-v1:0'),
-      rec('a2', 'arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0'),
-      rec('a3', 'arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/webprof'),
-      rec('a4', 'arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/unknownprof'),
-    ].join('\n') + '\n');
+`,
+    );
+    const rec = (id: string, modelId: string) =>
+      JSON.stringify({
+        timestamp: '2026-11-24T11:00:00Z',
+        requestId: id,
+        region: 'us-east-1',
+        modelId,
+        identity: { arn: 'arn:aws:iam::1:user/x' },
+        input: { inputTokenCount: 1_000_000 },
+        output: { outputTokenCount: 0 },
+      });
+    writeFileSync(
+      join(d, 'log.json'),
+      [
+        rec('a1', 'arn:aws:bedrock:us-east-1:111122223333:inference-profile/global.anthropic.claude-haiku-4-5-20251001-v1:0'),
+        rec('a2', 'arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0'),
+        rec('a3', 'arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/webprof'),
+        rec('a4', 'arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/unknownprof'),
+      ].join('\n') + '\n',
+    );
     const r = tollgate(['ingest', 'bedrock-invocation-logs', join(d, 'log.json'), '--json', '--config', c]);
     assert.equal(r.status, 0, r.stderr);
     const s = new SqliteStore(join(d, 't.db'));
-    const rows = s.db.prepare("SELECT id, model, cost_nanousd, priced FROM external_usage ORDER BY id").all() as { id: string; model: string; cost_nanousd: number; priced: number }[];
+    const rows = s.db.prepare('SELECT id, model, cost_nanousd, priced FROM external_usage ORDER BY id').all() as {
+      id: string;
+      model: string;
+      cost_nanousd: number;
+      priced: number;
+    }[];
     s.close();
     // Haiku 4.5 $1/M: global list; in-region (foundation model) 1.1×; Sonnet 4.5 $3/M behind the team profile, 1.1×.
-    assert.deepEqual(rows.map((x) => [x.id, x.cost_nanousd, x.priced]), [
-      ['bedrock:a1', 1_000_000_000, 1], ['bedrock:a2', 1_100_000_000, 1], ['bedrock:a3', 3_300_000_000, 1], ['bedrock:a4', 30_000_000_000, 0],
-    ]);
+    assert.deepEqual(
+      rows.map((x) => [x.id, x.cost_nanousd, x.priced]),
+      [
+        ['bedrock:a1', 1_000_000_000, 1],
+        ['bedrock:a2', 1_100_000_000, 1],
+        ['bedrock:a3', 3_300_000_000, 1],
+        ['bedrock:a4', 30_000_000_000, 0],
+      ],
+    );
     assert.equal(rows[2]!.model, 'claude-sonnet-4-5');
     rmSync(d, { recursive: true, force: true });
   });
@@ -191,13 +313,20 @@ upstreams:
     const d = mkdtempSync(join(tmpdir(), 'tollgate-csv-'));
     const c = join(d, 'c.yaml');
     writeFileSync(c, 'store: { sqlite: ./t.db }\n');
-    writeFileSync(join(d, 'cur.csv'), [
-      'identity_line_item_id,line_item_usage_start_date,line_item_product_code,line_item_usage_type,line_item_iam_principal,line_item_unblended_cost',
-      'x-1,2026-11-24T00:00:00Z,AmazonBedrock,USE1-Claude-input,arn:a,1.00',
-      'x-2,2026-11-24T00:00:00Z,AmazonBedrock,"USE1-Claude-"broken",arn:a,2.00',
-      'x-3,2026-11-24T00:00:00Z,AmazonBedrock,USE1-Claude-output,arn:a,3.00',
-    ].join('\n') + '\n');
-    const r = JSON.parse(tollgate(['ingest', 'cur', join(d, 'cur.csv'), '--json', '--config', c]).stdout) as { imported: number; malformed: number; problems: string[] };
+    writeFileSync(
+      join(d, 'cur.csv'),
+      [
+        'identity_line_item_id,line_item_usage_start_date,line_item_product_code,line_item_usage_type,line_item_iam_principal,line_item_unblended_cost',
+        'x-1,2026-11-24T00:00:00Z,AmazonBedrock,USE1-Claude-input,arn:a,1.00',
+        'x-2,2026-11-24T00:00:00Z,AmazonBedrock,"USE1-Claude-"broken",arn:a,2.00',
+        'x-3,2026-11-24T00:00:00Z,AmazonBedrock,USE1-Claude-output,arn:a,3.00',
+      ].join('\n') + '\n',
+    );
+    const r = JSON.parse(tollgate(['ingest', 'cur', join(d, 'cur.csv'), '--json', '--config', c]).stdout) as {
+      imported: number;
+      malformed: number;
+      problems: string[];
+    };
     assert.deepEqual([r.imported, r.malformed], [2, 1]);
     assert.match(r.problems[0]!, /cur\.csv:3: CSV: /);
     const wrong = tollgate(['ingest', 'claude-transcripts', join(d, 'cur.csv'), '--config', c]);

@@ -20,21 +20,95 @@ let cfg: string;
 
 function line(p: Partial<LedgerLine> & { id: string; ts: number }): LedgerLine {
   return {
-    key_id: 'key_x', user: null, team: null, project: null, session_id: null, endpoint: 'messages', model_requested: null, model_served: null,
-    upstream: 'anthropic', route: 'anthropic', region: null, http_status: 200, error_type: null, error_code: null, stop_reason: 'end_turn', streamed: true,
-    input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_5m_input_tokens: 0, cache_creation_1h_input_tokens: 0,
-    web_search_requests: 0, web_fetch_requests: 0, cost_nanousd: 0, priced: true, ttfb_ms: 1, duration_ms: 2, client_aborted: false,
-    upstream_request_id: null, message_id: null, upstream_model: null, endpoint_type: null, attempts: [], ...p,
+    key_id: 'key_x',
+    user: null,
+    team: null,
+    project: null,
+    session_id: null,
+    endpoint: 'messages',
+    model_requested: null,
+    model_served: null,
+    upstream: 'anthropic',
+    route: 'anthropic',
+    region: null,
+    http_status: 200,
+    error_type: null,
+    error_code: null,
+    stop_reason: 'end_turn',
+    streamed: true,
+    input_tokens: 0,
+    output_tokens: 0,
+    cache_read_input_tokens: 0,
+    cache_creation_5m_input_tokens: 0,
+    cache_creation_1h_input_tokens: 0,
+    web_search_requests: 0,
+    web_fetch_requests: 0,
+    cost_nanousd: 0,
+    priced: true,
+    ttfb_ms: 1,
+    duration_ms: 2,
+    client_aborted: false,
+    upstream_request_id: null,
+    message_id: null,
+    upstream_model: null,
+    endpoint_type: null,
+    attempts: [],
+    ...p,
   };
 }
 
 const T = (s: string) => Date.parse(s);
 // Hand-made: two teams, two models, two months; costs chosen so sums are easy to check.
 const LINES = [
-  line({ id: 'a1', ts: T('2026-10-30T10:00:00Z'), user: 'ann', team: 'web', project: 'p1', model_served: 'claude-opus-5-5', input_tokens: 100, output_tokens: 10, cost_nanousd: 1_000_000_000 }),
-  line({ id: 'a2', ts: T('2026-11-02T10:00:00Z'), user: 'ann', team: 'web', project: 'p1', model_served: 'claude-opus-5-5', input_tokens: 200, output_tokens: 20, cache_read_input_tokens: 7, cost_nanousd: 2_500_000_001 }),
-  line({ id: 'a3', ts: T('2026-11-03T10:00:00Z'), user: 'ben', team: 'web', project: 'p2', model_served: 'claude-haiku-4-5', input_tokens: 5, output_tokens: 1, cost_nanousd: 333 }),
-  line({ id: 'a4', ts: T('2026-11-03T11:00:00Z'), user: 'cy', team: 'data', project: 'p2', model_served: 'claude-haiku-4-5', route: 'bedrock', region: 'eu-west-1', input_tokens: 1, output_tokens: 1, cache_creation_1h_input_tokens: 9, web_search_requests: 2, cost_nanousd: 20_000_000_000 }),
+  line({
+    id: 'a1',
+    ts: T('2026-10-30T10:00:00Z'),
+    user: 'ann',
+    team: 'web',
+    project: 'p1',
+    model_served: 'claude-opus-5-5',
+    input_tokens: 100,
+    output_tokens: 10,
+    cost_nanousd: 1_000_000_000,
+  }),
+  line({
+    id: 'a2',
+    ts: T('2026-11-02T10:00:00Z'),
+    user: 'ann',
+    team: 'web',
+    project: 'p1',
+    model_served: 'claude-opus-5-5',
+    input_tokens: 200,
+    output_tokens: 20,
+    cache_read_input_tokens: 7,
+    cost_nanousd: 2_500_000_001,
+  }),
+  line({
+    id: 'a3',
+    ts: T('2026-11-03T10:00:00Z'),
+    user: 'ben',
+    team: 'web',
+    project: 'p2',
+    model_served: 'claude-haiku-4-5',
+    input_tokens: 5,
+    output_tokens: 1,
+    cost_nanousd: 333,
+  }),
+  line({
+    id: 'a4',
+    ts: T('2026-11-03T11:00:00Z'),
+    user: 'cy',
+    team: 'data',
+    project: 'p2',
+    model_served: 'claude-haiku-4-5',
+    route: 'bedrock',
+    region: 'eu-west-1',
+    input_tokens: 1,
+    output_tokens: 1,
+    cache_creation_1h_input_tokens: 9,
+    web_search_requests: 2,
+    cost_nanousd: 20_000_000_000,
+  }),
 ];
 
 before(() => {
@@ -52,11 +126,14 @@ describe('tollgate report', () => {
     const r = tollgate(['report', '--by', 'team,model', '--json', '--config', cfg]);
     assert.equal(r.status, 0, r.stderr);
     const rows = JSON.parse(r.stdout) as Record<string, unknown>[];
-    assert.deepEqual(rows.map((x) => [x.team, x.model, x.requests, x.cost_nanousd]), [
-      ['data', 'claude-haiku-4-5', 1, 20_000_000_000],
-      ['web', 'claude-haiku-4-5', 1, 333],
-      ['web', 'claude-opus-5-5', 2, 3_500_000_001],
-    ]);
+    assert.deepEqual(
+      rows.map((x) => [x.team, x.model, x.requests, x.cost_nanousd]),
+      [
+        ['data', 'claude-haiku-4-5', 1, 20_000_000_000],
+        ['web', 'claude-haiku-4-5', 1, 333],
+        ['web', 'claude-opus-5-5', 2, 3_500_000_001],
+      ],
+    );
     const web = rows.find((x) => x.team === 'web' && x.model === 'claude-opus-5-5')!;
     assert.deepEqual([web.input_tokens, web.output_tokens, web.cache_read_input_tokens, web.cost_usd], [300, 30, 7, 3.500000001]);
     const data = rows[0]!;
@@ -65,10 +142,31 @@ describe('tollgate report', () => {
 
   it('buckets by day, ISO week (from Monday) and month, and filters by time range', () => {
     const weeks = JSON.parse(tollgate(['report', '--by', 'week', '--json', '--config', cfg]).stdout) as { week: string; requests: number }[];
-    assert.deepEqual(weeks.map((w) => [w.week, w.requests]), [['2026-10-26', 1], ['2026-11-02', 3]], 'Friday 10-30 and Monday 11-02 fall in different weeks, named by their Mondays');
-    const months = JSON.parse(tollgate(['report', '--by', 'month,route', '--json', '--config', cfg]).stdout) as { month: string; route: string; cost_nanousd: number }[];
-    assert.deepEqual(months.map((m) => [m.month, m.route, m.cost_nanousd]), [['2026-10', 'anthropic', 1_000_000_000], ['2026-11', 'anthropic', 2_500_000_334], ['2026-11', 'bedrock', 20_000_000_000]]);
-    const nov = JSON.parse(tollgate(['report', '--by', 'day', '--since', '2026-11-03', '--until', '2026-11-04', '--json', '--config', cfg]).stdout) as { day: string; requests: number }[];
+    assert.deepEqual(
+      weeks.map((w) => [w.week, w.requests]),
+      [
+        ['2026-10-26', 1],
+        ['2026-11-02', 3],
+      ],
+      'Friday 10-30 and Monday 11-02 fall in different weeks, named by their Mondays',
+    );
+    const months = JSON.parse(tollgate(['report', '--by', 'month,route', '--json', '--config', cfg]).stdout) as {
+      month: string;
+      route: string;
+      cost_nanousd: number;
+    }[];
+    assert.deepEqual(
+      months.map((m) => [m.month, m.route, m.cost_nanousd]),
+      [
+        ['2026-10', 'anthropic', 1_000_000_000],
+        ['2026-11', 'anthropic', 2_500_000_334],
+        ['2026-11', 'bedrock', 20_000_000_000],
+      ],
+    );
+    const nov = JSON.parse(tollgate(['report', '--by', 'day', '--since', '2026-11-03', '--until', '2026-11-04', '--json', '--config', cfg]).stdout) as {
+      day: string;
+      requests: number;
+    }[];
     assert.deepEqual(nov, [{ ...nov[0]!, day: '2026-11-03', requests: 2 }]);
   });
 
@@ -76,14 +174,24 @@ describe('tollgate report', () => {
     const t = tollgate(['report', '--by', 'user', '--config', cfg]).stdout;
     assert.match(t, /TOTAL\s+4\s+306\s+32\s+7\s+0\s+9\s+2\s+23\.5000/);
     const csv = tollgate(['report', '--by', 'region', '--csv', '--config', cfg]).stdout.trim().split('\n');
-    assert.equal(csv[0], 'region,requests,input_tokens,output_tokens,cache_read_input_tokens,cache_creation_5m_input_tokens,cache_creation_1h_input_tokens,web_search_requests,cost_usd');
+    assert.equal(
+      csv[0],
+      'region,requests,input_tokens,output_tokens,cache_read_input_tokens,cache_creation_5m_input_tokens,cache_creation_1h_input_tokens,web_search_requests,cost_usd',
+    );
     assert.ok(csv.includes('eu-west-1,1,1,1,0,0,9,2,20.000000000'));
     assert.ok(csv.includes(',3,305,31,7,0,0,0,3.500000334'), 'requests without a region form one group');
   });
 
   it('gives a chargeback view per team per month', () => {
     const rows = JSON.parse(tollgate(['report', 'chargeback', '--json', '--config', cfg]).stdout) as { month: string; team: string; cost_usd: number }[];
-    assert.deepEqual(rows.map((r) => [r.month, r.team, r.cost_usd]), [['2026-10', 'web', 1], ['2026-11', 'data', 20], ['2026-11', 'web', 2.500000334]]);
+    assert.deepEqual(
+      rows.map((r) => [r.month, r.team, r.cost_usd]),
+      [
+        ['2026-10', 'web', 1],
+        ['2026-11', 'data', 20],
+        ['2026-11', 'web', 2.500000334],
+      ],
+    );
     const p = JSON.parse(tollgate(['report', 'chargeback', '--by', 'project', '--json', '--config', cfg]).stdout) as { project: string }[];
     assert.deepEqual([...new Set(p.map((r) => r.project))].sort(), ['p1', 'p2']);
   });
@@ -105,10 +213,24 @@ describe('tollgate report', () => {
     const wantTokens = lines.reduce((a, l) => a + l.input_tokens + l.output_tokens + l.cache_read_input_tokens + l.cache_creation_5m_input_tokens, 0);
     for (const d of REPORT_DIMENSIONS) {
       const rows = s.report([d], {});
-      assert.equal(rows.reduce((a, r) => a + BigInt(Number(r.cost_nanousd)), 0n), want, d);
-      assert.equal(rows.reduce((a, r) => a + Number(r.input_tokens) + Number(r.output_tokens) + Number(r.cache_read_input_tokens) + Number(r.cache_creation_5m_input_tokens), 0), wantTokens, d);
+      assert.equal(
+        rows.reduce((a, r) => a + BigInt(Number(r.cost_nanousd)), 0n),
+        want,
+        d,
+      );
+      assert.equal(
+        rows.reduce(
+          (a, r) => a + Number(r.input_tokens) + Number(r.output_tokens) + Number(r.cache_read_input_tokens) + Number(r.cache_creation_5m_input_tokens),
+          0,
+        ),
+        wantTokens,
+        d,
+      );
     }
-    const teams = s.report(['team'], {}).map((r) => r.team).sort();
+    const teams = s
+      .report(['team'], {})
+      .map((r) => r.team)
+      .sort();
     assert.deepEqual(teams, ['data', 'eu-finance', 'web']);
     s.close();
   });
@@ -122,13 +244,19 @@ describe('advisors', () => {
 
   it('recommends a seat only when it is cheaper, fits the caps, and use is steady', () => {
     assert.equal(workingDays(since, until), 22);
-    const a = adviseSeats([
-      { user: 'steady-pro', cost: 45e9, perDay: perDay(20, 45 / 20) },
-      { user: 'steady-max', cost: 300e9, perDay: perDay(21, 300 / 21) },
-      { user: 'bursty', cost: 300e9, perDay: perDay(4, 75) },
-      { user: 'light', cost: 12e9, perDay: perDay(15, 0.8) },
-      { user: 'whale', cost: 5000e9, perDay: perDay(22, 227) },
-    ], plans, since, until, { individual: true });
+    const a = adviseSeats(
+      [
+        { user: 'steady-pro', cost: 45e9, perDay: perDay(20, 45 / 20) },
+        { user: 'steady-max', cost: 300e9, perDay: perDay(21, 300 / 21) },
+        { user: 'bursty', cost: 300e9, perDay: perDay(4, 75) },
+        { user: 'light', cost: 12e9, perDay: perDay(15, 0.8) },
+        { user: 'whale', cost: 5000e9, perDay: perDay(22, 227) },
+      ],
+      plans,
+      since,
+      until,
+      { individual: true },
+    );
     const by = Object.fromEntries(a.map((x) => [x.user, x]));
     assert.deepEqual([by['steady-pro']!.recommendation, by['steady-pro']!.plan, by['steady-pro']!.saving_usd_per_month], ['seat', 'pro', 25]);
     assert.deepEqual([by['steady-max']!.recommendation, by['steady-max']!.plan, by['steady-max']!.saving_usd_per_month], ['seat', 'max5', 200]);
@@ -156,17 +284,30 @@ describe('advisors', () => {
     // One heavy user alone on Team premium would pay for its 5-seat minimum: metered is cheaper.
     assert.equal(by.heavy!.recommendation, 'metered');
     assert.match(by.heavy!.reason, /only 1 user\(s\) need it and the plan's minimum is 5 seats \(\$750\.00\/month vs \$300\.00 metered\)/);
-    assert.ok(a.every((x) => x.plan === null || x.plan.startsWith('team_')), 'no individual plan without --individual');
+    assert.ok(
+      a.every((x) => x.plan === null || x.plan.startsWith('team_')),
+      'no individual plan without --individual',
+    );
   });
 
-  it('follows the article\'s decision tree on its four worked scenarios', () => {
-    assert.equal(adviseRoute({ stage: 'evaluation', usage: 'uneven', cloud: 'none', chargeback: false }).route, 'anthropic', 'the solo developer trying it out');
+  it("follows the article's decision tree on its four worked scenarios", () => {
+    assert.equal(
+      adviseRoute({ stage: 'evaluation', usage: 'uneven', cloud: 'none', chargeback: false }).route,
+      'anthropic',
+      'the solo developer trying it out',
+    );
     assert.equal(adviseRoute({ stage: 'steady', usage: 'even', cloud: 'none', chargeback: false }).route, 'seats', 'ten people using it all day');
     assert.equal(adviseRoute({ stage: 'steady', usage: 'uneven', cloud: 'none', chargeback: false }).route, 'anthropic', 'two heavy, eight occasional');
     const eu = adviseRoute({ stage: 'steady', usage: 'even', cloud: 'aws', residency: 'eu', chargeback: true });
     assert.deepEqual([eu.route, eu.region], ['bedrock', 'eu-west-1'], 'the regulated enterprise on AWS');
     assert.match(eu.reasons[0]!, /hard constraint and overrides cost/);
-    assert.deepEqual([adviseRoute({ stage: 'evaluation', usage: 'even', cloud: 'gcp', residency: 'europe-west4', chargeback: false }).route, adviseRoute({ stage: 'evaluation', usage: 'even', cloud: 'gcp', residency: 'europe-west4', chargeback: false }).region], ['vertex', 'europe-west4']);
+    assert.deepEqual(
+      [
+        adviseRoute({ stage: 'evaluation', usage: 'even', cloud: 'gcp', residency: 'europe-west4', chargeback: false }).route,
+        adviseRoute({ stage: 'evaluation', usage: 'even', cloud: 'gcp', residency: 'europe-west4', chargeback: false }).region,
+      ],
+      ['vertex', 'europe-west4'],
+    );
   });
 
   it('the CLI prints the route with its reasons, config and settings; refuses missing answers off a terminal', () => {
@@ -193,28 +334,38 @@ describe('advisors', () => {
     assert.ok(seats.assumptions.some((a) => /session and weekly caps, not token budgets/.test(a)));
   });
 
-  it('asks the hard constraints first in a terminal, and stops asking once they decide', { skip: existsSync('/usr/bin/script') ? false : 'no script(1) for a terminal' }, async () => {
-    // script(1) gives the CLI a terminal; each answer is typed when its question appears.
-    const child = spawn('/usr/bin/script', ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} advise route`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const answers: [RegExp, string][] = [[/--residency: must inference stay in a region/, 'eu'], [/--chargeback: .*\[yes\/no\]/, 'yes'], [/--cloud: an existing cloud contract/, 'gcp']];
-    let seen = '';
-    const asked: string[] = [];
-    const done = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    const timer = setTimeout(() => child.kill(), 30_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      seen += d.toString();
-      const next = answers[asked.length];
-      if (next && next[0].test(seen.slice(seen.lastIndexOf('--')))) {
-        asked.push(next[1]);
-        child.stdin!.write(`${next[1]}\n`);
-      }
-    });
-    assert.equal(await done, 0, seen);
-    clearTimeout(timer);
-    assert.deepEqual(asked, ['eu', 'yes', 'gcp'], 'residency, chargeback, cloud — in that order');
-    assert.doesNotMatch(seen, /--stage|--usage/, 'stage and usage are not asked once a hard constraint decides');
-    assert.match(seen, /recommended: vertex in europe-west1/);
-  });
+  it(
+    'asks the hard constraints first in a terminal, and stops asking once they decide',
+    { skip: existsSync('/usr/bin/script') ? false : 'no script(1) for a terminal' },
+    async () => {
+      // script(1) gives the CLI a terminal; each answer is typed when its question appears.
+      const child = spawn('/usr/bin/script', ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} advise route`, '/dev/null'], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      const answers: [RegExp, string][] = [
+        [/--residency: must inference stay in a region/, 'eu'],
+        [/--chargeback: .*\[yes\/no\]/, 'yes'],
+        [/--cloud: an existing cloud contract/, 'gcp'],
+      ];
+      let seen = '';
+      const asked: string[] = [];
+      const done = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      const timer = setTimeout(() => child.kill(), 30_000);
+      child.stdout!.on('data', (d: Buffer) => {
+        seen += d.toString();
+        const next = answers[asked.length];
+        if (next && next[0].test(seen.slice(seen.lastIndexOf('--')))) {
+          asked.push(next[1]);
+          child.stdin!.write(`${next[1]}\n`);
+        }
+      });
+      assert.equal(await done, 0, seen);
+      clearTimeout(timer);
+      assert.deepEqual(asked, ['eu', 'yes', 'gcp'], 'residency, chargeback, cloud — in that order');
+      assert.doesNotMatch(seen, /--stage|--usage/, 'stage and usage are not asked once a hard constraint decides');
+      assert.match(seen, /recommended: vertex in europe-west1/);
+    },
+  );
 
   it('insights: a summary of avoidable dollars first, findings most-avoidable first, --limit', () => {
     const d = mkdtempSync(join(tmpdir(), 'tollgate-insights-'));
@@ -227,7 +378,10 @@ describe('advisors', () => {
     const first = text.stdout.split('\n')[0]!;
     assert.match(first, /^\d+ findings over \$[\d.]+ of spend; avoidable: \$[\d.]+ \(/);
     assert.match(text.stdout, /showing 20 of \d+, most avoidable first \(--limit for more\)/);
-    const j = JSON.parse(tollgate(['insights', '--json', '--limit', '5', '--config', c], { env }).stdout) as { summary: { findings: number; avoidable_usd: number }; findings: { avoidable_usd: number; cost_usd: number }[] };
+    const j = JSON.parse(tollgate(['insights', '--json', '--limit', '5', '--config', c], { env }).stdout) as {
+      summary: { findings: number; avoidable_usd: number };
+      findings: { avoidable_usd: number; cost_usd: number }[];
+    };
     assert.equal(j.findings.length, 5);
     assert.ok(j.summary.findings > 20);
     for (let i = 1; i < j.findings.length; i++) assert.ok(j.findings[i - 1]!.avoidable_usd >= j.findings[i]!.avoidable_usd);
@@ -252,14 +406,30 @@ describe('fleet-sized ledgers: seed, stream, prune', () => {
       assert.equal(tollgate(['dev', 'seed-ledger', '--lines', '10', '--config', c], { env }).status, 2, 'only an empty ledger is seeded');
       const lines = JSON.parse(tollgate(['usage', '--json', '--config', c], { env }).stdout) as { cost_nanousd: number; time: string; user: string }[];
       assert.equal(lines.length, 4000);
-      assert.ok(lines.every((l, i) => i === 0 || lines[i - 1]!.time <= l.time), 'oldest first');
+      assert.ok(
+        lines.every((l, i) => i === 0 || lines[i - 1]!.time <= l.time),
+        'oldest first',
+      );
       const total = lines.reduce((a, l) => a + l.cost_nanousd, 0);
-      const byUser = JSON.parse(tollgate(['usage', 'summary', '--by', 'user', '--json', '--config', c], { env }).stdout) as { cost_nanousd: number; requests: number }[];
-      assert.equal(byUser.reduce((a, r) => a + r.cost_nanousd, 0), total);
-      assert.equal(byUser.reduce((a, r) => a + r.requests, 0), 4000);
+      const byUser = JSON.parse(tollgate(['usage', 'summary', '--by', 'user', '--json', '--config', c], { env }).stdout) as {
+        cost_nanousd: number;
+        requests: number;
+      }[];
+      assert.equal(
+        byUser.reduce((a, r) => a + r.cost_nanousd, 0),
+        total,
+      );
+      assert.equal(
+        byUser.reduce((a, r) => a + r.requests, 0),
+        4000,
+      );
       assert.ok(byUser.length > 40 && byUser.length <= 60);
       const latest = JSON.parse(tollgate(['usage', '--json', '--limit', '3', '--config', c], { env }).stdout) as { time: string }[];
-      assert.deepEqual(latest.map((l) => l.time), lines.slice(-3).map((l) => l.time), '--limit: the latest, oldest first');
+      assert.deepEqual(
+        latest.map((l) => l.time),
+        lines.slice(-3).map((l) => l.time),
+        '--limit: the latest, oldest first',
+      );
       // A plain listing streams a table with a header and one row per line.
       const table = tollgate(['usage', '--config', c], { env }).stdout.trimEnd().split('\n');
       assert.equal(table.length, 4002);
@@ -274,10 +444,18 @@ describe('fleet-sized ledgers: seed, stream, prune', () => {
       const older = lines.filter((l) => l.time < `${cut}T`).length;
       assert.deepEqual([res.deleted, res.archived, res.pruned_before], [older, older, `${cut}T00:00:00.000Z`]);
       const { gunzipSync } = await import('node:zlib');
-      const kept = gunzipSync(readFileSync(archive)).toString().trim().split('\n').map((x) => JSON.parse(x) as { cost_nanousd: number });
+      const kept = gunzipSync(readFileSync(archive))
+        .toString()
+        .trim()
+        .split('\n')
+        .map((x) => JSON.parse(x) as { cost_nanousd: number });
       assert.equal(kept.length, older);
       assert.equal(JSON.parse(tollgate(['usage', '--json', '--config', c], { env }).stdout).length, 4000 - older);
-      assert.deepEqual(JSON.parse(tollgate(['report', '--by', 'day,team', '--json', '--config', c], { env }).stdout), before, 'totals by day survive the prune');
+      assert.deepEqual(
+        JSON.parse(tollgate(['report', '--by', 'day,team', '--json', '--config', c], { env }).stdout),
+        before,
+        'totals by day survive the prune',
+      );
       assert.equal(tollgate(['rollups', 'rebuild', '--config', c], { env }).status, 0);
       assert.deepEqual(JSON.parse(tollgate(['report', '--by', 'day,team', '--json', '--config', c], { env }).stdout), before, 'and a rollup rebuild');
       assert.equal(tollgate(['prune', '--before', cut, '--archive', archive, '--config', c], { env }).status, 2, 'an existing archive is not overwritten');

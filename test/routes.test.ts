@@ -15,9 +15,12 @@ import { claudeBody, startGateway, type TestGateway } from './helpers/gateway.js
 // metadata server; nothing here can reach a cloud.
 const scratch = mkdtempSync(join(tmpdir(), 'tollgate-routes-'));
 Object.assign(process.env, {
-  AWS_ACCESS_KEY_ID: AWS_TEST_CREDS.accessKeyId, AWS_SECRET_ACCESS_KEY: AWS_TEST_CREDS.secretAccessKey,
-  AWS_SESSION_TOKEN: AWS_TEST_CREDS.sessionToken, AWS_EC2_METADATA_DISABLED: 'true',
-  AWS_CONFIG_FILE: join(scratch, 'aws-config'), AWS_SHARED_CREDENTIALS_FILE: join(scratch, 'aws-credentials'),
+  AWS_ACCESS_KEY_ID: AWS_TEST_CREDS.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: AWS_TEST_CREDS.secretAccessKey,
+  AWS_SESSION_TOKEN: AWS_TEST_CREDS.sessionToken,
+  AWS_EC2_METADATA_DISABLED: 'true',
+  AWS_CONFIG_FILE: join(scratch, 'aws-config'),
+  AWS_SHARED_CREDENTIALS_FILE: join(scratch, 'aws-credentials'),
   CLOUDSDK_CONFIG: join(scratch, 'gcloud'),
 });
 delete process.env.GOOGLE_APPLICATION_CREDENTIALS;
@@ -31,7 +34,11 @@ let metadata: FakeMetadata;
 let t: TestGateway;
 
 async function post(gw: TestGateway, key: string, body: Buffer | string, headers: Record<string, string> = {}, path = '/v1/messages?beta=true') {
-  const res = await request(gw.url + path, { method: 'POST', body, headers: { authorization: `Bearer ${key}`, 'anthropic-version': '2023-06-01', ...headers } });
+  const res = await request(gw.url + path, {
+    method: 'POST',
+    body,
+    headers: { authorization: `Bearer ${key}`, 'anthropic-version': '2023-06-01', ...headers },
+  });
   const text = await res.body.text();
   return { status: res.statusCode, headers: res.headers, text };
 }
@@ -40,11 +47,17 @@ async function post(gw: TestGateway, key: string, body: Buffer | string, headers
  * the fake's next bytes then follow what the client already has, on any machine. */
 function gated(until: string): { gate: Promise<void>; post: (gw: TestGateway, key: string, body: Buffer) => Promise<{ status: number; text: string }> } {
   let open!: () => void;
-  const gate = new Promise<void>((r) => { open = r; });
+  const gate = new Promise<void>((r) => {
+    open = r;
+  });
   return {
     gate,
     async post(gw, key, body) {
-      const res = await request(gw.url + '/v1/messages?beta=true', { method: 'POST', body, headers: { authorization: `Bearer ${key}`, 'anthropic-version': '2023-06-01' } });
+      const res = await request(gw.url + '/v1/messages?beta=true', {
+        method: 'POST',
+        body,
+        headers: { authorization: `Bearer ${key}`, 'anthropic-version': '2023-06-01' },
+      });
       let text = '';
       // If the gateway never forwards `until`, open anyway so the test fails on its assertions.
       const fallback = setTimeout(open, 30_000);
@@ -65,11 +78,14 @@ function lastLine(gw: TestGateway) {
 }
 
 function sseEventsOf(text: string): { event: string; data: Record<string, unknown> }[] {
-  return text.split('\n\n').filter(Boolean).map((block) => {
-    const ev = /^event: (.*)$/m.exec(block)?.[1] ?? '';
-    const data = /^data: (.*)$/m.exec(block)?.[1] ?? '{}';
-    return { event: ev, data: JSON.parse(data) as Record<string, unknown> };
-  });
+  return text
+    .split('\n\n')
+    .filter(Boolean)
+    .map((block) => {
+      const ev = /^event: (.*)$/m.exec(block)?.[1] ?? '';
+      const data = /^data: (.*)$/m.exec(block)?.[1] ?? '{}';
+      return { event: ev, data: JSON.parse(data) as Record<string, unknown> };
+    });
 }
 
 before(async () => {
@@ -79,7 +95,8 @@ before(async () => {
   metadata = await new FakeMetadata().start();
   process.env.GCE_METADATA_HOST = metadata.url;
   vertex = await new FakeVertex().start();
-  t = await startGateway(`
+  t = await startGateway(
+    `
 upstreams:
   - { name: anthropic, type: anthropic, base_url: "${anthropic.url}", api_key: sk-ant }
   - { name: bedrock-eu, type: bedrock, region: eu-west-1, profile: geo, base_url: "${bedrock.url}",
@@ -97,7 +114,9 @@ routes:
     vertex: [vertex-us]
     cloud-first: [bedrock-eu, anthropic]
 failover: { backoff_ms: 1, max_backoff_ms: 5, cooldown_after: 3, cooldown_ms: 60000 }
-`, { server: 'ping_interval_ms: 100' });
+`,
+    { server: 'ping_interval_ms: 100' },
+  );
 });
 after(async () => {
   await t.stop();
@@ -114,8 +133,15 @@ beforeEach(() => {
 describe('Bedrock route', () => {
   it('translates the request, signs it with SigV4, and streams Anthropic events back', async () => {
     const k = t.key('eve', 'eu-finance');
-    bedrock.fallback = { kind: 'stream', chunkSize: 13, usageStart: { input_tokens: 1000, output_tokens: 1, cache_read_input_tokens: 2000, cache_creation_input_tokens: 400 }, usageEnd: { output_tokens: 100 } };
-    const r = await post(t, k.secret, claudeBody(3000, { model: 'claude-sonnet-4-5-20250929' }), { 'anthropic-beta': `claude-code-20250219,interleaved-thinking-2025-05-14,${BEDROCK_REJECTS[1]}` });
+    bedrock.fallback = {
+      kind: 'stream',
+      chunkSize: 13,
+      usageStart: { input_tokens: 1000, output_tokens: 1, cache_read_input_tokens: 2000, cache_creation_input_tokens: 400 },
+      usageEnd: { output_tokens: 100 },
+    };
+    const r = await post(t, k.secret, claudeBody(3000, { model: 'claude-sonnet-4-5-20250929' }), {
+      'anthropic-beta': `claude-code-20250219,interleaved-thinking-2025-05-14,${BEDROCK_REJECTS[1]}`,
+    });
     assert.equal(r.status, 200, r.text);
     assert.match(String(r.headers['content-type']), /^text\/event-stream/);
     const got = bedrock.requests[0]!;
@@ -127,12 +153,21 @@ describe('Bedrock route', () => {
     assert.ok(!('model' in got.body) && !('stream' in got.body));
     assert.ok(Array.isArray(got.body.messages));
     const events = sseEventsOf(r.text);
-    assert.deepEqual(events.map((e) => e.event).filter((e) => e !== 'ping').slice(0, 2), ['message_start', 'content_block_start']);
+    assert.deepEqual(
+      events
+        .map((e) => e.event)
+        .filter((e) => e !== 'ping')
+        .slice(0, 2),
+      ['message_start', 'content_block_start'],
+    );
     assert.equal((events[0]!.data.message as { model: string }).model, 'claude-sonnet-4-5-20250929', 'client sees the id it asked for');
     assert.ok(!r.text.includes('amazon-bedrock-invocationMetrics'), 'route-specific fields stripped');
     assert.equal(events[events.length - 1]!.event, 'message_stop');
     const l = lastLine(t);
-    assert.deepEqual([l.route, l.upstream, l.region, l.endpoint_type, l.upstream_model], ['bedrock', 'bedrock-eu', 'eu-west-1', 'geo', 'eu.anthropic.claude-sonnet-4-5-20250929-v1:0']);
+    assert.deepEqual(
+      [l.route, l.upstream, l.region, l.endpoint_type, l.upstream_model],
+      ['bedrock', 'bedrock-eu', 'eu-west-1', 'geo', 'eu.anthropic.claude-sonnet-4-5-20250929-v1:0'],
+    );
     assert.deepEqual([l.input_tokens, l.output_tokens, l.cache_read_input_tokens, l.cache_creation_5m_input_tokens], [1000, 100, 2000, 400]);
     // Sonnet 4.5 on a geo profile: 1.1 × list ($3 in, $15 out, $0.30 read, $3.75 write).
     const list = 1000 * 3000 + 100 * 15000 + 2000 * 300 + 400 * 3750; // nano-USD
@@ -208,10 +243,16 @@ describe('Bedrock route', () => {
     assert.equal((JSON.parse(r.text) as { error: { type: string } }).error.type, 'rate_limit_error');
     t.gw.ctx.router.success('bedrock-eu');
     // Exception frame mid-stream: the client gets an SSE error event.
-    for (const [frame, type] of [['modelStreamErrorException', 'api_error'], ['internalServerException', 'api_error'], ['serviceUnavailableException', 'overloaded_error'], ['validationException', 'invalid_request_error'], ['modelTimeoutException', 'timeout_error']]) {
+    for (const [frame, type] of [
+      ['modelStreamErrorException', 'api_error'],
+      ['internalServerException', 'api_error'],
+      ['serviceUnavailableException', 'overloaded_error'],
+      ['validationException', 'invalid_request_error'],
+      ['modelTimeoutException', 'timeout_error'],
+    ]) {
       const g = gated('event: message_start');
       bedrock.next({ kind: 'stream', exceptionAfter: 3, exception: frame as string, gate: g.gate });
-      r = { ...await g.post(t, k.secret, claudeBody(300, { model: 'claude-haiku-4-5' })), headers: {} };
+      r = { ...(await g.post(t, k.secret, claudeBody(300, { model: 'claude-haiku-4-5' }))), headers: {} };
       assert.equal(r.status, 200);
       const evs = sseEventsOf(r.text);
       const last = evs[evs.length - 1]!;
@@ -274,7 +315,13 @@ describe('Vertex route', () => {
 
   it('count_tokens keeps the model in the body and goes to count-tokens:rawPredict', async () => {
     const k = t.key('vic2', 'vertex');
-    const r = await post(t, k.secret, JSON.stringify({ model: 'claude-sonnet-4-6', messages: [{ role: 'user', content: 'hi' }] }), {}, '/v1/messages/count_tokens');
+    const r = await post(
+      t,
+      k.secret,
+      JSON.stringify({ model: 'claude-sonnet-4-6', messages: [{ role: 'user', content: 'hi' }] }),
+      {},
+      '/v1/messages/count_tokens',
+    );
     assert.equal(r.status, 200, r.text);
     assert.deepEqual(JSON.parse(r.text), { input_tokens: 55 });
     assert.equal(vertex.requests[0]!.model, 'count-tokens');
@@ -283,7 +330,12 @@ describe('Vertex route', () => {
 
   it('maps Google-shaped errors to Anthropic ones', async () => {
     const k = t.key('vic3', 'vertex');
-    for (const [code, status, want, type, array] of [[429, 'RESOURCE_EXHAUSTED', 429, 'rate_limit_error', false], [400, 'INVALID_ARGUMENT', 400, 'invalid_request_error', true], [403, 'PERMISSION_DENIED', 502, 'api_error', false], [503, 'UNAVAILABLE', 529, 'overloaded_error', true]] as const) {
+    for (const [code, status, want, type, array] of [
+      [429, 'RESOURCE_EXHAUSTED', 429, 'rate_limit_error', false],
+      [400, 'INVALID_ARGUMENT', 400, 'invalid_request_error', true],
+      [403, 'PERMISSION_DENIED', 502, 'api_error', false],
+      [503, 'UNAVAILABLE', 529, 'overloaded_error', true],
+    ] as const) {
       vertex.next(...Array.from({ length: 3 }, () => ({ kind: 'google-error' as const, code, status, message: 'quota', array })));
       const r = await post(t, k.secret, claudeBody(300, { model: 'claude-sonnet-4-6' }));
       assert.equal(r.status, want, r.text);
@@ -302,14 +354,20 @@ describe('routing and failover', () => {
     assert.equal(r.status, 200, r.text);
     assert.equal(r.headers['x-tollgate-upstream'], 'anthropic');
     let l = lastLine(t);
-    assert.deepEqual(l.attempts.map((a) => [a.upstream, a.status, a.error]), [['bedrock-eu', 503, 'overloaded_error'], ['anthropic', 200, null]]);
+    assert.deepEqual(
+      l.attempts.map((a) => [a.upstream, a.status, a.error]),
+      [
+        ['bedrock-eu', 503, 'overloaded_error'],
+        ['anthropic', 200, null],
+      ],
+    );
     assert.equal(l.route, 'anthropic');
     assert.equal(anthropic.requests[0]!.headers['x-api-key'], 'sk-ant');
     // After the first byte: a cut stream is not retried elsewhere.
     const g = gated('event: message_start');
     bedrock.next({ kind: 'stream', cutAfter: 3, gate: g.gate });
     const before = anthropic.requests.length;
-    r = { ...await g.post(t, k.secret, claudeBody(500, { model: 'claude-opus-4-6' })), headers: {} };
+    r = { ...(await g.post(t, k.secret, claudeBody(500, { model: 'claude-opus-4-6' }))), headers: {} };
     assert.equal(r.status, 200);
     assert.match(r.text, /event: error/);
     assert.equal(anthropic.requests.length, before, 'no failover after the first byte');
@@ -331,7 +389,10 @@ describe('routing and failover', () => {
     const r = await post(t, k.secret, claudeBody(300, { model: 'claude-haiku-4-5' }));
     assert.equal(r.status, 200);
     assert.equal(bedrock.requests.length, n, 'the cooling upstream is not tried first');
-    assert.deepEqual(lastLine(t).attempts.map((a) => a.upstream), ['anthropic']);
+    assert.deepEqual(
+      lastLine(t).attempts.map((a) => a.upstream),
+      ['anthropic'],
+    );
     router.success('bedrock-eu');
   });
 

@@ -25,7 +25,12 @@ const COST = 1000 * 3000 + 100 * 15000; // nano-USD = $0.0045
 async function post(gw: TestGateway, key: string, model = 'claude-sonnet-4-5', size = 500) {
   const res = await request(gw.url + '/v1/messages', { method: 'POST', body: claudeBody(size, { model }), headers: { authorization: `Bearer ${key}` } });
   const text = await res.body.text();
-  return { status: res.statusCode, headers: res.headers, text, error: res.statusCode >= 400 ? (JSON.parse(text) as { error: { type: string; message: string } }).error : null };
+  return {
+    status: res.statusCode,
+    headers: res.headers,
+    text,
+    error: res.statusCode >= 400 ? (JSON.parse(text) as { error: { type: string; message: string } }).error : null,
+  };
 }
 
 before(async () => {
@@ -49,7 +54,8 @@ function spendYaml(extra: string): string {
 describe('budgets', () => {
   let t: TestGateway;
   before(async () => {
-    t = await startGateway(spendYaml(`
+    t = await startGateway(
+      spendYaml(`
 budgets:
   - { user: ursula, period: day, limit_usd: 0.01, alert_at: [50, 100] }
   - { team: tigers, period: week, limit_usd: 0.01 }
@@ -58,7 +64,9 @@ budgets:
 alerts:
   - { type: slack, url: "${hook.url}/slack", events: [budget_threshold, budget_exhausted] }
   - { type: webhook, url: "${hook.url}/generic", events: [budget_threshold] }
-`), { wallNow: now });
+`),
+      { wallNow: now },
+    );
   });
   after(() => t.stop());
 
@@ -77,7 +85,10 @@ alerts:
     assert.equal(r.status, 429);
     assert.equal(fake.requests.length, before + 1, 'the refused request never reached the upstream');
     assert.equal(r.error!.type, 'rate_limit_error');
-    assert.match(r.error!.message, /^TG_BUDGET_EXHAUSTED: the daily budget of user ursula is spent: \$0\.0135 of \$0\.0100\. It resets 26 Nov 2026, 00:00 UTC \(2026-11-26T00:00:00\.000Z\)\. To raise it, ask #platform-help\./);
+    assert.match(
+      r.error!.message,
+      /^TG_BUDGET_EXHAUSTED: the daily budget of user ursula is spent: \$0\.0135 of \$0\.0100\. It resets 26 Nov 2026, 00:00 UTC \(2026-11-26T00:00:00\.000Z\)\. To raise it, ask #platform-help\./,
+    );
     assert.equal(r.headers['x-should-retry'], 'false');
     assert.equal(r.headers['anthropic-ratelimit-unified-status'], 'rejected');
     assert.equal(r.headers['anthropic-ratelimit-unified-reset'], String(Date.parse('2026-11-26T00:00:00Z') / 1000));
@@ -88,8 +99,14 @@ alerts:
     await t.gw.ctx.spend.alerts.drain();
     const slack = hook.received.filter((h) => h.path === '/slack').map((h) => String(h.body.text));
     const generic = hook.received.filter((h) => h.path === '/generic').map((h) => h.body);
-    assert.ok(slack.some((s) => /daily budget of user ursula has passed 50%: \$0\.0090 of \$0\.0100 spent \(hard limit; resets/.test(s)), slack.join('\n'));
-    assert.ok(slack.some((s) => /is spent .*requests are being refused until/.test(s)), slack.join('\n'));
+    assert.ok(
+      slack.some((s) => /daily budget of user ursula has passed 50%: \$0\.0090 of \$0\.0100 spent \(hard limit; resets/.test(s)),
+      slack.join('\n'),
+    );
+    assert.ok(
+      slack.some((s) => /is spent .*requests are being refused until/.test(s)),
+      slack.join('\n'),
+    );
     const th = generic.filter((g) => g.scope_value === 'ursula');
     assert.deepEqual(th.map((g) => g.threshold_pct).sort(), [100, 50]);
     assert.equal(th[0]!.event, 'budget_threshold');
@@ -169,7 +186,13 @@ alerts:
     while (t.gw.polls < polls0 + 2 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 10));
     const r = await post(t, k.secret);
     assert.equal(r.status, 429, r.text);
-    const list = JSON.parse(tollgate(['budgets', 'list', '--json', '--config', t.configFile], { env }).stdout) as { scope: string; value: string; state: string; spent_usd: number; source: string }[];
+    const list = JSON.parse(tollgate(['budgets', 'list', '--json', '--config', t.configFile], { env }).stdout) as {
+      scope: string;
+      value: string;
+      state: string;
+      spent_usd: number;
+      source: string;
+    }[];
     const vera = list.find((b) => b.value === 'vera')!;
     assert.equal(vera.state, 'exhausted');
     assert.equal(vera.source, 'cli');
@@ -187,7 +210,8 @@ alerts:
 describe('alerts for routes', () => {
   it('sends failover and cooldown alerts, retrying a destination that fails', async () => {
     const second = await new FakeAnthropic().start();
-    const g = await startGateway(`upstreams:
+    const g = await startGateway(
+      `upstreams:
   - { name: primary, type: anthropic, base_url: "${fake.url}", api_key: k }
   - { name: backup, type: anthropic, base_url: "${second.url}", api_key: k }
 routes: { default: [primary, backup] }
@@ -195,7 +219,9 @@ failover: { cooldown_after: 2, cooldown_ms: 60000 }
 alerts:
   - { type: webhook, url: "${hook.url}/routes", events: [failover, cooldown] }
   - { type: slack, url: "${hook.url}/slack-routes", events: [cooldown] }
-`, { wallNow: now });
+`,
+      { wallNow: now },
+    );
     hook.failNext = 1; // the first delivery fails with 503 and is retried
     const k = g.key('fo', 'x');
     fake.next({ kind: 'error', status: 529, type: 'overloaded_error' }, { kind: 'error', status: 529, type: 'overloaded_error' });
@@ -203,8 +229,14 @@ alerts:
     assert.equal((await post(g, k.secret)).status, 200);
     await g.gw.ctx.spend.alerts.drain();
     const generic = hook.received.filter((h) => h.path === '/routes').map((h) => h.body);
-    assert.ok(generic.some((b) => b.event === 'failover' && b.from === 'primary' && b.to === 'backup' && b.user === 'fo'), JSON.stringify(generic));
-    assert.ok(generic.some((b) => b.event === 'cooldown' && b.upstream === 'primary'), JSON.stringify(generic));
+    assert.ok(
+      generic.some((b) => b.event === 'failover' && b.from === 'primary' && b.to === 'backup' && b.user === 'fo'),
+      JSON.stringify(generic),
+    );
+    assert.ok(
+      generic.some((b) => b.event === 'cooldown' && b.upstream === 'primary'),
+      JSON.stringify(generic),
+    );
     const slack = hook.received.filter((h) => h.path === '/slack-routes').map((h) => String(h.body.text));
     assert.deepEqual(slack.length, 1);
     assert.match(slack[0]!, /upstream primary is in cooldown after 2 consecutive failures/);
@@ -215,12 +247,15 @@ alerts:
 
 describe('rate limits', () => {
   it('limits requests per minute, tokens per minute and concurrent streams, with retry-after', async () => {
-    const g = await startGateway(spendYaml(`
+    const g = await startGateway(
+      spendYaml(`
 rate_limits:
   - { user: rob, rpm: 3 }
   - { team: tok, tpm: 2000 }
   - { key: "*", concurrent: 2 }
-`), { wallNow: now });
+`),
+      { wallNow: now },
+    );
     const rob = g.key('rob', 'x');
     for (let i = 0; i < 3; i++) assert.equal((await post(g, rob.secret)).status, 200);
     let r = await post(g, rob.secret);
@@ -249,14 +284,17 @@ rate_limits:
 
 describe('model policy', () => {
   it('denies models outside the allow list, and rewrites per rule, recording requested and served', async () => {
-    const g = await startGateway(spendYaml(`
+    const g = await startGateway(
+      spendYaml(`
 policy:
   teams:
     contractors: { allow: [sonnet, haiku], rewrite: [{ from: haiku, to: claude-haiku-4-5 }] }
     savers: { rewrite: [{ from: opus, to: claude-sonnet-4-6, when_budget_pct: 50 }] }
 budgets:
   - { team: savers, period: day, limit_usd: 0.05 }
-`), { wallNow: now });
+`),
+      { wallNow: now },
+    );
     const c = g.key('cora', 'contractors');
     let r = await post(g, c.secret, 'claude-opus-4-6');
     assert.equal(r.status, 403);
@@ -275,7 +313,10 @@ budgets:
     fake.requests.length = 0;
     await post(g, s.secret, 'claude-opus-4-6'); // $0.025 on opus 4.6: 50 %
     await post(g, s.secret, 'claude-opus-4-6');
-    assert.deepEqual(fake.requests.map((q) => (JSON.parse(q.body.toString()) as { model: string }).model), ['claude-opus-4-6', 'claude-sonnet-4-6']);
+    assert.deepEqual(
+      fake.requests.map((q) => (JSON.parse(q.body.toString()) as { model: string }).model),
+      ['claude-opus-4-6', 'claude-sonnet-4-6'],
+    );
     l = g.gw.ctx.store.queryLedger({ user: 'sol' }).pop()!;
     assert.deepEqual([l.model_requested, l.model_served], ['claude-opus-4-6', 'claude-sonnet-4-6']);
     await g.stop();
@@ -302,7 +343,11 @@ describe('admin API and audit log', () => {
     const created = (await res.body.json()) as { id: string; key: string };
     assert.match(created.key, /^tg_/);
     assert.equal((await post(g, created.key)).status, 200, 'the key works at once');
-    res = await request(g.url + '/admin/budgets', { method: 'PUT', headers: auth, body: JSON.stringify({ scope: 'user', value: 'api-user', period: 'day', limit_usd: 0.001 }) });
+    res = await request(g.url + '/admin/budgets', {
+      method: 'PUT',
+      headers: auth,
+      body: JSON.stringify({ scope: 'user', value: 'api-user', period: 'day', limit_usd: 0.001 }),
+    });
     assert.equal(res.statusCode, 200);
     await res.body.dump();
     assert.equal((await post(g, created.key)).status, 429, 'already spent $0.0045 of $0.001');
@@ -352,7 +397,12 @@ describe('admin API and audit log', () => {
 
 describe('unpriced models are never free', () => {
   it('reserves and settles an unknown model at the highest known rates: parallel requests cannot pass a hard budget', async () => {
-    const g = await startGateway(spendYaml(`budgets:\n  - { user: una, period: day, limit_usd: 0.01 }\nalerts:\n  - { type: webhook, url: "${hook.url}/unpriced", events: [unpriced_model] }\n`), { wallNow: now });
+    const g = await startGateway(
+      spendYaml(
+        `budgets:\n  - { user: una, period: day, limit_usd: 0.01 }\nalerts:\n  - { type: webhook, url: "${hook.url}/unpriced", events: [unpriced_model] }\n`,
+      ),
+      { wallNow: now },
+    );
     const k = g.key('una');
     // 100k input tokens a request: at any rate in the catalog well over $0.01.
     fake.fallback = { kind: 'stream', usageStart: { input_tokens: 100_000, output_tokens: 1 }, usageEnd: { output_tokens: 10 } };
@@ -361,7 +411,10 @@ describe('unpriced models are never free', () => {
     assert.ok(served <= 1, `${served} of 4 served against a $0.01 budget`);
     assert.ok(results.filter((r) => r.status === 429).every((r) => /TG_BUDGET_EXHAUSTED/.test(r.text)));
     const lines = g.gw.ctx.store.queryLedger({ user: 'una' }).filter((l) => l.http_status === 200);
-    assert.ok(lines.every((l) => !l.priced && l.price_tier === 'unpriced_ceiling' && l.cost_nanousd > 10_000_000), JSON.stringify(lines[0]));
+    assert.ok(
+      lines.every((l) => !l.priced && l.price_tier === 'unpriced_ceiling' && l.cost_nanousd > 10_000_000),
+      JSON.stringify(lines[0]),
+    );
     // Sequentially the next one is refused too: the settled ceiling cost counts.
     assert.equal((await post(g, k.secret, 'claude-unknown-9')).status, 429);
     await g.gw.ctx.spend.alerts.drain();

@@ -16,7 +16,9 @@ let n = 0;
 let file = '';
 
 storeConformance('SQLite', {
-  fresh: () => { file = join(dir, `s${n++}.db`); },
+  fresh: () => {
+    file = join(dir, `s${n++}.db`);
+  },
   open: () => new SqliteStore(file),
 });
 
@@ -27,7 +29,8 @@ describe('SQLite store', () => {
     for (let v = 0; v < 7; v++) db.exec(migrations[v] as string);
     db.pragma('user_version = 7');
     const lines = randomLines(rng(3), 300, 'o');
-    const ins = db.prepare(`INSERT INTO ledger (id, ts, key_id, user, team, project, session_id, endpoint, model_requested, model_served, upstream, route, region,
+    const ins =
+      db.prepare(`INSERT INTO ledger (id, ts, key_id, user, team, project, session_id, endpoint, model_requested, model_served, upstream, route, region,
       http_status, streamed, input_tokens, output_tokens, cache_read_input_tokens, cache_creation_5m_input_tokens, cache_creation_1h_input_tokens,
       web_search_requests, web_fetch_requests, cost_nanousd, priced, duration_ms, client_aborted, attempts)
       VALUES (@id, @ts, @key_id, @user, @team, @project, @session_id, @endpoint, @model_requested, @model_served, @upstream, @route, @region,
@@ -40,7 +43,9 @@ describe('SQLite store', () => {
       const want = recompute(lines, ['team', 'model'], 0, Number.MAX_SAFE_INTEGER);
       const hourRows = Number(s.db.prepare('SELECT COUNT(*) FROM rollup_hour').pluck().get());
       assert.ok(hourRows > 0, 'the hour rollup was filled');
-      const got = new Map(s.report(['team', 'model'], { since: 0, until: Date.UTC(2030, 0, 1) }).map((r) => [JSON.stringify([r.team, r.model]), Number(r.cost_nanousd)]));
+      const got = new Map(
+        s.report(['team', 'model'], { since: 0, until: Date.UTC(2030, 0, 1) }).map((r) => [JSON.stringify([r.team, r.model]), Number(r.cost_nanousd)]),
+      );
       assert.deepEqual(got, new Map([...want].map(([k, v]) => [k, v.cost_nanousd])));
     } finally {
       s.close();

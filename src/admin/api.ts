@@ -29,7 +29,9 @@ export async function handleAdmin(ctx: GatewayContext, req: IncomingMessage, res
     throw new GatewayError('TG_ADMIN_AUTH', 'missing or wrong admin token');
   }
   // Who made a change, as the caller says (the token proves only that it may).
-  const claimed = String(req.headers['x-tollgate-actor'] ?? '').replace(/[^\w.@:+-]/g, '').slice(0, 100);
+  const claimed = String(req.headers['x-tollgate-actor'] ?? '')
+    .replace(/[^\w.@:+-]/g, '')
+    .slice(0, 100);
   const ops = new Operations(ctx.store, `admin-api${claimed ? `:${claimed}` : ''}`, ctx.wallNow);
   const method = req.method ?? 'GET';
   const body = async (): Promise<Record<string, unknown>> => {
@@ -70,11 +72,18 @@ export async function handleAdmin(ctx: GatewayContext, req: IncomingMessage, res
     }
     if (path === '/admin/audit' && method === 'GET') {
       const limit = Math.min(10_000, Math.max(1, Number(q.get('limit') ?? 100) || 100));
-      return sendJson(res, 200, ctx.store.listAudit(limit).map((e) => ({ ...e, time: new Date(e.ts).toISOString() })));
+      return sendJson(
+        res,
+        200,
+        ctx.store.listAudit(limit).map((e) => ({ ...e, time: new Date(e.ts).toISOString() })),
+      );
     }
   } catch (err) {
     if (err instanceof OperationError) {
-      return sendJson(res, err.status, { type: 'error', error: { type: err.status === 404 ? 'not_found_error' : 'invalid_request_error', message: err.message } });
+      return sendJson(res, err.status, {
+        type: 'error',
+        error: { type: err.status === 404 ? 'not_found_error' : 'invalid_request_error', message: err.message },
+      });
     }
     throw err;
   }

@@ -7,7 +7,10 @@ import { formatUsd, nanoToUsd } from '../metering/prices.js';
 import type { BudgetPeriod, BudgetRecord, BudgetScope, KeyRecord, Store } from '../store/types.js';
 
 export class OperationError extends Error {
-  constructor(message: string, readonly status = 400) {
+  constructor(
+    message: string,
+    readonly status = 400,
+  ) {
     super(message);
   }
 }
@@ -23,11 +26,25 @@ function iso(ms: number | null): string | null {
 }
 
 export function keyView(k: KeyRecord): Record<string, unknown> {
-  return { id: k.id, prefix: k.prefix, name: k.name, user: k.user, team: k.team, project: k.project, created: iso(k.created_at), last_used: iso(k.last_used_at), revoked: iso(k.revoked_at) };
+  return {
+    id: k.id,
+    prefix: k.prefix,
+    name: k.name,
+    user: k.user,
+    team: k.team,
+    project: k.project,
+    created: iso(k.created_at),
+    last_used: iso(k.last_used_at),
+    revoked: iso(k.revoked_at),
+  };
 }
 
 export class Operations {
-  constructor(private readonly store: Store, private readonly actor: string, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly store: Store,
+    private readonly actor: string,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   private audit(action: string, target: string | null, details: Record<string, unknown> | null): void {
     this.store.appendAudit({ ts: this.now(), actor: this.actor, action, target, details });
@@ -47,7 +64,8 @@ export class Operations {
     checkName('user', user);
     checkName('team', team);
     checkName('project', project);
-    if (name !== undefined && (name.length > 200 || [...name].some((c) => c.charCodeAt(0) < 0x20))) throw new OperationError('name: at most 200 printable characters');
+    if (name !== undefined && (name.length > 200 || [...name].some((c) => c.charCodeAt(0) < 0x20)))
+      throw new OperationError('name: at most 200 printable characters');
     const k = mintKey({ user, team, project, name }, this.now());
     this.store.insertKey(k.record);
     this.audit('key.create', k.record.id, { user, team: team ?? null, project: project ?? null, name: name ?? null });
@@ -82,11 +100,19 @@ export class Operations {
     const mode = input.mode ?? 'hard';
     if (mode !== 'hard' && mode !== 'soft') throw new OperationError('mode: hard or soft');
     const alertAt = input.alert_at ?? [50, 80, 100];
-    if (!Array.isArray(alertAt) || !alertAt.every((n) => Number.isInteger(n) && n >= 1 && n <= 1000)) throw new OperationError('alert_at: percentages such as 50,80,100');
+    if (!Array.isArray(alertAt) || !alertAt.every((n) => Number.isInteger(n) && n >= 1 && n <= 1000))
+      throw new OperationError('alert_at: percentages such as 50,80,100');
     const t = this.now();
     const rec: BudgetRecord = {
-      id: budgetId(scope, value as string | null, period), scope, scope_value: value as string | null, period,
-      limit_nanousd: nano, mode, alert_at: [...new Set(alertAt as number[])].sort((a, b) => a - b), created_at: t, updated_at: t,
+      id: budgetId(scope, value as string | null, period),
+      scope,
+      scope_value: value as string | null,
+      period,
+      limit_nanousd: nano,
+      mode,
+      alert_at: [...new Set(alertAt as number[])].sort((a, b) => a - b),
+      created_at: t,
+      updated_at: t,
     };
     this.store.upsertBudget(rec);
     this.audit('budget.set', rec.id, { scope, value, period, limit_usd: formatUsd(nano, 2), mode, alert_at: rec.alert_at });
@@ -96,33 +122,60 @@ export class Operations {
   removeBudget(input: { scope?: unknown; value?: unknown; period?: unknown }): number {
     const scope = input.scope as BudgetScope;
     if (!['key', 'user', 'team', 'project', 'org'].includes(String(scope))) throw new OperationError('scope: one of key, user, team, project, org');
-    const value = scope === 'org' ? null : (typeof input.value === 'string' ? input.value : null);
+    const value = scope === 'org' ? null : typeof input.value === 'string' ? input.value : null;
     if (scope !== 'org' && !value) throw new OperationError(`${scope}: a value is required`);
-    const period = input.period === undefined ? undefined : input.period as BudgetPeriod;
+    const period = input.period === undefined ? undefined : (input.period as BudgetPeriod);
     if (period !== undefined && !['day', 'week', 'month', 'total'].includes(period)) throw new OperationError('period: one of day, week, month, total');
     const n = this.store.removeBudget(scope, value, period);
-    if (n === 0) throw new OperationError(`no budget for ${scope}${value ? ` ${value}` : ''}${period ? ` (${period})` : ''} set from the CLI or admin API (config budgets are changed in the config file)`, 404);
+    if (n === 0)
+      throw new OperationError(
+        `no budget for ${scope}${value ? ` ${value}` : ''}${period ? ` (${period})` : ''} set from the CLI or admin API (config budgets are changed in the config file)`,
+        404,
+      );
     this.audit('budget.remove', `${scope}:${value ?? ''}:${period ?? '*'}`, { scope, value, period: period ?? null, removed: n });
     return n;
   }
 }
 
 /** Budgets with their current figures, for `budgets list` and GET /admin/budgets. */
-export function budgetRows(store: Store, configBudgets: { id: string; scope: BudgetScope; value: string | null; period: BudgetPeriod; limit: number; mode: 'hard' | 'soft'; alertAt: number[] }[], tz: string, now: number): Record<string, unknown>[] {
+export function budgetRows(
+  store: Store,
+  configBudgets: { id: string; scope: BudgetScope; value: string | null; period: BudgetPeriod; limit: number; mode: 'hard' | 'soft'; alertAt: number[] }[],
+  tz: string,
+  now: number,
+): Record<string, unknown>[] {
   const stored = store.listBudgets();
   const ids = new Set(stored.map((b) => b.id));
   const all = [
     ...configBudgets.filter((b) => !ids.has(b.id)).map((b) => ({ ...b, source: 'config' })),
-    ...stored.map((b) => ({ id: b.id, scope: b.scope, value: b.scope_value, period: b.period, limit: b.limit_nanousd, mode: b.mode, alertAt: b.alert_at, source: 'cli' })),
+    ...stored.map((b) => ({
+      id: b.id,
+      scope: b.scope,
+      value: b.scope_value,
+      period: b.period,
+      limit: b.limit_nanousd,
+      mode: b.mode,
+      alertAt: b.alert_at,
+      source: 'cli',
+    })),
   ];
   return all.map((b) => {
     const w = periodAt(b.period, now, tz);
     const spent = store.spend(b.scope, b.value, w.start, Number.isFinite(w.end) ? w.end : Number.MAX_SAFE_INTEGER);
     const state = spent >= b.limit ? (b.mode === 'hard' ? 'exhausted' : 'over (soft)') : b.alertAt.some((a) => spent * 100 >= b.limit * a) ? 'warning' : 'ok';
     return {
-      id: b.id, scope: b.scope, value: b.value, period: b.period, mode: b.mode, limit_usd: nanoToUsd(b.limit), spent_usd: nanoToUsd(spent),
-      remaining_usd: nanoToUsd(Math.max(0, b.limit - spent)), resets_at: Number.isFinite(w.end) ? new Date(w.end).toISOString() : null,
-      state, alert_at: b.alertAt, source: b.source,
+      id: b.id,
+      scope: b.scope,
+      value: b.value,
+      period: b.period,
+      mode: b.mode,
+      limit_usd: nanoToUsd(b.limit),
+      spent_usd: nanoToUsd(spent),
+      remaining_usd: nanoToUsd(Math.max(0, b.limit - spent)),
+      resets_at: Number.isFinite(w.end) ? new Date(w.end).toISOString() : null,
+      state,
+      alert_at: b.alertAt,
+      source: b.source,
     };
   });
 }

@@ -13,20 +13,42 @@ interface CommandModule {
 /** Each command: its one-line description (for the top-level help, checked against the
  * command's own by a test) and its module. */
 export const COMMANDS: Record<string, { description: string; load: () => Promise<CommandModule> }> = {
-  serve: { description: 'run the gateway (defaults: 127.0.0.1:8787, ./data/tollgate.db, the Anthropic API with $ANTHROPIC_API_KEY)', load: () => import('./commands/serve.js') },
+  serve: {
+    description: 'run the gateway (defaults: 127.0.0.1:8787, ./data/tollgate.db, the Anthropic API with $ANTHROPIC_API_KEY)',
+    load: () => import('./commands/serve.js'),
+  },
   keys: { description: 'manage virtual keys (one per engineer; stored only as hashes)', load: () => import('./commands/keys.js') },
   budgets: { description: 'spend limits per key, user, team, project or the organisation', load: () => import('./commands/budgets.js') },
   usage: { description: 'print ledger lines, one per request, oldest first (see also: usage summary)', load: () => import('./commands/usage.js') },
   report: { description: 'spend and tokens (every class) grouped by any dimensions over a time range', load: () => import('./commands/report.js') },
-  insights: { description: 'cost drivers per user and session: cache hit rate, idle-gap cache rebuilds, short sessions, output share, model drift, input growth', load: () => import('./commands/insights.js') },
+  insights: {
+    description: 'cost drivers per user and session: cache hit rate, idle-gap cache rebuilds, short sessions, output share, model drift, input growth',
+    load: () => import('./commands/insights.js'),
+  },
   advise: { description: 'advisors: seat or metered per user, and which billing route', load: () => import('./commands/advise.js') },
-  reconcile: { description: "side by side per group and day: the gateway ledger, Claude Code's telemetry and transcripts, Bedrock invocation logs, CloudTrail and the bill (CUR); every difference flagged with its likely cause", load: () => import('./commands/reconcile.js') },
-  ingest: { description: 'import usage kept outside the gateway (gzip and directories accepted; importing the same file twice changes nothing)', load: () => import('./commands/ingest.js') },
-  identities: { description: 'map external identities (IAM ARNs, assumed-role session names, emails, OTel user.id) to users and teams', load: () => import('./commands/identities.js') },
+  reconcile: {
+    description:
+      "side by side per group and day: the gateway ledger, Claude Code's telemetry and transcripts, Bedrock invocation logs, CloudTrail and the bill (CUR); every difference flagged with its likely cause",
+    load: () => import('./commands/reconcile.js'),
+  },
+  ingest: {
+    description: 'import usage kept outside the gateway (gzip and directories accepted; importing the same file twice changes nothing)',
+    load: () => import('./commands/ingest.js'),
+  },
+  identities: {
+    description: 'map external identities (IAM ARNs, assumed-role session names, emails, OTel user.id) to users and teams',
+    load: () => import('./commands/identities.js'),
+  },
   models: { description: "print the model catalog with each model's id on a route and region", load: () => import('./commands/models.js') },
   doctor: { description: "read Claude Code's effective configuration and say what will happen and what is wrong", load: () => import('./commands/doctor.js') },
-  setup: { description: 'write Claude Code settings for a route, with all model aliases pinned, then run the doctor on them', load: () => import('./commands/setup.js') },
-  prune: { description: 'delete ledger lines before a date (floored to its UTC day); rollups keep the totals for reports and budgets', load: () => import('./commands/prune.js') },
+  setup: {
+    description: 'write Claude Code settings for a route, with all model aliases pinned, then run the doctor on them',
+    load: () => import('./commands/setup.js'),
+  },
+  prune: {
+    description: 'delete ledger lines before a date (floored to its UTC day); rollups keep the totals for reports and budgets',
+    load: () => import('./commands/prune.js'),
+  },
   rollups: { description: 'the aggregate tables reports and budgets read (kept as lines are written)', load: () => import('./commands/rollups.js') },
   config: { description: 'check or describe the configuration', load: () => import('./commands/config.js') },
   dev: { description: 'tools for trying tollgate out', load: () => import('./commands/dev.js') },
@@ -57,7 +79,9 @@ export async function main(argv: string[]): Promise<void> {
     .enablePositionalOptions()
     .exitOverride();
   let active: Command = program;
-  program.hook('preAction', (_root, actionCommand) => { active = actionCommand; });
+  program.hook('preAction', (_root, actionCommand) => {
+    active = actionCommand;
+  });
   // --config may also come after the subcommand, where users tend to put it.
   const globals = (): GlobalOpts => ({
     config: active.opts<GlobalOpts>().config ?? program.opts<GlobalOpts>().config,

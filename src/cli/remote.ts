@@ -8,8 +8,11 @@ export async function admin(url: string, method: 'GET' | 'POST' | 'PUT' | 'DELET
   let res;
   try {
     res = await request(url.replace(/\/+$/, '') + path, {
-      method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-tollgate-actor': `cli:${process.env.USER ?? 'unknown'}` },
-      body: body === undefined ? undefined : JSON.stringify(body), headersTimeout: 30_000, bodyTimeout: 30_000,
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-tollgate-actor': `cli:${process.env.USER ?? 'unknown'}` },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      headersTimeout: 30_000,
+      bodyTimeout: 30_000,
     });
   } catch (err) {
     throw new UsageError(`cannot reach ${url}: ${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}`);

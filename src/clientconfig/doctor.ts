@@ -50,7 +50,10 @@ export function fingerprint(secret: string): string {
 }
 
 const ALIAS_VARS = [
-  ['main', 'ANTHROPIC_MODEL'], ['opus', 'ANTHROPIC_DEFAULT_OPUS_MODEL'], ['sonnet', 'ANTHROPIC_DEFAULT_SONNET_MODEL'], ['haiku', 'ANTHROPIC_DEFAULT_HAIKU_MODEL'],
+  ['main', 'ANTHROPIC_MODEL'],
+  ['opus', 'ANTHROPIC_DEFAULT_OPUS_MODEL'],
+  ['sonnet', 'ANTHROPIC_DEFAULT_SONNET_MODEL'],
+  ['haiku', 'ANTHROPIC_DEFAULT_HAIKU_MODEL'],
 ] as const;
 
 function idForm(id: string): 'bedrock-profile' | 'bedrock-base' | 'arn' | 'vertex' | 'first-party' | 'alias' {
@@ -71,17 +74,33 @@ export function diagnose(cfg: ClaudeConfig, catalog: ModelCatalog): DoctorReport
     const s = e(k)?.source ?? 'shell';
     return s === 'shell' ? 'your shell' : s;
   };
-  const unset = (k: string) => (e(k)?.source ?? 'shell') === 'shell' ? `unset ${k}` : `remove "${k}" from the env block of ${e(k)!.source.replace(/^\w+ settings \((.*)\)$/, '$1')}`;
+  const unset = (k: string) =>
+    (e(k)?.source ?? 'shell') === 'shell' ? `unset ${k}` : `remove "${k}" from the env block of ${e(k)!.source.replace(/^\w+ settings \((.*)\)$/, '$1')}`;
 
   for (const f of cfg.files) if (f.error) add('error', 'SETTINGS_INVALID', `${f.path}: ${f.error}; Claude Code ignores this file`, `fix the JSON in ${f.path}`);
 
   // 1. Provider: the cloud flags outrank everything else.
-  const flags = (['CLAUDE_CODE_USE_BEDROCK', 'CLAUDE_CODE_USE_VERTEX', 'CLAUDE_CODE_USE_FOUNDRY', 'CLAUDE_CODE_USE_MANTLE'] as const).filter((f) => truthy(v(f)));
-  const provider: Provider = flags[0] === 'CLAUDE_CODE_USE_BEDROCK' ? 'bedrock' : flags[0] === 'CLAUDE_CODE_USE_VERTEX' ? 'vertex'
-    : flags[0] === 'CLAUDE_CODE_USE_FOUNDRY' ? 'foundry' : flags[0] === 'CLAUDE_CODE_USE_MANTLE' ? 'mantle' : 'anthropic';
+  const flags = (['CLAUDE_CODE_USE_BEDROCK', 'CLAUDE_CODE_USE_VERTEX', 'CLAUDE_CODE_USE_FOUNDRY', 'CLAUDE_CODE_USE_MANTLE'] as const).filter((f) =>
+    truthy(v(f)),
+  );
+  const provider: Provider =
+    flags[0] === 'CLAUDE_CODE_USE_BEDROCK'
+      ? 'bedrock'
+      : flags[0] === 'CLAUDE_CODE_USE_VERTEX'
+        ? 'vertex'
+        : flags[0] === 'CLAUDE_CODE_USE_FOUNDRY'
+          ? 'foundry'
+          : flags[0] === 'CLAUDE_CODE_USE_MANTLE'
+            ? 'mantle'
+            : 'anthropic';
   if (flags.length > 1) add('error', 'MULTIPLE_PROVIDER_FLAGS', `${flags.join(' and ')} are all set; ${flags[0]} wins`, flags.slice(1).map(unset).join('; '));
   if (provider !== 'anthropic' && v('ANTHROPIC_BASE_URL')) {
-    add('error', 'CLOUD_FLAG_OVERRIDES_BASE_URL', `${flags[0]} (from ${where(flags[0]!)}) takes precedence: ANTHROPIC_BASE_URL=${v('ANTHROPIC_BASE_URL')} is ignored, traffic goes to ${provider}`, `${unset(flags[0]!)}    # if you meant to use ${v('ANTHROPIC_BASE_URL')}`);
+    add(
+      'error',
+      'CLOUD_FLAG_OVERRIDES_BASE_URL',
+      `${flags[0]} (from ${where(flags[0]!)}) takes precedence: ANTHROPIC_BASE_URL=${v('ANTHROPIC_BASE_URL')} is ignored, traffic goes to ${provider}`,
+      `${unset(flags[0]!)}    # if you meant to use ${v('ANTHROPIC_BASE_URL')}`,
+    );
   }
 
   // 2. Credential, walking Claude Code's precedence list.
@@ -90,43 +109,94 @@ export function diagnose(cfg: ClaudeConfig, catalog: ModelCatalog): DoctorReport
   const loggedIn = existsSync(join(cfg.home, '.claude', '.credentials.json'));
   if (provider === 'bedrock') {
     if (v('AWS_BEARER_TOKEN_BEDROCK')) credential = { ...secret('AWS_BEARER_TOKEN_BEDROCK'), kind: 'bedrock_api_key' };
-    else if (truthy(v('CLAUDE_CODE_SKIP_BEDROCK_AUTH'))) credential = { kind: 'none (CLAUDE_CODE_SKIP_BEDROCK_AUTH: a gateway authenticates)', source: where('CLAUDE_CODE_SKIP_BEDROCK_AUTH'), fingerprint: null };
-    else if (v('AWS_ACCESS_KEY_ID') && v('AWS_SECRET_ACCESS_KEY')) credential = { kind: 'aws_access_keys', source: where('AWS_ACCESS_KEY_ID'), fingerprint: fingerprint(v('AWS_ACCESS_KEY_ID') as string) };
+    else if (truthy(v('CLAUDE_CODE_SKIP_BEDROCK_AUTH')))
+      credential = { kind: 'none (CLAUDE_CODE_SKIP_BEDROCK_AUTH: a gateway authenticates)', source: where('CLAUDE_CODE_SKIP_BEDROCK_AUTH'), fingerprint: null };
+    else if (v('AWS_ACCESS_KEY_ID') && v('AWS_SECRET_ACCESS_KEY'))
+      credential = { kind: 'aws_access_keys', source: where('AWS_ACCESS_KEY_ID'), fingerprint: fingerprint(v('AWS_ACCESS_KEY_ID') as string) };
     else if (v('AWS_PROFILE')) credential = { kind: `aws_profile:${v('AWS_PROFILE')}`, source: where('AWS_PROFILE'), fingerprint: null };
     else if (v('AWS_WEB_IDENTITY_TOKEN_FILE')) credential = { kind: 'aws_web_identity', source: where('AWS_WEB_IDENTITY_TOKEN_FILE'), fingerprint: null };
-    else if (existsSync(join(cfg.home, '.aws', 'credentials')) || existsSync(join(cfg.home, '.aws', 'config'))) credential = { kind: 'aws_default_profile', source: join(cfg.home, '.aws'), fingerprint: null };
+    else if (existsSync(join(cfg.home, '.aws', 'credentials')) || existsSync(join(cfg.home, '.aws', 'config')))
+      credential = { kind: 'aws_default_profile', source: join(cfg.home, '.aws'), fingerprint: null };
     else {
       credential = { kind: 'aws_instance_or_container_role (assumed)', source: 'AWS credential chain', fingerprint: null };
-      add('warning', 'AWS_CREDENTIALS_NOT_FOUND', 'no AWS credentials in the environment or ~/.aws; Claude Code will only work on a host with an instance or container role', 'aws sso login --profile <profile> && export AWS_PROFILE=<profile>    # or: export AWS_BEARER_TOKEN_BEDROCK=<Bedrock API key>');
+      add(
+        'warning',
+        'AWS_CREDENTIALS_NOT_FOUND',
+        'no AWS credentials in the environment or ~/.aws; Claude Code will only work on a host with an instance or container role',
+        'aws sso login --profile <profile> && export AWS_PROFILE=<profile>    # or: export AWS_BEARER_TOKEN_BEDROCK=<Bedrock API key>',
+      );
     }
     for (const k of ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN']) {
-      if (v(k) && !truthy(v('CLAUDE_CODE_SKIP_BEDROCK_AUTH'))) add('warning', 'ANTHROPIC_CREDENTIAL_IGNORED', `${k} (from ${where(k)}) is ignored on Bedrock`, unset(k));
+      if (v(k) && !truthy(v('CLAUDE_CODE_SKIP_BEDROCK_AUTH')))
+        add('warning', 'ANTHROPIC_CREDENTIAL_IGNORED', `${k} (from ${where(k)}) is ignored on Bedrock`, unset(k));
     }
   } else if (provider === 'vertex') {
     const gac = v('GOOGLE_APPLICATION_CREDENTIALS');
     const adcFile = join(v('CLOUDSDK_CONFIG') ?? join(cfg.home, '.config', 'gcloud'), 'application_default_credentials.json');
-    if (truthy(v('CLAUDE_CODE_SKIP_VERTEX_AUTH'))) credential = { kind: 'none (CLAUDE_CODE_SKIP_VERTEX_AUTH: a gateway authenticates)', source: where('CLAUDE_CODE_SKIP_VERTEX_AUTH'), fingerprint: null };
+    if (truthy(v('CLAUDE_CODE_SKIP_VERTEX_AUTH')))
+      credential = { kind: 'none (CLAUDE_CODE_SKIP_VERTEX_AUTH: a gateway authenticates)', source: where('CLAUDE_CODE_SKIP_VERTEX_AUTH'), fingerprint: null };
     else if (gac) {
-      credential = { kind: 'gcp_service_account_key', source: `GOOGLE_APPLICATION_CREDENTIALS (${where('GOOGLE_APPLICATION_CREDENTIALS')})`, fingerprint: null };
-      if (!existsSync(gac)) add('error', 'ADC_FILE_MISSING', `GOOGLE_APPLICATION_CREDENTIALS points to ${gac}, which does not exist ("Could not load the default credentials")`, 'export GOOGLE_APPLICATION_CREDENTIALS=/path/to/key.json    # or: gcloud auth application-default login');
+      credential = {
+        kind: 'gcp_service_account_key',
+        source: `GOOGLE_APPLICATION_CREDENTIALS (${where('GOOGLE_APPLICATION_CREDENTIALS')})`,
+        fingerprint: null,
+      };
+      if (!existsSync(gac))
+        add(
+          'error',
+          'ADC_FILE_MISSING',
+          `GOOGLE_APPLICATION_CREDENTIALS points to ${gac}, which does not exist ("Could not load the default credentials")`,
+          'export GOOGLE_APPLICATION_CREDENTIALS=/path/to/key.json    # or: gcloud auth application-default login',
+        );
     } else if (existsSync(adcFile)) credential = { kind: 'gcp_adc_user', source: adcFile, fingerprint: null };
     else {
       credential = { kind: 'gcp_metadata_server (assumed)', source: 'Application Default Credentials', fingerprint: null };
-      add('warning', 'ADC_NOT_FOUND', 'no Application Default Credentials found (no GOOGLE_APPLICATION_CREDENTIALS, no gcloud ADC file); only a GCE/GKE metadata server can authenticate ("Could not load the default credentials")', 'gcloud auth application-default login');
+      add(
+        'warning',
+        'ADC_NOT_FOUND',
+        'no Application Default Credentials found (no GOOGLE_APPLICATION_CREDENTIALS, no gcloud ADC file); only a GCE/GKE metadata server can authenticate ("Could not load the default credentials")',
+        'gcloud auth application-default login',
+      );
     }
     for (const k of ['ANTHROPIC_API_KEY']) if (v(k)) add('warning', 'ANTHROPIC_CREDENTIAL_IGNORED', `${k} (from ${where(k)}) is ignored on Vertex`, unset(k));
   } else if (provider === 'anthropic') {
     if (v('ANTHROPIC_AUTH_TOKEN')) credential = secret('ANTHROPIC_AUTH_TOKEN');
     else if (v('ANTHROPIC_API_KEY')) credential = secret('ANTHROPIC_API_KEY');
-    else if (cfg.apiKeyHelper) credential = { kind: 'apiKeyHelper', source: `${cfg.apiKeyHelper.source}: ${cfg.apiKeyHelper.value.split(/\s+/)[0]}`, fingerprint: null };
+    else if (cfg.apiKeyHelper)
+      credential = { kind: 'apiKeyHelper', source: `${cfg.apiKeyHelper.source}: ${cfg.apiKeyHelper.value.split(/\s+/)[0]}`, fingerprint: null };
     else if (v('CLAUDE_CODE_OAUTH_TOKEN')) credential = secret('CLAUDE_CODE_OAUTH_TOKEN');
     else if (loggedIn) credential = { kind: 'subscription (/login)', source: join(cfg.home, '.claude', '.credentials.json'), fingerprint: null };
-    else add('error', 'NO_CREDENTIAL', 'no credential: no ANTHROPIC_AUTH_TOKEN, ANTHROPIC_API_KEY, apiKeyHelper, CLAUDE_CODE_OAUTH_TOKEN or /login subscription', v('ANTHROPIC_BASE_URL') ? 'export ANTHROPIC_AUTH_TOKEN=$(tollgate keys create --user $USER)    # a gateway key' : 'claude /login    # or: export ANTHROPIC_API_KEY=<key>');
-    if (v('ANTHROPIC_AUTH_TOKEN') && v('ANTHROPIC_API_KEY')) add('warning', 'AUTH_TOKEN_AND_API_KEY', `both ANTHROPIC_AUTH_TOKEN (${where('ANTHROPIC_AUTH_TOKEN')}) and ANTHROPIC_API_KEY (${where('ANTHROPIC_API_KEY')}) are set; ANTHROPIC_AUTH_TOKEN wins`, unset('ANTHROPIC_API_KEY'));
+    else
+      add(
+        'error',
+        'NO_CREDENTIAL',
+        'no credential: no ANTHROPIC_AUTH_TOKEN, ANTHROPIC_API_KEY, apiKeyHelper, CLAUDE_CODE_OAUTH_TOKEN or /login subscription',
+        v('ANTHROPIC_BASE_URL')
+          ? 'export ANTHROPIC_AUTH_TOKEN=$(tollgate keys create --user $USER)    # a gateway key'
+          : 'claude /login    # or: export ANTHROPIC_API_KEY=<key>',
+      );
+    if (v('ANTHROPIC_AUTH_TOKEN') && v('ANTHROPIC_API_KEY'))
+      add(
+        'warning',
+        'AUTH_TOKEN_AND_API_KEY',
+        `both ANTHROPIC_AUTH_TOKEN (${where('ANTHROPIC_AUTH_TOKEN')}) and ANTHROPIC_API_KEY (${where('ANTHROPIC_API_KEY')}) are set; ANTHROPIC_AUTH_TOKEN wins`,
+        unset('ANTHROPIC_API_KEY'),
+      );
     if (v('ANTHROPIC_API_KEY') && !v('ANTHROPIC_BASE_URL') && (loggedIn || v('CLAUDE_CODE_OAUTH_TOKEN'))) {
-      add('warning', 'API_KEY_OVERRIDES_SUBSCRIPTION', `ANTHROPIC_API_KEY (from ${where('ANTHROPIC_API_KEY')}) overrides your subscription login: usage is billed to that key's organisation, and an expired key fails authentication`, `${unset('ANTHROPIC_API_KEY')}    # then /status shows the subscription`);
+      add(
+        'warning',
+        'API_KEY_OVERRIDES_SUBSCRIPTION',
+        `ANTHROPIC_API_KEY (from ${where('ANTHROPIC_API_KEY')}) overrides your subscription login: usage is billed to that key's organisation, and an expired key fails authentication`,
+        `${unset('ANTHROPIC_API_KEY')}    # then /status shows the subscription`,
+      );
     }
-    if (cfg.apiKeyHelper && (v('ANTHROPIC_AUTH_TOKEN') || v('ANTHROPIC_API_KEY'))) add('info', 'API_KEY_HELPER_UNUSED', `apiKeyHelper (${cfg.apiKeyHelper.source}) is not used: an environment credential outranks it`, unset(v('ANTHROPIC_AUTH_TOKEN') ? 'ANTHROPIC_AUTH_TOKEN' : 'ANTHROPIC_API_KEY'));
+    if (cfg.apiKeyHelper && (v('ANTHROPIC_AUTH_TOKEN') || v('ANTHROPIC_API_KEY')))
+      add(
+        'info',
+        'API_KEY_HELPER_UNUSED',
+        `apiKeyHelper (${cfg.apiKeyHelper.source}) is not used: an environment credential outranks it`,
+        unset(v('ANTHROPIC_AUTH_TOKEN') ? 'ANTHROPIC_AUTH_TOKEN' : 'ANTHROPIC_API_KEY'),
+      );
   }
 
   // 3. Endpoint, region, project.
@@ -136,50 +206,106 @@ export function diagnose(cfg: ClaudeConfig, catalog: ModelCatalog): DoctorReport
   if (provider === 'anthropic') endpoint = v('ANTHROPIC_BASE_URL') ?? endpoint;
   if (provider === 'bedrock') {
     region = v('AWS_REGION') ?? v('AWS_DEFAULT_REGION') ?? null;
-    if (!v('AWS_REGION')) add('error', 'AWS_REGION_MISSING', `CLAUDE_CODE_USE_BEDROCK is set but AWS_REGION is not${v('AWS_DEFAULT_REGION') ? ' (Claude Code does not read AWS_DEFAULT_REGION or ~/.aws/config for this)' : ''}`, `export AWS_REGION=${v('AWS_DEFAULT_REGION') ?? 'us-east-1'}`);
+    if (!v('AWS_REGION'))
+      add(
+        'error',
+        'AWS_REGION_MISSING',
+        `CLAUDE_CODE_USE_BEDROCK is set but AWS_REGION is not${v('AWS_DEFAULT_REGION') ? ' (Claude Code does not read AWS_DEFAULT_REGION or ~/.aws/config for this)' : ''}`,
+        `export AWS_REGION=${v('AWS_DEFAULT_REGION') ?? 'us-east-1'}`,
+      );
     endpoint = v('ANTHROPIC_BEDROCK_BASE_URL') ?? `https://bedrock-runtime.${region ?? '<AWS_REGION>'}.amazonaws.com`;
   }
   if (provider === 'vertex') {
     region = v('CLOUD_ML_REGION') ?? null;
     project = v('ANTHROPIC_VERTEX_PROJECT_ID') ?? null;
     if (!region) add('error', 'CLOUD_ML_REGION_MISSING', 'CLAUDE_CODE_USE_VERTEX is set but CLOUD_ML_REGION is not', 'export CLOUD_ML_REGION=global');
-    if (!project) add('error', 'VERTEX_PROJECT_MISSING', 'CLAUDE_CODE_USE_VERTEX is set but ANTHROPIC_VERTEX_PROJECT_ID is not', 'export ANTHROPIC_VERTEX_PROJECT_ID=<your-gcp-project>');
+    if (!project)
+      add(
+        'error',
+        'VERTEX_PROJECT_MISSING',
+        'CLAUDE_CODE_USE_VERTEX is set but ANTHROPIC_VERTEX_PROJECT_ID is not',
+        'export ANTHROPIC_VERTEX_PROJECT_ID=<your-gcp-project>',
+      );
     for (const k of ['GCLOUD_PROJECT', 'GOOGLE_CLOUD_PROJECT']) {
-      if (v(k) && v(k) !== project) add('warning', 'VERTEX_PROJECT_OVERRIDDEN', `${k}=${v(k)} (from ${where(k)}) takes precedence over ANTHROPIC_VERTEX_PROJECT_ID=${project ?? '(unset)'}: requests go to project ${v(k)}`, unset(k));
+      if (v(k) && v(k) !== project)
+        add(
+          'warning',
+          'VERTEX_PROJECT_OVERRIDDEN',
+          `${k}=${v(k)} (from ${where(k)}) takes precedence over ANTHROPIC_VERTEX_PROJECT_ID=${project ?? '(unset)'}: requests go to project ${v(k)}`,
+          unset(k),
+        );
     }
     const gac = v('GOOGLE_APPLICATION_CREDENTIALS');
     if (gac && existsSync(gac)) {
       try {
-        const pj = (JSON.parse(readFileSync(gac, 'utf8')) as { project_id?: string; quota_project_id?: string });
+        const pj = JSON.parse(readFileSync(gac, 'utf8')) as { project_id?: string; quota_project_id?: string };
         const p = pj.project_id ?? pj.quota_project_id;
-        if (p && project && p !== project && !v('GCLOUD_PROJECT') && !v('GOOGLE_CLOUD_PROJECT')) add('warning', 'VERTEX_PROJECT_OVERRIDDEN', `the credentials file ${gac} names project ${p}, which can take precedence over ANTHROPIC_VERTEX_PROJECT_ID=${project}`, `export GOOGLE_CLOUD_PROJECT=${project}    # or use a key from project ${project}`);
+        if (p && project && p !== project && !v('GCLOUD_PROJECT') && !v('GOOGLE_CLOUD_PROJECT'))
+          add(
+            'warning',
+            'VERTEX_PROJECT_OVERRIDDEN',
+            `the credentials file ${gac} names project ${p}, which can take precedence over ANTHROPIC_VERTEX_PROJECT_ID=${project}`,
+            `export GOOGLE_CLOUD_PROJECT=${project}    # or use a key from project ${project}`,
+          );
       } catch {
-        add('error', 'ADC_FILE_INVALID', `${gac} is not a readable credentials JSON file`, 'gcloud iam service-accounts keys create key.json --iam-account=<sa>    # then point GOOGLE_APPLICATION_CREDENTIALS at it');
+        add(
+          'error',
+          'ADC_FILE_INVALID',
+          `${gac} is not a readable credentials JSON file`,
+          'gcloud iam service-accounts keys create key.json --iam-account=<sa>    # then point GOOGLE_APPLICATION_CREDENTIALS at it',
+        );
       }
     }
-    const base = region === 'global' ? 'https://aiplatform.googleapis.com/v1' : region === 'us' || region === 'eu' ? `https://aiplatform.${region}.rep.googleapis.com/v1` : `https://${region ?? '<region>'}-aiplatform.googleapis.com/v1`;
+    const base =
+      region === 'global'
+        ? 'https://aiplatform.googleapis.com/v1'
+        : region === 'us' || region === 'eu'
+          ? `https://aiplatform.${region}.rep.googleapis.com/v1`
+          : `https://${region ?? '<region>'}-aiplatform.googleapis.com/v1`;
     endpoint = v('ANTHROPIC_VERTEX_BASE_URL') ?? base;
   }
 
   // 4. Stale or risky base URLs.
-  const baseVars: [string, Provider][] = [['ANTHROPIC_BASE_URL', 'anthropic'], ['ANTHROPIC_BEDROCK_BASE_URL', 'bedrock'], ['ANTHROPIC_VERTEX_BASE_URL', 'vertex']];
+  const baseVars: [string, Provider][] = [
+    ['ANTHROPIC_BASE_URL', 'anthropic'],
+    ['ANTHROPIC_BEDROCK_BASE_URL', 'bedrock'],
+    ['ANTHROPIC_VERTEX_BASE_URL', 'vertex'],
+  ];
   for (const [k, p] of baseVars) {
     const u = v(k);
     if (!u) continue;
-    if (p !== provider && !(k === 'ANTHROPIC_BASE_URL' && provider !== 'anthropic')) add('warning', 'STALE_BASE_URL', `${k}=${u} (from ${where(k)}) is set but the ${p} route is not in use; a leftover that will silently apply if ${p} is switched on`, unset(k));
+    if (p !== provider && !(k === 'ANTHROPIC_BASE_URL' && provider !== 'anthropic'))
+      add(
+        'warning',
+        'STALE_BASE_URL',
+        `${k}=${u} (from ${where(k)}) is set but the ${p} route is not in use; a leftover that will silently apply if ${p} is switched on`,
+        unset(k),
+      );
     let parsed: URL | null = null;
     try {
       parsed = new URL(u);
     } catch {
       add('error', 'BASE_URL_INVALID', `${k}=${u} is not a URL`, `export ${k}=https://…`);
     }
-    if (parsed && parsed.protocol === 'http:' && !/^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(parsed.hostname)) add('warning', 'BASE_URL_PLAINTEXT', `${k}=${u} sends credentials and prompts unencrypted over the network`, `export ${k}=https://${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`);
-    if (parsed && k === 'ANTHROPIC_VERTEX_BASE_URL' && !/\/v1\/?$/.test(parsed.pathname)) add('warning', 'VERTEX_BASE_URL_PATH', `${k}=${u} usually ends in /v1 (Claude Code appends /projects/…)`, `export ${k}=${u.replace(/\/+$/, '')}/v1`);
+    if (parsed && parsed.protocol === 'http:' && !/^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(parsed.hostname))
+      add(
+        'warning',
+        'BASE_URL_PLAINTEXT',
+        `${k}=${u} sends credentials and prompts unencrypted over the network`,
+        `export ${k}=https://${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`,
+      );
+    if (parsed && k === 'ANTHROPIC_VERTEX_BASE_URL' && !/\/v1\/?$/.test(parsed.pathname))
+      add('warning', 'VERTEX_BASE_URL_PATH', `${k}=${u} usually ends in /v1 (Claude Code appends /projects/…)`, `export ${k}=${u.replace(/\/+$/, '')}/v1`);
   }
 
   // 5. Models per alias on this route.
   if (v('ANTHROPIC_SMALL_FAST_MODEL')) {
-    add('warning', 'SMALL_FAST_MODEL_DEPRECATED', `ANTHROPIC_SMALL_FAST_MODEL (from ${where('ANTHROPIC_SMALL_FAST_MODEL')}) is deprecated`, `export ANTHROPIC_DEFAULT_HAIKU_MODEL=${v('ANTHROPIC_SMALL_FAST_MODEL')} && ${unset('ANTHROPIC_SMALL_FAST_MODEL')}`);
+    add(
+      'warning',
+      'SMALL_FAST_MODEL_DEPRECATED',
+      `ANTHROPIC_SMALL_FAST_MODEL (from ${where('ANTHROPIC_SMALL_FAST_MODEL')}) is deprecated`,
+      `export ANTHROPIC_DEFAULT_HAIKU_MODEL=${v('ANTHROPIC_SMALL_FAST_MODEL')} && ${unset('ANTHROPIC_SMALL_FAST_MODEL')}`,
+    );
   }
   const route = provider === 'foundry' || provider === 'mantle' ? provider : provider;
   const suggest = (m: CatalogModel | undefined, fallback: string): string => {
@@ -197,7 +323,7 @@ export function diagnose(cfg: ClaudeConfig, catalog: ModelCatalog): DoctorReport
   };
   const models: ModelView[] = [];
   for (const [alias, variable] of ALIAS_VARS) {
-    const ev = alias === 'haiku' ? e(variable) ?? e('ANTHROPIC_SMALL_FAST_MODEL') : e(variable);
+    const ev = alias === 'haiku' ? (e(variable) ?? e('ANTHROPIC_SMALL_FAST_MODEL')) : e(variable);
     const configured = ev?.value ?? null;
     const id = configured ?? (alias === 'main' ? null : defaults(alias));
     const m = id ? catalog.resolve(id) : undefined;
@@ -209,45 +335,109 @@ export function diagnose(cfg: ClaudeConfig, catalog: ModelCatalog): DoctorReport
         if (form === 'arn' || form === 'bedrock-profile' || form === 'bedrock-base') resolves = id;
         else resolves = configured ? id : suggest(m, id);
         if (configured && (form === 'first-party' || form === 'vertex')) {
-          add('error', 'MODEL_ID_WRONG_ROUTE', `${variable}=${configured} is a ${form === 'vertex' ? 'Vertex' : 'first-party'} id; Bedrock needs an inference-profile id`, `export ${variable}=${suggest(m, '<profile id>')}`);
+          add(
+            'error',
+            'MODEL_ID_WRONG_ROUTE',
+            `${variable}=${configured} is a ${form === 'vertex' ? 'Vertex' : 'first-party'} id; Bedrock needs an inference-profile id`,
+            `export ${variable}=${suggest(m, '<profile id>')}`,
+          );
         }
         if (configured && form === 'bedrock-profile' && region) {
           const prefix = configured.split('.')[0];
           const want = bedrockGeoPrefix(region);
-          if (prefix !== 'global' && want && prefix !== want) add('error', 'BEDROCK_GEO_MISMATCH', `${variable}=${configured} is a ${prefix}. profile but AWS_REGION=${region} is in the ${want} geography: "model not available"`, `export ${variable}=${want}.${configured.slice(prefix!.length + 1)}    # or set AWS_REGION to a ${prefix} region`);
+          if (prefix !== 'global' && want && prefix !== want)
+            add(
+              'error',
+              'BEDROCK_GEO_MISMATCH',
+              `${variable}=${configured} is a ${prefix}. profile but AWS_REGION=${region} is in the ${want} geography: "model not available"`,
+              `export ${variable}=${want}.${configured.slice(prefix!.length + 1)}    # or set AWS_REGION to a ${prefix} region`,
+            );
         }
       } else if (route === 'vertex') {
         resolves = m?.ids.vertex ?? (form === 'vertex' ? id : null);
         if (configured && (form === 'bedrock-profile' || form === 'bedrock-base' || form === 'arn')) {
-          add('error', 'MODEL_ID_WRONG_ROUTE', `${variable}=${configured} is a Bedrock id; Vertex needs ids like ${m?.ids.vertex ?? 'claude-sonnet-4-6'}`, `export ${variable}=${suggest(m, '<vertex id>')}`);
+          add(
+            'error',
+            'MODEL_ID_WRONG_ROUTE',
+            `${variable}=${configured} is a Bedrock id; Vertex needs ids like ${m?.ids.vertex ?? 'claude-sonnet-4-6'}`,
+            `export ${variable}=${suggest(m, '<vertex id>')}`,
+          );
         }
         if (m) {
           const envName = m.vertex_region_env_var;
           const override = envName ? v(envName) : undefined;
           mregion = override ?? region;
           const globalOk = routeData().vertex.global_endpoint_models?.models ?? [];
-          if (mregion === 'global' && !globalOk.includes(m.id)) add('error', 'VERTEX_GLOBAL_UNSUPPORTED', `${m.display_name} (${variable === 'ANTHROPIC_MODEL' ? 'main model' : alias}) is not served on the global endpoint but CLOUD_ML_REGION=global`, `export ${envName ?? 'VERTEX_REGION_CLAUDE_…'}=us-east5`);
+          if (mregion === 'global' && !globalOk.includes(m.id))
+            add(
+              'error',
+              'VERTEX_GLOBAL_UNSUPPORTED',
+              `${m.display_name} (${variable === 'ANTHROPIC_MODEL' ? 'main model' : alias}) is not served on the global endpoint but CLOUD_ML_REGION=global`,
+              `export ${envName ?? 'VERTEX_REGION_CLAUDE_…'}=us-east5`,
+            );
         }
       } else {
         resolves = m?.ids.first_party ?? id;
-        if (configured && form !== 'first-party' && form !== 'alias') add('error', 'MODEL_ID_WRONG_ROUTE', `${variable}=${configured} is a ${form === 'vertex' ? 'Vertex' : 'Bedrock'} id; the Anthropic API${v('ANTHROPIC_BASE_URL') ? ' (and a gateway)' : ''} needs ${m?.ids.first_party ?? 'a first-party id'}`, `export ${variable}=${m?.ids.first_party ?? '<first-party id>'}`);
+        if (configured && form !== 'first-party' && form !== 'alias')
+          add(
+            'error',
+            'MODEL_ID_WRONG_ROUTE',
+            `${variable}=${configured} is a ${form === 'vertex' ? 'Vertex' : 'Bedrock'} id; the Anthropic API${v('ANTHROPIC_BASE_URL') ? ' (and a gateway)' : ''} needs ${m?.ids.first_party ?? 'a first-party id'}`,
+            `export ${variable}=${m?.ids.first_party ?? '<first-party id>'}`,
+          );
       }
-      if (configured && !m && form !== 'arn' && form !== 'alias') add('warning', 'MODEL_UNKNOWN', `${variable}=${configured} is not a model tollgate's catalog knows`, `tollgate models --route ${route === 'foundry' || route === 'mantle' ? 'anthropic' : route}    # pick an id from this list`);
-      if (m && route !== 'foundry' && route !== 'mantle' && route !== 'anthropic' && !m.ids[route]) add('error', 'MODEL_NOT_ON_ROUTE', `${m.display_name} (${variable}) is not available on ${route}`, `export ${variable}=${suggest(catalog.resolve(defaults(alias === 'main' ? 'sonnet' : alias)), '<id>')}`);
+      if (configured && !m && form !== 'arn' && form !== 'alias')
+        add(
+          'warning',
+          'MODEL_UNKNOWN',
+          `${variable}=${configured} is not a model tollgate's catalog knows`,
+          `tollgate models --route ${route === 'foundry' || route === 'mantle' ? 'anthropic' : route}    # pick an id from this list`,
+        );
+      if (m && route !== 'foundry' && route !== 'mantle' && route !== 'anthropic' && !m.ids[route])
+        add(
+          'error',
+          'MODEL_NOT_ON_ROUTE',
+          `${m.display_name} (${variable}) is not available on ${route}`,
+          `export ${variable}=${suggest(catalog.resolve(defaults(alias === 'main' ? 'sonnet' : alias)), '<id>')}`,
+        );
     }
-    models.push({ alias, variable, configured, source: ev?.source ?? (alias === 'main' ? 'Claude Code default' : `Claude Code's ${alias} alias`), resolves, region: route === 'vertex' ? mregion : route === 'bedrock' ? region : null });
+    models.push({
+      alias,
+      variable,
+      configured,
+      source: ev?.source ?? (alias === 'main' ? 'Claude Code default' : `Claude Code's ${alias} alias`),
+      resolves,
+      region: route === 'vertex' ? mregion : route === 'bedrock' ? region : null,
+    });
   }
   if (!v('ANTHROPIC_DEFAULT_HAIKU_MODEL') && !v('ANTHROPIC_SMALL_FAST_MODEL')) {
     const h = catalog.resolve(defaults('haiku'));
-    add('warning', 'HAIKU_UNPINNED', 'ANTHROPIC_DEFAULT_HAIKU_MODEL is not pinned: background tasks run on whatever the default is, which can quietly inflate spend', `export ANTHROPIC_DEFAULT_HAIKU_MODEL=${suggest(h, 'claude-haiku-4-5')}`);
+    add(
+      'warning',
+      'HAIKU_UNPINNED',
+      'ANTHROPIC_DEFAULT_HAIKU_MODEL is not pinned: background tasks run on whatever the default is, which can quietly inflate spend',
+      `export ANTHROPIC_DEFAULT_HAIKU_MODEL=${suggest(h, 'claude-haiku-4-5')}`,
+    );
   }
-  if ((provider === 'bedrock' || provider === 'vertex')) {
+  if (provider === 'bedrock' || provider === 'vertex') {
     for (const [alias, variable] of ALIAS_VARS.slice(1, 3)) {
-      if (!v(variable)) add('warning', 'MODEL_UNPINNED', `${variable} is not pinned on ${provider}: the ${alias} alias can resolve to a version not enabled in your account and fail at start-up`, `export ${variable}=${suggest(catalog.resolve(defaults(alias as 'opus' | 'sonnet')), '<id>')}`);
+      if (!v(variable))
+        add(
+          'warning',
+          'MODEL_UNPINNED',
+          `${variable} is not pinned on ${provider}: the ${alias} alias can resolve to a version not enabled in your account and fail at start-up`,
+          `export ${variable}=${suggest(catalog.resolve(defaults(alias as 'opus' | 'sonnet')), '<id>')}`,
+        );
     }
   }
   return {
-    provider, credential, endpoint, region, project, models, findings,
+    provider,
+    credential,
+    endpoint,
+    region,
+    project,
+    models,
+    findings,
     files: cfg.files.map((f) => ({ scope: f.scope, path: f.path, exists: f.exists, error: f.error })),
   };
 }
@@ -261,13 +451,17 @@ export function exitCode(r: DoctorReport): number {
 export function renderReport(r: DoctorReport): string {
   const lines: string[] = [];
   lines.push(`provider:   ${r.provider}`);
-  lines.push(`credential: ${r.credential.kind}${r.credential.source ? ` (from ${r.credential.source})` : ''}${r.credential.fingerprint ? ` ${r.credential.fingerprint}` : ''}`);
+  lines.push(
+    `credential: ${r.credential.kind}${r.credential.source ? ` (from ${r.credential.source})` : ''}${r.credential.fingerprint ? ` ${r.credential.fingerprint}` : ''}`,
+  );
   lines.push(`endpoint:   ${r.endpoint}`);
   if (r.region) lines.push(`region:     ${r.region}`);
   if (r.project) lines.push(`project:    ${r.project}`);
   lines.push('models:');
   for (const m of r.models) {
-    lines.push(`  ${m.alias.padEnd(6)} ${m.variable.padEnd(31)} ${(m.configured ?? '(not set)').padEnd(44)} → ${m.resolves ?? '(Claude Code default)'}${m.region && r.provider === 'vertex' ? ` @ ${m.region}` : ''}`);
+    lines.push(
+      `  ${m.alias.padEnd(6)} ${m.variable.padEnd(31)} ${(m.configured ?? '(not set)').padEnd(44)} → ${m.resolves ?? '(Claude Code default)'}${m.region && r.provider === 'vertex' ? ` @ ${m.region}` : ''}`,
+    );
   }
   lines.push('settings files:');
   for (const f of r.files) lines.push(`  ${f.scope.padEnd(8)} ${f.path}${f.exists ? '' : ' (none)'}${f.error ? ` — ${f.error}` : ''}`);

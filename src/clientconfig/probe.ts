@@ -17,9 +17,20 @@ export interface ProbeResult {
 
 export async function probe(cfg: ClaudeConfig, report: DoctorReport, timeoutMs = 30_000): Promise<ProbeResult> {
   const t0 = Date.now();
-  const done = (p: Partial<ProbeResult>): ProbeResult => ({ ok: false, status: null, latency_ms: Date.now() - t0, model: null, route: null, upstream: null, error: null, ...p });
+  const done = (p: Partial<ProbeResult>): ProbeResult => ({
+    ok: false,
+    status: null,
+    latency_ms: Date.now() - t0,
+    model: null,
+    route: null,
+    upstream: null,
+    error: null,
+    ...p,
+  });
   if (report.provider !== 'anthropic') {
-    return done({ error: `--probe speaks the Anthropic API (direct or through tollgate); for ${report.provider} run \`claude -p hi\`, or route through tollgate and probe that` });
+    return done({
+      error: `--probe speaks the Anthropic API (direct or through tollgate); for ${report.provider} run \`claude -p hi\`, or route through tollgate and probe that`,
+    });
   }
   const env = (k: string) => cfg.env.get(k)?.value;
   let token = env('ANTHROPIC_AUTH_TOKEN');
@@ -38,21 +49,30 @@ export async function probe(cfg: ClaudeConfig, report: DoctorReport, timeoutMs =
     const res = await request(report.endpoint.replace(/\/+$/, '') + '/v1/messages', {
       method: 'POST',
       headers: {
-        'content-type': 'application/json', 'anthropic-version': '2023-06-01',
-        ...(token ? { authorization: `Bearer ${token}` } : {}), ...(apiKey ? { 'x-api-key': apiKey } : {}),
+        'content-type': 'application/json',
+        'anthropic-version': '2023-06-01',
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(apiKey ? { 'x-api-key': apiKey } : {}),
       },
       body: JSON.stringify({ model, max_tokens: 1, messages: [{ role: 'user', content: 'ping' }] }),
-      headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
     });
     const text = await res.body.text();
     let j: { model?: string; error?: { message?: string } } = {};
     try {
       j = JSON.parse(text) as typeof j;
-    } catch { /* not JSON */ }
-    const h = (k: string) => (typeof res.headers[k] === 'string' ? res.headers[k] as string : null);
+    } catch {
+      /* not JSON */
+    }
+    const h = (k: string) => (typeof res.headers[k] === 'string' ? (res.headers[k] as string) : null);
     return done({
-      ok: res.statusCode < 400, status: res.statusCode, model: j.model ?? null, route: h('x-tollgate-route'), upstream: h('x-tollgate-upstream'),
-      error: res.statusCode >= 400 ? j.error?.message ?? `HTTP ${res.statusCode}` : null,
+      ok: res.statusCode < 400,
+      status: res.statusCode,
+      model: j.model ?? null,
+      route: h('x-tollgate-route'),
+      upstream: h('x-tollgate-upstream'),
+      error: res.statusCode >= 400 ? (j.error?.message ?? `HTTP ${res.statusCode}`) : null,
     });
   } catch (err) {
     const e = err as { cause?: { code?: string }; code?: string; message: string };

@@ -62,7 +62,8 @@ export function readClaudeConfig(opts: { env: NodeJS.ProcessEnv; home: string; c
     const block = f.json.env;
     if (block && typeof block === 'object' && !Array.isArray(block)) {
       for (const [k, v] of Object.entries(block as Record<string, unknown>)) {
-        if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') env.set(k, { value: String(v), source: `${f.scope} settings (${f.path})` });
+        if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')
+          env.set(k, { value: String(v), source: `${f.scope} settings (${f.path})` });
       }
     }
     if (typeof f.json.apiKeyHelper === 'string') apiKeyHelper = { value: f.json.apiKeyHelper, source: `${f.scope} settings (${f.path})` };

@@ -25,7 +25,9 @@ export class SetupError extends Error {}
 
 export function generateSettings(o: SetupOptions, catalog: ModelCatalog): GeneratedSettings {
   const env: Record<string, string> = {};
-  const off = (...flags: string[]) => { for (const f of flags) env[f] = '0'; };
+  const off = (...flags: string[]) => {
+    for (const f of flags) env[f] = '0';
+  };
   const pick = (alias: 'opus' | 'sonnet' | 'haiku'): string => {
     const wanted = o.models?.[alias] ?? catalog.aliases[alias]?.default;
     const m = wanted ? catalog.resolve(wanted) : undefined;
@@ -96,7 +98,7 @@ function isOnGlobal(id: string): boolean {
 
 /** Merges generated settings into an existing settings object (other keys kept). */
 export function mergeSettings(existing: Record<string, unknown>, gen: GeneratedSettings): Record<string, unknown> {
-  const env = { ...(existing.env && typeof existing.env === 'object' ? existing.env as Record<string, unknown> : {}), ...gen.env };
+  const env = { ...(existing.env && typeof existing.env === 'object' ? (existing.env as Record<string, unknown>) : {}), ...gen.env };
   // Variables that belong to another route would only confuse the next reader (and the doctor).
   if (gen.env.CLAUDE_CODE_USE_BEDROCK !== '1') delete env.ANTHROPIC_BEDROCK_BASE_URL;
   if (gen.env.CLAUDE_CODE_USE_VERTEX !== '1') delete env.ANTHROPIC_VERTEX_BASE_URL;
@@ -108,6 +110,13 @@ export function mergeSettings(existing: Record<string, unknown>, gen: GeneratedS
 
 export function shellExports(gen: GeneratedSettings): string {
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  return Object.entries(gen.env).map(([k, v]) => `export ${k}=${q(v)}`).join('\n') + '\n'
-    + (gen.apiKeyHelper ? `# apiKeyHelper cannot be an environment variable: add "apiKeyHelper": ${JSON.stringify(gen.apiKeyHelper)} to ~/.claude/settings.json\n` : '');
+  return (
+    Object.entries(gen.env)
+      .map(([k, v]) => `export ${k}=${q(v)}`)
+      .join('\n') +
+    '\n' +
+    (gen.apiKeyHelper
+      ? `# apiKeyHelper cannot be an environment variable: add "apiKeyHelper": ${JSON.stringify(gen.apiKeyHelper)} to ~/.claude/settings.json\n`
+      : '')
+  );
 }

@@ -78,7 +78,8 @@ upstreams:
   });
 
   it('accepts the routing example and checks that routes name real upstreams', () => {
-    const { config } = parseConfig(`
+    const { config } = parseConfig(
+      `
 upstreams:
   - { name: anthropic, type: anthropic, api_key: "\${ANTHROPIC_API_KEY}" }
   - { name: bedrock-eu, type: bedrock, region: eu-west-1, profile: geo }
@@ -87,7 +88,10 @@ upstreams:
 routes:
   default: [anthropic, vertex-us]
   teams: { eu-finance: [bedrock-eu] }
-`, 't', { ANTHROPIC_API_KEY: 'k' });
+`,
+      't',
+      { ANTHROPIC_API_KEY: 'k' },
+    );
     assert.deepEqual(config.routes.default, ['anthropic', 'vertex-us']);
     assert.deepEqual(config.routes.teams, { 'eu-finance': ['bedrock-eu'] });
     assert.equal(config.upstreams[1]!.type, 'bedrock');
@@ -102,7 +106,10 @@ routes: { default: [a, nope], teams: { t: [ghost] } }
     assert.match(all, /upstreams\[0\]\.region: an AWS region/);
     assert.match(all, /upstreams\[1\]\.project/);
     assert.ok(p.length >= 2);
-    assert.match(problems('upstreams:\n  - { name: a, type: anthropic }\nroutes: { default: [a, nope], teams: { t: [ghost] } }\n').join('\n'), /routes\.default: no upstream named "nope"[\s\S]*routes\.teams\.t: no upstream named "ghost"/);
+    assert.match(
+      problems('upstreams:\n  - { name: a, type: anthropic }\nroutes: { default: [a, nope], teams: { t: [ghost] } }\n').join('\n'),
+      /routes\.default: no upstream named "nope"[\s\S]*routes\.teams\.t: no upstream named "ghost"/,
+    );
   });
 
   it('generates a JSON Schema for editors', () => {

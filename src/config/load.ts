@@ -7,7 +7,10 @@ import { parseDocument } from 'yaml';
 import { configSchema, defaultUpstreams, renamedKeys, type Config } from './schema.js';
 
 export class ConfigError extends UserError {
-  constructor(readonly file: string, readonly problems: string[]) {
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+  ) {
     super(`invalid config ${file}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
 }
@@ -62,7 +65,10 @@ export function findConfigFile(explicit?: string): string | null {
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): { config: Config; missingEnv: string[] } {
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(file, doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`));
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`),
+    );
   }
   const missing = new Set<string>();
   const tree: unknown = doc.toJS() ?? {};
@@ -75,10 +81,12 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => {
       if (i.code === 'unrecognized_keys') {
-        return i.keys.map((k) => {
-          const hint = renamedKeys[k];
-          return `${pathOf([...i.path, k])}: unknown key${hint ? ` (did you mean "${hint}"?)` : ''}`;
-        }).join('\n  - ');
+        return i.keys
+          .map((k) => {
+            const hint = renamedKeys[k];
+            return `${pathOf([...i.path, k])}: unknown key${hint ? ` (did you mean "${hint}"?)` : ''}`;
+          })
+          .join('\n  - ');
       }
       return `${pathOf(i.path)}: ${i.message}`;
     });

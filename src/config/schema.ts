@@ -5,7 +5,10 @@ import { z } from 'zod';
 const port = z.number().int().min(0).max(65535);
 
 export const anthropicUpstreamSchema = z.strictObject({
-  name: z.string().min(1).regex(/^[a-z0-9][a-z0-9._-]*$/i, 'letters, digits, ".", "_" or "-"'),
+  name: z
+    .string()
+    .min(1)
+    .regex(/^[a-z0-9][a-z0-9._-]*$/i, 'letters, digits, ".", "_" or "-"'),
   type: z.literal('anthropic'),
   base_url: z.url({ protocol: /^https?$/ }).default('https://api.anthropic.com'),
   api_key: z.string().optional(),
@@ -16,7 +19,10 @@ export const anthropicUpstreamSchema = z.strictObject({
   idle_timeout_ms: z.number().int().positive().default(300_000),
 });
 
-const upstreamName = z.string().min(1).regex(/^[a-z0-9][a-z0-9._-]*$/i, 'letters, digits, ".", "_" or "-"');
+const upstreamName = z
+  .string()
+  .min(1)
+  .regex(/^[a-z0-9][a-z0-9._-]*$/i, 'letters, digits, ".", "_" or "-"');
 const timeouts = {
   timeout_ms: z.number().int().positive().default(600_000),
   connect_timeout_ms: z.number().int().positive().default(10_000),
@@ -32,7 +38,10 @@ export const bedrockUpstreamSchema = z.strictObject({
    * profiles (global), or in-region base ids (regional). */
   profile: z.enum(['geo', 'global', 'regional']).default('geo'),
   /** Overrides the geography prefix derived from the region (data/routes.json). */
-  geo_prefix: z.string().regex(/^[a-z-]+$/).optional(),
+  geo_prefix: z
+    .string()
+    .regex(/^[a-z-]+$/)
+    .optional(),
   base_url: z.url({ protocol: /^https?$/ }).optional(),
   /** A Bedrock API key (sent as Authorization: Bearer). Without it: the standard AWS chain. */
   bearer_token: z.string().optional(),
@@ -52,7 +61,10 @@ export const vertexUpstreamSchema = z.strictObject({
   type: z.literal('vertex'),
   project: z.string().min(1),
   /** global, a multi-region (us, eu) or a region such as us-east5. */
-  region: z.string().regex(/^[a-z0-9-]+$/).default('global'),
+  region: z
+    .string()
+    .regex(/^[a-z0-9-]+$/)
+    .default('global'),
   /** Per-model region overrides (the VERTEX_REGION_CLAUDE_* idea), by any model id form. */
   model_regions: modelMap.optional(),
   base_url: z.url({ protocol: /^https?$/ }).optional(),
@@ -69,131 +81,199 @@ const policyRule = z.strictObject({
   allow: z.array(z.string().min(1)).optional(),
   /** Serve `from` (a family or model) with `to`; with when_budget_pct, only once a budget
    * covering the request has used that share of its limit (downgrade under spend pressure). */
-  rewrite: z.array(z.strictObject({
-    from: z.string().min(1),
-    to: z.string().min(1),
-    when_budget_pct: z.number().min(0).max(1000).optional(),
-  })).optional(),
+  rewrite: z
+    .array(
+      z.strictObject({
+        from: z.string().min(1),
+        to: z.string().min(1),
+        when_budget_pct: z.number().min(0).max(1000).optional(),
+      }),
+    )
+    .optional(),
 });
 
 export const configSchema = z.strictObject({
-  server: z.strictObject({
-    host: z.string().min(1).default('127.0.0.1'),
-    port: port.default(8787),
-    max_body_bytes: z.number().int().positive().default(32 * 1024 * 1024),
-    /** Longest a client may take to send its request headers, counted from the connection's
-     * start (or the previous response): a connection that sends nothing is closed (408). */
-    header_timeout_ms: z.number().int().positive().default(30_000),
-    /** Longest a client may take to send its whole request, body included (408). */
-    request_timeout_ms: z.number().int().positive().default(120_000),
-    /** A kept-alive connection idle this long between requests is closed. Longer than a load
-     * balancer's idle timeout (60 s on AWS ALB), so the balancer closes first. */
-    idle_timeout_ms: z.number().int().positive().default(65_000),
-    /** Open client connections at most. Default: what the open-file limit allows (each request
-     * in flight also holds an upstream connection). At the cap, a new connection closes the
-     * longest-idle one; when none is idle, it is refused. */
-    max_connections: z.number().int().positive().optional(),
-    /** On SIGTERM/SIGINT, how long requests in flight may run before they are cut (their
-     * ledger lines are still written, TG_SHUTDOWN). Long enough for a Claude Code turn; set
-     * the orchestrator's kill timeout (terminationGracePeriodSeconds, TimeoutStopSec) above it. */
-    shutdown_grace_ms: z.number().int().min(0).default(300_000),
-    /** On translated streams (Bedrock, Vertex), a ping after this much silence. */
-    ping_interval_ms: z.number().int().positive().default(10_000),
-  }).prefault({}),
-  store: z.strictObject({
-    sqlite: z.string().min(1).default('./data/tollgate.db'),
-    /**
-     * `normal` keeps every committed ledger line across a crash or kill of the gateway (WAL
-     * appends reach the OS before the response ends); `full` also fsyncs each group commit so
-     * lines survive power loss, at the cost of a disk flush per batch.
-     */
-    sync: z.enum(['normal', 'full']).default('normal'),
-    /** When a ledger line cannot be written (disk full, read-only, I/O error): `closed` sends
-     * no new request upstream until the store works again (503 TG_STORE_UNAVAILABLE); `open`
-     * keeps serving and holds unwritten lines in memory (bounded), loudly. */
-    on_failure: z.enum(['closed', 'open']).default('closed'),
-    /** Below this much free space on the store's disk the gateway treats the store as failing
-     * before a write fails (so no request is sent upstream that could not be recorded). */
-    min_free_mb: z.number().min(0).default(64),
-  }).prefault({}),
+  server: z
+    .strictObject({
+      host: z.string().min(1).default('127.0.0.1'),
+      port: port.default(8787),
+      max_body_bytes: z
+        .number()
+        .int()
+        .positive()
+        .default(32 * 1024 * 1024),
+      /** Longest a client may take to send its request headers, counted from the connection's
+       * start (or the previous response): a connection that sends nothing is closed (408). */
+      header_timeout_ms: z.number().int().positive().default(30_000),
+      /** Longest a client may take to send its whole request, body included (408). */
+      request_timeout_ms: z.number().int().positive().default(120_000),
+      /** A kept-alive connection idle this long between requests is closed. Longer than a load
+       * balancer's idle timeout (60 s on AWS ALB), so the balancer closes first. */
+      idle_timeout_ms: z.number().int().positive().default(65_000),
+      /** Open client connections at most. Default: what the open-file limit allows (each request
+       * in flight also holds an upstream connection). At the cap, a new connection closes the
+       * longest-idle one; when none is idle, it is refused. */
+      max_connections: z.number().int().positive().optional(),
+      /** On SIGTERM/SIGINT, how long requests in flight may run before they are cut (their
+       * ledger lines are still written, TG_SHUTDOWN). Long enough for a Claude Code turn; set
+       * the orchestrator's kill timeout (terminationGracePeriodSeconds, TimeoutStopSec) above it. */
+      shutdown_grace_ms: z.number().int().min(0).default(300_000),
+      /** On translated streams (Bedrock, Vertex), a ping after this much silence. */
+      ping_interval_ms: z.number().int().positive().default(10_000),
+    })
+    .prefault({}),
+  store: z
+    .strictObject({
+      sqlite: z.string().min(1).default('./data/tollgate.db'),
+      /**
+       * `normal` keeps every committed ledger line across a crash or kill of the gateway (WAL
+       * appends reach the OS before the response ends); `full` also fsyncs each group commit so
+       * lines survive power loss, at the cost of a disk flush per batch.
+       */
+      sync: z.enum(['normal', 'full']).default('normal'),
+      /** When a ledger line cannot be written (disk full, read-only, I/O error): `closed` sends
+       * no new request upstream until the store works again (503 TG_STORE_UNAVAILABLE); `open`
+       * keeps serving and holds unwritten lines in memory (bounded), loudly. */
+      on_failure: z.enum(['closed', 'open']).default('closed'),
+      /** Below this much free space on the store's disk the gateway treats the store as failing
+       * before a write fails (so no request is sent upstream that could not be recorded). */
+      min_free_mb: z.number().min(0).default(64),
+    })
+    .prefault({}),
   upstreams: z.array(upstreamSchema).min(1),
   /** Which upstreams serve a request, in failover order: by key, else by team, else default. */
-  routes: z.strictObject({
-    default: z.array(z.string().min(1)).min(1).optional(),
-    teams: z.record(z.string().min(1), z.array(z.string().min(1)).min(1)).optional(),
-    keys: z.record(z.string().min(1), z.array(z.string().min(1)).min(1)).optional(),
-  }).prefault({}),
-  failover: z.strictObject({
-    /** Attempts per request across all targets (first try included). */
-    max_attempts: z.number().int().min(1).max(10).default(3),
-    backoff_ms: z.number().int().min(0).default(200),
-    max_backoff_ms: z.number().int().min(0).default(2_000),
-    /** A retry-after longer than this moves on to the next target instead of waiting. */
-    max_retry_after_ms: z.number().int().min(0).default(5_000),
-    /** Consecutive failures that put an upstream in cooldown, and for how long. */
-    cooldown_after: z.number().int().min(1).default(3),
-    cooldown_ms: z.number().int().min(0).default(30_000),
-  }).prefault({}),
+  routes: z
+    .strictObject({
+      default: z.array(z.string().min(1)).min(1).optional(),
+      teams: z.record(z.string().min(1), z.array(z.string().min(1)).min(1)).optional(),
+      keys: z.record(z.string().min(1), z.array(z.string().min(1)).min(1)).optional(),
+    })
+    .prefault({}),
+  failover: z
+    .strictObject({
+      /** Attempts per request across all targets (first try included). */
+      max_attempts: z.number().int().min(1).max(10).default(3),
+      backoff_ms: z.number().int().min(0).default(200),
+      max_backoff_ms: z.number().int().min(0).default(2_000),
+      /** A retry-after longer than this moves on to the next target instead of waiting. */
+      max_retry_after_ms: z.number().int().min(0).default(5_000),
+      /** Consecutive failures that put an upstream in cooldown, and for how long. */
+      cooldown_after: z.number().int().min(1).default(3),
+      cooldown_ms: z.number().int().min(0).default(30_000),
+    })
+    .prefault({}),
   /** Spend control settings shared by all budgets. */
-  spend: z.strictObject({
-    /** Calendar periods (day, week from Monday, month) are aligned in this IANA time zone. */
-    timezone: z.string().default('UTC').refine((tz) => {
-      try {
-        new Intl.DateTimeFormat('en-US', { timeZone: tz });
-        return true;
-      } catch {
-        return false;
-      }
-    }, 'an IANA time zone such as Europe/Berlin'),
-    /** Whom the refusal message tells engineers to ask. */
-    contact: z.string().default('your platform team'),
-    /** Output tokens reserved for a request in flight (its real cost settles at the end). */
-    reserve_output_tokens: z.number().int().min(0).default(4096),
-  }).prefault({}),
-  budgets: z.array(z.strictObject({
-    key: z.string().optional(), user: z.string().optional(), team: z.string().optional(), project: z.string().optional(), org: z.literal(true).optional(),
-    period: z.enum(['day', 'week', 'month', 'total']),
-    limit_usd: z.number().positive(),
-    mode: z.enum(['hard', 'soft']).default('hard'),
-    alert_at: z.array(z.number().int().min(1).max(1000)).default([50, 80, 100]),
-  }).refine((b) => [b.key, b.user, b.team, b.project, b.org].filter((v) => v !== undefined).length === 1, 'exactly one of key, user, team, project or org: true')).default([]),
-  rate_limits: z.array(z.strictObject({
-    /** A key id, user or team; "*" applies the limit to each one separately. */
-    key: z.string().optional(), user: z.string().optional(), team: z.string().optional(),
-    rpm: z.number().int().positive().optional(),
-    tpm: z.number().int().positive().optional(),
-    concurrent: z.number().int().positive().optional(),
-  }).refine((r) => [r.key, r.user, r.team].filter((v) => v !== undefined).length === 1, 'exactly one of key, user or team')
-    .refine((r) => r.rpm !== undefined || r.tpm !== undefined || r.concurrent !== undefined, 'at least one of rpm, tpm, concurrent')).default([]),
+  spend: z
+    .strictObject({
+      /** Calendar periods (day, week from Monday, month) are aligned in this IANA time zone. */
+      timezone: z
+        .string()
+        .default('UTC')
+        .refine((tz) => {
+          try {
+            new Intl.DateTimeFormat('en-US', { timeZone: tz });
+            return true;
+          } catch {
+            return false;
+          }
+        }, 'an IANA time zone such as Europe/Berlin'),
+      /** Whom the refusal message tells engineers to ask. */
+      contact: z.string().default('your platform team'),
+      /** Output tokens reserved for a request in flight (its real cost settles at the end). */
+      reserve_output_tokens: z.number().int().min(0).default(4096),
+    })
+    .prefault({}),
+  budgets: z
+    .array(
+      z
+        .strictObject({
+          key: z.string().optional(),
+          user: z.string().optional(),
+          team: z.string().optional(),
+          project: z.string().optional(),
+          org: z.literal(true).optional(),
+          period: z.enum(['day', 'week', 'month', 'total']),
+          limit_usd: z.number().positive(),
+          mode: z.enum(['hard', 'soft']).default('hard'),
+          alert_at: z.array(z.number().int().min(1).max(1000)).default([50, 80, 100]),
+        })
+        .refine(
+          (b) => [b.key, b.user, b.team, b.project, b.org].filter((v) => v !== undefined).length === 1,
+          'exactly one of key, user, team, project or org: true',
+        ),
+    )
+    .default([]),
+  rate_limits: z
+    .array(
+      z
+        .strictObject({
+          /** A key id, user or team; "*" applies the limit to each one separately. */
+          key: z.string().optional(),
+          user: z.string().optional(),
+          team: z.string().optional(),
+          rpm: z.number().int().positive().optional(),
+          tpm: z.number().int().positive().optional(),
+          concurrent: z.number().int().positive().optional(),
+        })
+        .refine((r) => [r.key, r.user, r.team].filter((v) => v !== undefined).length === 1, 'exactly one of key, user or team')
+        .refine((r) => r.rpm !== undefined || r.tpm !== undefined || r.concurrent !== undefined, 'at least one of rpm, tpm, concurrent'),
+    )
+    .default([]),
   /** Model access per team or key (a key's rule wins over its team's, a team's over default). */
-  policy: z.strictObject({
-    default: z.lazy(() => policyRule).optional(),
-    teams: z.record(z.string(), z.lazy(() => policyRule)).optional(),
-    keys: z.record(z.string(), z.lazy(() => policyRule)).optional(),
-  }).prefault({}),
-  alerts: z.array(z.strictObject({
-    type: z.enum(['slack', 'webhook']),
-    url: z.url({ protocol: /^https?$/ }),
-    events: z.array(z.enum(['budget_threshold', 'budget_exhausted', 'failover', 'cooldown', 'unpriced_model'])).default(['budget_threshold', 'budget_exhausted', 'failover', 'cooldown', 'unpriced_model']),
-  })).default([]),
-  admin: z.strictObject({
-    /** Bearer token for the admin API; $TOLLGATE_ADMIN_TOKEN is used when unset. */
-    token: z.string().optional(),
-  }).prefault({}),
-  prices: z.strictObject({
-    /** A price file in the format of data/prices.json whose entries replace the shipped ones. */
-    file: z.string().optional(),
-    /** A model with no price: `reserve` (default) serves it, and budgets reserve and settle it
-     * at the highest rates of any known model (the line is flagged unpriced, an alert goes out
-     * once), so a hard budget still holds; `refuse` answers 403 TG_MODEL_UNPRICED; `allow`
-     * serves it for $0 (budgets do not see it). */
-    unpriced: z.enum(['reserve', 'refuse', 'allow']).default('reserve'),
-    /** Inline per-model overrides, same fields as data/prices.json. */
-    overrides: z.record(z.string(), z.record(z.string(), z.union([z.string(), z.number(), z.record(z.string(), z.union([z.string(), z.number()]))]))).optional(),
-  }).prefault({}),
-  log: z.strictObject({
-    level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
-  }).prefault({}),
+  policy: z
+    .strictObject({
+      default: z.lazy(() => policyRule).optional(),
+      teams: z
+        .record(
+          z.string(),
+          z.lazy(() => policyRule),
+        )
+        .optional(),
+      keys: z
+        .record(
+          z.string(),
+          z.lazy(() => policyRule),
+        )
+        .optional(),
+    })
+    .prefault({}),
+  alerts: z
+    .array(
+      z.strictObject({
+        type: z.enum(['slack', 'webhook']),
+        url: z.url({ protocol: /^https?$/ }),
+        events: z
+          .array(z.enum(['budget_threshold', 'budget_exhausted', 'failover', 'cooldown', 'unpriced_model']))
+          .default(['budget_threshold', 'budget_exhausted', 'failover', 'cooldown', 'unpriced_model']),
+      }),
+    )
+    .default([]),
+  admin: z
+    .strictObject({
+      /** Bearer token for the admin API; $TOLLGATE_ADMIN_TOKEN is used when unset. */
+      token: z.string().optional(),
+    })
+    .prefault({}),
+  prices: z
+    .strictObject({
+      /** A price file in the format of data/prices.json whose entries replace the shipped ones. */
+      file: z.string().optional(),
+      /** A model with no price: `reserve` (default) serves it, and budgets reserve and settle it
+       * at the highest rates of any known model (the line is flagged unpriced, an alert goes out
+       * once), so a hard budget still holds; `refuse` answers 403 TG_MODEL_UNPRICED; `allow`
+       * serves it for $0 (budgets do not see it). */
+      unpriced: z.enum(['reserve', 'refuse', 'allow']).default('reserve'),
+      /** Inline per-model overrides, same fields as data/prices.json. */
+      overrides: z
+        .record(z.string(), z.record(z.string(), z.union([z.string(), z.number(), z.record(z.string(), z.union([z.string(), z.number()]))])))
+        .optional(),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+    })
+    .prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -205,11 +285,28 @@ export type VertexUpstreamConfig = z.infer<typeof vertexUpstreamSchema>;
 
 /** Keys people commonly write by analogy with other tools; the hint names the right one. */
 export const renamedKeys: Record<string, string> = {
-  baseUrl: 'base_url', baseURL: 'base_url', url: 'base_url', apiKey: 'api_key', key: 'api_key',
-  provider: 'type', listen: 'host', database: 'sqlite', db: 'sqlite', path: 'sqlite',
-  maxBodyBytes: 'max_body_bytes', timeout: 'timeout_ms', timeoutMs: 'timeout_ms',
-  apiKeyBedrock: 'bearer_token', api_key_bedrock: 'bearer_token', projectId: 'project', project_id: 'project',
-  location: 'region', aws_region: 'region', modelRegions: 'model_regions', route: 'routes', fallback: 'routes',
+  baseUrl: 'base_url',
+  baseURL: 'base_url',
+  url: 'base_url',
+  apiKey: 'api_key',
+  key: 'api_key',
+  provider: 'type',
+  listen: 'host',
+  database: 'sqlite',
+  db: 'sqlite',
+  path: 'sqlite',
+  maxBodyBytes: 'max_body_bytes',
+  timeout: 'timeout_ms',
+  timeoutMs: 'timeout_ms',
+  apiKeyBedrock: 'bearer_token',
+  api_key_bedrock: 'bearer_token',
+  projectId: 'project',
+  project_id: 'project',
+  location: 'region',
+  aws_region: 'region',
+  modelRegions: 'model_regions',
+  route: 'routes',
+  fallback: 'routes',
 };
 
 /** What a config without `upstreams` (or no config file at all) gets: the Anthropic API with

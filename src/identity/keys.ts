@@ -24,9 +24,16 @@ export function mintKey(input: { user: string; team?: string | null; project?: s
   return {
     secret,
     record: {
-      id: newKeyId(), hash: hashKey(secret), prefix: secret.slice(0, KEY_PREFIX.length + 6),
-      name: input.name ?? null, user: input.user, team: input.team ?? null, project: input.project ?? null,
-      created_at: now, last_used_at: null, revoked_at: null,
+      id: newKeyId(),
+      hash: hashKey(secret),
+      prefix: secret.slice(0, KEY_PREFIX.length + 6),
+      name: input.name ?? null,
+      user: input.user,
+      team: input.team ?? null,
+      project: input.project ?? null,
+      created_at: now,
+      last_used_at: null,
+      revoked_at: null,
     },
   };
 }
@@ -85,7 +92,10 @@ export class KeyRing {
       if (!k) continue;
       // Map lookup already matched the hash; compare in constant time anyway as defence in depth.
       if (!timingSafeEqual(Buffer.from(k.hash, 'hex'), Buffer.from(h, 'hex'))) continue;
-      if (k.revoked_at !== null) { revoked = true; continue; }
+      if (k.revoked_at !== null) {
+        revoked = true;
+        continue;
+      }
       return { ok: true, key: k };
     }
     return { ok: false, code: revoked ? 'TG_REVOKED_KEY' : 'TG_UNKNOWN_KEY' };

@@ -42,9 +42,12 @@ export function checkModelName(model: string): string {
   if (model.length <= MAX_MODEL_LENGTH && MODEL_NAME.test(model)) return model;
   // Quote only an escaped prefix: the name may be megabytes long or hold a newline.
   const shown = JSON.stringify(model.slice(0, 40)) + (model.length > 40 ? '…' : '');
-  throw new GatewayError('TG_BAD_REQUEST', model.length > MAX_MODEL_LENGTH
-    ? `model: ${model.length} characters, at most ${MAX_MODEL_LENGTH} (${shown})`
-    : `model: ${shown} is not a model id (letters, digits and . _ - : @ / [ ] only)`);
+  throw new GatewayError(
+    'TG_BAD_REQUEST',
+    model.length > MAX_MODEL_LENGTH
+      ? `model: ${model.length} characters, at most ${MAX_MODEL_LENGTH} (${shown})`
+      : `model: ${shown} is not a model id (letters, digits and . _ - : @ / [ ] only)`,
+  );
 }
 
 /** Validates the fields the gateway relies on; throws the gateway's 400s. */
@@ -61,8 +64,14 @@ function checkBody(scan: () => ScannedBody): { model: string } {
     throw new GatewayError('TG_BAD_JSON', 'request body is not valid JSON');
   }
   if (scanned.duplicates.length > 0) {
-    const keys = scanned.duplicates.slice(0, 5).map((k) => JSON.stringify(k.slice(0, 40))).join(', ');
-    throw new GatewayError('TG_BAD_REQUEST', `${keys} ${scanned.duplicates.length === 1 ? 'appears' : 'appear'} more than once at the top level of the request body; send each field once`);
+    const keys = scanned.duplicates
+      .slice(0, 5)
+      .map((k) => JSON.stringify(k.slice(0, 40)))
+      .join(', ');
+    throw new GatewayError(
+      'TG_BAD_REQUEST',
+      `${keys} ${scanned.duplicates.length === 1 ? 'appears' : 'appear'} more than once at the top level of the request body; send each field once`,
+    );
   }
   if (typeof model !== 'string' || model.trim() === '') {
     throw new GatewayError('TG_BAD_REQUEST', model === undefined ? 'model: field required' : 'model: expected a non-empty string');

@@ -37,7 +37,9 @@ export interface Progress {
 /** A readable of the file's decoded bytes, counting raw bytes read into `progress`. */
 export function openRecords(file: string, progress: Progress): Readable {
   const raw = createReadStream(file, { highWaterMark: 1 << 20 });
-  raw.on('data', (c: Buffer | string) => { progress.bytes += c.length; });
+  raw.on('data', (c: Buffer | string) => {
+    progress.bytes += c.length;
+  });
   return isGzip(file) ? raw.pipe(createGunzip()) : raw;
 }
 

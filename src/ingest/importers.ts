@@ -81,7 +81,8 @@ export function sniffKind(head: string): ImportKind | 'parquet' | null {
   if (head.startsWith('PAR1')) return 'parquet';
   if (/^\uFEFF?[^\n]*\b(identity_line_item_id|line_item_usage_type|line_item_unblended_cost)\b/.test(head)) return 'cur';
   if (/"Records"\s*:/.test(head) && /"eventSource"/.test(head)) return 'cloudtrail';
-  if (/"schemaType"\s*:\s*"ModelInvocationLog"/.test(head) || (/"modelId"/.test(head) && /"requestId"/.test(head) && !/"sessionId"/.test(head))) return 'bedrock-invocation-logs';
+  if (/"schemaType"\s*:\s*"ModelInvocationLog"/.test(head) || (/"modelId"/.test(head) && /"requestId"/.test(head) && !/"sessionId"/.test(head)))
+    return 'bedrock-invocation-logs';
   if (/"sessionId"/.test(head) && /"type"\s*:\s*"(assistant|user|summary|system)"/.test(head)) return 'claude-transcripts';
   if (/"eventSource"\s*:/.test(head)) return 'cloudtrail';
   return null;
@@ -101,15 +102,29 @@ export class Importer {
   private readonly batch = new Map<string, Row>();
   private readonly appProfiles: ReadonlyMap<string, string>;
 
-  constructor(private readonly store: Store, private readonly prices: PriceBook, private readonly opts: { principal?: string; progress?: boolean; appProfiles?: ReadonlyMap<string, string> } = {}) {
+  constructor(
+    private readonly store: Store,
+    private readonly prices: PriceBook,
+    private readonly opts: { principal?: string; progress?: boolean; appProfiles?: ReadonlyMap<string, string> } = {},
+  ) {
     this.appProfiles = opts.appProfiles ?? new Map();
   }
 
   private flush(r: ImportResult): void {
     if (!this.batch.size) return;
     const rows: ExternalUsage[] = [...this.batch.values()].map((x) => ({
-      session_id: null, model: null, region: null, input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0,
-      calls: 1, usage_type: null, cost_nanousd: 0, ...x, priced: x.priced !== false,
+      session_id: null,
+      model: null,
+      region: null,
+      input_tokens: 0,
+      output_tokens: 0,
+      cache_read_input_tokens: 0,
+      cache_creation_input_tokens: 0,
+      calls: 1,
+      usage_type: null,
+      cost_nanousd: 0,
+      ...x,
+      priced: x.priced !== false,
     }));
     this.batch.clear();
     const w = this.store.writeExternalUsage(rows);
@@ -126,7 +141,19 @@ export class Importer {
 
   async run(kind: ImportKind, paths: string[]): Promise<ImportResult> {
     const files = expandPaths(paths);
-    const r: ImportResult = { files: files.length, records: 0, imported: 0, duplicates: 0, updated: 0, skipped: 0, malformed: 0, problems: [], wrongKind: [], bytes: 0, seconds: 0 };
+    const r: ImportResult = {
+      files: files.length,
+      records: 0,
+      imported: 0,
+      duplicates: 0,
+      updated: 0,
+      skipped: 0,
+      malformed: 0,
+      problems: [],
+      wrongKind: [],
+      bytes: 0,
+      seconds: 0,
+    };
     const progress: Progress = { bytes: 0, total: files.reduce((a, f) => a + statSync(f).size, 0), started: Date.now() };
     const tick = progressReporter(progress, kind, this.opts.progress ?? false);
     const bad = (file: string, line: number, why: string) => {
@@ -149,7 +176,14 @@ export class Importer {
     return r;
   }
 
-  private async file(kind: ImportKind, file: string, progress: Progress, r: ImportResult, bad: (f: string, l: number, w: string) => void, tick: () => void): Promise<void> {
+  private async file(
+    kind: ImportKind,
+    file: string,
+    progress: Progress,
+    r: ImportResult,
+    bad: (f: string, l: number, w: string) => void,
+    tick: () => void,
+  ): Promise<void> {
     {
       if (kind === 'cur') await this.cur(file, progress, r, bad, tick);
       else {
@@ -176,7 +210,13 @@ export class Importer {
   /** ~/.claude/projects/**\/*.jsonl: one API response may span several lines (one per
    * content block): the same message.id + requestId is counted once. */
   private transcript(j: unknown, file: string, ln: number, r: ImportResult, bad: (f: string, l: number, w: string) => void): void {
-    const o = j as { type?: string; message?: { id?: string; model?: string; usage?: Record<string, unknown> }; requestId?: string; sessionId?: string; timestamp?: string };
+    const o = j as {
+      type?: string;
+      message?: { id?: string; model?: string; usage?: Record<string, unknown> };
+      requestId?: string;
+      sessionId?: string;
+      timestamp?: string;
+    };
     if (o.type !== 'assistant' || !o.message?.usage) {
       r.skipped++;
       return;
@@ -190,29 +230,61 @@ export class Importer {
     const usage = acc.result();
     const c = this.prices.cost(o.message.model, usage, {}, acc.usageExtras(), 'ceiling');
     this.add(r, {
-      id: `transcript:${o.message.id}:${o.requestId ?? ''}`, source: 'transcript', ts, principal: this.opts.principal ?? null, session_id: o.sessionId ?? null,
-      model: o.message.model ?? null, input_tokens: usage.input_tokens, output_tokens: usage.output_tokens, cache_read_input_tokens: usage.cache_read_input_tokens,
-      cache_creation_input_tokens: usage.cache_creation_5m_input_tokens + usage.cache_creation_1h_input_tokens, cost_nanousd: c.nanoUsd, priced: c.priced,
+      id: `transcript:${o.message.id}:${o.requestId ?? ''}`,
+      source: 'transcript',
+      ts,
+      principal: this.opts.principal ?? null,
+      session_id: o.sessionId ?? null,
+      model: o.message.model ?? null,
+      input_tokens: usage.input_tokens,
+      output_tokens: usage.output_tokens,
+      cache_read_input_tokens: usage.cache_read_input_tokens,
+      cache_creation_input_tokens: usage.cache_creation_5m_input_tokens + usage.cache_creation_1h_input_tokens,
+      cost_nanousd: c.nanoUsd,
+      priced: c.priced,
     });
   }
 
   /** Bedrock model invocation logs (S3 objects or CloudWatch exports): tokens and identity.arn
    * are kept; the inline input/output bodies are dropped on read. */
   private invocation(j: unknown, file: string, ln: number, r: ImportResult, bad: (f: string, l: number, w: string) => void): void {
-    const o = j as { timestamp?: string; requestId?: string; region?: string; modelId?: string; operation?: string; identity?: { arn?: string };
-      input?: { inputTokenCount?: number; cacheReadInputTokenCount?: number; cacheWriteInputTokenCount?: number }; output?: { outputTokenCount?: number } };
+    const o = j as {
+      timestamp?: string;
+      requestId?: string;
+      region?: string;
+      modelId?: string;
+      operation?: string;
+      identity?: { arn?: string };
+      input?: { inputTokenCount?: number; cacheReadInputTokenCount?: number; cacheWriteInputTokenCount?: number };
+      output?: { outputTokenCount?: number };
+    };
     if (!o || typeof o !== 'object' || !o.requestId || !o.modelId) return bad(file, ln, 'record without requestId or modelId');
     r.records++;
     const ts = Date.parse(o.timestamp ?? '');
     if (Number.isNaN(ts)) return bad(file, ln, 'record without a timestamp');
-    const usage = { ...emptyUsage(), input_tokens: n(o.input?.inputTokenCount), output_tokens: n(o.output?.outputTokenCount), cache_read_input_tokens: n(o.input?.cacheReadInputTokenCount), cache_creation_5m_input_tokens: n(o.input?.cacheWriteInputTokenCount) };
+    const usage = {
+      ...emptyUsage(),
+      input_tokens: n(o.input?.inputTokenCount),
+      output_tokens: n(o.output?.outputTokenCount),
+      cache_read_input_tokens: n(o.input?.cacheReadInputTokenCount),
+      cache_creation_5m_input_tokens: n(o.input?.cacheWriteInputTokenCount),
+    };
     // An ARN the config does not map prices at the ceiling, flagged unpriced: never $0.
     const m = bedrockLogModel(o.modelId, this.appProfiles);
     const c = this.prices.cost(m.model ?? undefined, usage, { route: 'bedrock', endpointType: m.endpointType }, undefined, 'ceiling');
     this.add(r, {
-      id: `bedrock:${o.requestId}`, source: 'bedrock_log', ts, principal: o.identity?.arn ?? null, model: m.model ?? o.modelId, region: o.region ?? null,
-      input_tokens: usage.input_tokens, output_tokens: usage.output_tokens, cache_read_input_tokens: usage.cache_read_input_tokens,
-      cache_creation_input_tokens: usage.cache_creation_5m_input_tokens, cost_nanousd: c.nanoUsd, priced: c.priced,
+      id: `bedrock:${o.requestId}`,
+      source: 'bedrock_log',
+      ts,
+      principal: o.identity?.arn ?? null,
+      model: m.model ?? o.modelId,
+      region: o.region ?? null,
+      input_tokens: usage.input_tokens,
+      output_tokens: usage.output_tokens,
+      cache_read_input_tokens: usage.cache_read_input_tokens,
+      cache_creation_input_tokens: usage.cache_creation_5m_input_tokens,
+      cost_nanousd: c.nanoUsd,
+      priced: c.priced,
     });
   }
 
@@ -220,7 +292,15 @@ export class Importer {
   private cloudtrail(j: unknown, file: string, ln: number, r: ImportResult, bad: (f: string, l: number, w: string) => void): void {
     const events = (j as { Records?: unknown[] }).Records ?? [j];
     for (const e of events) {
-      const o = e as { eventSource?: string; eventName?: string; eventID?: string; eventTime?: string; awsRegion?: string; userIdentity?: { arn?: string }; requestParameters?: { modelId?: string } };
+      const o = e as {
+        eventSource?: string;
+        eventName?: string;
+        eventID?: string;
+        eventTime?: string;
+        awsRegion?: string;
+        userIdentity?: { arn?: string };
+        requestParameters?: { modelId?: string };
+      };
       if (o?.eventSource !== 'bedrock.amazonaws.com' || !/^(InvokeModel|InvokeModelWithResponseStream|Converse|ConverseStream)$/.test(o.eventName ?? '')) {
         r.skipped++;
         continue;
@@ -231,7 +311,15 @@ export class Importer {
         bad(file, ln, 'Bedrock event without eventID or eventTime');
         continue;
       }
-      this.add(r, { id: `cloudtrail:${o.eventID}`, source: 'cloudtrail', ts, principal: o.userIdentity?.arn ?? null, model: o.requestParameters?.modelId ?? null, region: o.awsRegion ?? null, calls: 1 });
+      this.add(r, {
+        id: `cloudtrail:${o.eventID}`,
+        source: 'cloudtrail',
+        ts,
+        principal: o.userIdentity?.arn ?? null,
+        model: o.requestParameters?.modelId ?? null,
+        region: o.awsRegion ?? null,
+        calls: 1,
+      });
     }
   }
 
@@ -253,8 +341,14 @@ export class Importer {
     }
     // The same line item recurs in each refresh of the month's report: id + start date is stable.
     this.add(r, {
-      id: `cur:${id}:${ts}`, source: 'cur', ts, principal: str(row.line_item_iam_principal) || null, usage_type: str(row.line_item_usage_type) || null,
-      region: str(row.product_region_code ?? row.product_region) || null, cost_nanousd: Math.round(cost * 1e9), calls: 0,
+      id: `cur:${id}:${ts}`,
+      source: 'cur',
+      ts,
+      principal: str(row.line_item_iam_principal) || null,
+      usage_type: str(row.line_item_usage_type) || null,
+      region: str(row.product_region_code ?? row.product_region) || null,
+      cost_nanousd: Math.round(cost * 1e9),
+      calls: 0,
     });
   }
 
@@ -266,7 +360,7 @@ export class Importer {
       let start = 0;
       for (const rg of metadata.row_groups) {
         const n = Number(rg.num_rows);
-        const rows = await parquetReadObjects({ file: buf, metadata, rowStart: start, rowEnd: start + n }) as Record<string, unknown>[];
+        const rows = (await parquetReadObjects({ file: buf, metadata, rowStart: start, rowEnd: start + n })) as Record<string, unknown>[];
         rows.forEach((row, k) => this.curRow(row, file, start + k + 1, r, bad));
         start += n;
         progress.bytes = Math.round((start / Number(metadata.num_rows)) * buf.byteLength);
@@ -275,14 +369,21 @@ export class Importer {
       return;
     }
     // A malformed row (a stray quote, say) skips that row only, reported at its own line.
-    const parser = openRecords(file, progress).pipe(parseCsv({
-      columns: true, relax_column_count: true, skip_empty_lines: true, bom: true, info: true, skip_records_with_error: true,
-      on_skip: (err) => {
-        const e = err as (Error & { lines?: number }) | undefined;
-        bad(file, e?.lines ?? 0, `CSV: ${e?.message ?? 'unreadable row'}`);
-        return undefined;
-      },
-    }));
+    const parser = openRecords(file, progress).pipe(
+      parseCsv({
+        columns: true,
+        relax_column_count: true,
+        skip_empty_lines: true,
+        bom: true,
+        info: true,
+        skip_records_with_error: true,
+        on_skip: (err) => {
+          const e = err as (Error & { lines?: number }) | undefined;
+          bad(file, e?.lines ?? 0, `CSV: ${e?.message ?? 'unreadable row'}`);
+          return undefined;
+        },
+      }),
+    );
     let ln = 0;
     try {
       for await (const rec of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {

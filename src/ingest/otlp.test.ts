@@ -11,7 +11,30 @@ const s = (k: string, v: string) => ({ key: k, value: { stringValue: v } });
 const i = (k: string, v: number) => ({ key: k, value: { intValue: String(v) } });
 
 function metrics(temporality: number, points: [number, number, number][]) {
-  return { resourceMetrics: [{ scopeMetrics: [{ metrics: [{ name: 'claude_code.cost.usage', sum: { aggregationTemporality: temporality, dataPoints: points.map(([start, t, v]) => ({ attributes: [s('session.id', 'S1'), s('model', 'claude-opus-5-5')], startTimeUnixNano: String(start * 1e6), timeUnixNano: String(t * 1e6), asDouble: v })) } }] }] }] };
+  return {
+    resourceMetrics: [
+      {
+        scopeMetrics: [
+          {
+            metrics: [
+              {
+                name: 'claude_code.cost.usage',
+                sum: {
+                  aggregationTemporality: temporality,
+                  dataPoints: points.map(([start, t, v]) => ({
+                    attributes: [s('session.id', 'S1'), s('model', 'claude-opus-5-5')],
+                    startTimeUnixNano: String(start * 1e6),
+                    timeUnixNano: String(t * 1e6),
+                    asDouble: v,
+                  })),
+                },
+              },
+            ],
+          },
+        ],
+      },
+    ],
+  };
 }
 
 describe('OTLP receiver', () => {
@@ -23,7 +46,15 @@ describe('OTLP receiver', () => {
     o.metrics(metrics(2, [[5000, 6000, 0.1]]), key); // a restart: new start time
     o.metrics(metrics(1, [[6000, 7000, 0.2]]), key);
     const rows = store.db.prepare('SELECT ts, delta FROM telemetry_metrics ORDER BY ts').all() as { ts: number; delta: number }[];
-    assert.deepEqual(rows.map((r) => [r.ts, Math.round(r.delta * 1000) / 1000]), [[2000, 0.5], [3000, 0.25], [6000, 0.1], [7000, 0.2]]);
+    assert.deepEqual(
+      rows.map((r) => [r.ts, Math.round(r.delta * 1000) / 1000]),
+      [
+        [2000, 0.5],
+        [3000, 0.25],
+        [6000, 0.1],
+        [7000, 0.2],
+      ],
+    );
     store.close();
   });
 
@@ -31,11 +62,34 @@ describe('OTLP receiver', () => {
     const store = new SqliteStore(':memory:');
     const o = new OtlpStore(store);
     const now = Date.now();
-    const logs = { resourceLogs: [{ scopeLogs: [{ logRecords: [
-      { timeUnixNano: String(now * 1e6), body: { stringValue: 'claude_code.api_request' }, attributes: [s('session.id', 'S1'), i('event.sequence', 3), s('model', 'claude-opus-5-5'), i('input_tokens', 100), i('output_tokens', 10), i('cache_read_tokens', 0), i('cache_creation_tokens', 0), i('cost_usd_micros', 600)] },
-      { timeUnixNano: String(now * 1e6), body: { stringValue: 'claude_code.api_request' }, attributes: [i('event.sequence', 4)] },
-      { timeUnixNano: String(now * 1e6), body: { stringValue: 'claude_code.tool_result' }, attributes: [] },
-    ] }] }] };
+    const logs = {
+      resourceLogs: [
+        {
+          scopeLogs: [
+            {
+              logRecords: [
+                {
+                  timeUnixNano: String(now * 1e6),
+                  body: { stringValue: 'claude_code.api_request' },
+                  attributes: [
+                    s('session.id', 'S1'),
+                    i('event.sequence', 3),
+                    s('model', 'claude-opus-5-5'),
+                    i('input_tokens', 100),
+                    i('output_tokens', 10),
+                    i('cache_read_tokens', 0),
+                    i('cache_creation_tokens', 0),
+                    i('cost_usd_micros', 600),
+                  ],
+                },
+                { timeUnixNano: String(now * 1e6), body: { stringValue: 'claude_code.api_request' }, attributes: [i('event.sequence', 4)] },
+                { timeUnixNano: String(now * 1e6), body: { stringValue: 'claude_code.tool_result' }, attributes: [] },
+              ],
+            },
+          ],
+        },
+      ],
+    };
     assert.deepEqual(o.logs(logs, key), { accepted: 1, rejected: 1 });
     o.logs(logs, key);
     assert.equal((store.db.prepare('SELECT COUNT(*) AS n FROM telemetry_events').get() as { n: number }).n, 1);
@@ -49,7 +103,35 @@ describe('OTLP receiver', () => {
 describe('OTLP protobuf', () => {
   it('decodes to the same shape as OTLP JSON, 64-bit values as strings', async () => {
     const { decodeOtlp, encodeOtlp } = await import('./otlp-proto.js');
-    const json = { resourceMetrics: [{ scopeMetrics: [{ metrics: [{ name: 'claude_code.token.usage', sum: { aggregationTemporality: 1, dataPoints: [{ attributes: [{ key: 'session.id', value: { stringValue: 'S9' } }, { key: 'n', value: { intValue: '7' } }], startTimeUnixNano: '1795627548867000000', timeUnixNano: '1795627549315000000', asDouble: 1000 }] } }] }] }] };
+    const json = {
+      resourceMetrics: [
+        {
+          scopeMetrics: [
+            {
+              metrics: [
+                {
+                  name: 'claude_code.token.usage',
+                  sum: {
+                    aggregationTemporality: 1,
+                    dataPoints: [
+                      {
+                        attributes: [
+                          { key: 'session.id', value: { stringValue: 'S9' } },
+                          { key: 'n', value: { intValue: '7' } },
+                        ],
+                        startTimeUnixNano: '1795627548867000000',
+                        timeUnixNano: '1795627549315000000',
+                        asDouble: 1000,
+                      },
+                    ],
+                  },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    };
     const back = decodeOtlp('metrics', encodeOtlp('metrics', json)) as typeof json;
     assert.deepEqual(back, json);
     const store = new SqliteStore(':memory:');

@@ -18,7 +18,8 @@ function attrs(list: Attr[] | undefined): Map<string, string | number | boolean>
   return m;
 }
 
-const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'string' && v !== '' && Number.isFinite(Number(v)) ? Number(v) : 0);
+const num = (v: unknown): number =>
+  typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'string' && v !== '' && Number.isFinite(Number(v)) ? Number(v) : 0;
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 const nanoTs = (v: unknown): number => Math.floor(num(v) / 1e6);
 
@@ -54,9 +55,19 @@ export class OtlpStore {
             const micros = a.get('cost_usd_micros');
             const cost = micros !== undefined ? Math.round(num(micros) * 1000) : Math.round(num(a.get('cost_usd')) * 1e9);
             events.push({
-              id: `${session}:${String(seq)}`, ts: nanoTs(r.timeUnixNano), key_id: key.id, user: key.user, team: key.team, session_id: session,
-              otel_user_id: str(a.get('user.id')), model: str(a.get('model')), input_tokens: num(a.get('input_tokens')), output_tokens: num(a.get('output_tokens')),
-              cache_read_input_tokens: num(a.get('cache_read_tokens')), cache_creation_input_tokens: num(a.get('cache_creation_tokens')), cost_nanousd: cost,
+              id: `${session}:${String(seq)}`,
+              ts: nanoTs(r.timeUnixNano),
+              key_id: key.id,
+              user: key.user,
+              team: key.team,
+              session_id: session,
+              otel_user_id: str(a.get('user.id')),
+              model: str(a.get('model')),
+              input_tokens: num(a.get('input_tokens')),
+              output_tokens: num(a.get('output_tokens')),
+              cache_read_input_tokens: num(a.get('cache_read_tokens')),
+              cache_creation_input_tokens: num(a.get('cache_creation_tokens')),
+              cost_nanousd: cost,
               duration_ms: num(a.get('duration_ms')),
             });
             accepted++;
@@ -91,8 +102,18 @@ export class OtlpStore {
               const kind = str(a.get('type'));
               const series = [key.id, m.name, session, str(a.get('model')), kind, str(a.get('query_source')), str(a.get('user.id'))].join('|');
               points.push({
-                series, ts: nanoTs(dp.timeUnixNano), key_id: key.id, user: key.user, team: key.team, session_id: session, model: str(a.get('model')),
-                metric: m.name, kind, value, cumulative, start_ts: nanoTs(dp.startTimeUnixNano),
+                series,
+                ts: nanoTs(dp.timeUnixNano),
+                key_id: key.id,
+                user: key.user,
+                team: key.team,
+                session_id: session,
+                model: str(a.get('model')),
+                metric: m.name,
+                kind,
+                value,
+                cumulative,
+                start_ts: nanoTs(dp.startTimeUnixNano),
               });
               accepted++;
             }

@@ -17,7 +17,10 @@ export async function handleOtlp(ctx: GatewayContext, req: IncomingMessage, res:
   const type = (headerValue(req.headers, 'content-type') ?? '').toLowerCase();
   const proto = type.startsWith('application/x-protobuf');
   if (!proto && !type.startsWith('application/json')) {
-    throw new GatewayError('TG_UNSUPPORTED_ENCODING', `OTLP ${type || 'without a content type'}: send http/json or http/protobuf (OTEL_EXPORTER_OTLP_PROTOCOL; grpc is not served)`);
+    throw new GatewayError(
+      'TG_UNSUPPORTED_ENCODING',
+      `OTLP ${type || 'without a content type'}: send http/json or http/protobuf (OTEL_EXPORTER_OTLP_PROTOCOL; grpc is not served)`,
+    );
   }
   const raw = await readBody(req, LIMIT);
   let body: unknown;
@@ -31,7 +34,11 @@ export async function handleOtlp(ctx: GatewayContext, req: IncomingMessage, res:
   const sink = new OtlpStore(ctx.store);
   const r = kind === 'logs' ? sink.logs(body, auth.key) : sink.metrics(body, auth.key);
   // OTLP/HTTP: 200 with a partial-success object naming what was refused.
-  const out = JSON.stringify({ partialSuccess: r.rejected ? { [kind === 'logs' ? 'rejectedLogRecords' : 'rejectedDataPoints']: r.rejected, errorMessage: 'records without session.id or a value' } : {} });
+  const out = JSON.stringify({
+    partialSuccess: r.rejected
+      ? { [kind === 'logs' ? 'rejectedLogRecords' : 'rejectedDataPoints']: r.rejected, errorMessage: 'records without session.id or a value' }
+      : {},
+  });
   res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
   res.end(out);
 }

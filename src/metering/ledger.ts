@@ -45,7 +45,11 @@ export class LedgerWriter {
   /** The store's last write error while it is failing; null when writes succeed. */
   failure: Error | null = null;
 
-  constructor(private readonly store: Store, private readonly onError: (err: Error) => void, private readonly onRecover: (lines: number) => void = () => {}) {}
+  constructor(
+    private readonly store: Store,
+    private readonly onError: (err: Error) => void,
+    private readonly onRecover: (lines: number) => void = () => {},
+  ) {}
 
   get healthy(): boolean {
     return this.failure === null;

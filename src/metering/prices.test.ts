@@ -7,7 +7,11 @@ import { packageRoot } from '../util/paths.js';
 import { costOf, formatUsd, formatUsdAmount, parseUsdPerMtok, PriceBook, PriceError } from './prices.js';
 import { emptyExtras, emptyUsage, type Usage, type UsageExtras } from './usage.js';
 
-interface RefModel { id: string; provider_ids: Record<string, string | null>; prices: Record<string, number | Record<string, number>> }
+interface RefModel {
+  id: string;
+  provider_ids: Record<string, string | null>;
+  prices: Record<string, number | Record<string, number>>;
+}
 const reference = JSON.parse(readFileSync(resolve(packageRoot(), 'test', 'fixtures', 'claude-models.json'), 'utf8')) as { models: RefModel[] };
 
 const u = (p: Partial<Usage>): Usage => ({ ...emptyUsage(), ...p });
@@ -38,14 +42,27 @@ describe('prices', () => {
   });
 
   it('prices every token class exactly, matching the float formula Claude Code uses to 1e-9 USD', () => {
-    const usage = u({ input_tokens: 123_457, output_tokens: 9_876, cache_read_input_tokens: 1_000_003, cache_creation_5m_input_tokens: 33_333, cache_creation_1h_input_tokens: 7_777, web_search_requests: 3 });
+    const usage = u({
+      input_tokens: 123_457,
+      output_tokens: 9_876,
+      cache_read_input_tokens: 1_000_003,
+      cache_creation_5m_input_tokens: 33_333,
+      cache_creation_1h_input_tokens: 7_777,
+      web_search_requests: 3,
+    });
     for (const m of reference.models) {
       const r = m.prices as Record<string, number>;
       const lp = (m.prices.long_prompt ?? null) as Record<string, number> | null;
       const prompt = usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_5m_input_tokens + usage.cache_creation_1h_input_tokens;
       const rate = lp && prompt > lp.above_prompt_tokens! ? lp : r;
-      const expected = (usage.input_tokens * rate.input! + usage.output_tokens * rate.output! + usage.cache_read_input_tokens * rate.cache_read!
-        + usage.cache_creation_5m_input_tokens * rate.cache_write_5m! + usage.cache_creation_1h_input_tokens * rate.cache_write_1h!) / 1e6 + usage.web_search_requests * r.web_search!;
+      const expected =
+        (usage.input_tokens * rate.input! +
+          usage.output_tokens * rate.output! +
+          usage.cache_read_input_tokens * rate.cache_read! +
+          usage.cache_creation_5m_input_tokens * rate.cache_write_5m! +
+          usage.cache_creation_1h_input_tokens * rate.cache_write_1h!) /
+          1e6 +
+        usage.web_search_requests * r.web_search!;
       const c = book.cost(m.id, usage);
       assert.equal(c.priced, true);
       assert.ok(Math.abs(c.nanoUsd / 1e9 - expected) < 1e-9, `${m.id}: ${c.nanoUsd} vs ${expected}`);
@@ -78,7 +95,9 @@ describe('prices', () => {
   });
 
   it('lets the operator override a price, by any id form, and add new models', () => {
-    const b = PriceBook.load(loadCatalog(), { overrides: { 'my-model': { input: '1', output: '2', cache_write_5m: '0', cache_write_1h: '0', cache_read: '0' } } });
+    const b = PriceBook.load(loadCatalog(), {
+      overrides: { 'my-model': { input: '1', output: '2', cache_write_5m: '0', cache_write_1h: '0', cache_read: '0' } },
+    });
     // An unknown dated id is its own model; override by a known form instead.
     const b2 = PriceBook.load(loadCatalog(), { overrides: { opus: { input: '1' } } });
     assert.equal(b2.lookup('claude-opus-5-5')!.input, 1_000_000n);
@@ -91,7 +110,15 @@ describe('prices', () => {
     const usage = u({ input_tokens: 1_000_000, output_tokens: 1_000_000, cache_read_input_tokens: 1_000_000, cache_creation_5m_input_tokens: 1_000_000 });
     const list = book.cost('claude-haiku-4-5', usage).nanoUsd;
     assert.equal(list, (1 + 5 + 0.1 + 1.25) * 1e9);
-    for (const [route, type, factor] of [['bedrock', 'geo', 1.1], ['bedrock', 'regional', 1.1], ['bedrock', 'global', 1], ['vertex', 'regional', 1.1], ['vertex', 'multi-region', 1.1], ['vertex', 'global', 1], ['anthropic', null, 1]] as const) {
+    for (const [route, type, factor] of [
+      ['bedrock', 'geo', 1.1],
+      ['bedrock', 'regional', 1.1],
+      ['bedrock', 'global', 1],
+      ['vertex', 'regional', 1.1],
+      ['vertex', 'multi-region', 1.1],
+      ['vertex', 'global', 1],
+      ['anthropic', null, 1],
+    ] as const) {
       assert.equal(book.cost('claude-haiku-4-5', usage, { route, endpointType: type }).nanoUsd, Math.round(list * factor), `${route} ${type}`);
     }
     // Older models keep list price on every endpoint.
@@ -110,10 +137,23 @@ describe('prices', () => {
   });
 
   const extras = (e: Partial<UsageExtras>): UsageExtras => ({ ...emptyExtras(), ...e });
-  const it1 = (input: number, cacheRead: number, output: number) => ({ input_tokens: input, output_tokens: output, cache_read_input_tokens: cacheRead, cache_creation_input_tokens: 0, cache_1h: 0, cache_5m: 0 });
+  const it1 = (input: number, cacheRead: number, output: number) => ({
+    input_tokens: input,
+    output_tokens: output,
+    cache_read_input_tokens: cacheRead,
+    cache_creation_input_tokens: 0,
+    cache_1h: 0,
+    cache_5m: 0,
+  });
 
-  it('prices fast mode at the model\'s fast rates, and only models that have them', () => {
-    const usage = u({ input_tokens: 1_000_000, output_tokens: 1_000_000, cache_read_input_tokens: 1_000_000, cache_creation_5m_input_tokens: 1_000_000, cache_creation_1h_input_tokens: 1_000_000 });
+  it("prices fast mode at the model's fast rates, and only models that have them", () => {
+    const usage = u({
+      input_tokens: 1_000_000,
+      output_tokens: 1_000_000,
+      cache_read_input_tokens: 1_000_000,
+      cache_creation_5m_input_tokens: 1_000_000,
+      cache_creation_1h_input_tokens: 1_000_000,
+    });
     const usd = (model: string, speed: string | null) => book.cost(model, usage, {}, extras({ speed })).nanoUsd / 1e9;
     assert.equal(usd('claude-opus-4-6', 'fast'), 30 + 150 + 3 + 37.5 + 60);
     assert.equal(usd('claude-opus-4-7', 'fast'), 30 + 150 + 3 + 37.5 + 60);
@@ -152,13 +192,18 @@ describe('prices', () => {
 
   it('gives 1-hour writes the iterations do not account for to iterations with room, as Claude Code does', () => {
     const total = u({ input_tokens: 2, cache_creation_5m_input_tokens: 100, cache_creation_1h_input_tokens: 300 });
-    const its = extras({ iterations: [
-      { input_tokens: 1, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 150, cache_1h: 0, cache_5m: 100 },
-      { input_tokens: 1, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 250, cache_1h: 100, cache_5m: 0 },
-    ] });
+    const its = extras({
+      iterations: [
+        { input_tokens: 1, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 150, cache_1h: 0, cache_5m: 100 },
+        { input_tokens: 1, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 250, cache_1h: 100, cache_5m: 0 },
+      ],
+    });
     // Spare 1h: 300 − 100 = 200; the first iteration has room for 50, the second for 150.
     const p = book.lookup('claude-haiku-5-5')!;
-    assert.equal(book.cost('claude-haiku-5-5', total, {}, its).nanoUsd, Number((2n * p.input + 300n * p.cache_write_1h + 100n * p.cache_write_5m + 500n) / 1000n));
+    assert.equal(
+      book.cost('claude-haiku-5-5', total, {}, its).nanoUsd,
+      Number((2n * p.input + 300n * p.cache_write_1h + 100n * p.cache_write_5m + 500n) / 1000n),
+    );
   });
 
   it('settles an unpriced model at the ceiling of all known rates when asked, still flagged unpriced', () => {

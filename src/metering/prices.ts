@@ -41,7 +41,11 @@ export interface RouteMultiplier {
   date: string;
 }
 
-interface PriceFile { models: Record<string, RawPrice>; route_multipliers?: Record<string, unknown>[]; inference_geo_multipliers?: Record<string, unknown> }
+interface PriceFile {
+  models: Record<string, RawPrice>;
+  route_multipliers?: Record<string, unknown>[];
+  inference_geo_multipliers?: Record<string, unknown>;
+}
 
 /** Which rates priced a request (recorded on its ledger line). */
 export type PriceTier = 'standard' | 'long_prompt' | 'per_iteration' | 'fast' | 'unpriced' | 'unpriced_ceiling';
@@ -51,7 +55,7 @@ function parseMultiplier(v: unknown, where: string): { num: bigint; den: bigint 
   const s = typeof v === 'number' ? String(v) : v;
   if (typeof s !== 'string' || !/^\d+(\.\d{1,6})?$/.test(s)) throw new PriceError(`${where}: expected a decimal multiplier such as "1.1"`);
   const [i, f = ''] = s.split('.');
-  return { num: BigInt(i as string + f), den: 10n ** BigInt(f.length) };
+  return { num: BigInt((i as string) + f), den: 10n ** BigInt(f.length) };
 }
 
 export class PriceError extends Error {}
@@ -106,11 +110,22 @@ type Ratio = { num: bigint; den: bigint };
 const ONE: Ratio = { num: 1n, den: 1n };
 
 /** One priced unit: the whole request, or one sampling iteration of it. */
-interface Part { input: number; output: number; cacheRead: number; cacheWrite: number; cache1h: number }
+interface Part {
+  input: number;
+  output: number;
+  cacheRead: number;
+  cacheWrite: number;
+  cache1h: number;
+}
 
 function partCost(p: Part, r: Rates): bigint {
-  return BigInt(p.input) * r.input + BigInt(p.output) * r.output + BigInt(p.cacheRead) * r.cache_read
-    + BigInt(p.cache1h) * r.cache_write_1h + BigInt(p.cacheWrite - p.cache1h) * r.cache_write_5m;
+  return (
+    BigInt(p.input) * r.input +
+    BigInt(p.output) * r.output +
+    BigInt(p.cacheRead) * r.cache_read +
+    BigInt(p.cache1h) * r.cache_write_1h +
+    BigInt(p.cacheWrite - p.cache1h) * r.cache_write_5m
+  );
 }
 
 /** The request's iterations as parts, when they add up to its totals (else the totals price
@@ -121,13 +136,24 @@ function iterationParts(usage: Usage, extras: UsageExtras): Part[] | null {
   if (!its || its.length === 0) return null;
   const sum = (f: (i: IterationUsage) => number) => its.reduce((a, i) => a + f(i), 0);
   const cacheWrite = usage.cache_creation_5m_input_tokens + usage.cache_creation_1h_input_tokens;
-  if (sum((i) => i.input_tokens) !== usage.input_tokens || sum((i) => i.output_tokens) !== usage.output_tokens
-    || sum((i) => i.cache_read_input_tokens) !== usage.cache_read_input_tokens || sum((i) => i.cache_creation_input_tokens) !== cacheWrite) return null;
+  if (
+    sum((i) => i.input_tokens) !== usage.input_tokens ||
+    sum((i) => i.output_tokens) !== usage.output_tokens ||
+    sum((i) => i.cache_read_input_tokens) !== usage.cache_read_input_tokens ||
+    sum((i) => i.cache_creation_input_tokens) !== cacheWrite
+  )
+    return null;
   let spare1h = Math.max(0, usage.cache_creation_1h_input_tokens - sum((i) => i.cache_1h));
   return its.map((i) => {
     const k = Math.min(spare1h, i.cache_creation_input_tokens - i.cache_5m - i.cache_1h);
     spare1h -= k;
-    return { input: i.input_tokens, output: i.output_tokens, cacheRead: i.cache_read_input_tokens, cacheWrite: i.cache_creation_input_tokens, cache1h: i.cache_1h + k };
+    return {
+      input: i.input_tokens,
+      output: i.output_tokens,
+      cacheRead: i.cache_read_input_tokens,
+      cacheWrite: i.cache_creation_input_tokens,
+      cache1h: i.cache_1h + k,
+    };
   });
 }
 
@@ -139,8 +165,11 @@ function iterationParts(usage: Usage, extras: UsageExtras): Part[] | null {
  */
 export function costOf(usage: Usage, price: ModelPrice, mult: Ratio = ONE, extras?: UsageExtras, geo: Ratio = ONE): { nanoUsd: number; tier: PriceTier } {
   const whole: Part = {
-    input: usage.input_tokens, output: usage.output_tokens, cacheRead: usage.cache_read_input_tokens,
-    cacheWrite: usage.cache_creation_5m_input_tokens + usage.cache_creation_1h_input_tokens, cache1h: usage.cache_creation_1h_input_tokens,
+    input: usage.input_tokens,
+    output: usage.output_tokens,
+    cacheRead: usage.cache_read_input_tokens,
+    cacheWrite: usage.cache_creation_5m_input_tokens + usage.cache_creation_1h_input_tokens,
+    cache1h: usage.cache_creation_1h_input_tokens,
   };
   let tokens = 0n;
   let tier: PriceTier = 'standard';
@@ -204,7 +233,10 @@ export class PriceBook {
   private multipliers: RouteMultiplier[] = [];
   private readonly geo = new Map<string, Ratio>();
 
-  constructor(private readonly catalog: ModelCatalog, private readonly warn: (msg: string) => void = () => {}) {}
+  constructor(
+    private readonly catalog: ModelCatalog,
+    private readonly warn: (msg: string) => void = () => {},
+  ) {}
 
   static load(catalog: ModelCatalog, opts: { file?: string; overrides?: Record<string, RawPrice> } = {}, warn?: (msg: string) => void): PriceBook {
     const book = new PriceBook(catalog, warn);
@@ -225,7 +257,7 @@ export class PriceBook {
     for (const [model, raw] of Object.entries(parsed.models)) this.set(model, raw, `${file}: models.${model}`);
     if (parsed.inference_geo_multipliers && typeof parsed.inference_geo_multipliers === 'object') {
       for (const [g, m] of Object.entries(parsed.inference_geo_multipliers)) {
-        if (g === '//' ) continue;
+        if (g === '//') continue;
         this.geo.set(g, parseMultiplier(m, `${file}: inference_geo_multipliers.${g}`));
       }
     }
@@ -233,12 +265,15 @@ export class PriceBook {
       // A file that lists multipliers replaces the earlier list as a whole.
       this.multipliers = parsed.route_multipliers.map((m, i) => {
         const where = `${file}: route_multipliers[${i}]`;
-        if (typeof m.route !== 'string' || !Array.isArray(m.endpoint_types) || !Array.isArray(m.models)) throw new PriceError(`${where}: needs route, endpoint_types and models`);
+        if (typeof m.route !== 'string' || !Array.isArray(m.endpoint_types) || !Array.isArray(m.models))
+          throw new PriceError(`${where}: needs route, endpoint_types and models`);
         return {
-          route: m.route, endpoint_types: m.endpoint_types.map(String),
+          route: m.route,
+          endpoint_types: m.endpoint_types.map(String),
           models: m.models.map((x) => this.catalog.resolve(String(x))?.id ?? String(x)),
           ...parseMultiplier(m.multiplier, `${where}.multiplier`),
-          source: typeof m.source === 'string' ? m.source : '', date: typeof m.date === 'string' ? m.date : '',
+          source: typeof m.source === 'string' ? m.source : '',
+          date: typeof m.date === 'string' ? m.date : '',
         };
       });
     }
@@ -262,11 +297,37 @@ export class PriceBook {
   private toRaw(p: ModelPrice): RawPrice {
     const f = (v: bigint) => (Number(v) / 1e6).toString();
     return {
-      input: f(p.input), output: f(p.output), cache_write_5m: f(p.cache_write_5m), cache_write_1h: f(p.cache_write_1h),
-      cache_read: f(p.cache_read), web_search: (Number(p.web_search / 1_000_000n) / 1e6).toString(),
-      ...(p.long_prompt ? { long_prompt: { above_prompt_tokens: p.long_prompt.above_prompt_tokens, input: f(p.long_prompt.input), output: f(p.long_prompt.output), cache_write_5m: f(p.long_prompt.cache_write_5m), cache_write_1h: f(p.long_prompt.cache_write_1h), cache_read: f(p.long_prompt.cache_read) } } : {}),
-      ...(p.fast ? { fast: { input: f(p.fast.input), output: f(p.fast.output), cache_write_5m: f(p.fast.cache_write_5m), cache_write_1h: f(p.fast.cache_write_1h), cache_read: f(p.fast.cache_read) } } : {}),
-      source: p.source, date: p.date,
+      input: f(p.input),
+      output: f(p.output),
+      cache_write_5m: f(p.cache_write_5m),
+      cache_write_1h: f(p.cache_write_1h),
+      cache_read: f(p.cache_read),
+      web_search: (Number(p.web_search / 1_000_000n) / 1e6).toString(),
+      ...(p.long_prompt
+        ? {
+            long_prompt: {
+              above_prompt_tokens: p.long_prompt.above_prompt_tokens,
+              input: f(p.long_prompt.input),
+              output: f(p.long_prompt.output),
+              cache_write_5m: f(p.long_prompt.cache_write_5m),
+              cache_write_1h: f(p.long_prompt.cache_write_1h),
+              cache_read: f(p.long_prompt.cache_read),
+            },
+          }
+        : {}),
+      ...(p.fast
+        ? {
+            fast: {
+              input: f(p.fast.input),
+              output: f(p.fast.output),
+              cache_write_5m: f(p.fast.cache_write_5m),
+              cache_write_1h: f(p.fast.cache_write_1h),
+              cache_read: f(p.fast.cache_read),
+            },
+          }
+        : {}),
+      source: p.source,
+      date: p.date,
     };
   }
 
@@ -280,7 +341,16 @@ export class PriceBook {
    * reserved and settled at (prices.unpriced: reserve), so a hard budget still holds. */
   ceiling(): ModelPrice {
     const max = (a: bigint, b: bigint) => (a > b ? a : b);
-    const c: ModelPrice = { input: 0n, output: 0n, cache_write_5m: 0n, cache_write_1h: 0n, cache_read: 0n, web_search: 0n, source: 'ceiling of every shipped and configured price', date: '' };
+    const c: ModelPrice = {
+      input: 0n,
+      output: 0n,
+      cache_write_5m: 0n,
+      cache_write_1h: 0n,
+      cache_read: 0n,
+      web_search: 0n,
+      source: 'ceiling of every shipped and configured price',
+      date: '',
+    };
     for (const p of this.prices.values()) {
       for (const r of [p, p.long_prompt, p.fast]) {
         if (!r) continue;
@@ -295,7 +365,13 @@ export class PriceBook {
    * `unpriced: 'ceiling'`, priced at the ceiling rates and still flagged unpriced). With a
    * route and endpoint type, that route's surcharge applies (data/prices.json); with usage
    * extras, fast mode, per-iteration long-prompt tiers and the inference-geography multiplier. */
-  cost(modelId: string | undefined, usage: Usage, where: { route?: string | null; endpointType?: string | null } = {}, extras?: UsageExtras, unpriced: 'zero' | 'ceiling' = 'zero'): Cost {
+  cost(
+    modelId: string | undefined,
+    usage: Usage,
+    where: { route?: string | null; endpointType?: string | null } = {},
+    extras?: UsageExtras,
+    unpriced: 'zero' | 'ceiling' = 'zero',
+  ): Cost {
     const price = modelId ? this.lookup(modelId) : undefined;
     const geo = extras?.inference_geo ? this.geo.get(extras.inference_geo) : undefined;
     if (!price && unpriced === 'ceiling') {

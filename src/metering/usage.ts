@@ -14,9 +14,13 @@ export interface Usage {
 
 export function emptyUsage(): Usage {
   return {
-    input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0,
-    cache_creation_5m_input_tokens: 0, cache_creation_1h_input_tokens: 0,
-    web_search_requests: 0, web_fetch_requests: 0,
+    input_tokens: 0,
+    output_tokens: 0,
+    cache_read_input_tokens: 0,
+    cache_creation_5m_input_tokens: 0,
+    cache_creation_1h_input_tokens: 0,
+    web_search_requests: 0,
+    web_fetch_requests: 0,
   };
 }
 
@@ -72,7 +76,7 @@ interface RawCounters {
 }
 
 function obj(v: unknown): Record<string, unknown> {
-  return v && typeof v === 'object' && !Array.isArray(v) ? v as Record<string, unknown> : {};
+  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 }
 
 function readCounters(u: unknown): RawCounters {
@@ -103,7 +107,14 @@ function readIterations(v: unknown): IterationUsage[] | null {
     if (c.input === undefined || c.output === undefined || c.cacheRead === undefined || c.cacheCreation === undefined) return null;
     const total = c.cacheCreation;
     const h1 = Math.min(c.cc1h ?? 0, total);
-    out.push({ input_tokens: c.input, output_tokens: c.output, cache_read_input_tokens: c.cacheRead, cache_creation_input_tokens: total, cache_1h: h1, cache_5m: Math.min(c.cc5m ?? 0, total - h1) });
+    out.push({
+      input_tokens: c.input,
+      output_tokens: c.output,
+      cache_read_input_tokens: c.cacheRead,
+      cache_creation_input_tokens: total,
+      cache_1h: h1,
+      cache_5m: Math.min(c.cc5m ?? 0, total - h1),
+    });
   }
   return out;
 }
@@ -126,7 +137,7 @@ export class UsageAccumulator {
     const c = this.c;
     const first = !this.seen;
     this.seen = true;
-    const positive = (v: number | undefined, prev: number | undefined) => (first ? v ?? prev : v !== undefined && v > 0 ? v : prev);
+    const positive = (v: number | undefined, prev: number | undefined) => (first ? (v ?? prev) : v !== undefined && v > 0 ? v : prev);
     const breakdown = (n.cc1h ?? 0) + (n.cc5m ?? 0);
     if (first || breakdown > 0) {
       if (n.cc1h !== undefined) c.cc1h = n.cc1h;
@@ -134,8 +145,7 @@ export class UsageAccumulator {
     }
     c.input = positive(n.input, c.input);
     c.cacheRead = positive(n.cacheRead, c.cacheRead);
-    c.cacheCreation = n.cacheCreation !== undefined && (first || n.cacheCreation > 0) ? n.cacheCreation
-      : breakdown > 0 ? breakdown : c.cacheCreation;
+    c.cacheCreation = n.cacheCreation !== undefined && (first || n.cacheCreation > 0) ? n.cacheCreation : breakdown > 0 ? breakdown : c.cacheCreation;
     if (n.output !== undefined) c.output = n.output;
     if (n.webSearch !== undefined) c.webSearch = n.webSearch;
     if (n.webFetch !== undefined) c.webFetch = n.webFetch;
@@ -230,8 +240,14 @@ export class StreamMeter {
 
   facts(): ResponseFacts {
     return {
-      usage: this.acc.result(), extras: this.acc.usageExtras(), usageSeen: this.acc.seen, model: this.model, messageId: this.messageId,
-      stopReason: this.stopReason, errorType: this.errorType, complete: this.complete,
+      usage: this.acc.result(),
+      extras: this.acc.usageExtras(),
+      usageSeen: this.acc.seen,
+      model: this.model,
+      messageId: this.messageId,
+      stopReason: this.stopReason,
+      errorType: this.errorType,
+      complete: this.complete,
     };
   }
 }

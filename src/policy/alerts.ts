@@ -19,7 +19,11 @@ export interface Alert {
 export function routerAlert(e: RouterEvent): Alert {
   return e.kind === 'failover'
     ? { event: 'failover', text: `tollgate: failover from ${e.from} to ${e.to} (${e.reason})${e.user ? ` for ${e.user}` : ''}`, data: { ...e } }
-    : { event: 'cooldown', text: `tollgate: upstream ${e.upstream} is in cooldown after ${e.failures} consecutive failures, until ${new Date(e.until).toISOString()}`, data: { ...e, until: new Date(e.until).toISOString() } };
+    : {
+        event: 'cooldown',
+        text: `tollgate: upstream ${e.upstream} is in cooldown after ${e.failures} consecutive failures, until ${new Date(e.until).toISOString()}`,
+        data: { ...e, until: new Date(e.until).toISOString() },
+      };
 }
 
 export class AlertDispatcher {

@@ -17,11 +17,41 @@ const NOW = Date.UTC(2026, 10, 18, 12, 0, 0);
 
 function line(id: string, user: string, team: string | null, cost: number, ts = NOW - 60_000): LedgerLine {
   return {
-    id, ts, key_id: `key_${user}`, user, team, project: null, session_id: null, endpoint: 'messages', model_requested: 'm', model_served: 'm',
-    upstream: 'a', route: 'a', region: null, http_status: 200, error_type: null, error_code: null, stop_reason: null, streamed: true,
-    input_tokens: 1, output_tokens: 1, cache_read_input_tokens: 0, cache_creation_5m_input_tokens: 0, cache_creation_1h_input_tokens: 0,
-    web_search_requests: 0, web_fetch_requests: 0, cost_nanousd: cost, priced: true, ttfb_ms: 1, duration_ms: 1, client_aborted: false,
-    upstream_request_id: null, message_id: null, upstream_model: null, endpoint_type: null, attempts: [],
+    id,
+    ts,
+    key_id: `key_${user}`,
+    user,
+    team,
+    project: null,
+    session_id: null,
+    endpoint: 'messages',
+    model_requested: 'm',
+    model_served: 'm',
+    upstream: 'a',
+    route: 'a',
+    region: null,
+    http_status: 200,
+    error_type: null,
+    error_code: null,
+    stop_reason: null,
+    streamed: true,
+    input_tokens: 1,
+    output_tokens: 1,
+    cache_read_input_tokens: 0,
+    cache_creation_5m_input_tokens: 0,
+    cache_creation_1h_input_tokens: 0,
+    web_search_requests: 0,
+    web_fetch_requests: 0,
+    cost_nanousd: cost,
+    priced: true,
+    ttfb_ms: 1,
+    duration_ms: 1,
+    client_aborted: false,
+    upstream_request_id: null,
+    message_id: null,
+    upstream_model: null,
+    endpoint_type: null,
+    attempts: [],
   };
 }
 
@@ -38,10 +68,19 @@ function counting(s: Store): { store: Store; reads: () => number } {
   return { store, reads: () => reads };
 }
 
-const def = (scope: BudgetDef['scope'], value: string | null, limit: number): BudgetDef => ({ id: budgetId(scope, value, 'month'), scope, value, period: 'month', limit, mode: 'hard', alertAt: [], source: 'config' });
+const def = (scope: BudgetDef['scope'], value: string | null, limit: number): BudgetDef => ({
+  id: budgetId(scope, value, 'month'),
+  scope,
+  value,
+  period: 'month',
+  limit,
+  mode: 'hard',
+  alertAt: [],
+  source: 'config',
+});
 
 describe('budget engine', () => {
-  it('reads spend once per budget; other processes\' lines arrive from the tail once, its own never twice', () => {
+  it("reads spend once per budget; other processes' lines arrive from the tail once, its own never twice", () => {
     const file = join(dir, `b${n++}.db`);
     const gw = new SqliteStore(file);
     const cli = new SqliteStore(file);
@@ -65,12 +104,32 @@ describe('budget engine', () => {
       assert.deepEqual(spent(), { 'user:ann': 137, 'team:web': 187 });
       assert.equal(reads(), afterStart, 'no spend re-read for a commit by another process');
       // A new budget from the CLI: only it reads its spend; the others keep theirs.
-      cli.upsertBudget({ id: budgetId('user', 'ben', 'month'), scope: 'user', scope_value: 'ben', period: 'month', limit_nanousd: 60, mode: 'hard', alert_at: [], created_at: NOW, updated_at: NOW });
+      cli.upsertBudget({
+        id: budgetId('user', 'ben', 'month'),
+        scope: 'user',
+        scope_value: 'ben',
+        period: 'month',
+        limit_nanousd: 60,
+        mode: 'hard',
+        alert_at: [],
+        created_at: NOW,
+        updated_at: NOW,
+      });
       e.poll();
       assert.equal(reads(), afterStart + 1);
       assert.deepEqual(spent(), { 'user:ann': 137, 'team:web': 187, 'user:ben': 50 });
       // A limit changed elsewhere applies at the next poll, spend kept.
-      cli.upsertBudget({ id: budgetId('user', 'ben', 'month'), scope: 'user', scope_value: 'ben', period: 'month', limit_nanousd: 40, mode: 'hard', alert_at: [], created_at: NOW, updated_at: NOW + 1 });
+      cli.upsertBudget({
+        id: budgetId('user', 'ben', 'month'),
+        scope: 'user',
+        scope_value: 'ben',
+        period: 'month',
+        limit_nanousd: 40,
+        mode: 'hard',
+        alert_at: [],
+        created_at: NOW,
+        updated_at: NOW + 1,
+      });
       e.poll();
       assert.equal(reads(), afterStart + 1);
       const ben = e.admit({ id: 'key_ben', user: 'ben', team: 'web', project: null }, 1);
@@ -88,13 +147,19 @@ describe('budget engine', () => {
       const lines: LedgerLine[] = [];
       for (let i = 0; i < 300; i++) lines.push(line(`l${i}`, `u${i % 30}`, `t${i % 7}`, i + 1, NOW - (i % 50) * 3_600_000));
       s.writeBatch(lines, new Map());
-      const defs = [...Array.from({ length: 30 }, (_, i) => def('user', `u${i}`, 1e12)), ...Array.from({ length: 7 }, (_, i) => def('team', `t${i}`, 1e12)), def('org', null, 1e12)];
+      const defs = [
+        ...Array.from({ length: 30 }, (_, i) => def('user', `u${i}`, 1e12)),
+        ...Array.from({ length: 7 }, (_, i) => def('team', `t${i}`, 1e12)),
+        def('org', null, 1e12),
+      ];
       const { store, reads } = counting(s);
       const e = new BudgetEngine(store, defs, 'UTC', () => NOW);
       assert.equal(reads(), 1, 'one pass for 38 monthly budgets');
       const monthStart = Date.UTC(2026, 10, 1);
       for (const b of e.snapshot()) {
-        const want = lines.filter((l) => l.ts >= monthStart && (b.def.scope === 'org' || (b.def.scope === 'user' ? l.user : l.team) === b.def.value)).reduce((a, l) => a + l.cost_nanousd, 0);
+        const want = lines
+          .filter((l) => l.ts >= monthStart && (b.def.scope === 'org' || (b.def.scope === 'user' ? l.user : l.team) === b.def.value))
+          .reduce((a, l) => a + l.cost_nanousd, 0);
         assert.equal(b.spent, want, `${b.def.scope} ${b.def.value}`);
       }
     } finally {

@@ -71,7 +71,13 @@ export interface Reservation {
 }
 
 export function budgetId(scope: BudgetScope, value: string | null, period: BudgetPeriod): string {
-  return 'bud_' + createHash('sha256').update(`${scope}\u0000${value ?? ''}\u0000${period}`).digest('hex').slice(0, 16);
+  return (
+    'bud_' +
+    createHash('sha256')
+      .update(`${scope}\u0000${value ?? ''}\u0000${period}`)
+      .digest('hex')
+      .slice(0, 16)
+  );
 }
 
 export function describeBudget(b: Pick<BudgetDef, 'scope' | 'value' | 'period'>): string {
@@ -105,7 +111,14 @@ export class BudgetEngine {
   reload(): void {
     this.version = this.store.versions().budgets;
     const fromStore: BudgetDef[] = this.store.listBudgets().map((b: BudgetRecord) => ({
-      id: b.id, scope: b.scope, value: b.scope_value, period: b.period, limit: b.limit_nanousd, mode: b.mode, alertAt: b.alert_at, source: 'store',
+      id: b.id,
+      scope: b.scope,
+      value: b.scope_value,
+      period: b.period,
+      limit: b.limit_nanousd,
+      mode: b.mode,
+      alertAt: b.alert_at,
+      source: 'store',
     }));
     // A budget set from the CLI or admin API replaces a config one with the same scope and period.
     const ids = new Set(fromStore.map((b) => b.id));
@@ -157,7 +170,7 @@ export class BudgetEngine {
               sums.set(k, (sums.get(k) ?? 0) + g.cost_nanousd);
             }
           }
-          for (const s of list) s.spent = s.def.scope !== 'org' && s.def.value === null ? 0 : sums.get(slot(s.def.scope, s.def.value)) ?? 0;
+          for (const s of list) s.spent = s.def.scope !== 'org' && s.def.value === null ? 0 : (sums.get(slot(s.def.scope, s.def.value)) ?? 0);
         }
       }
       for (const s of fresh) s.asOf = head;
@@ -216,7 +229,11 @@ export class BudgetEngine {
 
   /** Admission: a refusal for the first exhausted hard budget, or a reservation. `lineId`: the
    * request's ledger line, settled here and so skipped when it comes back in the tail. */
-  admit(key: Who, estimate: number, lineId?: string): { ok: true; reservation: Reservation; warning: { utilization: number; resetsAt: number } | null } | { ok: false; refusal: Refusal } {
+  admit(
+    key: Who,
+    estimate: number,
+    lineId?: string,
+  ): { ok: true; reservation: Reservation; warning: { utilization: number; resetsAt: number } | null } | { ok: false; refusal: Refusal } {
     const t = this.now();
     const mine = this.covering(key);
     let warning: { utilization: number; resetsAt: number } | null = null;
@@ -284,11 +301,40 @@ export class BudgetEngine {
   }
 }
 
-export function configBudgetDefs(list: { key?: string; user?: string; team?: string; project?: string; org?: true; period: BudgetPeriod; limit_usd: number; mode: 'hard' | 'soft'; alert_at: number[] }[]): BudgetDef[] {
+export function configBudgetDefs(
+  list: {
+    key?: string;
+    user?: string;
+    team?: string;
+    project?: string;
+    org?: true;
+    period: BudgetPeriod;
+    limit_usd: number;
+    mode: 'hard' | 'soft';
+    alert_at: number[];
+  }[],
+): BudgetDef[] {
   return list.map((b) => {
-    const [scope, value]: [BudgetScope, string | null] = b.key !== undefined ? ['key', b.key] : b.user !== undefined ? ['user', b.user]
-      : b.team !== undefined ? ['team', b.team] : b.project !== undefined ? ['project', b.project] : ['org', null];
-    return { id: budgetId(scope, value, b.period), scope, value, period: b.period, limit: usdToNano(b.limit_usd), mode: b.mode, alertAt: b.alert_at, source: 'config' };
+    const [scope, value]: [BudgetScope, string | null] =
+      b.key !== undefined
+        ? ['key', b.key]
+        : b.user !== undefined
+          ? ['user', b.user]
+          : b.team !== undefined
+            ? ['team', b.team]
+            : b.project !== undefined
+              ? ['project', b.project]
+              : ['org', null];
+    return {
+      id: budgetId(scope, value, b.period),
+      scope,
+      value,
+      period: b.period,
+      limit: usdToNano(b.limit_usd),
+      mode: b.mode,
+      alertAt: b.alert_at,
+      source: 'config',
+    };
   });
 }
 

@@ -8,7 +8,10 @@ import type { KeyRecord } from '../store/types.js';
 export type PolicyDecision = { ok: true; model: string; rewrittenFrom: string | null } | { ok: false; allowed: string[] };
 
 export class ModelPolicy {
-  constructor(private readonly policy: Config['policy'], private readonly catalog: ModelCatalog) {}
+  constructor(
+    private readonly policy: Config['policy'],
+    private readonly catalog: ModelCatalog,
+  ) {}
 
   ruleFor(key: Pick<KeyRecord, 'id' | 'team'>): PolicyRule | undefined {
     return this.policy.keys?.[key.id] ?? (key.team ? this.policy.teams?.[key.team] : undefined) ?? this.policy.default;

@@ -11,7 +11,10 @@ describe('budget periods', () => {
     assert.deepEqual([iso(periodAt('week', t, 'UTC').start), iso(periodAt('week', t, 'UTC').end)], ['2026-11-23T00:00:00.000Z', '2026-11-30T00:00:00.000Z']);
     assert.deepEqual([iso(periodAt('month', t, 'UTC').start), iso(periodAt('month', t, 'UTC').end)], ['2026-11-01T00:00:00.000Z', '2026-12-01T00:00:00.000Z']);
     // Tokyo is UTC+9: its day starts at 15:00 UTC the evening before.
-    assert.deepEqual([iso(periodAt('day', t, 'Asia/Tokyo').start), iso(periodAt('day', t, 'Asia/Tokyo').end)], ['2026-11-25T15:00:00.000Z', '2026-11-26T15:00:00.000Z']);
+    assert.deepEqual(
+      [iso(periodAt('day', t, 'Asia/Tokyo').start), iso(periodAt('day', t, 'Asia/Tokyo').end)],
+      ['2026-11-25T15:00:00.000Z', '2026-11-26T15:00:00.000Z'],
+    );
     assert.equal(iso(periodAt('month', Date.parse('2026-12-31T23:30:00Z'), 'Europe/Berlin').start), '2026-12-31T23:00:00.000Z', 'already January in Berlin');
     assert.deepEqual(periodAt('total', t, 'UTC'), { start: 0, end: Infinity });
   });

@@ -19,7 +19,16 @@ function parts(t: number, tz: string): { y: number; m: number; d: number; wd: nu
 
 /** Offset of the zone from UTC at instant t, in ms (wall clock − UTC). */
 function offset(t: number, tz: string): number {
-  const f = new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+  const f = new Intl.DateTimeFormat('en-US', {
+    timeZone: tz,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: 'numeric',
+    second: 'numeric',
+  });
   const p: Record<string, string> = {};
   for (const x of f.formatToParts(new Date(t))) p[x.type] = x.value;
   const wall = Date.UTC(Number(p.year), Number(p.month) - 1, Number(p.day), Number(p.hour), Number(p.minute), Number(p.second));
@@ -51,7 +60,10 @@ export function periodAt(period: BudgetPeriod, t: number, tz: string): PeriodWin
   if (period === 'week') {
     const s = new Date(Date.UTC(y, m - 1, d - wd));
     const e = new Date(Date.UTC(y, m - 1, d - wd + 7));
-    return { start: localMidnight(s.getUTCFullYear(), s.getUTCMonth() + 1, s.getUTCDate(), tz), end: localMidnight(e.getUTCFullYear(), e.getUTCMonth() + 1, e.getUTCDate(), tz) };
+    return {
+      start: localMidnight(s.getUTCFullYear(), s.getUTCMonth() + 1, s.getUTCDate(), tz),
+      end: localMidnight(e.getUTCFullYear(), e.getUTCMonth() + 1, e.getUTCDate(), tz),
+    };
   }
   const n = new Date(Date.UTC(y, m, 1));
   return { start: localMidnight(y, m, 1, tz), end: localMidnight(n.getUTCFullYear(), n.getUTCMonth() + 1, 1, tz) };

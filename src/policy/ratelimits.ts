@@ -60,7 +60,10 @@ export interface RateTicket {
 export class RateLimiter {
   private readonly counters = new Map<string, Counter>();
 
-  constructor(private readonly rules: RateRule[], private readonly now: () => number) {}
+  constructor(
+    private readonly rules: RateRule[],
+    private readonly now: () => number,
+  ) {}
 
   private countersFor(key: Pick<KeyRecord, 'id' | 'user' | 'team'>): Counter[] {
     const out: Counter[] = [];
@@ -84,14 +87,17 @@ export class RateLimiter {
     const sec = Math.floor(this.now() / 1000);
     for (const c of cs) {
       const r = c.rule;
-      if (r.concurrent !== undefined && c.inFlight >= r.concurrent) return { ok: false, refusal: { limit: 'concurrent', rule: r, retryAfterS: 1, current: c.inFlight, max: r.concurrent } };
+      if (r.concurrent !== undefined && c.inFlight >= r.concurrent)
+        return { ok: false, refusal: { limit: 'concurrent', rule: r, retryAfterS: 1, current: c.inFlight, max: r.concurrent } };
       if (r.rpm !== undefined) {
         const n = c.requests.sum(sec);
-        if (n >= r.rpm) return { ok: false, refusal: { limit: 'rpm', rule: r, retryAfterS: c.requests.secondsUntilBelow(sec, n - r.rpm + 1), current: n, max: r.rpm } };
+        if (n >= r.rpm)
+          return { ok: false, refusal: { limit: 'rpm', rule: r, retryAfterS: c.requests.secondsUntilBelow(sec, n - r.rpm + 1), current: n, max: r.rpm } };
       }
       if (r.tpm !== undefined) {
         const n = c.tokens.sum(sec);
-        if (n >= r.tpm) return { ok: false, refusal: { limit: 'tpm', rule: r, retryAfterS: c.tokens.secondsUntilBelow(sec, n - r.tpm + 1), current: n, max: r.tpm } };
+        if (n >= r.tpm)
+          return { ok: false, refusal: { limit: 'tpm', rule: r, retryAfterS: c.tokens.secondsUntilBelow(sec, n - r.tpm + 1), current: n, max: r.tpm } };
       }
     }
     for (const c of cs) {
@@ -117,6 +123,8 @@ export function rateRules(list: { key?: string; user?: string; team?: string; rp
   return list.map((r) => ({
     scope: r.key !== undefined ? 'key' : r.user !== undefined ? 'user' : 'team',
     value: (r.key ?? r.user ?? r.team) as string,
-    rpm: r.rpm, tpm: r.tpm, concurrent: r.concurrent,
+    rpm: r.rpm,
+    tpm: r.tpm,
+    concurrent: r.concurrent,
   }));
 }

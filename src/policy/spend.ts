@@ -58,13 +58,33 @@ export class SpendControl {
       this.alerts.send({
         event: 'budget_threshold',
         text: `tollgate: ${describeBudget(b)} has passed ${e.threshold}%: ${usd(e.spent)} of ${usd(b.limit)} spent (${b.mode} limit; resets ${this.when(e.resetsAt)})`,
-        data: { budget_id: b.id, scope: b.scope, scope_value: b.value, period: b.period, mode: b.mode, threshold_pct: e.threshold, spent_usd: Number(formatUsd(e.spent)), limit_usd: Number(formatUsd(b.limit)), period_start: new Date(e.periodStart).toISOString(), resets_at: Number.isFinite(e.resetsAt) ? new Date(e.resetsAt).toISOString() : null },
+        data: {
+          budget_id: b.id,
+          scope: b.scope,
+          scope_value: b.value,
+          period: b.period,
+          mode: b.mode,
+          threshold_pct: e.threshold,
+          spent_usd: Number(formatUsd(e.spent)),
+          limit_usd: Number(formatUsd(b.limit)),
+          period_start: new Date(e.periodStart).toISOString(),
+          resets_at: Number.isFinite(e.resetsAt) ? new Date(e.resetsAt).toISOString() : null,
+        },
       });
     } else {
       this.alerts.send({
         event: 'budget_exhausted',
         text: `tollgate: ${describeBudget(b)} is spent (${usd(e.spent)} of ${usd(b.limit)}); requests are being refused until ${this.when(e.resetsAt)}${e.user ? ` (first refused: ${e.user})` : ''}`,
-        data: { budget_id: b.id, scope: b.scope, scope_value: b.value, period: b.period, spent_usd: Number(formatUsd(e.spent)), limit_usd: Number(formatUsd(b.limit)), resets_at: Number.isFinite(e.resetsAt) ? new Date(e.resetsAt).toISOString() : null, user: e.user },
+        data: {
+          budget_id: b.id,
+          scope: b.scope,
+          scope_value: b.value,
+          period: b.period,
+          spent_usd: Number(formatUsd(e.spent)),
+          limit_usd: Number(formatUsd(b.limit)),
+          resets_at: Number.isFinite(e.resetsAt) ? new Date(e.resetsAt).toISOString() : null,
+          user: e.user,
+        },
       });
     }
   }
@@ -86,25 +106,40 @@ export class SpendControl {
   private checkPriced(model: string): void {
     if (this.prices.lookup(model)) return;
     const policy = this.config.prices.unpriced;
-    if (policy === 'refuse') throw new GatewayError('TG_MODEL_UNPRICED', `model "${model}" has no price in this gateway's price data; ask ${this.config.spend.contact} to add it`);
+    if (policy === 'refuse')
+      throw new GatewayError('TG_MODEL_UNPRICED', `model "${model}" has no price in this gateway's price data; ask ${this.config.spend.contact} to add it`);
     if (this.unpricedSeen.has(model) || this.unpricedSeen.size >= 1000) return;
     this.unpricedSeen.add(model);
-    const how = policy === 'reserve' ? 'budgets reserve and settle its requests at the highest known rates; the ledger flags them unpriced' : 'its requests cost $0 in the ledger and budgets (prices.unpriced: allow)';
-    this.alerts.send({ event: 'unpriced_model', text: `tollgate: model "${model}" has no price: ${how}. Add it to a price file (prices.file).`, data: { model, policy } });
+    const how =
+      policy === 'reserve'
+        ? 'budgets reserve and settle its requests at the highest known rates; the ledger flags them unpriced'
+        : 'its requests cost $0 in the ledger and budgets (prices.unpriced: allow)';
+    this.alerts.send({
+      event: 'unpriced_model',
+      text: `tollgate: model "${model}" has no price: ${how}. Add it to a price file (prices.file).`,
+      data: { model, policy },
+    });
   }
 
   /** Decides a request before any upstream sees it; throws the gateway's refusals. */
   admit(key: KeyRecord, model: string, bodyBytes: number, lineId?: string): Admission {
     const decision = this.policy.decide(key, model, () => this.budgets.utilization(key));
     if (!decision.ok) {
-      throw new GatewayError('TG_MODEL_NOT_ALLOWED', `model "${model}" is not allowed for ${key.team ? `team ${key.team}` : `key ${key.id}`}; allowed: ${decision.allowed.join(', ')}`);
+      throw new GatewayError(
+        'TG_MODEL_NOT_ALLOWED',
+        `model "${model}" is not allowed for ${key.team ? `team ${key.team}` : `key ${key.id}`}; allowed: ${decision.allowed.join(', ')}`,
+      );
     }
     this.checkPriced(decision.model);
     const rate = this.rates.admit(key);
     if (!rate.ok) {
       const r = rate.refusal;
       const what = { rpm: 'requests per minute', tpm: 'tokens per minute', concurrent: 'concurrent requests' }[r.limit];
-      throw new GatewayError('TG_RATE_LIMITED', `${r.rule.scope} ${r.rule.value === '*' ? '(each)' : r.rule.value}: limit of ${r.max} ${what} reached (${r.current}); retry in ${r.retryAfterS}s`, { 'retry-after': String(r.retryAfterS) });
+      throw new GatewayError(
+        'TG_RATE_LIMITED',
+        `${r.rule.scope} ${r.rule.value === '*' ? '(each)' : r.rule.value}: limit of ${r.max} ${what} reached (${r.current}); retry in ${r.retryAfterS}s`,
+        { 'retry-after': String(r.retryAfterS) },
+      );
     }
     const b = this.budgets.admit(key, this.estimate(decision.model, bodyBytes), lineId);
     if (!b.ok) {
@@ -119,7 +154,11 @@ export class SpendControl {
         'x-tollgate-budget': `${r.budget.scope}${r.budget.value ? `:${r.budget.value}` : ''}:${r.budget.period}`,
       };
       if (Number.isFinite(r.resetsAt)) headers['anthropic-ratelimit-unified-reset'] = String(Math.ceil(r.resetsAt / 1000));
-      throw new GatewayError('TG_BUDGET_EXHAUSTED', `${describeBudget(r.budget)} is spent: ${usd(r.spent + r.reserved)} of ${usd(r.budget.limit)}${inFlight}. ${reset} To raise it, ask ${this.config.spend.contact}.`, headers);
+      throw new GatewayError(
+        'TG_BUDGET_EXHAUSTED',
+        `${describeBudget(r.budget)} is spent: ${usd(r.spent + r.reserved)} of ${usd(r.budget.limit)}${inFlight}. ${reset} To raise it, ask ${this.config.spend.contact}.`,
+        headers,
+      );
     }
     const headers: Record<string, string> = {};
     if (b.warning) {
@@ -133,6 +172,10 @@ export class SpendControl {
   /** The request is over: book its exact cost and tokens. */
   settle(a: Admission, line: LedgerLine): void {
     if (a.reservation) this.budgets.settle(a.reservation, line.cost_nanousd, line.ts);
-    if (a.ticket) this.rates.finish(a.ticket, line.input_tokens + line.output_tokens + line.cache_read_input_tokens + line.cache_creation_5m_input_tokens + line.cache_creation_1h_input_tokens);
+    if (a.ticket)
+      this.rates.finish(
+        a.ticket,
+        line.input_tokens + line.output_tokens + line.cache_read_input_tokens + line.cache_creation_5m_input_tokens + line.cache_creation_1h_input_tokens,
+      );
   }
 }

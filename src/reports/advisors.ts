@@ -87,7 +87,13 @@ export function workingDays(since: number, until: number): number {
  * is spread over most working days (seats reward steady daily use; bursty use hits session
  * caps on the days it happens while paying for idle days).
  */
-export function adviseSeats(users: UserUsage[], plans: SeatPlans, since: number, until: number, opts: { minSpread?: number; individual?: boolean } = {}): SeatAdvice[] {
+export function adviseSeats(
+  users: UserUsage[],
+  plans: SeatPlans,
+  since: number,
+  until: number,
+  opts: { minSpread?: number; individual?: boolean } = {},
+): SeatAdvice[] {
   const days = Math.max(1, (until - since) / 86400e3);
   const wdays = workingDays(since, until);
   const minSpread = opts.minSpread ?? 0.5;
@@ -105,21 +111,38 @@ export function adviseSeats(users: UserUsage[], plans: SeatPlans, since: number,
     const cheapest = fits.find((p) => nano(p.usd_per_month) < monthly);
     const base = { user: u.user, metered_usd_per_month: usd(monthly), active_days: active, working_days: wdays, spread: Math.round(spread * 100) / 100 };
     if (!cheapest) {
-      const reason = fits.length === 0
-        ? `heavier than any plan's caps (~$${money(monthly)}/month of list-price use): a seat would throttle this user`
-        : `metered use (~$${money(monthly)}/month) costs less than the cheapest plan ($${individual[0]?.usd_per_month ?? '?'})`;
+      const reason =
+        fits.length === 0
+          ? `heavier than any plan's caps (~$${money(monthly)}/month of list-price use): a seat would throttle this user`
+          : `metered use (~$${money(monthly)}/month) costs less than the cheapest plan ($${individual[0]?.usd_per_month ?? '?'})`;
       return { ...base, recommendation: 'metered', plan: null, seat_usd_per_month: null, saving_usd_per_month: 0, reason };
     }
     if (spread < minSpread) {
-      return { ...base, recommendation: 'metered', plan: null, seat_usd_per_month: null, saving_usd_per_month: 0, reason: `a ${cheapest.name} seat ($${cheapest.usd_per_month}) would be cheaper on paper, but use is bursty (${active} of ${wdays} working days): session caps bite on busy days while idle days are paid for` };
+      return {
+        ...base,
+        recommendation: 'metered',
+        plan: null,
+        seat_usd_per_month: null,
+        saving_usd_per_month: 0,
+        reason: `a ${cheapest.name} seat ($${cheapest.usd_per_month}) would be cheaper on paper, but use is bursty (${active} of ${wdays} working days): session caps bite on busy days while idle days are paid for`,
+      };
     }
     const saving = monthly - nano(cheapest.usd_per_month);
     // Against individual plans: what the same user would pay on the cheapest one that fits.
     const solo = cheapest.min_seats > 1 ? individualPlans.find((p) => monthly <= nano(p.metered_equivalent_usd)) : undefined;
-    const versus = solo ? (nano(solo.usd_per_month) > nano(cheapest.usd_per_month)
-      ? `; the team plan beats an individual ${solo.name} ($${solo.usd_per_month})`
-      : `; an individual ${solo.name} ($${solo.usd_per_month}) would cost no more, without the team plan's admin and data controls`) : '';
-    return { ...base, recommendation: 'seat', plan: cheapest.id, seat_usd_per_month: Number(cheapest.usd_per_month), saving_usd_per_month: usd(saving), reason: `steady use on ${active} of ${wdays} working days, ~$${money(monthly)}/month metered vs $${cheapest.usd_per_month} for ${cheapest.name}${versus}` };
+    const versus = solo
+      ? nano(solo.usd_per_month) > nano(cheapest.usd_per_month)
+        ? `; the team plan beats an individual ${solo.name} ($${solo.usd_per_month})`
+        : `; an individual ${solo.name} ($${solo.usd_per_month}) would cost no more, without the team plan's admin and data controls`
+      : '';
+    return {
+      ...base,
+      recommendation: 'seat',
+      plan: cheapest.id,
+      seat_usd_per_month: Number(cheapest.usd_per_month),
+      saving_usd_per_month: usd(saving),
+      reason: `steady use on ${active} of ${wdays} working days, ~$${money(monthly)}/month metered vs $${cheapest.usd_per_month} for ${cheapest.name}${versus}`,
+    };
   });
   // A team plan's minimum number of seats is paid for whoever uses them: with fewer takers
   // than the minimum, keep the plan only if the whole minimum still costs less than metering.
@@ -134,15 +157,27 @@ export function adviseSeats(users: UserUsage[], plans: SeatPlans, since: number,
         t.saving_usd_per_month = usd((metered - planCost) / takers.length);
         t.seat_usd_per_month = usd(planCost / takers.length);
       } else {
-        Object.assign(t, { recommendation: 'metered', plan: null, seat_usd_per_month: null, saving_usd_per_month: 0,
-          reason: `${p.name} would suit this use, but only ${takers.length} user(s) need it and the plan's minimum is ${p.min_seats} seats ($${money(planCost)}/month vs $${money(metered)} metered)` });
+        Object.assign(t, {
+          recommendation: 'metered',
+          plan: null,
+          seat_usd_per_month: null,
+          saving_usd_per_month: 0,
+          reason: `${p.name} would suit this use, but only ${takers.length} user(s) need it and the plan's minimum is ${p.min_seats} seats ($${money(planCost)}/month vs $${money(metered)} metered)`,
+        });
       }
     }
   }
   return advice;
 }
 
-export function hybridSummary(advice: SeatAdvice[]): { seats: Record<string, number>; metered_users: number; metered_usd_per_month: number; seats_usd_per_month: number; all_metered_usd_per_month: number; saving_usd_per_month: number } {
+export function hybridSummary(advice: SeatAdvice[]): {
+  seats: Record<string, number>;
+  metered_users: number;
+  metered_usd_per_month: number;
+  seats_usd_per_month: number;
+  all_metered_usd_per_month: number;
+  saving_usd_per_month: number;
+} {
   const seats: Record<string, number> = {};
   let seatCost = 0;
   let metered = 0;
@@ -155,7 +190,14 @@ export function hybridSummary(advice: SeatAdvice[]): { seats: Record<string, num
     } else metered += a.metered_usd_per_month;
   }
   const r = (x: number) => Math.round(x * 100) / 100;
-  return { seats, metered_users: advice.filter((a) => a.recommendation !== 'seat').length, metered_usd_per_month: r(metered), seats_usd_per_month: r(seatCost), all_metered_usd_per_month: r(allMetered), saving_usd_per_month: r(allMetered - metered - seatCost) };
+  return {
+    seats,
+    metered_users: advice.filter((a) => a.recommendation !== 'seat').length,
+    metered_usd_per_month: r(metered),
+    seats_usd_per_month: r(seatCost),
+    all_metered_usd_per_month: r(allMetered),
+    saving_usd_per_month: r(allMetered - metered - seatCost),
+  };
 }
 
 export interface RouteQuestions {
@@ -204,16 +246,21 @@ export function adviseRoute(q: RouteQuestions): RouteAdvice {
   if (q.residency) {
     const cloud = q.cloud === 'none' ? 'aws' : q.cloud;
     const route = cloud === 'aws' ? 'bedrock' : 'vertex';
-    reasons.push(`data residency (${q.residency}) is a hard constraint and overrides cost: pin inference to ${route === 'bedrock' ? 'AWS regions with a matching inference-profile geography' : 'a Vertex region'} in your own cloud account`);
+    reasons.push(
+      `data residency (${q.residency}) is a hard constraint and overrides cost: pin inference to ${route === 'bedrock' ? 'AWS regions with a matching inference-profile geography' : 'a Vertex region'} in your own cloud account`,
+    );
     if (q.cloud === 'none') reasons.push('no existing cloud named: Bedrock assumed (use --cloud gcp for Vertex)');
     if (q.chargeback) reasons.push('spend lands on the cloud bill, where cost-allocation tags and projects do the chargeback');
     return { route, region: regionFor(cloud, q.residency), reasons };
   }
   if (q.cloud !== 'none') {
     const route = q.cloud === 'aws' ? 'bedrock' : 'vertex';
-    reasons.push(`an existing ${q.cloud.toUpperCase()} contract: metering through ${route === 'bedrock' ? 'Amazon Bedrock' : 'Vertex AI'} uses it (IAM, audit logs, committed spend)`);
-    if (q.chargeback) reasons.push('chargeback through the cloud bill (cost-allocation tags / projects) and tollgate\'s ledger');
-    if (q.stage !== 'evaluation' && q.usage !== 'uneven') reasons.push('note: for high, even use seats may be cheaper — run `tollgate advise seats` on the ledger before committing');
+    reasons.push(
+      `an existing ${q.cloud.toUpperCase()} contract: metering through ${route === 'bedrock' ? 'Amazon Bedrock' : 'Vertex AI'} uses it (IAM, audit logs, committed spend)`,
+    );
+    if (q.chargeback) reasons.push("chargeback through the cloud bill (cost-allocation tags / projects) and tollgate's ledger");
+    if (q.stage !== 'evaluation' && q.usage !== 'uneven')
+      reasons.push('note: for high, even use seats may be cheaper — run `tollgate advise seats` on the ledger before committing');
     return { route, region: regionFor(q.cloud, undefined), reasons };
   }
   if (q.stage === 'evaluation') {
@@ -227,7 +274,11 @@ export function adviseRoute(q: RouteQuestions): RouteAdvice {
     reasons.push('keep occasional users on metering (the advice applies per user: `tollgate advise seats`)');
     return { route: 'seats', region: null, reasons };
   }
-  reasons.push(q.usage === 'uneven' ? 'uneven use: seats would charge light users as much as heavy ones; metering is fairer' : 'chargeback needs per-team attribution that seats do not give');
+  reasons.push(
+    q.usage === 'uneven'
+      ? 'uneven use: seats would charge light users as much as heavy ones; metering is fairer'
+      : 'chargeback needs per-team attribution that seats do not give',
+  );
   reasons.push('a hybrid is fine: heavy, steady users on seats, the rest metered (`tollgate advise seats`)');
   return { route: 'anthropic', region: null, reasons };
 }

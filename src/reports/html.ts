@@ -26,16 +26,18 @@ function uplotAssets(): { js: string; css: string } {
   return { js: readFileSync(join(dir, 'dist', 'uPlot.iife.min.js'), 'utf8'), css: readFileSync(join(dir, 'dist', 'uPlot.min.css'), 'utf8') };
 }
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c] as string));
+const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 
 /** A totals table: what finance reads first. Amounts by the one rounding rule; each row and
  * the total carry their exact nano-USD for checking. */
 function totalsTable(id: string, title: string, dim: string, rows: ReportRow[], total: number): string {
-  const body = rows.map((r) => {
-    const nano = Number(r.cost_nanousd);
-    const share = total > 0 ? `${((nano / total) * 100).toFixed(1)} %` : '—';
-    return `<tr data-nano="${nano}"><td>${esc(String(r[dim] ?? '(none)'))}</td><td class="n">${Number(r.requests)}</td><td class="n">$${formatUsd(nano, 2)}</td><td class="n">${share}</td></tr>`;
-  }).join('');
+  const body = rows
+    .map((r) => {
+      const nano = Number(r.cost_nanousd);
+      const share = total > 0 ? `${((nano / total) * 100).toFixed(1)} %` : '—';
+      return `<tr data-nano="${nano}"><td>${esc(String(r[dim] ?? '(none)'))}</td><td class="n">${Number(r.requests)}</td><td class="n">$${formatUsd(nano, 2)}</td><td class="n">${share}</td></tr>`;
+    })
+    .join('');
   return `<div class="card"><h2>${esc(title)}</h2><table id="${id}" class="totals"><thead><tr><th>${esc(dim)}</th><th class="n">requests</th><th class="n">cost</th><th class="n">share</th></tr></thead>
 <tbody>${body}</tbody><tfoot><tr data-nano="${total}"><th>TOTAL</th><th class="n">${rows.reduce((a, r) => a + Number(r.requests), 0)}</th><th class="n">$${formatUsd(total, 2)}</th><th class="n">${total > 0 ? '100.0 %' : '—'}</th></tr></tfoot></table></div>`;
 }
@@ -43,23 +45,40 @@ function totalsTable(id: string, title: string, dim: string, rows: ReportRow[], 
 export function renderHtml(d: HtmlData): string {
   const days = [...new Set(d.byTeamDay.map((r) => String(r.day)))].sort();
   const teams = [...new Set(d.byTeamDay.map((r) => String(r.team ?? '(none)')))].sort();
-  const series = teams.map((t) => days.map((day) => nanoToUsd(Number(d.byTeamDay.find((r) => String(r.day) === day && String(r.team ?? '(none)') === t)?.cost_nanousd ?? 0))));
+  const series = teams.map((t) =>
+    days.map((day) => nanoToUsd(Number(d.byTeamDay.find((r) => String(r.day) === day && String(r.team ?? '(none)') === t)?.cost_nanousd ?? 0))),
+  );
   // Cache hit rate of the same top users, from their totals.
   const cache = new Map<string, { read: number; all: number }>();
   for (const r of d.byUser.slice(0, 15)) {
     const n = (f: string) => Number(r[f] ?? 0);
-    cache.set(String(r.user ?? '(none)'), { read: n('cache_read_input_tokens'), all: n('input_tokens') + n('cache_read_input_tokens') + n('cache_creation_5m_input_tokens') + n('cache_creation_1h_input_tokens') });
+    cache.set(String(r.user ?? '(none)'), {
+      read: n('cache_read_input_tokens'),
+      all: n('input_tokens') + n('cache_read_input_tokens') + n('cache_creation_5m_input_tokens') + n('cache_creation_1h_input_tokens'),
+    });
   }
   const requests = d.byUser.reduce((a, r) => a + Number(r.requests ?? 0), 0);
   const data = {
-    days: days.map((x) => Date.parse(`${x}T00:00:00Z`) / 1000), teams, series,
-    models: d.byModel.map((r) => String(r.model ?? '?')), modelCost: d.byModel.map((r) => nanoToUsd(Number(r.cost_nanousd))),
-    users: d.byUser.slice(0, 15).map((r) => String(r.user ?? '(none)')), userCost: d.byUser.slice(0, 15).map((r) => nanoToUsd(Number(r.cost_nanousd))),
-    cacheUsers: [...cache.keys()], cacheRate: [...cache.values()].map((c) => (c.all ? Math.round((c.read / c.all) * 1000) / 10 : 0)),
-    seatUsers: d.seats.map((s) => s.user), seatMetered: d.seats.map((s) => s.metered_usd_per_month), seatPrice: d.seats.map((s) => s.seat_usd_per_month ?? 0),
+    days: days.map((x) => Date.parse(`${x}T00:00:00Z`) / 1000),
+    teams,
+    series,
+    models: d.byModel.map((r) => String(r.model ?? '?')),
+    modelCost: d.byModel.map((r) => nanoToUsd(Number(r.cost_nanousd))),
+    users: d.byUser.slice(0, 15).map((r) => String(r.user ?? '(none)')),
+    userCost: d.byUser.slice(0, 15).map((r) => nanoToUsd(Number(r.cost_nanousd))),
+    cacheUsers: [...cache.keys()],
+    cacheRate: [...cache.values()].map((c) => (c.all ? Math.round((c.read / c.all) * 1000) / 10 : 0)),
+    seatUsers: d.seats.map((s) => s.user),
+    seatMetered: d.seats.map((s) => s.metered_usd_per_month),
+    seatPrice: d.seats.map((s) => s.seat_usd_per_month ?? 0),
   };
   const { js, css } = uplotAssets();
-  const rows = d.seats.map((s) => `<tr><td>${esc(s.user)}</td><td class="n">$${formatUsdAmount(s.metered_usd_per_month, 2)}</td><td>${esc(s.recommendation)}${s.plan ? ` (${esc(s.plan)})` : ''}</td><td>${esc(s.reason)}</td></tr>`).join('');
+  const rows = d.seats
+    .map(
+      (s) =>
+        `<tr><td>${esc(s.user)}</td><td class="n">$${formatUsdAmount(s.metered_usd_per_month, 2)}</td><td>${esc(s.recommendation)}${s.plan ? ` (${esc(s.plan)})` : ''}</td><td>${esc(s.reason)}</td></tr>`,
+    )
+    .join('');
   const empty = requests === 0;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${esc(d.title)}</title>
@@ -77,14 +96,18 @@ ${totalsTable('t-model', 'Spend by model', 'model', d.byModel, d.total)}
 ${totalsTable('t-route', 'Spend by route', 'route', d.byRoute, d.total)}
 ${totalsTable('t-user', 'Spend by user', 'user', d.byUser, d.total)}
 </div>
-${empty ? '<p class="empty" id="no-data">No requests in this period: nothing to chart.</p>' : `<div class="grid">
+${
+  empty
+    ? '<p class="empty" id="no-data">No requests in this period: nothing to chart.</p>'
+    : `<div class="grid">
 <div class="card"><h2>Spend per day by team (USD)</h2><div id="c-time" class="chart"></div></div>
 <div class="card"><h2>Spend by model (USD)</h2><div id="c-model" class="chart"></div></div>
 <div class="card"><h2>Top users (USD)</h2><div id="c-users" class="chart"></div></div>
 <div class="card"><h2>Cache hit rate per user (%)</h2><div id="c-cache" class="chart"></div></div>
 <div class="card" style="grid-column:1/-1"><h2>Seat vs metered per user (USD per month)</h2><div id="c-seats" class="chart"></div>
 <table><tr><th>user</th><th class="n">metered / month</th><th>advice</th><th>why</th></tr>${rows}</table></div>
-</div>`}
+</div>`
+}
 <script>${js}</script>
 <script>
 const D = ${JSON.stringify(data).replace(/</g, '\\u003c')};

@@ -10,11 +10,42 @@ const M = 'claude-opus-5-5'; // $4 in, $20 out, $5 cache write 5m, $0.20 cache r
 
 function l(id: string, ts: number, session: string, u: Partial<LedgerLine>, model = M): LedgerLine {
   const line = {
-    id, ts, key_id: 'k', user: 'uma', team: 't', project: null, session_id: session, endpoint: 'messages', model_requested: model, model_served: model,
-    upstream: 'anthropic', route: 'anthropic', region: null, http_status: 200, error_type: null, error_code: null, stop_reason: 'end_turn', streamed: true,
-    input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_5m_input_tokens: 0, cache_creation_1h_input_tokens: 0,
-    web_search_requests: 0, web_fetch_requests: 0, cost_nanousd: 0, priced: true, ttfb_ms: 1, duration_ms: 1, client_aborted: false,
-    upstream_request_id: null, message_id: null, upstream_model: null, endpoint_type: null, attempts: [], ...u,
+    id,
+    ts,
+    key_id: 'k',
+    user: 'uma',
+    team: 't',
+    project: null,
+    session_id: session,
+    endpoint: 'messages',
+    model_requested: model,
+    model_served: model,
+    upstream: 'anthropic',
+    route: 'anthropic',
+    region: null,
+    http_status: 200,
+    error_type: null,
+    error_code: null,
+    stop_reason: 'end_turn',
+    streamed: true,
+    input_tokens: 0,
+    output_tokens: 0,
+    cache_read_input_tokens: 0,
+    cache_creation_5m_input_tokens: 0,
+    cache_creation_1h_input_tokens: 0,
+    web_search_requests: 0,
+    web_fetch_requests: 0,
+    cost_nanousd: 0,
+    priced: true,
+    ttfb_ms: 1,
+    duration_ms: 1,
+    client_aborted: false,
+    upstream_request_id: null,
+    message_id: null,
+    upstream_model: null,
+    endpoint_type: null,
+    attempts: [],
+    ...u,
   } as LedgerLine;
   line.cost_nanousd = prices.cost(model, line).nanoUsd;
   return line;
@@ -45,7 +76,7 @@ describe('insights', () => {
     assert.deepEqual(r[0]!.lines, ['a3']);
     // 10,500 tokens written at $5/M instead of read at $0.20/M: $0.0504.
     assert.equal(r[0]!.avoidable_usd, 0.0504);
-    assert.ok(r[0]!.cost_usd > r[0]!.avoidable_usd, 'the session\'s whole cost is apart from what was avoidable');
+    assert.ok(r[0]!.cost_usd > r[0]!.avoidable_usd, "the session's whole cost is apart from what was avoidable");
   });
 
   it('computes the cache hit rate over all input-side tokens', () => {
@@ -74,12 +105,17 @@ describe('insights', () => {
 
   it('flags model mix drift week over week', () => {
     const d = of('model_drift').map((f) => f.detail);
-    assert.ok(d.some((x) => /^claude-opus-5-5: 100% of spend in the week of 2026-11-02 → 0% in the week of 2026-11-09/.test(x)), d.join('\n'));
+    assert.ok(
+      d.some((x) => /^claude-opus-5-5: 100% of spend in the week of 2026-11-02 → 0% in the week of 2026-11-09/.test(x)),
+      d.join('\n'),
+    );
     assert.ok(d.some((x) => /^claude-sonnet-4-6: 0% .* → 100%/.test(x)));
   });
 
   it('flags input growth within long sessions', () => {
-    const long = Array.from({ length: 25 }, (_, i) => l(`g${i}`, t0 + i * MIN, 'long', { input_tokens: 50, cache_read_input_tokens: 5000 + i * 4000, cache_creation_5m_input_tokens: 4000 }));
+    const long = Array.from({ length: 25 }, (_, i) =>
+      l(`g${i}`, t0 + i * MIN, 'long', { input_tokens: 50, cache_read_input_tokens: 5000 + i * 4000, cache_creation_5m_input_tokens: 4000 }),
+    );
     const g = insights(long, prices).filter((f) => f.kind === 'input_growth');
     assert.equal(g.length, 1);
     assert.match(g[0]!.detail, /prompt grew 11\.6× over 25 requests \(9050 → 105050 tokens\)/);

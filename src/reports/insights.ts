@@ -51,16 +51,37 @@ const usd = (n: number) => Math.round(n / 1e5) / 1e4;
 
 /** Lines of one user, oldest first (messages that succeeded only). */
 function analyzeUser(user: string, ls: UsageLine[], prices: PriceBook, shortN: number, longN: number, out: Finding[]): void {
-    ls.sort((a, b) => a.ts - b.ts || a.id.localeCompare(b.id));
+  ls.sort((a, b) => a.ts - b.ts || a.id.localeCompare(b.id));
   const total = ls.reduce((a, l) => a + l.cost_nanousd, 0);
   // Cache hit rate: cache reads over everything on the input side.
   const reads = ls.reduce((a, l) => a + l.cache_read_input_tokens, 0);
-  const inputSide = ls.reduce((a, l) => a + l.input_tokens + l.cache_read_input_tokens + l.cache_creation_5m_input_tokens + l.cache_creation_1h_input_tokens, 0);
+  const inputSide = ls.reduce(
+    (a, l) => a + l.input_tokens + l.cache_read_input_tokens + l.cache_creation_5m_input_tokens + l.cache_creation_1h_input_tokens,
+    0,
+  );
   const rate = inputSide ? reads / inputSide : 0;
   // What reading, instead of writing, the written tokens would have saved: the ceiling of better caching.
-  const writeCost = ls.reduce((a, l) => a + classCost(prices, l, { cache_creation_5m_input_tokens: l.cache_creation_5m_input_tokens, cache_creation_1h_input_tokens: l.cache_creation_1h_input_tokens }), 0);
-  const writtenAsRead = ls.reduce((a, l) => a + classCost(prices, l, { cache_read_input_tokens: l.cache_creation_5m_input_tokens + l.cache_creation_1h_input_tokens }), 0);
-  out.push({ kind: 'cache_hit_rate', user, avoidable_usd: usd(Math.max(0, writeCost - writtenAsRead)), cost_usd: usd(writeCost), detail: `cache hit rate ${(rate * 100).toFixed(1)}% (${reads} of ${inputSide} input-side tokens read from cache); $${usd(writeCost)} went on cache writes, at most $${usd(Math.max(0, writeCost - writtenAsRead))} of it avoidable had every written token been a cache hit`, lines: [] });
+  const writeCost = ls.reduce(
+    (a, l) =>
+      a +
+      classCost(prices, l, {
+        cache_creation_5m_input_tokens: l.cache_creation_5m_input_tokens,
+        cache_creation_1h_input_tokens: l.cache_creation_1h_input_tokens,
+      }),
+    0,
+  );
+  const writtenAsRead = ls.reduce(
+    (a, l) => a + classCost(prices, l, { cache_read_input_tokens: l.cache_creation_5m_input_tokens + l.cache_creation_1h_input_tokens }),
+    0,
+  );
+  out.push({
+    kind: 'cache_hit_rate',
+    user,
+    avoidable_usd: usd(Math.max(0, writeCost - writtenAsRead)),
+    cost_usd: usd(writeCost),
+    detail: `cache hit rate ${(rate * 100).toFixed(1)}% (${reads} of ${inputSide} input-side tokens read from cache); $${usd(writeCost)} went on cache writes, at most $${usd(Math.max(0, writeCost - writtenAsRead))} of it avoidable had every written token been a cache hit`,
+    lines: [],
+  });
 
   const sessions = new Map<string, UsageLine[]>();
   for (const l of ls) if (l.session_id) (sessions.get(l.session_id) ?? sessions.set(l.session_id, []).get(l.session_id)!).push(l);
@@ -81,20 +102,40 @@ function analyzeUser(user: string, ls: UsageLine[], prices: PriceBook, shortN: n
       const written = l.cache_creation_5m_input_tokens + l.cache_creation_1h_input_tokens;
       if (gap > ttl && written > 0) {
         // The extra cost: writing the context again instead of reading it.
-        const extra = classCost(prices, l, { cache_creation_5m_input_tokens: l.cache_creation_5m_input_tokens, cache_creation_1h_input_tokens: l.cache_creation_1h_input_tokens })
-          - classCost(prices, l, { cache_read_input_tokens: written });
+        const extra =
+          classCost(prices, l, {
+            cache_creation_5m_input_tokens: l.cache_creation_5m_input_tokens,
+            cache_creation_1h_input_tokens: l.cache_creation_1h_input_tokens,
+          }) - classCost(prices, l, { cache_read_input_tokens: written });
         rebuild += Math.max(0, extra);
         rebuildLines.push(l.id);
       }
     }
-    if (rebuild > 0) out.push({ kind: 'idle_cache_rebuild', user, session, avoidable_usd: usd(rebuild), cost_usd: usd(sl.reduce((a, l) => a + l.cost_nanousd, 0)), detail: `${rebuildLines.length} cache rebuild(s) after idle gaps over ${uses1h ? '1 h' : '5 min'} cost $${usd(rebuild)} more than reading the cache`, lines: rebuildLines });
+    if (rebuild > 0)
+      out.push({
+        kind: 'idle_cache_rebuild',
+        user,
+        session,
+        avoidable_usd: usd(rebuild),
+        cost_usd: usd(sl.reduce((a, l) => a + l.cost_nanousd, 0)),
+        detail: `${rebuildLines.length} cache rebuild(s) after idle gaps over ${uses1h ? '1 h' : '5 min'} cost $${usd(rebuild)} more than reading the cache`,
+        lines: rebuildLines,
+      });
     if (sl.length < shortN) {
       shortCount++;
       const first = sl[0]!;
       const written = first.cache_creation_5m_input_tokens + first.cache_creation_1h_input_tokens;
-      shortCost += classCost(prices, first, { cache_creation_5m_input_tokens: first.cache_creation_5m_input_tokens, cache_creation_1h_input_tokens: first.cache_creation_1h_input_tokens });
-      shortAvoidable += Math.max(0, classCost(prices, first, { cache_creation_5m_input_tokens: first.cache_creation_5m_input_tokens, cache_creation_1h_input_tokens: first.cache_creation_1h_input_tokens })
-        - classCost(prices, first, { cache_read_input_tokens: written }));
+      shortCost += classCost(prices, first, {
+        cache_creation_5m_input_tokens: first.cache_creation_5m_input_tokens,
+        cache_creation_1h_input_tokens: first.cache_creation_1h_input_tokens,
+      });
+      shortAvoidable += Math.max(
+        0,
+        classCost(prices, first, {
+          cache_creation_5m_input_tokens: first.cache_creation_5m_input_tokens,
+          cache_creation_1h_input_tokens: first.cache_creation_1h_input_tokens,
+        }) - classCost(prices, first, { cache_read_input_tokens: written }),
+      );
       shortSessionsCost += sl.reduce((a, l) => a + l.cost_nanousd, 0);
       shortLines.push(first.id);
     }
@@ -104,14 +145,38 @@ function analyzeUser(user: string, ls: UsageLine[], prices: PriceBook, shortN: n
       const b = prompt(sl[sl.length - 1]!);
       if (a > 0 && b > 2 * a) {
         const cost = sl.reduce((x, l) => x + l.cost_nanousd, 0);
-        out.push({ kind: 'input_growth', user, session, avoidable_usd: 0, cost_usd: usd(cost), detail: `prompt grew ${(b / a).toFixed(1)}× over ${sl.length} requests (${a} → ${b} tokens); the session cost $${usd(cost)}: tool results and history accumulate — compact or start fresh sooner`, lines: [sl[0]!.id, sl[sl.length - 1]!.id] });
+        out.push({
+          kind: 'input_growth',
+          user,
+          session,
+          avoidable_usd: 0,
+          cost_usd: usd(cost),
+          detail: `prompt grew ${(b / a).toFixed(1)}× over ${sl.length} requests (${a} → ${b} tokens); the session cost $${usd(cost)}: tool results and history accumulate — compact or start fresh sooner`,
+          lines: [sl[0]!.id, sl[sl.length - 1]!.id],
+        });
       }
     }
   }
-  if (shortCount > 0) out.push({ kind: 'short_sessions', user, avoidable_usd: usd(shortAvoidable), cost_usd: usd(shortSessionsCost), detail: `${shortCount} of ${sessions.size} sessions had fewer than ${shortN} requests; each restart wrote its context to the cache again ($${usd(shortCost)} of writes, $${usd(shortAvoidable)} more than reading it)`, lines: shortLines });
+  if (shortCount > 0)
+    out.push({
+      kind: 'short_sessions',
+      user,
+      avoidable_usd: usd(shortAvoidable),
+      cost_usd: usd(shortSessionsCost),
+      detail: `${shortCount} of ${sessions.size} sessions had fewer than ${shortN} requests; each restart wrote its context to the cache again ($${usd(shortCost)} of writes, $${usd(shortAvoidable)} more than reading it)`,
+      lines: shortLines,
+    });
 
   const outputCost = ls.reduce((a, l) => a + classCost(prices, l, { output_tokens: l.output_tokens }), 0);
-  if (total > 0) out.push({ kind: 'output_share', user, avoidable_usd: 0, cost_usd: usd(outputCost), detail: `output is ${((outputCost / total) * 100).toFixed(1)}% of cost ($${usd(outputCost)} of $${usd(total)})`, lines: [] });
+  if (total > 0)
+    out.push({
+      kind: 'output_share',
+      user,
+      avoidable_usd: 0,
+      cost_usd: usd(outputCost),
+      detail: `output is ${((outputCost / total) * 100).toFixed(1)}% of cost ($${usd(outputCost)} of $${usd(total)})`,
+      lines: [],
+    });
 
   // Model mix per ISO week (Monday, UTC) and its drift.
   const weeks = new Map<string, Map<string, number>>();
@@ -132,7 +197,14 @@ function analyzeUser(user: string, ls: UsageLine[], prices: PriceBook, shortN: n
       const s0 = (m0.get(model) ?? 0) / t0;
       const s1 = (m1.get(model) ?? 0) / t1;
       if (Math.abs(s1 - s0) >= 0.25) {
-        out.push({ kind: 'model_drift', user, avoidable_usd: 0, cost_usd: usd(m1.get(model) ?? 0), detail: `${model}: ${(s0 * 100).toFixed(0)}% of spend in the week of ${w0} → ${(s1 * 100).toFixed(0)}% in the week of ${w1} ($${usd(m1.get(model) ?? 0)})`, lines: [] });
+        out.push({
+          kind: 'model_drift',
+          user,
+          avoidable_usd: 0,
+          cost_usd: usd(m1.get(model) ?? 0),
+          detail: `${model}: ${(s0 * 100).toFixed(0)}% of spend in the week of ${w0} → ${(s1 * 100).toFixed(0)}% in the week of ${w1} ($${usd(m1.get(model) ?? 0)})`,
+          lines: [],
+        });
       }
     }
   }

@@ -42,13 +42,27 @@ export interface ReconcileResult {
   notSetUp: ReconcileSource[];
 }
 
-interface Acc { ledger: number; telemetry: number; logs: number; bypass: number; transcripts: number; cur: number }
+interface Acc {
+  ledger: number;
+  telemetry: number;
+  logs: number;
+  bypass: number;
+  transcripts: number;
+  cur: number;
+}
 
 const usd = (nano: number) => nano / 1e9;
 
-export function reconcile(store: Store, catalog: ModelCatalog, by: ReconcileBy, since: number, until: number, threshold = { pct: 1, usd: 0.01 }): ReconcileResult {
+export function reconcile(
+  store: Store,
+  catalog: ModelCatalog,
+  by: ReconcileBy,
+  since: number,
+  until: number,
+  threshold = { pct: 1, usd: 0.01 },
+): ReconcileResult {
   // Model ids in any form (catalog ids, first-party, Bedrock profiles) group as one.
-  const canonical = (m: string | null) => (m ? catalog.resolve(m)?.id ?? m : null);
+  const canonical = (m: string | null) => (m ? (catalog.resolve(m)?.id ?? m) : null);
   const has = store.sourcesPresent();
   const present = { telemetry: has.telemetry, bedrock_logs: has.bedrock_log, transcripts: has.transcript, cur: has.cur, cloudtrail: has.cloudtrail };
 
@@ -58,13 +72,30 @@ export function reconcile(store: Store, catalog: ModelCatalog, by: ReconcileBy, 
     const k = `${grp ?? ''}\u0000${d}`;
     let r = rows.get(k);
     if (!r) {
-      r = { group: grp, day: d, ledger_usd: 0, telemetry_usd: 0, ledger_tokens: 0, telemetry_tokens: 0, bedrock_logs_usd: 0, bypass_usd: 0, transcripts_usd: 0, cur_usd: 0, cloudtrail_calls: 0, difference_usd: 0, flagged: false, flags: [], likely_cause: null };
+      r = {
+        group: grp,
+        day: d,
+        ledger_usd: 0,
+        telemetry_usd: 0,
+        ledger_tokens: 0,
+        telemetry_tokens: 0,
+        bedrock_logs_usd: 0,
+        bypass_usd: 0,
+        transcripts_usd: 0,
+        cur_usd: 0,
+        cloudtrail_calls: 0,
+        difference_usd: 0,
+        flagged: false,
+        flags: [],
+        likely_cause: null,
+      };
       rows.set(k, r);
       nanos.set(r, { ledger: 0, telemetry: 0, logs: 0, bypass: 0, transcripts: 0, cur: 0 });
     }
     return { r, acc: nanos.get(r) as Acc };
   };
-  const groupOf = (user: string | null, team: string | null, model: string | null) => (by === 'user' ? user : by === 'team' ? team : by === 'model' ? canonical(model) : 'all');
+  const groupOf = (user: string | null, team: string | null, model: string | null) =>
+    by === 'user' ? user : by === 'team' ? team : by === 'model' ? canonical(model) : 'all';
 
   const ledger = store.ledgerDaily(since, until);
   for (const l of ledger) {
@@ -85,7 +116,14 @@ export function reconcile(store: Store, catalog: ModelCatalog, by: ReconcileBy, 
   const ext = store.iterateExternalUsage({ sources: ['bedrock_log', 'transcript', 'cur', 'cloudtrail'], since, until });
   for (const e of ext) {
     const who = ids.resolve(e.principal);
-    const grp = by === 'user' ? who?.user ?? (e.principal ? `unmapped:${e.principal}` : null) : by === 'team' ? who?.team ?? null : by === 'model' ? canonical(e.model) : 'all';
+    const grp =
+      by === 'user'
+        ? (who?.user ?? (e.principal ? `unmapped:${e.principal}` : null))
+        : by === 'team'
+          ? (who?.team ?? null)
+          : by === 'model'
+            ? canonical(e.model)
+            : 'all';
     const { r, acc } = row(grp, new Date(e.ts).toISOString().slice(0, 10));
     if (e.source === 'bedrock_log') {
       acc.logs += e.cost_nanousd;
@@ -112,17 +150,23 @@ export function reconcile(store: Store, catalog: ModelCatalog, by: ReconcileBy, 
       flag(a.bypass, `traffic bypassing the gateway: $${usd(a.bypass)} in Bedrock invocation logs with no ledger line (matched by request id)`);
     }
     if (present.cur && present.bedrock_logs && (a.cur > 0 || a.logs > 0) && over(usd(a.cur - a.logs), usd(Math.max(a.cur, a.logs)))) {
-      flag(a.cur - a.logs, 'the bill (CUR) differs from the invocation logs priced at list: discounts, credits, cache tokens priced differently, or a route surcharge');
+      flag(
+        a.cur - a.logs,
+        'the bill (CUR) differs from the invocation logs priced at list: discounts, credits, cache tokens priced differently, or a route surcharge',
+      );
     }
     if (present.transcripts && a.transcripts > a.ledger && over(usd(a.transcripts - a.ledger), usd(a.transcripts))) {
       flag(a.transcripts - a.ledger, 'Claude Code transcripts show more than the ledger: usage outside the gateway (a direct API key, another route)');
     }
     if (present.telemetry && over(usd(a.telemetry - a.ledger), usd(Math.max(a.ledger, a.telemetry)))) {
-      flag(a.telemetry - a.ledger, r.telemetry_tokens > r.ledger_tokens
-        ? 'traffic bypassing the gateway: Claude Code reported more tokens than passed through tollgate'
-        : r.telemetry_tokens < r.ledger_tokens
-          ? 'telemetry missing or delayed (exporter off, interval not yet flushed) for part of the traffic'
-          : 'same tokens, different price: client-side estimate drift, cache tokens priced differently, or a route surcharge (Bedrock/Vertex regional 1.1×)');
+      flag(
+        a.telemetry - a.ledger,
+        r.telemetry_tokens > r.ledger_tokens
+          ? 'traffic bypassing the gateway: Claude Code reported more tokens than passed through tollgate'
+          : r.telemetry_tokens < r.ledger_tokens
+            ? 'telemetry missing or delayed (exporter off, interval not yet flushed) for part of the traffic'
+            : 'same tokens, different price: client-side estimate drift, cache tokens priced differently, or a route surcharge (Bedrock/Vertex regional 1.1×)',
+      );
     }
     r.flagged = r.flags.length > 0;
     r.likely_cause = r.flags[0] ?? null;

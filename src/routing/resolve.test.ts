@@ -7,8 +7,14 @@ import { loadCatalog } from './catalog.js';
 import { ModelNotOnRoute, resolveModel } from './resolve.js';
 import { bedrockGeoPrefix } from './route-data.js';
 
-interface RefModel { id: string; provider_ids: Record<string, string | null> }
-const reference = JSON.parse(readFileSync(resolvePath(packageRoot(), 'test', 'fixtures', 'claude-models.json'), 'utf8')) as { models: RefModel[]; aliases: Record<string, { default: string }> };
+interface RefModel {
+  id: string;
+  provider_ids: Record<string, string | null>;
+}
+const reference = JSON.parse(readFileSync(resolvePath(packageRoot(), 'test', 'fixtures', 'claude-models.json'), 'utf8')) as {
+  models: RefModel[];
+  aliases: Record<string, { default: string }>;
+};
 const catalog = loadCatalog();
 
 describe('model id mapping', () => {
@@ -38,12 +44,23 @@ describe('model id mapping', () => {
         assert.deepEqual([geo.upstreamId, geo.endpointType], [`eu.${base}`, 'geo']);
         assert.equal(resolveModel(catalog, p.first_party!, { route: 'bedrock', region: 'ap-southeast-2', profile: 'geo' }).upstreamId, `apac.${base}`);
         assert.equal(resolveModel(catalog, p.vertex ?? m.id, { route: 'bedrock', region: 'us-west-2', profile: 'global' }).upstreamId, `global.${base}`);
-        assert.deepEqual([resolveModel(catalog, m.id, { route: 'bedrock', region: 'us-east-1', profile: 'regional' }).upstreamId, resolveModel(catalog, m.id, { route: 'bedrock', region: 'us-east-1', profile: 'regional' }).endpointType], [base, 'regional']);
+        assert.deepEqual(
+          [
+            resolveModel(catalog, m.id, { route: 'bedrock', region: 'us-east-1', profile: 'regional' }).upstreamId,
+            resolveModel(catalog, m.id, { route: 'bedrock', region: 'us-east-1', profile: 'regional' }).endpointType,
+          ],
+          [base, 'regional'],
+        );
       } else {
         assert.throws(() => resolveModel(catalog, m.id, { route: 'bedrock', region: 'us-east-1', profile: 'geo' }), ModelNotOnRoute);
       }
       if (p.vertex) {
-        for (const [region, type] of [['global', 'global'], ['us', 'multi-region'], ['eu', 'multi-region'], ['us-east5', 'regional']] as const) {
+        for (const [region, type] of [
+          ['global', 'global'],
+          ['us', 'multi-region'],
+          ['eu', 'multi-region'],
+          ['us-east5', 'regional'],
+        ] as const) {
           const r = resolveModel(catalog, p.bedrock ?? m.id, { route: 'vertex', region });
           assert.deepEqual([r.upstreamId, r.endpointType, r.region], [p.vertex, type, region]);
         }
@@ -60,10 +77,20 @@ describe('model id mapping', () => {
   });
 
   it('applies per-model Vertex regions and per-team Bedrock application profiles by any id form', () => {
-    const v = resolveModel(catalog, 'claude-haiku-4-5-20251001', { route: 'vertex', region: 'us-east5', modelRegions: { 'claude-haiku-4-5@20251001': 'europe-west4' } });
+    const v = resolveModel(catalog, 'claude-haiku-4-5-20251001', {
+      route: 'vertex',
+      region: 'us-east5',
+      modelRegions: { 'claude-haiku-4-5@20251001': 'europe-west4' },
+    });
     assert.deepEqual([v.region, v.endpointType], ['europe-west4', 'regional']);
     const arn = 'arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/xyz';
-    const target = { route: 'bedrock' as const, region: 'us-east-1', profile: 'geo' as const, applicationProfiles: { sonnet: 'arn:default' }, teamProfiles: { data: { 'claude-sonnet-5-5': arn } } };
+    const target = {
+      route: 'bedrock' as const,
+      region: 'us-east-1',
+      profile: 'geo' as const,
+      applicationProfiles: { sonnet: 'arn:default' },
+      teamProfiles: { data: { 'claude-sonnet-5-5': arn } },
+    };
     assert.equal(resolveModel(catalog, 'claude-sonnet-5-5', target, 'data').upstreamId, arn);
     assert.equal(resolveModel(catalog, 'claude-sonnet-5-5', target, 'web').upstreamId, 'arn:default', 'alias keys resolve too');
     assert.equal(resolveModel(catalog, 'claude-opus-4-7', target, 'data').upstreamId, 'us.anthropic.claude-opus-4-7');

@@ -59,7 +59,10 @@ export function resolveModel(catalog: ModelCatalog, requested: string, target: R
     const isFirstPartyForm = !/^(arn:|[a-z-]+\.anthropic\.|anthropic\.)/i.test(requested) && !requested.includes('@');
     return { model, upstreamId: isFirstPartyForm ? requested : model.ids.first_party + (oneM ? '[1m]' : ''), endpointType: null, region: null };
   }
-  if (!model) throw new ModelNotOnRoute(`model "${requested}" is not in the catalog, so it cannot be mapped to the ${target.route} route (see tollgate models --route ${target.route})`);
+  if (!model)
+    throw new ModelNotOnRoute(
+      `model "${requested}" is not in the catalog, so it cannot be mapped to the ${target.route} route (see tollgate models --route ${target.route})`,
+    );
   if (target.route === 'bedrock') {
     const base = model.ids.bedrock;
     if (!base) throw new ModelNotOnRoute(`model "${requested}" (${model.id}) is not available on the bedrock route`);

@@ -40,7 +40,9 @@ export class Router {
   /** The list in failover order for this moment (cooling upstreams last). */
   targetsFor(key: Pick<KeyRecord, 'id' | 'team'>): Upstream[] {
     const t = this.now();
-    const list = this.listFor(key).map((n) => this.byName.get(n)).filter((u): u is Upstream => u !== undefined);
+    const list = this.listFor(key)
+      .map((n) => this.byName.get(n))
+      .filter((u): u is Upstream => u !== undefined);
     const warm = list.filter((u) => (this.health.get(u.name)?.coolUntil ?? 0) <= t);
     const cool = list.filter((u) => (this.health.get(u.name)?.coolUntil ?? 0) > t);
     return [...warm, ...cool];

@@ -51,9 +51,12 @@ export function newRequestId(now: number): string {
 export function buildUpstreams(config: Config, catalog: ModelCatalog): Upstream[] {
   return config.upstreams.map((u) => {
     switch (u.type) {
-      case 'anthropic': return new AnthropicUpstream(u, catalog);
-      case 'bedrock': return new BedrockUpstream(u, catalog);
-      case 'vertex': return new VertexUpstream(u, catalog);
+      case 'anthropic':
+        return new AnthropicUpstream(u, catalog);
+      case 'bedrock':
+        return new BedrockUpstream(u, catalog);
+      case 'vertex':
+        return new VertexUpstream(u, catalog);
     }
   });
 }
@@ -130,11 +133,20 @@ export class Gateway {
       alerts.send(routerAlert(e));
     };
     const failOpen = config.store.on_failure === 'open';
-    const ledger = new LedgerWriter(store,
-      (err) => logger.error(`ledger write failed: ${err.message}; ${failOpen ? 'still serving (store.on_failure: open), unwritten lines held in memory' : 'no request goes upstream until the store takes lines again (store.on_failure: closed)'}`),
-      (n) => logger.info(`store recovered: ${n} held ledger lines written`));
+    const ledger = new LedgerWriter(
+      store,
+      (err) =>
+        logger.error(
+          `ledger write failed: ${err.message}; ${failOpen ? 'still serving (store.on_failure: open), unwritten lines held in memory' : 'no request goes upstream until the store takes lines again (store.on_failure: closed)'}`,
+        ),
+      (n) => logger.info(`store recovered: ${n} held ledger lines written`),
+    );
     this.ctx = {
-      config, store, logger, prices: opts.prices, catalog: opts.catalog,
+      config,
+      store,
+      logger,
+      prices: opts.prices,
+      catalog: opts.catalog,
       keys: new KeyRing(store),
       ledger,
       upstreams,
@@ -159,7 +171,9 @@ export class Gateway {
         ledger.retry();
         if (!ledger.healthy && performance.now() - lastFailureLog > 10_000) {
           lastFailureLog = performance.now();
-          logger.error(`store still failing: ${ledger.pending} ledger lines held in memory${ledger.dropped ? `, ${ledger.dropped} dropped` : ''}`, { error: ledger.failure?.message });
+          logger.error(`store still failing: ${ledger.pending} ledger lines held in memory${ledger.dropped ? `, ${ledger.dropped} dropped` : ''}`, {
+            error: ledger.failure?.message,
+          });
         }
       }
       if (performance.now() - lastDiskCheck >= 1_000) {
@@ -172,27 +186,42 @@ export class Gateway {
 
     const srv = config.server;
     this.maxConnections = srv.max_connections ?? defaultMaxConnections();
-    this.server = createServer({
-      // Node requires the header deadline to be within the whole request's.
-      headersTimeout: Math.min(srv.header_timeout_ms, srv.request_timeout_ms),
-      requestTimeout: srv.request_timeout_ms,
-      keepAliveTimeout: srv.idle_timeout_ms,
-      // How often those deadlines are checked (Node's default is 30 s).
-      connectionsCheckingInterval: Math.min(1_000, srv.header_timeout_ms),
-      maxHeaderSize: MAX_HEADER_BYTES,
-    }, (req, res) => {
-      void this.handle(req, res);
-    });
+    this.server = createServer(
+      {
+        // Node requires the header deadline to be within the whole request's.
+        headersTimeout: Math.min(srv.header_timeout_ms, srv.request_timeout_ms),
+        requestTimeout: srv.request_timeout_ms,
+        keepAliveTimeout: srv.idle_timeout_ms,
+        // How often those deadlines are checked (Node's default is 30 s).
+        connectionsCheckingInterval: Math.min(1_000, srv.header_timeout_ms),
+        maxHeaderSize: MAX_HEADER_BYTES,
+      },
+      (req, res) => {
+        void this.handle(req, res);
+      },
+    );
     this.server.on('connection', (s: Socket) => this.admit(s));
     // Malformed HTTP never reaches a handler: answer it Anthropic-shaped and close.
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       if (this.lingering.has(socket)) return;
       if (!socket.writable || err.code === 'ECONNRESET') return socket.destroy();
-      const [e, reason] = err.code === 'HPE_HEADER_OVERFLOW' ? [new GatewayError('TG_HEADERS_TOO_LARGE', `request headers exceed ${MAX_HEADER_BYTES} bytes`), 'Request Header Fields Too Large']
-        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [new GatewayError('TG_REQUEST_TIMEOUT', `the request was not received in time (server.header_timeout_ms ${srv.header_timeout_ms}, server.request_timeout_ms ${srv.request_timeout_ms})`), 'Request Timeout']
-          : [new GatewayError('TG_BAD_REQUEST', `malformed HTTP request (${err.code ?? 'parse error'})`), 'Bad Request'];
+      const [e, reason] =
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? [new GatewayError('TG_HEADERS_TOO_LARGE', `request headers exceed ${MAX_HEADER_BYTES} bytes`), 'Request Header Fields Too Large']
+          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? [
+                new GatewayError(
+                  'TG_REQUEST_TIMEOUT',
+                  `the request was not received in time (server.header_timeout_ms ${srv.header_timeout_ms}, server.request_timeout_ms ${srv.request_timeout_ms})`,
+                ),
+                'Request Timeout',
+              ]
+            : [new GatewayError('TG_BAD_REQUEST', `malformed HTTP request (${err.code ?? 'parse error'})`), 'Bad Request'];
       const body = e.body();
-      this.lingerClose(socket, `HTTP/1.1 ${e.status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-should-retry: false\r\nconnection: close\r\n\r\n${body}`);
+      this.lingerClose(
+        socket,
+        `HTTP/1.1 ${e.status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-should-retry: false\r\nconnection: close\r\n\r\n${body}`,
+      );
     });
   }
 
@@ -215,7 +244,10 @@ export class Gateway {
     if (this.conns.size >= this.maxConnections) {
       let victim: Socket | null = null;
       for (const [sock, st] of this.conns) {
-        if (st.busy === 0) { victim = sock; break; }
+        if (st.busy === 0) {
+          victim = sock;
+          break;
+        }
       }
       if (victim) {
         this.conns.delete(victim);
@@ -226,7 +258,9 @@ export class Gateway {
       this.limitEvents++;
       if (performance.now() - this.lastLimitLog > 10_000) {
         this.lastLimitLog = performance.now();
-        this.ctx.logger.warn(`connection limit reached (${this.maxConnections}, server.max_connections): ${victim ? 'closing the longest-idle connections' : 'refusing new connections, every one has a request in flight'} (${this.limitEvents} times); raise the open-file limit (ulimit -n, LimitNOFILE) and server.max_connections if this is real traffic`);
+        this.ctx.logger.warn(
+          `connection limit reached (${this.maxConnections}, server.max_connections): ${victim ? 'closing the longest-idle connections' : 'refusing new connections, every one has a request in flight'} (${this.limitEvents} times); raise the open-file limit (ulimit -n, LimitNOFILE) and server.max_connections if this is real traffic`,
+        );
         this.limitEvents = 0;
       }
       if (!victim) return;
@@ -238,10 +272,13 @@ export class Gateway {
   private checkDisk(): void {
     const free = this.ctx.store.freeBytes?.() ?? null;
     const minMb = this.ctx.config.store.min_free_mb;
-    const low = free !== null && free < minMb * 1024 * 1024
-      ? `only ${(free / 1048576).toFixed(1)} MB free on the store's disk (store.min_free_mb: ${minMb})` : null;
-    if (low && !this.diskLow) this.ctx.logger.error(`${low}: ${this.ctx.config.store.on_failure === 'open' ? 'still serving (store.on_failure: open)' : 'no request goes upstream until there is room (store.on_failure: closed)'}`);
-    if (!low && this.diskLow) this.ctx.logger.info('the store\'s disk has room again');
+    const low =
+      free !== null && free < minMb * 1024 * 1024 ? `only ${(free / 1048576).toFixed(1)} MB free on the store's disk (store.min_free_mb: ${minMb})` : null;
+    if (low && !this.diskLow)
+      this.ctx.logger.error(
+        `${low}: ${this.ctx.config.store.on_failure === 'open' ? 'still serving (store.on_failure: open)' : 'no request goes upstream until there is room (store.on_failure: closed)'}`,
+      );
+    if (!low && this.diskLow) this.ctx.logger.info("the store's disk has room again");
     this.diskLow = low;
   }
 
@@ -341,8 +378,15 @@ export class Gateway {
     const blocking = problems.filter((p) => !(p.startsWith('store:') && this.ctx.config.store.on_failure === 'open'));
     sendJson(res, blocking.length ? 503 : 200, {
       status: blocking.length ? 'not_ready' : problems.length ? 'degraded' : 'ok',
-      version: VERSION, problems, upstreams,
-      ledger: { healthy: this.ctx.ledger.healthy, pending_lines: this.ctx.ledger.pending, dropped_lines: this.ctx.ledger.dropped, written_lines: this.ctx.ledger.written },
+      version: VERSION,
+      problems,
+      upstreams,
+      ledger: {
+        healthy: this.ctx.ledger.healthy,
+        pending_lines: this.ctx.ledger.pending,
+        dropped_lines: this.ctx.ledger.dropped,
+        written_lines: this.ctx.ledger.written,
+      },
       connections: { open: this.conns.size, max: this.maxConnections },
     });
   }
@@ -425,16 +469,24 @@ export class Gateway {
     await Promise.race([this.drained(), graceOver]);
     clearTimeout(timer);
     if (this.active > 0) {
-      this.ctx.logger.warn(`shutdown: cutting ${this.active} requests still in flight after the grace period (server.shutdown_grace_ms ${graceMs}); their ledger lines are written`);
+      this.ctx.logger.warn(
+        `shutdown: cutting ${this.active} requests still in flight after the grace period (server.shutdown_grace_ms ${graceMs}); their ledger lines are written`,
+      );
       this.cut.fire();
       let t2: NodeJS.Timeout | undefined;
-      await Promise.race([this.drained(), new Promise<void>((r) => { t2 = setTimeout(r, CUT_WAIT_MS); })]);
+      await Promise.race([
+        this.drained(),
+        new Promise<void>((r) => {
+          t2 = setTimeout(r, CUT_WAIT_MS);
+        }),
+      ]);
       clearTimeout(t2);
     }
     for (const s of this.conns.keys()) s.destroy();
     await closed;
     this.ctx.ledger.close();
-    if (this.ctx.ledger.pending > 0) this.ctx.logger.error(`shutdown: ${this.ctx.ledger.pending} ledger lines could not be written: ${this.ctx.ledger.failure?.message ?? 'unknown error'}`);
+    if (this.ctx.ledger.pending > 0)
+      this.ctx.logger.error(`shutdown: ${this.ctx.ledger.pending} ledger lines could not be written: ${this.ctx.ledger.failure?.message ?? 'unknown error'}`);
     await Promise.all(this.ctx.upstreams.map((u) => u.close()));
   }
 }

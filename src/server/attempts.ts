@@ -24,7 +24,14 @@ export type AttemptsOutcome =
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }
 
@@ -119,7 +126,15 @@ export async function attemptUpstreams(rc: RequestContext, res: ServerResponse, 
     }
     const previous = line.attempts[line.attempts.length - 1];
     if (previous && previous.upstream !== upstream.name) {
-      router.emit({ kind: 'failover', from: previous.upstream, to: upstream.name, reason: previous.error ?? `HTTP ${previous.status}`, keyId: key.id, user: key.user, team: key.team });
+      router.emit({
+        kind: 'failover',
+        from: previous.upstream,
+        to: upstream.name,
+        reason: previous.error ?? `HTTP ${previous.status}`,
+        keyId: key.id,
+        user: key.user,
+        team: key.team,
+      });
     }
     const a0 = ctx.now();
     const attempt = rc.startAttempt(upstream);
@@ -151,8 +166,13 @@ export async function attemptUpstreams(rc: RequestContext, res: ServerResponse, 
     let up: Awaited<ReturnType<typeof request>>;
     try {
       up = await request(out.url, {
-        dispatcher: upstream.dispatcher, method: out.method, headers: out.headers, body: out.body,
-        signal: rc.abort.signal, headersTimeout: upstream.headersTimeoutMs, bodyTimeout: upstream.bodyTimeoutMs,
+        dispatcher: upstream.dispatcher,
+        method: out.method,
+        headers: out.headers,
+        body: out.body,
+        signal: rc.abort.signal,
+        headersTimeout: upstream.headersTimeoutMs,
+        bodyTimeout: upstream.bodyTimeoutMs,
       });
     } catch (err) {
       attempt.duration_ms = ctx.now() - a0;
@@ -160,7 +180,14 @@ export async function attemptUpstreams(rc: RequestContext, res: ServerResponse, 
       const { code, cause } = upstreamErrorCode(err);
       attempt.error = `${code}: ${cause}`;
       router.failure(upstream.name);
-      failed = { kind: 'failed', upstream: null, gateway: new GatewayError(code, `upstream "${upstream.name}" (${upstream.displayUrl}) ${code === 'TG_UPSTREAM_TIMEOUT' ? 'timed out' : 'unreachable'}: ${cause}`) };
+      failed = {
+        kind: 'failed',
+        upstream: null,
+        gateway: new GatewayError(
+          code,
+          `upstream "${upstream.name}" (${upstream.displayUrl}) ${code === 'TG_UPSTREAM_TIMEOUT' ? 'timed out' : 'unreachable'}: ${cause}`,
+        ),
+      };
       continue;
     }
     attempt.status = up.statusCode;
@@ -188,7 +215,14 @@ export async function attemptUpstreams(rc: RequestContext, res: ServerResponse, 
         // on the list (other credentials) may still serve the request.
         router.failure(upstream.name);
         plan.exclude(upstream.name);
-        failed = { kind: 'failed', upstream: null, gateway: new GatewayError('TG_UPSTREAM_AUTH', `upstream "${upstream.name}" refused the gateway's credentials (HTTP ${up.statusCode}: ${mapped.message}). This is the gateway's configuration, not your key: ${upstream.credentialHint}`) };
+        failed = {
+          kind: 'failed',
+          upstream: null,
+          gateway: new GatewayError(
+            'TG_UPSTREAM_AUTH',
+            `upstream "${upstream.name}" refused the gateway's credentials (HTTP ${up.statusCode}: ${mapped.message}). This is the gateway's configuration, not your key: ${upstream.credentialHint}`,
+          ),
+        };
         continue;
       }
       failed = { kind: 'failed', upstream: { error: mapped, headers: retryHeaders(up.headers) }, gateway: null };

@@ -31,13 +31,22 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       }
       chunks.push(c);
     });
-    req.on('end', () => { if (!failed) resolve(chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks, size)); });
+    req.on('end', () => {
+      if (!failed) resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    });
     // Node reports a client gone mid-body as 'aborted', an 'error' (ECONNRESET) or a 'close'
     // before 'end', depending on timing; all three are the client's doing.
-    const gone = () => { if (!failed) { failed = true; reject(new ClientAbortError()); } };
+    const gone = () => {
+      if (!failed) {
+        failed = true;
+        reject(new ClientAbortError());
+      }
+    };
     req.on('error', gone);
     req.on('aborted', gone);
-    req.on('close', () => { if (!req.complete) gone(); });
+    req.on('close', () => {
+      if (!req.complete) gone();
+    });
   });
 }
 
@@ -47,10 +56,16 @@ export function decodeRequestBody(raw: Buffer, encoding: string | undefined, lim
   const opts = { maxOutputLength: limit };
   try {
     switch (enc) {
-      case '': case 'identity': return raw;
-      case 'gzip': case 'x-gzip': return gunzipSync(raw, opts);
-      case 'deflate': return inflateSync(raw, opts);
-      case 'br': return brotliDecompressSync(raw, opts);
+      case '':
+      case 'identity':
+        return raw;
+      case 'gzip':
+      case 'x-gzip':
+        return gunzipSync(raw, opts);
+      case 'deflate':
+        return inflateSync(raw, opts);
+      case 'br':
+        return brotliDecompressSync(raw, opts);
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {

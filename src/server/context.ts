@@ -19,7 +19,9 @@ export class ShutdownSignal {
   /** Calls `fn` when the grace period ends; returns the function that unregisters it. */
   on(fn: () => void): () => void {
     this.listeners.add(fn);
-    return () => { this.listeners.delete(fn); };
+    return () => {
+      this.listeners.delete(fn);
+    };
   }
 
   fire(): void {

@@ -3,8 +3,19 @@ import type { IncomingHttpHeaders } from 'node:http';
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) plus ones the HTTP client sets itself. */
 const HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te',
-  'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length', 'expect', 'http2-settings',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'content-length',
+  'expect',
+  'http2-settings',
 ]);
 
 /** The client's credentials are for the gateway only and never travel upstream. */
@@ -15,13 +26,21 @@ export const DECODABLE_ENCODINGS = new Set(['gzip', 'x-gzip', 'deflate', 'br', '
 
 function connectionTokens(h: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Set<string> {
   const c = h.connection;
-  const v = Array.isArray(c) ? c.join(',') : c ?? '';
-  return new Set(v.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean));
+  const v = Array.isArray(c) ? c.join(',') : (c ?? '');
+  return new Set(
+    v
+      .split(',')
+      .map((s) => s.trim().toLowerCase())
+      .filter(Boolean),
+  );
 }
 
 /** Filters Accept-Encoding to codings the meter can read, keeping the client's order and q-values. */
 export function filterAcceptEncoding(v: string): string | null {
-  const kept = v.split(',').map((s) => s.trim()).filter((s) => DECODABLE_ENCODINGS.has(s.split(';')[0]!.trim().toLowerCase()));
+  const kept = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => DECODABLE_ENCODINGS.has(s.split(';')[0]!.trim().toLowerCase()));
   return kept.length ? kept.join(', ') : null;
 }
 

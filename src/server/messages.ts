@@ -16,13 +16,26 @@ import { RequestContext, SHUTDOWN_MESSAGE } from './request.js';
 function authenticate(ctx: GatewayContext, req: IncomingMessage) {
   const auth = ctx.keys.authenticate(req.headers);
   if (auth.ok) return auth.key;
-  throw new GatewayError(auth.code, auth.code === 'TG_NO_KEY'
-    ? 'send your tollgate virtual key as ANTHROPIC_AUTH_TOKEN (Authorization: Bearer) or ANTHROPIC_API_KEY (x-api-key)'
-    : auth.code === 'TG_REVOKED_KEY' ? 'this virtual key was revoked; ask your platform team for a new one'
-      : 'this virtual key is not known to the gateway');
+  throw new GatewayError(
+    auth.code,
+    auth.code === 'TG_NO_KEY'
+      ? 'send your tollgate virtual key as ANTHROPIC_AUTH_TOKEN (Authorization: Bearer) or ANTHROPIC_API_KEY (x-api-key)'
+      : auth.code === 'TG_REVOKED_KEY'
+        ? 'this virtual key was revoked; ask your platform team for a new one'
+        : 'this virtual key is not known to the gateway',
+  );
 }
 
-export async function handleMessages(ctx: GatewayContext, protocol: InboundProtocol, req: IncomingMessage, res: ServerResponse, endpoint: Endpoint, search: string, requestId: string, t0: number): Promise<void> {
+export async function handleMessages(
+  ctx: GatewayContext,
+  protocol: InboundProtocol,
+  req: IncomingMessage,
+  res: ServerResponse,
+  endpoint: Endpoint,
+  search: string,
+  requestId: string,
+  t0: number,
+): Promise<void> {
   const key = authenticate(ctx, req);
   if (ctx.shutdown.aborted) throw new GatewayError('TG_SHUTDOWN', 'the gateway is shutting down; retry (another replica will answer)');
   // Fail closed: a request whose ledger line could not be written is never sent upstream.
@@ -50,7 +63,16 @@ async function serveRequest(rc: RequestContext, protocol: InboundProtocol, req: 
   const parsed = await protocol.read(req, ctx.config.server.max_body_bytes);
   line.session_id = parsed.sessionId;
   const admission = rc.admit(parsed.model, parsed.decodedLength);
-  const inbound: InboundRequest = { endpoint: rc.endpoint, rawBody: parsed.rawBody, scanned: parsed.scanned, model: admission.model, bodyModel: parsed.model, headers: req.headers, search, team: key.team };
+  const inbound: InboundRequest = {
+    endpoint: rc.endpoint,
+    rawBody: parsed.rawBody,
+    scanned: parsed.scanned,
+    model: admission.model,
+    bodyModel: parsed.model,
+    headers: req.headers,
+    search,
+    team: key.team,
+  };
 
   const unwatch = rc.watch(res);
   let outcome;
@@ -81,7 +103,10 @@ async function serveRequest(rc: RequestContext, protocol: InboundProtocol, req: 
       if (ctx.config.store.on_failure === 'closed') throw storeError(err);
     }
     sendError(res, e.status, errorEnvelope(e.type, redactText(message), line.upstream_request_id ?? undefined), {
-      'x-tollgate-request-id': line.id, 'x-tollgate-upstream': line.upstream ?? '', 'x-tollgate-route': line.route ?? '', ...outcome.upstream.headers,
+      'x-tollgate-request-id': line.id,
+      'x-tollgate-upstream': line.upstream ?? '',
+      'x-tollgate-route': line.route ?? '',
+      ...outcome.upstream.headers,
     });
     return;
   }

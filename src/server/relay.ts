@@ -40,11 +40,18 @@ export interface RelayInput {
 
 function decoderFor(encoding: string): Transform | null | 'unsupported' {
   switch (encoding) {
-    case '': case 'identity': return null;
-    case 'gzip': case 'x-gzip': return createGunzip();
-    case 'deflate': return createInflate();
-    case 'br': return createBrotliDecompress();
-    default: return 'unsupported';
+    case '':
+    case 'identity':
+      return null;
+    case 'gzip':
+    case 'x-gzip':
+      return createGunzip();
+    case 'deflate':
+      return createInflate();
+    case 'br':
+      return createBrotliDecompress();
+    default:
+      return 'unsupported';
   }
 }
 
@@ -80,7 +87,11 @@ export class StreamRelay {
   private held: Buffer | null = null;
   private readonly holdBack: boolean;
 
-  constructor(private readonly rc: RequestContext, private readonly res: ServerResponse, private readonly x: RelayInput) {
+  constructor(
+    private readonly rc: RequestContext,
+    private readonly res: ServerResponse,
+    private readonly x: RelayInput,
+  ) {
     const { up, translator, upstream } = x;
     this.line = rc.line;
     this.status = up.statusCode;
@@ -100,13 +111,20 @@ export class StreamRelay {
     this.canAppend = this.isSse && this.headers['content-length'] === undefined && (encoding === '' || encoding === 'identity');
     const meter = this.isSse ? new StreamMeter() : null;
     this.meter = meter;
-    this.parser = meter ? new SseParser((ev) => meter.onEvent(ev.event, ev.data), (e) => StreamMeter.METERED_EVENTS.has(e)) : null;
+    this.parser = meter
+      ? new SseParser(
+          (ev) => meter.onEvent(ev.event, ev.data),
+          (e) => StreamMeter.METERED_EVENTS.has(e),
+        )
+      : null;
     const dec = decoderFor(encoding);
     this.unreadable = dec === 'unsupported';
     this.decoder = dec === 'unsupported' ? null : dec;
     if (this.decoder) {
       this.decoder.on('data', (d: Buffer) => (this.parser ? this.parser.push(d) : this.keepJson(d)));
-      this.decoder.on('error', () => { this.unreadable = true; });
+      this.decoder.on('error', () => {
+        this.unreadable = true;
+      });
     }
     this.holdBack = this.decoder !== null || !this.isSse || this.unreadable;
     this.lastWrite = rc.ctx.now();
@@ -133,16 +151,24 @@ export class StreamRelay {
   private price(f: ResponseFacts): Cost {
     const { ctx } = this.rc;
     const priceModel = this.x.out.catalogModel ?? f.model ?? this.line.model_requested ?? undefined;
-    return ctx.prices.cost(priceModel, f.usage, { route: this.x.upstream.route, endpointType: this.x.out.endpointType }, f.extras, ctx.config.prices.unpriced === 'reserve' ? 'ceiling' : 'zero');
+    return ctx.prices.cost(
+      priceModel,
+      f.usage,
+      { route: this.x.upstream.route, endpointType: this.x.out.endpointType },
+      f.extras,
+      ctx.config.prices.unpriced === 'reserve' ? 'ceiling' : 'zero',
+    );
   }
 
   /** What went wrong with a response that reached its end (null: nothing). */
   private brokenResponse(f: ResponseFacts): { code: ErrorCode; message: string } | null {
     const name = this.x.upstream.name;
     if (this.status >= 400 || f.errorType) return null;
-    if (this.meter && this.meter.malformedStart) return { code: 'TG_UPSTREAM_BAD_RESPONSE', message: `upstream "${name}" sent a message_start the gateway could not read; its usage is unknown` };
+    if (this.meter && this.meter.malformedStart)
+      return { code: 'TG_UPSTREAM_BAD_RESPONSE', message: `upstream "${name}" sent a message_start the gateway could not read; its usage is unknown` };
     if (this.meter && !f.complete) return { code: 'TG_UPSTREAM_INCOMPLETE', message: `upstream "${name}" ended the stream without message_stop` };
-    if (!this.meter && !f.complete && !this.unreadable && this.jsonSize <= MAX_METERED_JSON && this.line.endpoint === 'messages') return { code: 'TG_UPSTREAM_INCOMPLETE', message: `upstream "${name}" sent a truncated or unreadable body` };
+    if (!this.meter && !f.complete && !this.unreadable && this.jsonSize <= MAX_METERED_JSON && this.line.endpoint === 'messages')
+      return { code: 'TG_UPSTREAM_INCOMPLETE', message: `upstream "${name}" sent a truncated or unreadable body` };
     return null;
   }
 
@@ -251,12 +277,18 @@ export class StreamRelay {
     // Silence on a translated stream is filled with pings, as the API does, so clients and
     // proxies in between do not time out.
     const pingEvery = ctx.config.server.ping_interval_ms;
-    const pinger = translator && this.isSse ? setInterval(() => {
-      if (this.headSent && !res.destroyed && ctx.now() - this.lastWrite >= pingEvery) {
-        res.write(encodeSse('ping', '{"type": "ping"}'));
-        this.lastWrite = ctx.now();
-      }
-    }, Math.max(50, Math.floor(pingEvery / 2))) : null;
+    const pinger =
+      translator && this.isSse
+        ? setInterval(
+            () => {
+              if (this.headSent && !res.destroyed && ctx.now() - this.lastWrite >= pingEvery) {
+                res.write(encodeSse('ping', '{"type": "ping"}'));
+                this.lastWrite = ctx.now();
+              }
+            },
+            Math.max(50, Math.floor(pingEvery / 2)),
+          )
+        : null;
     try {
       try {
         for await (const c of up.body) {
@@ -313,7 +345,10 @@ export class StreamRelay {
         await this.finalize({ error_code: code, error_type: type }).catch(() => {});
         if (this.isSse && !this.holdBack) {
           this.sendHead();
-          await writeChunk(res, encodeSse('error', JSON.stringify({ type: 'error', error: { type, message: `${code}: upstream "${upstream.name}" failed mid-stream: ${cause}` } })));
+          await writeChunk(
+            res,
+            encodeSse('error', JSON.stringify({ type: 'error', error: { type, message: `${code}: upstream "${upstream.name}" failed mid-stream: ${cause}` } })),
+          );
           res.end();
         } else {
           res.destroy();
@@ -350,7 +385,10 @@ export class StreamRelay {
       }
       if (this.decoder) {
         this.decoder.end();
-        if (!this.unreadable) await once(this.decoder, 'end').catch(() => { this.unreadable = true; });
+        if (!this.unreadable)
+          await once(this.decoder, 'end').catch(() => {
+            this.unreadable = true;
+          });
       }
       if (stop.clientGone) {
         await this.finalize({ client_aborted: true }).catch(() => {});
@@ -384,6 +422,9 @@ export class StreamRelay {
 }
 
 export function storeError(err: unknown): GatewayError {
-  const cause = err instanceof LedgerWriteError ? err.storeError.message : (err as Error)?.message ?? String(err);
-  return new GatewayError('TG_STORE_UNAVAILABLE', `the response could not be recorded in the ledger (${cause}); the line is held and retried, but this answer is withheld (store.on_failure: closed)`);
+  const cause = err instanceof LedgerWriteError ? err.storeError.message : ((err as Error)?.message ?? String(err));
+  return new GatewayError(
+    'TG_STORE_UNAVAILABLE',
+    `the response could not be recorded in the ledger (${cause}); the line is held and retried, but this answer is withheld (store.on_failure: closed)`,
+  );
 }

@@ -14,7 +14,8 @@ export interface Stop {
   cut: boolean;
 }
 
-export const SHUTDOWN_MESSAGE = 'the gateway is shutting down and cut this request after its grace period (server.shutdown_grace_ms); retry (another replica will answer)';
+export const SHUTDOWN_MESSAGE =
+  'the gateway is shutting down and cut this request after its grace period (server.shutdown_grace_ms); retry (another replica will answer)';
 
 export class RequestContext {
   readonly line: LedgerLine;
@@ -27,15 +28,49 @@ export class RequestContext {
   readonly abort = new AbortController();
   private written: Promise<void> | null = null;
 
-  constructor(readonly ctx: GatewayContext, readonly key: KeyRecord, readonly endpoint: Endpoint, readonly t0: number, id: string) {
+  constructor(
+    readonly ctx: GatewayContext,
+    readonly key: KeyRecord,
+    readonly endpoint: Endpoint,
+    readonly t0: number,
+    id: string,
+  ) {
     this.line = {
-      id, ts: ctx.wallNow(), key_id: key.id, user: key.user, team: key.team, project: key.project, session_id: null,
-      endpoint, model_requested: null, model_served: null, upstream: null, route: null, region: null,
-      http_status: 0, error_type: null, error_code: null, stop_reason: null, streamed: false,
-      input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_5m_input_tokens: 0,
-      cache_creation_1h_input_tokens: 0, web_search_requests: 0, web_fetch_requests: 0, cost_nanousd: 0,
-      priced: true, ttfb_ms: null, duration_ms: 0, client_aborted: false, upstream_request_id: null, message_id: null,
-      upstream_model: null, endpoint_type: null, attempts: [],
+      id,
+      ts: ctx.wallNow(),
+      key_id: key.id,
+      user: key.user,
+      team: key.team,
+      project: key.project,
+      session_id: null,
+      endpoint,
+      model_requested: null,
+      model_served: null,
+      upstream: null,
+      route: null,
+      region: null,
+      http_status: 0,
+      error_type: null,
+      error_code: null,
+      stop_reason: null,
+      streamed: false,
+      input_tokens: 0,
+      output_tokens: 0,
+      cache_read_input_tokens: 0,
+      cache_creation_5m_input_tokens: 0,
+      cache_creation_1h_input_tokens: 0,
+      web_search_requests: 0,
+      web_fetch_requests: 0,
+      cost_nanousd: 0,
+      priced: true,
+      ttfb_ms: null,
+      duration_ms: 0,
+      client_aborted: false,
+      upstream_request_id: null,
+      message_id: null,
+      upstream_model: null,
+      endpoint_type: null,
+      attempts: [],
     };
   }
 

@@ -18,9 +18,13 @@ export function createGateway(loaded: LoadedConfig, opts: StartOptions): Gateway
   const { config } = loaded;
   const store = opts.store ?? new SqliteStore(resolveFrom(loaded, config.store.sqlite), { sync: config.store.sync, backgroundCheckpoint: true });
   const catalog = loadCatalog();
-  const prices = PriceBook.load(catalog, {
-    file: config.prices.file ? resolveFrom(loaded, config.prices.file) : undefined,
-    overrides: config.prices.overrides,
-  }, (msg) => opts.logger.warn(msg));
+  const prices = PriceBook.load(
+    catalog,
+    {
+      file: config.prices.file ? resolveFrom(loaded, config.prices.file) : undefined,
+      overrides: config.prices.overrides,
+    },
+    (msg) => opts.logger.warn(msg),
+  );
   return new Gateway({ config, store, prices, catalog, logger: opts.logger, wallNow: opts.wallNow, pollMs: opts.pollMs });
 }

@@ -74,8 +74,25 @@ export interface Attempt {
 }
 
 /** The fields analyses (insights) read of a line: cheaper to read than whole lines. */
-export const USAGE_LINE_FIELDS = ['id', 'ts', 'user', 'team', 'session_id', 'endpoint', 'http_status', 'model_served', 'model_requested', 'route', 'endpoint_type',
-  'input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_5m_input_tokens', 'cache_creation_1h_input_tokens', 'cost_nanousd'] as const;
+export const USAGE_LINE_FIELDS = [
+  'id',
+  'ts',
+  'user',
+  'team',
+  'session_id',
+  'endpoint',
+  'http_status',
+  'model_served',
+  'model_requested',
+  'route',
+  'endpoint_type',
+  'input_tokens',
+  'output_tokens',
+  'cache_read_input_tokens',
+  'cache_creation_5m_input_tokens',
+  'cache_creation_1h_input_tokens',
+  'cost_nanousd',
+] as const;
 export type UsageLine = Pick<LedgerLine, (typeof USAGE_LINE_FIELDS)[number]>;
 
 export interface LedgerQuery {

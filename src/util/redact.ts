@@ -2,7 +2,8 @@
 // error message, a log line, the start-up banner or `config check`.
 
 /** Query parameters whose values are secrets in the URLs people put in configs. */
-const SECRET_PARAMS = /^(key|api[-_]?key|token|access[-_]?token|secret|password|passwd|pwd|sig|signature|x-amz-signature|x-amz-security-token|x-goog-signature)$/i;
+const SECRET_PARAMS =
+  /^(key|api[-_]?key|token|access[-_]?token|secret|password|passwd|pwd|sig|signature|x-amz-signature|x-amz-security-token|x-goog-signature)$/i;
 
 /** A URL with its user info and secret query values replaced by "***". Not a URL: unchanged. */
 export function redactUrl(url: string): string {

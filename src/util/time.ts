@@ -24,7 +24,7 @@ export function parseTime(s: string, now = wallClock()): number {
   const rel = /^(\d+)\s*(s|m|h|d|w)$/i.exec(v);
   if (rel) {
     const n = Number(rel[1]);
-    const unit = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 }[(rel[2] as string).toLowerCase() as 's'] ;
+    const unit = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 }[(rel[2] as string).toLowerCase() as 's'];
     return now - n * unit;
   }
   if (/^\d{13}$/.test(v)) return Number(v);

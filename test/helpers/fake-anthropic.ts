@@ -33,14 +33,32 @@ export interface UsageSpec {
 }
 
 export type Behaviour =
-  | { kind: 'stream'; usageStart?: UsageSpec; usageEnd?: UsageSpec; text?: string; model?: string; chunkSize?: number; delayMs?: number; headers?: Record<string, string>; gzip?: boolean; stallAfterStart?: boolean; cutAfterStart?: boolean;
+  | {
+      kind: 'stream';
+      usageStart?: UsageSpec;
+      usageEnd?: UsageSpec;
+      text?: string;
+      model?: string;
+      chunkSize?: number;
+      delayMs?: number;
+      headers?: Record<string, string>;
+      gzip?: boolean;
+      stallAfterStart?: boolean;
+      cutAfterStart?: boolean;
       /** A broken upstream: the stream ends cleanly just before this event (e.g. message_stop). */
       endBefore?: string;
       /** A broken upstream: message_start carries this data instead of JSON. */
-      rawStart?: string }
-  | { kind: 'json'; usage?: UsageSpec; model?: string; headers?: Record<string, string>; gzip?: boolean;
+      rawStart?: string;
+    }
+  | {
+      kind: 'json';
+      usage?: UsageSpec;
+      model?: string;
+      headers?: Record<string, string>;
+      gzip?: boolean;
       /** A broken upstream: only this many bytes of the body are sent (chunked, then a clean end). */
-      truncateAt?: number }
+      truncateAt?: number;
+    }
   | { kind: 'error'; status: number; type: string; message?: string; headers?: Record<string, string> }
   | { kind: 'raw'; status: number; headers: Record<string, string>; body: Buffer | string }
   | { kind: 'hang' };
@@ -49,8 +67,12 @@ export function sseEvents(b: Extract<Behaviour, { kind: 'stream' }>, requestMode
   const model = b.model ?? requestModel;
   const ev = (t: string, d: Record<string, unknown>) => `event: ${t}\ndata: ${JSON.stringify({ type: t, ...d })}\n\n`;
   const start = b.usageStart ?? { input_tokens: 10, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
-  let s = b.rawStart !== undefined ? `event: message_start\ndata: ${b.rawStart}\n\n`
-    : ev('message_start', { message: { id: 'msg_fake01', type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: start } });
+  let s =
+    b.rawStart !== undefined
+      ? `event: message_start\ndata: ${b.rawStart}\n\n`
+      : ev('message_start', {
+          message: { id: 'msg_fake01', type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: start },
+        });
   s += ev('content_block_start', { index: 0, content_block: { type: 'text', text: '' } });
   s += ev('ping', {});
   const text = b.text ?? 'Hello from the fake upstream.';
@@ -125,7 +147,13 @@ export class FakeAnthropic {
       // Like the real API: a body that is not JSON is refused before anything else.
       if (!this.acceptBadJson) {
         res.writeHead(400, { 'content-type': 'application/json', 'request-id': 'req_badjson' });
-        res.end(JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message: 'There was an issue with the format of your request' }, request_id: 'req_badjson' }));
+        res.end(
+          JSON.stringify({
+            type: 'error',
+            error: { type: 'invalid_request_error', message: 'There was an issue with the format of your request' },
+            request_id: 'req_badjson',
+          }),
+        );
         return;
       }
     }
@@ -150,8 +178,13 @@ export class FakeAnthropic {
       }
       case 'json': {
         const msg = JSON.stringify({
-          id: 'msg_fakejson', type: 'message', role: 'assistant', model: b.model ?? model,
-          content: [{ type: 'text', text: 'hi' }], stop_reason: 'end_turn', stop_sequence: null,
+          id: 'msg_fakejson',
+          type: 'message',
+          role: 'assistant',
+          model: b.model ?? model,
+          content: [{ type: 'text', text: 'hi' }],
+          stop_reason: 'end_turn',
+          stop_sequence: null,
           usage: b.usage ?? { input_tokens: 12, output_tokens: 7 },
         });
         const payload = b.gzip ? gzipSync(msg) : Buffer.from(msg);
@@ -166,7 +199,13 @@ export class FakeAnthropic {
       }
       case 'stream': {
         const text = sseEvents(b, model);
-        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'request-id': 'req_stream', ...(b.gzip ? { 'content-encoding': 'gzip' } : {}), ...b.headers });
+        res.writeHead(200, {
+          'content-type': 'text/event-stream',
+          'cache-control': 'no-cache',
+          'request-id': 'req_stream',
+          ...(b.gzip ? { 'content-encoding': 'gzip' } : {}),
+          ...b.headers,
+        });
         if (b.stallAfterStart || b.cutAfterStart) {
           const first = text.slice(0, text.indexOf('event: content_block_start'));
           res.write(first);

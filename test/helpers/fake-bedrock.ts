@@ -10,7 +10,11 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import type { UsageSpec } from './fake-anthropic.js';
 
-export const AWS_TEST_CREDS = { accessKeyId: 'AKIDTESTTOLLGATE', secretAccessKey: 'tollgate/test/secret/key/0123456789abcdef', sessionToken: 'test-session-token' };
+export const AWS_TEST_CREDS = {
+  accessKeyId: 'AKIDTESTTOLLGATE',
+  secretAccessKey: 'tollgate/test/secret/key/0123456789abcdef',
+  sessionToken: 'test-session-token',
+};
 /** Betas this fake refuses, as Bedrock does, with 400 "invalid beta flag". */
 export const BEDROCK_REJECTS = ['claude-code-20250219', 'advanced-tool-use-2025-11-20'];
 
@@ -18,25 +22,29 @@ const codec = new EventStreamCodec(toUtf8, fromUtf8);
 
 export function chunkFrame(event: Record<string, unknown>): Buffer {
   const body = JSON.stringify({ bytes: Buffer.from(JSON.stringify(event)).toString('base64'), p: 'abcdefghij' });
-  return Buffer.from(codec.encode({
-    headers: {
-      ':event-type': { type: 'string', value: 'chunk' },
-      ':message-type': { type: 'string', value: 'event' },
-      ':content-type': { type: 'string', value: 'application/json' },
-    },
-    body: fromUtf8(body),
-  }));
+  return Buffer.from(
+    codec.encode({
+      headers: {
+        ':event-type': { type: 'string', value: 'chunk' },
+        ':message-type': { type: 'string', value: 'event' },
+        ':content-type': { type: 'string', value: 'application/json' },
+      },
+      body: fromUtf8(body),
+    }),
+  );
 }
 
 export function exceptionFrame(type: string, message: string): Buffer {
-  return Buffer.from(codec.encode({
-    headers: {
-      ':exception-type': { type: 'string', value: type },
-      ':message-type': { type: 'string', value: 'exception' },
-      ':content-type': { type: 'string', value: 'application/json' },
-    },
-    body: fromUtf8(JSON.stringify({ message })),
-  }));
+  return Buffer.from(
+    codec.encode({
+      headers: {
+        ':exception-type': { type: 'string', value: type },
+        ':message-type': { type: 'string', value: 'exception' },
+        ':content-type': { type: 'string', value: 'application/json' },
+      },
+      body: fromUtf8(JSON.stringify({ message })),
+    }),
+  );
 }
 
 /** The frames of a Claude response on Bedrock: Anthropic events, invocation metrics last. */
@@ -44,26 +52,58 @@ export function bedrockFrames(opts: { usageStart?: UsageSpec; usageEnd?: UsageSp
   const start = opts.usageStart ?? { input_tokens: 10, output_tokens: 1 };
   const end = opts.usageEnd ?? { output_tokens: 20 };
   const frames = [
-    chunkFrame({ type: 'message_start', message: { id: 'msg_bdrk_01', type: 'message', role: 'assistant', model: opts.modelId, content: [], stop_reason: null, stop_sequence: null, usage: start } }),
+    chunkFrame({
+      type: 'message_start',
+      message: {
+        id: 'msg_bdrk_01',
+        type: 'message',
+        role: 'assistant',
+        model: opts.modelId,
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        usage: start,
+      },
+    }),
     chunkFrame({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }),
   ];
-  for (const w of (opts.text ?? 'Hello from Bedrock.').split(/(?<= )/)) frames.push(chunkFrame({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: w } }));
+  for (const w of (opts.text ?? 'Hello from Bedrock.').split(/(?<= )/))
+    frames.push(chunkFrame({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: w } }));
   frames.push(chunkFrame({ type: 'content_block_stop', index: 0 }));
   frames.push(chunkFrame({ type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: end }));
-  frames.push(chunkFrame({ type: 'message_stop', 'amazon-bedrock-invocationMetrics': {
-    inputTokenCount: start.input_tokens ?? 0, outputTokenCount: end.output_tokens ?? 0, invocationLatency: 321, firstByteLatency: 123,
-    cacheReadInputTokenCount: start.cache_read_input_tokens ?? 0, cacheWriteInputTokenCount: start.cache_creation_input_tokens ?? 0,
-  } }));
+  frames.push(
+    chunkFrame({
+      type: 'message_stop',
+      'amazon-bedrock-invocationMetrics': {
+        inputTokenCount: start.input_tokens ?? 0,
+        outputTokenCount: end.output_tokens ?? 0,
+        invocationLatency: 321,
+        firstByteLatency: 123,
+        cacheReadInputTokenCount: start.cache_read_input_tokens ?? 0,
+        cacheWriteInputTokenCount: start.cache_creation_input_tokens ?? 0,
+      },
+    }),
+  );
   return frames;
 }
 
 export type BedrockBehaviour =
-  | { kind: 'stream'; usageStart?: UsageSpec; usageEnd?: UsageSpec; text?: string; chunkSize?: number; exceptionAfter?: number; exception?: string; cutAfter?: number; pauseAfterFirstMs?: number;
+  | {
+      kind: 'stream';
+      usageStart?: UsageSpec;
+      usageEnd?: UsageSpec;
+      text?: string;
+      chunkSize?: number;
+      exceptionAfter?: number;
+      exception?: string;
+      cutAfter?: number;
+      pauseAfterFirstMs?: number;
       /** With exceptionAfter, cutAfter or pauseAfterFirstMs: what is sent after the first frames waits for this (the test releases it once its client has seen them), so chunk boundaries never depend on the machine's speed. */
       gate?: Promise<unknown>;
       /** With exceptionAfter: the frames and the exception in one write (one read for the
        * gateway), so nothing reaches the client before the exception. */
-      together?: boolean }
+      together?: boolean;
+    }
   | { kind: 'json'; usage?: UsageSpec }
   | { kind: 'error'; status: number; errorType: string; message?: string; headers?: Record<string, string> };
 
@@ -83,14 +123,21 @@ export class FakeBedrock {
   url = '';
   private readonly server: Server;
 
-  constructor(private readonly region: string, private readonly bearerToken?: string) {
+  constructor(
+    private readonly region: string,
+    private readonly bearerToken?: string,
+  ) {
     this.server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => void this.handle(req.method ?? '', req.url ?? '', req.headers, Buffer.concat(chunks), res).catch((err: Error) => {
-        res.writeHead(500, { 'content-type': 'application/json', 'x-amzn-errortype': 'InternalServerException' });
-        res.end(JSON.stringify({ message: err.message }));
-      }));
+      req.on(
+        'end',
+        () =>
+          void this.handle(req.method ?? '', req.url ?? '', req.headers, Buffer.concat(chunks), res).catch((err: Error) => {
+            res.writeHead(500, { 'content-type': 'application/json', 'x-amzn-errortype': 'InternalServerException' });
+            res.end(JSON.stringify({ message: err.message }));
+          }),
+      );
     });
   }
 
@@ -113,7 +160,11 @@ export class FakeBedrock {
 
   private deny(res: ServerResponse, status: number, type: string, message: string): void {
     this.denied++;
-    res.writeHead(status, { 'content-type': 'application/json', 'x-amzn-errortype': `${type}:http://internal.amazon.com/coral/com.amazon.bedrock/`, 'x-amzn-requestid': 'fake-req' });
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'x-amzn-errortype': `${type}:http://internal.amazon.com/coral/com.amazon.bedrock/`,
+      'x-amzn-requestid': 'fake-req',
+    });
     res.end(JSON.stringify({ message }));
   }
 
@@ -133,7 +184,18 @@ export class FakeBedrock {
     const toSign: Record<string, string> = {};
     for (const h of (signedHeaders as string).split(';')) toSign[h] = String(headers[h] ?? '');
     const u = new URL(url, 'http://x');
-    const signed = await signer.sign({ method, protocol: 'http:', hostname: String(headers.host).split(':')[0]!, path: u.pathname, query: Object.fromEntries(u.searchParams), headers: toSign, body }, { signingDate });
+    const signed = await signer.sign(
+      {
+        method,
+        protocol: 'http:',
+        hostname: String(headers.host).split(':')[0]!,
+        path: u.pathname,
+        query: Object.fromEntries(u.searchParams),
+        headers: toSign,
+        body,
+      },
+      { signingDate },
+    );
     const expected = /Signature=([0-9a-f]{64})/.exec(String(signed.headers.authorization))?.[1];
     return expected === signature ? null : 'The request signature we calculated does not match the signature you provided';
   }
@@ -160,7 +222,10 @@ export class FakeBedrock {
     }
     this.requests.push({ url, modelId, operation, headers, body, auth: authKind });
     if (operation === 'count-tokens') {
-      const inner = JSON.parse(Buffer.from(String((body.input as { invokeModel: { body: string } }).invokeModel.body), 'base64').toString('utf8')) as Record<string, unknown>;
+      const inner = JSON.parse(Buffer.from(String((body.input as { invokeModel: { body: string } }).invokeModel.body), 'base64').toString('utf8')) as Record<
+        string,
+        unknown
+      >;
       if (inner.anthropic_version !== 'bedrock-2023-05-31') return this.deny(res, 400, 'ValidationException', 'anthropic_version required');
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ inputTokens: 77 }));
@@ -169,20 +234,39 @@ export class FakeBedrock {
     if ('model' in body) return this.deny(res, 400, 'ValidationException', 'extraneous key [model] is not permitted');
     if ('stream' in body) return this.deny(res, 400, 'ValidationException', 'extraneous key [stream] is not permitted');
     if (body.anthropic_version !== 'bedrock-2023-05-31') return this.deny(res, 400, 'ValidationException', 'anthropic_version: required bedrock-2023-05-31');
-    const betas = Array.isArray(body.anthropic_beta) ? body.anthropic_beta as string[] : [];
+    const betas = Array.isArray(body.anthropic_beta) ? (body.anthropic_beta as string[]) : [];
     const bad = betas.find((b) => BEDROCK_REJECTS.includes(b));
     if (bad) return this.deny(res, 400, 'ValidationException', `invalid beta flag: ${bad}`);
 
     const b = this.script.shift() ?? this.fallback;
     if (b.kind === 'error') {
-      res.writeHead(b.status, { 'content-type': 'application/json', 'x-amzn-errortype': `${b.errorType}:http://internal.amazon.com/coral/com.amazon.bedrock/`, ...b.headers });
+      res.writeHead(b.status, {
+        'content-type': 'application/json',
+        'x-amzn-errortype': `${b.errorType}:http://internal.amazon.com/coral/com.amazon.bedrock/`,
+        ...b.headers,
+      });
       res.end(JSON.stringify({ message: b.message ?? b.errorType }));
       return;
     }
     if (operation === 'invoke' || b.kind === 'json') {
-      const usage = b.kind === 'json' ? b.usage ?? { input_tokens: 12, output_tokens: 7 } : { input_tokens: 12, output_tokens: 7 };
-      res.writeHead(200, { 'content-type': 'application/json', 'x-amzn-bedrock-input-token-count': String(usage.input_tokens ?? 0), 'x-amzn-bedrock-output-token-count': String(usage.output_tokens ?? 0) });
-      res.end(JSON.stringify({ id: 'msg_bdrk_json', type: 'message', role: 'assistant', model: modelId, content: [{ type: 'text', text: 'hi' }], stop_reason: 'end_turn', stop_sequence: null, usage }));
+      const usage = b.kind === 'json' ? (b.usage ?? { input_tokens: 12, output_tokens: 7 }) : { input_tokens: 12, output_tokens: 7 };
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'x-amzn-bedrock-input-token-count': String(usage.input_tokens ?? 0),
+        'x-amzn-bedrock-output-token-count': String(usage.output_tokens ?? 0),
+      });
+      res.end(
+        JSON.stringify({
+          id: 'msg_bdrk_json',
+          type: 'message',
+          role: 'assistant',
+          model: modelId,
+          content: [{ type: 'text', text: 'hi' }],
+          stop_reason: 'end_turn',
+          stop_sequence: null,
+          usage,
+        }),
+      );
       return;
     }
     let frames = bedrockFrames({ ...b, modelId });

@@ -20,15 +20,23 @@ export interface TestGateway {
   halt(): Promise<void>;
 }
 
-export async function startGateway(yaml: string, opts: { logger?: Logger; env?: NodeJS.ProcessEnv; server?: string; storeExtra?: string; wallNow?: () => number; dir?: string } = {}): Promise<TestGateway> {
+export async function startGateway(
+  yaml: string,
+  opts: { logger?: Logger; env?: NodeJS.ProcessEnv; server?: string; storeExtra?: string; wallNow?: () => number; dir?: string } = {},
+): Promise<TestGateway> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'tollgate-test-'));
   const configFile = join(dir, 'tollgate.yaml');
-  writeFileSync(configFile, `store: { sqlite: ./tollgate.db${opts.storeExtra ? `, ${opts.storeExtra}` : ''} }\nserver: { host: 127.0.0.1, port: 0${opts.server ? `, ${opts.server}` : ''} }\n${yaml}`);
+  writeFileSync(
+    configFile,
+    `store: { sqlite: ./tollgate.db${opts.storeExtra ? `, ${opts.storeExtra}` : ''} }\nserver: { host: 127.0.0.1, port: 0${opts.server ? `, ${opts.server}` : ''} }\n${yaml}`,
+  );
   const loaded = loadConfig(configFile, opts.env ?? process.env);
   const gw = createGateway(loaded, { logger: opts.logger ?? silentLogger, pollMs: 50, wallNow: opts.wallNow });
   const addr = await gw.listen();
   return {
-    gw, dir, configFile,
+    gw,
+    dir,
+    configFile,
     url: `http://127.0.0.1:${addr.port}`,
     key(user = 'alice', team = 'core', project = null) {
       const k = mintKey({ user, team, project }, Date.now());
@@ -54,14 +62,18 @@ export function upstreamYaml(url: string, extra = ''): string {
 /** A Claude Code-like request body of roughly `size` bytes. */
 export function claudeBody(size = 50_000, opts: { model?: string; stream?: boolean; sessionId?: string } = {}): Buffer {
   const filler = 'function add(a, b) {\n  return a + b; // "sum"\n}\n\t'.repeat(Math.ceil(size / 50)).slice(0, size);
-  return Buffer.from(JSON.stringify({
-    model: opts.model ?? 'claude-opus-5-5',
-    max_tokens: 32000,
-    stream: opts.stream ?? true,
-    system: [{ type: 'text', text: 'You are Claude Code.' }],
-    messages: [{ role: 'user', content: [{ type: 'text', text: filler }] }],
-    metadata: { user_id: JSON.stringify({ device_id: 'ab'.repeat(32), account_uuid: '', session_id: opts.sessionId ?? '11111111-2222-3333-4444-555555555555' }) },
-  }));
+  return Buffer.from(
+    JSON.stringify({
+      model: opts.model ?? 'claude-opus-5-5',
+      max_tokens: 32000,
+      stream: opts.stream ?? true,
+      system: [{ type: 'text', text: 'You are Claude Code.' }],
+      messages: [{ role: 'user', content: [{ type: 'text', text: filler }] }],
+      metadata: {
+        user_id: JSON.stringify({ device_id: 'ab'.repeat(32), account_uuid: '', session_id: opts.sessionId ?? '11111111-2222-3333-4444-555555555555' }),
+      },
+    }),
+  );
 }
 
 export function writeFile(dir: string, name: string, text: string): string {

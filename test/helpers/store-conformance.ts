@@ -25,11 +25,40 @@ export function rng(seed: number): () => number {
 
 export function ledgerLine(p: Partial<LedgerLine> & { id: string; ts: number }): LedgerLine {
   return {
-    key_id: 'key_x', user: null, team: null, project: null, session_id: null, endpoint: 'messages', model_requested: null, model_served: null,
-    upstream: 'anthropic', route: 'anthropic', region: null, http_status: 200, error_type: null, error_code: null, stop_reason: 'end_turn', streamed: true,
-    input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_5m_input_tokens: 0, cache_creation_1h_input_tokens: 0,
-    web_search_requests: 0, web_fetch_requests: 0, cost_nanousd: 0, priced: true, ttfb_ms: 1, duration_ms: 2, client_aborted: false,
-    upstream_request_id: null, message_id: null, upstream_model: null, endpoint_type: null, attempts: [], ...p,
+    key_id: 'key_x',
+    user: null,
+    team: null,
+    project: null,
+    session_id: null,
+    endpoint: 'messages',
+    model_requested: null,
+    model_served: null,
+    upstream: 'anthropic',
+    route: 'anthropic',
+    region: null,
+    http_status: 200,
+    error_type: null,
+    error_code: null,
+    stop_reason: 'end_turn',
+    streamed: true,
+    input_tokens: 0,
+    output_tokens: 0,
+    cache_read_input_tokens: 0,
+    cache_creation_5m_input_tokens: 0,
+    cache_creation_1h_input_tokens: 0,
+    web_search_requests: 0,
+    web_fetch_requests: 0,
+    cost_nanousd: 0,
+    priced: true,
+    ttfb_ms: 1,
+    duration_ms: 2,
+    client_aborted: false,
+    upstream_request_id: null,
+    message_id: null,
+    upstream_model: null,
+    endpoint_type: null,
+    attempts: [],
+    ...p,
   };
 }
 
@@ -43,40 +72,78 @@ export function randomLines(r: () => number, n: number, prefix: string): LedgerL
   for (let i = 0; i < n; i++) {
     const user = pick(['ann', 'ben', 'cy', 'dee']);
     const err = r() < 0.1;
-    out.push(ledgerLine({
-      id: `${prefix}${i}`, ts: START + Math.floor(r() * 12 * DAY_MS), key_id: `key_${user}${r() < 0.2 ? '2' : ''}`, user,
-      team: pick(['web', 'data', null]), project: pick(['p1', 'p2', null]), session_id: `s${Math.floor(r() * 20)}`,
-      endpoint: r() < 0.1 ? 'count_tokens' : 'messages', model_served: err ? null : pick(['claude-opus-5-5', 'claude-haiku-4-5']),
-      model_requested: pick(['claude-opus-5-5', 'claude-haiku-4-5', 'claude-sonnet-4-6']), route: pick(['anthropic', 'bedrock', null]),
-      upstream: pick(['anthropic', 'bedrock-eu']), region: pick([null, 'eu-west-1']), http_status: err ? pick([429, 500, 529]) : 200,
-      input_tokens: Math.floor(r() * 5000), output_tokens: Math.floor(r() * 2000), cache_read_input_tokens: Math.floor(r() * 90000),
-      cache_creation_5m_input_tokens: Math.floor(r() * 9000), cache_creation_1h_input_tokens: r() < 0.3 ? Math.floor(r() * 9000) : 0,
-      web_search_requests: r() < 0.05 ? 1 : 0, cost_nanousd: Math.floor(r() * 3e9), priced: r() > 0.05,
-    }));
+    out.push(
+      ledgerLine({
+        id: `${prefix}${i}`,
+        ts: START + Math.floor(r() * 12 * DAY_MS),
+        key_id: `key_${user}${r() < 0.2 ? '2' : ''}`,
+        user,
+        team: pick(['web', 'data', null]),
+        project: pick(['p1', 'p2', null]),
+        session_id: `s${Math.floor(r() * 20)}`,
+        endpoint: r() < 0.1 ? 'count_tokens' : 'messages',
+        model_served: err ? null : pick(['claude-opus-5-5', 'claude-haiku-4-5']),
+        model_requested: pick(['claude-opus-5-5', 'claude-haiku-4-5', 'claude-sonnet-4-6']),
+        route: pick(['anthropic', 'bedrock', null]),
+        upstream: pick(['anthropic', 'bedrock-eu']),
+        region: pick([null, 'eu-west-1']),
+        http_status: err ? pick([429, 500, 529]) : 200,
+        input_tokens: Math.floor(r() * 5000),
+        output_tokens: Math.floor(r() * 2000),
+        cache_read_input_tokens: Math.floor(r() * 90000),
+        cache_creation_5m_input_tokens: Math.floor(r() * 9000),
+        cache_creation_1h_input_tokens: r() < 0.3 ? Math.floor(r() * 9000) : 0,
+        web_search_requests: r() < 0.05 ? 1 : 0,
+        cost_nanousd: Math.floor(r() * 3e9),
+        priced: r() > 0.05,
+      }),
+    );
   }
   return out;
 }
 
-const MEASURES = ['requests', 'input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_5m_input_tokens', 'cache_creation_1h_input_tokens', 'web_search_requests', 'cost_nanousd', 'unpriced_requests'] as const;
+const MEASURES = [
+  'requests',
+  'input_tokens',
+  'output_tokens',
+  'cache_read_input_tokens',
+  'cache_creation_5m_input_tokens',
+  'cache_creation_1h_input_tokens',
+  'web_search_requests',
+  'cost_nanousd',
+  'unpriced_requests',
+] as const;
 
 function dimValue(l: LedgerLine, d: ReportDimension): string | null {
   const iso = new Date(l.ts).toISOString();
   switch (d) {
-    case 'key': return l.key_id;
-    case 'session': return l.session_id;
-    case 'model': return l.model_served ?? l.model_requested;
-    case 'day': return iso.slice(0, 10);
-    case 'month': return iso.slice(0, 7);
+    case 'key':
+      return l.key_id;
+    case 'session':
+      return l.session_id;
+    case 'model':
+      return l.model_served ?? l.model_requested;
+    case 'day':
+      return iso.slice(0, 10);
+    case 'month':
+      return iso.slice(0, 7);
     case 'week': {
       const x = new Date(l.ts);
       return new Date(Date.UTC(x.getUTCFullYear(), x.getUTCMonth(), x.getUTCDate() - ((x.getUTCDay() + 6) % 7))).toISOString().slice(0, 10);
     }
-    default: return l[d];
+    default:
+      return l[d];
   }
 }
 
 /** The report recomputed from lines in memory: what the store must answer. */
-export function recompute(lines: LedgerLine[], by: ReportDimension[], since: number, until: number, filter: { user?: string; endpoint?: string } = {}): Map<string, Record<string, number>> {
+export function recompute(
+  lines: LedgerLine[],
+  by: ReportDimension[],
+  since: number,
+  until: number,
+  filter: { user?: string; endpoint?: string } = {},
+): Map<string, Record<string, number>> {
   const out = new Map<string, Record<string, number>>();
   for (const l of lines) {
     if (l.ts < since || l.ts >= until) continue;
@@ -109,13 +176,26 @@ export function assertReportsMatch(store: Store, lines: LedgerLine[], r: () => n
     const kind = Math.floor(r() * 5);
     let since = lo + Math.floor(r() * (hi - lo));
     let until = since + Math.floor(r() * 6 * DAY_MS);
-    if (kind === 1) { since = Math.floor(since / HOUR_MS) * HOUR_MS; until = Math.floor(until / HOUR_MS) * HOUR_MS; }
-    if (kind === 2) { since = Math.floor(since / DAY_MS) * DAY_MS; until = Math.ceil(until / DAY_MS) * DAY_MS; }
-    if (kind === 3) { since = 0; until = Number.MAX_SAFE_INTEGER; }
+    if (kind === 1) {
+      since = Math.floor(since / HOUR_MS) * HOUR_MS;
+      until = Math.floor(until / HOUR_MS) * HOUR_MS;
+    }
+    if (kind === 2) {
+      since = Math.floor(since / DAY_MS) * DAY_MS;
+      until = Math.ceil(until / DAY_MS) * DAY_MS;
+    }
+    if (kind === 3) {
+      since = 0;
+      until = Number.MAX_SAFE_INTEGER;
+    }
     const user = r() < 0.3 ? 'ben' : undefined;
     const got = asMap(store.report(dims, { since: kind === 3 ? undefined : since, until: kind === 3 ? undefined : until, user }), dims);
     const want = recompute(lines, dims, since, until, { user });
-    assert.deepEqual(got, want, `${note}: report by [${dims.join(',')}] over [${new Date(since).toISOString()}, ${until === Number.MAX_SAFE_INTEGER ? '∞' : new Date(until).toISOString()})${user ? ' user ben' : ''}`);
+    assert.deepEqual(
+      got,
+      want,
+      `${note}: report by [${dims.join(',')}] over [${new Date(since).toISOString()}, ${until === Number.MAX_SAFE_INTEGER ? '∞' : new Date(until).toISOString()})${user ? ' user ben' : ''}`,
+    );
   }
 }
 
@@ -126,7 +206,18 @@ export function storeConformance(name: string, f: StoreFactory): void {
       const s = f.open();
       try {
         const v0 = s.versions();
-        const k = { id: 'key_1', hash: 'ab'.repeat(32), prefix: 'tg_ab', name: null, user: 'ann', team: 'web', project: null, created_at: 1, last_used_at: null, revoked_at: null };
+        const k = {
+          id: 'key_1',
+          hash: 'ab'.repeat(32),
+          prefix: 'tg_ab',
+          name: null,
+          user: 'ann',
+          team: 'web',
+          project: null,
+          created_at: 1,
+          last_used_at: null,
+          revoked_at: null,
+        };
         s.insertKey(k);
         assert.deepEqual(s.findKeyByHash(k.hash), k);
         assert.deepEqual(s.findKey('key_1'), k);
@@ -138,7 +229,10 @@ export function storeConformance(name: string, f: StoreFactory): void {
         assert.equal(s.findKey('key_1')?.revoked_at, 5);
         assert.ok(s.versions().keys > v1.keys);
         assert.equal(s.versions().budgets, v0.budgets);
-        assert.deepEqual(s.listKeys().map((x) => x.id), ['key_1']);
+        assert.deepEqual(
+          s.listKeys().map((x) => x.id),
+          ['key_1'],
+        );
       } finally {
         s.close();
       }
@@ -155,13 +249,29 @@ export function storeConformance(name: string, f: StoreFactory): void {
         s.writeBatch([a, b], new Map());
         s.writeBatch([a], new Map());
         assert.equal(s.ledgerEmpty(), false);
-        assert.deepEqual(s.queryLedger({}).map((l) => l.id), ['l2', 'l1']);
-        assert.deepEqual(s.queryLedger({ limit: 1, latest: true }).map((l) => l.id), ['l1']);
+        assert.deepEqual(
+          s.queryLedger({}).map((l) => l.id),
+          ['l2', 'l1'],
+        );
+        assert.deepEqual(
+          s.queryLedger({ limit: 1, latest: true }).map((l) => l.id),
+          ['l1'],
+        );
         assert.deepEqual(s.queryLedger({})[0], { speed: null, inference_geo: null, price_tier: null, ...b }, 'a line reads back as written');
         const head = s.ledgerHead();
-        assert.deepEqual(s.ledgerTail(0, 10).map((l) => [l.id, l.cost_nanousd]), [['l1', 5], ['l2', 7]], 'commit order, not time order');
+        assert.deepEqual(
+          s.ledgerTail(0, 10).map((l) => [l.id, l.cost_nanousd]),
+          [
+            ['l1', 5],
+            ['l2', 7],
+          ],
+          'commit order, not time order',
+        );
         s.writeBatch([ledgerLine({ id: 'l3', ts: 1500, cost_nanousd: 1 })], new Map());
-        assert.deepEqual(s.ledgerTail(head, 10).map((l) => l.id), ['l3']);
+        assert.deepEqual(
+          s.ledgerTail(head, 10).map((l) => l.id),
+          ['l3'],
+        );
         assert.equal(s.report([], {})[0]?.requests, 3, 'a replayed line is counted once');
       } finally {
         s.close();
@@ -186,7 +296,25 @@ export function storeConformance(name: string, f: StoreFactory): void {
           }
           all.push(...lines);
           // Imported usage lives beside the ledger and must not move its totals.
-          s.writeExternalUsage([{ id: `transcript:m${round}:r`, source: 'transcript', ts: START + round * HOUR_MS, principal: 'ann', session_id: null, model: 'claude-opus-5-5', region: null, input_tokens: 1, output_tokens: 1, cache_read_input_tokens: 0, cache_creation_input_tokens: 0, calls: 1, usage_type: null, cost_nanousd: 9, priced: true }]);
+          s.writeExternalUsage([
+            {
+              id: `transcript:m${round}:r`,
+              source: 'transcript',
+              ts: START + round * HOUR_MS,
+              principal: 'ann',
+              session_id: null,
+              model: 'claude-opus-5-5',
+              region: null,
+              input_tokens: 1,
+              output_tokens: 1,
+              cache_read_input_tokens: 0,
+              cache_creation_input_tokens: 0,
+              calls: 1,
+              usage_type: null,
+              cost_nanousd: 9,
+              priced: true,
+            },
+          ]);
           assertReportsMatch(s, all, r, 12, `round ${round}`);
           if (round % 2 === 1) {
             s.close();
@@ -210,11 +338,20 @@ export function storeConformance(name: string, f: StoreFactory): void {
         assert.equal(s.spend('key', 'key_cy2', since, until), sum(inRange.filter((l) => l.key_id === 'key_cy2')));
         assert.equal(s.spend('project', 'p2', since, until), sum(inRange.filter((l) => l.project === 'p2')));
         const groups = s.spendGroups(since, until);
-        assert.equal(groups.reduce((a, g) => a + g.cost_nanousd, 0), sum(inRange));
-        assert.equal(groups.filter((g) => g.user === 'dee' && g.team === null).reduce((a, g) => a + g.cost_nanousd, 0), sum(inRange.filter((l) => l.user === 'dee' && l.team === null)));
+        assert.equal(
+          groups.reduce((a, g) => a + g.cost_nanousd, 0),
+          sum(inRange),
+        );
+        assert.equal(
+          groups.filter((g) => g.user === 'dee' && g.team === null).reduce((a, g) => a + g.cost_nanousd, 0),
+          sum(inRange.filter((l) => l.user === 'dee' && l.team === null)),
+        );
         // The ledger's daily view for reconcile: messages only.
         const daily = s.ledgerDaily(since, until);
-        assert.equal(daily.reduce((a, d) => a + d.cost, 0), sum(inRange.filter((l) => l.endpoint === 'messages')));
+        assert.equal(
+          daily.reduce((a, d) => a + d.cost, 0),
+          sum(inRange.filter((l) => l.endpoint === 'messages')),
+        );
         // A rebuild from the lines gives the same rollups.
         assert.equal(s.rebuildRollups().lines, all.length);
         assertReportsMatch(s, all, r, 10, 'after rebuild');
@@ -242,7 +379,10 @@ export function storeConformance(name: string, f: StoreFactory): void {
         // Whole days: still exact from the rollups.
         const want = recompute(all, ['day', 'team'], 0, Number.MAX_SAFE_INTEGER);
         assert.deepEqual(asMap(s.report(['day', 'team'], {}), ['day', 'team']), want);
-        assert.equal(s.spend('org', null, START - START % DAY_MS, START + 20 * DAY_MS), all.reduce((a, l) => a + l.cost_nanousd, 0));
+        assert.equal(
+          s.spend('org', null, START - (START % DAY_MS), START + 20 * DAY_MS),
+          all.reduce((a, l) => a + l.cost_nanousd, 0),
+        );
         // A rebuild keeps the pruned days' rollups and recomputes the rest.
         s.rebuildRollups();
         assert.deepEqual(asMap(s.report(['day', 'team'], {}), ['day', 'team']), want);
@@ -257,7 +397,17 @@ export function storeConformance(name: string, f: StoreFactory): void {
       const s = f.open();
       try {
         const v0 = s.versions().budgets;
-        const b = { id: 'bud_1', scope: 'team' as const, scope_value: 'web', period: 'month' as const, limit_nanousd: 10, mode: 'hard' as const, alert_at: [50, 80], created_at: 1, updated_at: 1 };
+        const b = {
+          id: 'bud_1',
+          scope: 'team' as const,
+          scope_value: 'web',
+          period: 'month' as const,
+          limit_nanousd: 10,
+          mode: 'hard' as const,
+          alert_at: [50, 80],
+          created_at: 1,
+          updated_at: 1,
+        };
         s.upsertBudget(b);
         s.upsertBudget({ ...b, limit_nanousd: 20, updated_at: 2 });
         assert.deepEqual(s.listBudgets(), [{ ...b, limit_nanousd: 20, updated_at: 2 }]);
@@ -267,8 +417,14 @@ export function storeConformance(name: string, f: StoreFactory): void {
         assert.equal(s.markAlertSent('bud_1', 0, 50, 1), true);
         assert.equal(s.markAlertSent('bud_1', 0, 50, 2), false, 'once per budget, period and threshold');
         s.appendAudit({ ts: 1, actor: 'cli:me', action: 'budget.set', target: 'team:web', details: { limit_usd: 1 } });
-        assert.deepEqual(s.listAudit(5).map((e) => [e.action, e.details]), [['budget.set', { limit_usd: 1 }]]);
-        assert.equal(s.readSnapshot(() => s.listBudgets().length), 0);
+        assert.deepEqual(
+          s.listAudit(5).map((e) => [e.action, e.details]),
+          [['budget.set', { limit_usd: 1 }]],
+        );
+        assert.equal(
+          s.readSnapshot(() => s.listBudgets().length),
+          0,
+        );
       } finally {
         s.close();
       }
@@ -278,17 +434,83 @@ export function storeConformance(name: string, f: StoreFactory): void {
       f.fresh();
       const s = f.open();
       try {
-        const p = { series: 'k|cost', ts: 1000, key_id: 'k', user: 'ann', team: 'web', session_id: 's', model: 'm', metric: 'claude_code.cost.usage', kind: null, cumulative: true, start_ts: 10 };
+        const p = {
+          series: 'k|cost',
+          ts: 1000,
+          key_id: 'k',
+          user: 'ann',
+          team: 'web',
+          session_id: 's',
+          model: 'm',
+          metric: 'claude_code.cost.usage',
+          kind: null,
+          cumulative: true,
+          start_ts: 10,
+        };
         s.recordTelemetryPoints([{ ...p, value: 1.5 }]);
         s.recordTelemetryPoints([{ ...p, ts: 2000, value: 4 }]);
-        s.recordTelemetryEvents([{ id: 's:1', ts: START, key_id: 'k', user: 'ann', team: 'web', session_id: 's', otel_user_id: null, model: 'm', input_tokens: 3, output_tokens: 4, cache_read_input_tokens: 0, cache_creation_input_tokens: 0, cost_nanousd: 77, duration_ms: 5 }]);
-        assert.deepEqual(s.telemetryDaily(0, Number.MAX_SAFE_INTEGER).map((d) => [d.user, d.cost, d.tokens]), [['ann', 77, 7]]);
-        const base = { ts: START, principal: 'arn:aws:iam::1:user/ann', session_id: null, model: 'claude-opus-5-5', region: null, input_tokens: 1, output_tokens: 1, cache_read_input_tokens: 0, cache_creation_input_tokens: 0, calls: 1, usage_type: null, cost_nanousd: 10, priced: true };
-        assert.deepEqual(s.writeExternalUsage([{ ...base, id: 'transcript:m:r', source: 'transcript' }, { ...base, id: 'bedrock:req-1', source: 'bedrock_log' }, { ...base, id: 'bedrock:req-2', source: 'bedrock_log' }]), { imported: 3, updated: 0, duplicates: 0 });
-        assert.deepEqual(s.writeExternalUsage([{ ...base, id: 'transcript:m:r', source: 'transcript', output_tokens: 9 }, { ...base, id: 'bedrock:req-1', source: 'bedrock_log', output_tokens: 9 }]), { imported: 0, updated: 1, duplicates: 1 });
+        s.recordTelemetryEvents([
+          {
+            id: 's:1',
+            ts: START,
+            key_id: 'k',
+            user: 'ann',
+            team: 'web',
+            session_id: 's',
+            otel_user_id: null,
+            model: 'm',
+            input_tokens: 3,
+            output_tokens: 4,
+            cache_read_input_tokens: 0,
+            cache_creation_input_tokens: 0,
+            cost_nanousd: 77,
+            duration_ms: 5,
+          },
+        ]);
+        assert.deepEqual(
+          s.telemetryDaily(0, Number.MAX_SAFE_INTEGER).map((d) => [d.user, d.cost, d.tokens]),
+          [['ann', 77, 7]],
+        );
+        const base = {
+          ts: START,
+          principal: 'arn:aws:iam::1:user/ann',
+          session_id: null,
+          model: 'claude-opus-5-5',
+          region: null,
+          input_tokens: 1,
+          output_tokens: 1,
+          cache_read_input_tokens: 0,
+          cache_creation_input_tokens: 0,
+          calls: 1,
+          usage_type: null,
+          cost_nanousd: 10,
+          priced: true,
+        };
+        assert.deepEqual(
+          s.writeExternalUsage([
+            { ...base, id: 'transcript:m:r', source: 'transcript' },
+            { ...base, id: 'bedrock:req-1', source: 'bedrock_log' },
+            { ...base, id: 'bedrock:req-2', source: 'bedrock_log' },
+          ]),
+          { imported: 3, updated: 0, duplicates: 0 },
+        );
+        assert.deepEqual(
+          s.writeExternalUsage([
+            { ...base, id: 'transcript:m:r', source: 'transcript', output_tokens: 9 },
+            { ...base, id: 'bedrock:req-1', source: 'bedrock_log', output_tokens: 9 },
+          ]),
+          { imported: 0, updated: 1, duplicates: 1 },
+        );
         s.writeBatch([ledgerLine({ id: 'g1', ts: START, upstream_request_id: 'req-1' })], new Map());
         const rows = [...s.iterateExternalUsage({ sources: ['transcript', 'bedrock_log'] })];
-        assert.deepEqual(rows.map((x) => [x.id, x.output_tokens, x.matched_ledger]), [['bedrock:req-1', 1, true], ['bedrock:req-2', 1, false], ['transcript:m:r', 9, false]]);
+        assert.deepEqual(
+          rows.map((x) => [x.id, x.output_tokens, x.matched_ledger]),
+          [
+            ['bedrock:req-1', 1, true],
+            ['bedrock:req-2', 1, false],
+            ['transcript:m:r', 9, false],
+          ],
+        );
         assert.deepEqual(s.sourcesPresent(), { telemetry: true, transcript: true, bedrock_log: true, cloudtrail: false, cur: false });
         s.upsertIdentity({ external_id: 'arn:aws:iam::1:user/ann', user: 'ann', team: 'web' });
         s.upsertIdentity({ external_id: 'arn:aws:iam::1:user/ann', user: 'ann', team: 'data' });

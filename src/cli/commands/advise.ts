@@ -1,7 +1,16 @@
 // tollgate advise seats | route
 import type { Command } from 'commander';
 import { createInterface } from 'node:readline/promises';
-import { adviseRoute, adviseSeats, hybridSummary, loadSeatPlans, missingRouteAnswer, userUsage, type RouteQuestions, type UserUsage } from '../../reports/advisors.js';
+import {
+  adviseRoute,
+  adviseSeats,
+  hybridSummary,
+  loadSeatPlans,
+  missingRouteAnswer,
+  userUsage,
+  type RouteQuestions,
+  type UserUsage,
+} from '../../reports/advisors.js';
 import { generateSettings } from '../../clientconfig/setup.js';
 import { loadCatalog } from '../../routing/catalog.js';
 import { parseTime, wallClock } from '../../util/time.js';
@@ -11,9 +20,11 @@ import { openConfig, openStore, out, table, UsageError, type GlobalOpts } from '
 export function register(program: Command, globals: () => GlobalOpts): void {
   const advise = program.command('advise').description('advisors: seat or metered per user, and which billing route');
 
-  advise.command('seats')
+  advise
+    .command('seats')
     .description('per user, metered cost vs the seat plans (data/seat-plans.json), with the usage shape; a hybrid for the team')
-    .option('--since <time>', 'period start (default: 30d)', '30d').option('--until <time>', 'period end (default: now)')
+    .option('--since <time>', 'period start (default: 30d)', '30d')
+    .option('--until <time>', 'period end (default: now)')
     .option('--team <team>', 'only this team')
     .option('--plans <file>', 'seat plans file (same format as data/seat-plans.json)')
     .option('--individual', 'also consider individual plans (Pro, Max): by default company engineers get team plans')
@@ -42,20 +53,45 @@ export function register(program: Command, globals: () => GlobalOpts): void {
         `seat prices and caps from ${o.plans ?? 'data/seat-plans.json'} (${plans.date}; ${plans.source})`,
         'seats have session and weekly caps, not token budgets: "fits" uses each plan\'s metered_equivalent_usd, an assumption you can override',
         'metered cost is scaled to a 30-day month; a seat is advised only for use on at least half the working days',
-        o.individual ? 'individual plans (Pro, Max) considered too (--individual)' : 'team plans only, with their minimum seat counts (add --individual to consider Pro/Max for individuals)',
+        o.individual
+          ? 'individual plans (Pro, Max) considered too (--individual)'
+          : 'team plans only, with their minimum seat counts (add --individual to consider Pro/Max for individuals)',
       ];
       if (o.json) return out(JSON.stringify({ users: advice, team: summary, assumptions }, null, 2));
-      out(table(['USER', 'METERED $/MONTH', 'ACTIVE DAYS', 'SPREAD', 'ADVICE', 'PLAN', 'SAVES $/MONTH', 'WHY'],
-        advice.map((a) => [a.user, formatUsdAmount(a.metered_usd_per_month, 2), `${a.active_days}/${a.working_days}`, a.spread.toFixed(2), a.recommendation, a.plan, formatUsdAmount(a.saving_usd_per_month, 2), a.reason])));
-      out(`team: ${Object.entries(summary.seats).map(([p, n]) => `${n} × ${p}`).join(', ') || 'no seats'}, ${summary.metered_users} metered; $${summary.seats_usd_per_month + summary.metered_usd_per_month} vs $${summary.all_metered_usd_per_month} all metered (saves $${summary.saving_usd_per_month}/month)`);
+      out(
+        table(
+          ['USER', 'METERED $/MONTH', 'ACTIVE DAYS', 'SPREAD', 'ADVICE', 'PLAN', 'SAVES $/MONTH', 'WHY'],
+          advice.map((a) => [
+            a.user,
+            formatUsdAmount(a.metered_usd_per_month, 2),
+            `${a.active_days}/${a.working_days}`,
+            a.spread.toFixed(2),
+            a.recommendation,
+            a.plan,
+            formatUsdAmount(a.saving_usd_per_month, 2),
+            a.reason,
+          ]),
+        ),
+      );
+      out(
+        `team: ${
+          Object.entries(summary.seats)
+            .map(([p, n]) => `${n} × ${p}`)
+            .join(', ') || 'no seats'
+        }, ${summary.metered_users} metered; $${summary.seats_usd_per_month + summary.metered_usd_per_month} vs $${summary.all_metered_usd_per_month} all metered (saves $${summary.saving_usd_per_month}/month)`,
+      );
       out('assumptions:\n' + assumptions.map((a) => `  - ${a}`).join('\n'));
     });
 
-  advise.command('route')
+  advise
+    .command('route')
     .description('which billing route: answers the decision questions (asks when a flag is missing and this is a terminal)')
-    .option('--stage <stage>', 'evaluation | steady').option('--usage <shape>', 'even | uneven').option('--cloud <cloud>', 'aws | gcp | none')
+    .option('--stage <stage>', 'evaluation | steady')
+    .option('--usage <shape>', 'even | uneven')
+    .option('--cloud <cloud>', 'aws | gcp | none')
     .option('--residency <region>', 'a data-residency requirement (e.g. eu, eu-central-1, europe-west4)')
-    .option('--chargeback', 'spend must be charged back to teams or projects').option('--no-chargeback', 'no chargeback requirement')
+    .option('--chargeback', 'spend must be charged back to teams or projects')
+    .option('--no-chargeback', 'no chargeback requirement')
     .option('--gateway-url <url>', 'tollgate URL for the printed Claude Code settings', 'http://127.0.0.1:8787')
     .option('--json')
     // --chargeback / --no-chargeback; neither: unanswered (asked in a terminal, else no).
@@ -92,9 +128,11 @@ export function register(program: Command, globals: () => GlobalOpts): void {
         residency = a && a !== 'none' ? a : undefined;
       }
       let chargeback = o.chargeback;
-      if (chargeback === undefined && interactive) chargeback = (await ask('--chargeback: must spend be charged back to teams or projects', ['yes', 'no'])) === 'yes';
+      if (chargeback === undefined && interactive)
+        chargeback = (await ask('--chargeback: must spend be charged back to teams or projects', ['yes', 'no'])) === 'yes';
       const q: Partial<RouteQuestions> = {
-        residency, chargeback: Boolean(chargeback),
+        residency,
+        chargeback: Boolean(chargeback),
         cloud: check(o.cloud, ['aws', 'gcp', 'none'], 'cloud') as RouteQuestions['cloud'] | undefined,
         stage: check(o.stage, ['evaluation', 'steady'], 'stage') as RouteQuestions['stage'] | undefined,
         usage: check(o.usage, ['even', 'uneven'], 'usage') as RouteQuestions['usage'] | undefined,
@@ -106,22 +144,29 @@ export function register(program: Command, globals: () => GlobalOpts): void {
       } as const;
       // With a residency requirement the cloud picks the region's route: asked in a terminal,
       // else Bedrock is assumed (and said so).
-      if (q.cloud === undefined && residency) q.cloud = interactive ? await ask(questions.cloud[0], [...questions.cloud[1]]) as RouteQuestions['cloud'] : 'none';
+      if (q.cloud === undefined && residency)
+        q.cloud = interactive ? ((await ask(questions.cloud[0], [...questions.cloud[1]])) as RouteQuestions['cloud']) : 'none';
       for (let next = missingRouteAnswer(q); next; next = missingRouteAnswer(q)) {
         const [text, allowed] = questions[next];
         (q as Record<string, string>)[next] = await ask(text, [...allowed]);
       }
       const a = adviseRoute(q as RouteQuestions);
       const name = a.route === 'bedrock' ? 'bedrock-main' : a.route === 'vertex' ? 'vertex-main' : 'anthropic';
-      const upstream = a.route === 'bedrock' ? `  - { name: ${name}, type: bedrock, region: ${a.region}, profile: ${q.residency ? 'geo' : 'global'} }`
-        : a.route === 'vertex' ? `  - { name: ${name}, type: vertex, project: <your-gcp-project>, region: ${a.region} }`
-          : '  - { name: anthropic, type: anthropic, api_key: "${ANTHROPIC_API_KEY}" }';
+      const upstream =
+        a.route === 'bedrock'
+          ? `  - { name: ${name}, type: bedrock, region: ${a.region}, profile: ${q.residency ? 'geo' : 'global'} }`
+          : a.route === 'vertex'
+            ? `  - { name: ${name}, type: vertex, project: <your-gcp-project>, region: ${a.region} }`
+            : '  - { name: anthropic, type: anthropic, api_key: "${ANTHROPIC_API_KEY}" }';
       const config = a.route === 'seats' ? null : `upstreams:\n${upstream}\nroutes:\n  default: [${name}]\n`;
       const settings = a.route === 'seats' ? null : generateSettings({ route: 'gateway', gatewayUrl: o.gatewayUrl }, loadCatalog());
       if (o.json) return out(JSON.stringify({ ...a, answers: q, tollgate_config: config, claude_code_settings: settings }, null, 2));
-      out(`recommended: ${a.route === 'seats' ? 'per-seat plans (no gateway route needed for those users)' : `${a.route}${a.region ? ` in ${a.region}` : ''}, through tollgate`}`);
+      out(
+        `recommended: ${a.route === 'seats' ? 'per-seat plans (no gateway route needed for those users)' : `${a.route}${a.region ? ` in ${a.region}` : ''}, through tollgate`}`,
+      );
       for (const r of a.reasons) out(`  - ${r}`);
       if (config) out(`\ntollgate config (tollgate.yaml):\n${config}`);
-      if (settings) out(`Claude Code settings (~/.claude/settings.json or managed settings; key via apiKeyHelper):\n${JSON.stringify({ env: settings.env }, null, 2)}`);
+      if (settings)
+        out(`Claude Code settings (~/.claude/settings.json or managed settings; key via apiKeyHelper):\n${JSON.stringify({ env: settings.env }, null, 2)}`);
     });
 }

@@ -7,16 +7,23 @@ import { openConfig, out, type GlobalOpts } from '../shared.js';
 
 export function register(program: Command, globals: () => GlobalOpts): void {
   const config = program.command('config').description('check or describe the configuration');
-  config.command('check').description('validate the config file and report every problem at once').action(() => {
-    const loaded = openConfig(globals());
-    out(`${loaded.file ?? '(defaults)'}: OK`);
-    for (const u of loaded.config.upstreams) {
-      const where = u.type === 'anthropic' ? u.base_url : u.base_url ?? (u.type === 'bedrock' ? `region ${u.region}` : `project ${u.project}, region ${u.region}`);
-      out(`upstream ${u.name} (${u.type}): ${redactUrl(where)}`);
-    }
-    for (const v of loaded.missingEnv) out(`warning: $${v} is not set`);
-  });
-  config.command('schema').description('print the JSON Schema of the config (for editors)').action(() => {
-    out(JSON.stringify(z.toJSONSchema(configSchema, { io: 'input' }), null, 2));
-  });
+  config
+    .command('check')
+    .description('validate the config file and report every problem at once')
+    .action(() => {
+      const loaded = openConfig(globals());
+      out(`${loaded.file ?? '(defaults)'}: OK`);
+      for (const u of loaded.config.upstreams) {
+        const where =
+          u.type === 'anthropic' ? u.base_url : (u.base_url ?? (u.type === 'bedrock' ? `region ${u.region}` : `project ${u.project}, region ${u.region}`));
+        out(`upstream ${u.name} (${u.type}): ${redactUrl(where)}`);
+      }
+      for (const v of loaded.missingEnv) out(`warning: $${v} is not set`);
+    });
+  config
+    .command('schema')
+    .description('print the JSON Schema of the config (for editors)')
+    .action(() => {
+      out(JSON.stringify(z.toJSONSchema(configSchema, { io: 'input' }), null, 2));
+    });
 }

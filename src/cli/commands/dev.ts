@@ -10,7 +10,8 @@ import { out, positiveInt, UsageError, withStore, type GlobalOpts } from '../sha
 
 export function register(program: Command, globals: () => GlobalOpts): void {
   const dev = program.command('dev').description('tools for trying tollgate out');
-  dev.command('seed-ledger')
+  dev
+    .command('seed-ledger')
     .description('fill an EMPTY ledger: a deterministic demo month (5 users, 3 teams, 3 routes), or with --lines a fleet of any size (about 1M lines a week)')
     .option('--days <n>', 'demo: how many days, ending today', '30')
     .option('--lines <n>', 'fleet: this many lines, ending now', positiveInt('--lines'))

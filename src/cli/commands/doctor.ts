@@ -8,10 +8,15 @@ import { readClaudeConfig } from '../../clientconfig/settings.js';
 import { loadCatalog } from '../../routing/catalog.js';
 import { out, type GlobalOpts } from '../shared.js';
 
-export interface Where { home?: string; cwd?: string; managedSettings?: string }
+export interface Where {
+  home?: string;
+  cwd?: string;
+  managedSettings?: string;
+}
 
 export function where(c: Command): Command {
-  return c.option('--home <dir>', 'the home directory whose ~/.claude to read (default: yours)')
+  return c
+    .option('--home <dir>', 'the home directory whose ~/.claude to read (default: yours)')
     .option('--cwd <dir>', 'the project directory (default: the current one)')
     .option('--managed-settings <file>', 'managed settings file (default: the OS location)');
 }
@@ -34,8 +39,11 @@ export function register(program: Command, _globals: () => GlobalOpts): void {
       else {
         out(renderReport(report));
         if (p) {
-          out(p.ok ? `probe: OK in ${p.latency_ms} ms, answered by ${p.model ?? '?'}${p.route ? ` via tollgate route ${p.route} (upstream ${p.upstream})` : ''}`
-            : `probe: FAILED after ${p.latency_ms} ms${p.status ? ` (HTTP ${p.status})` : ''}: ${p.error}`);
+          out(
+            p.ok
+              ? `probe: OK in ${p.latency_ms} ms, answered by ${p.model ?? '?'}${p.route ? ` via tollgate route ${p.route} (upstream ${p.upstream})` : ''}`
+              : `probe: FAILED after ${p.latency_ms} ms${p.status ? ` (HTTP ${p.status})` : ''}: ${p.error}`,
+          );
         }
       }
       process.exitCode = Math.max(exitCode(report), p && !p.ok ? 2 : 0);

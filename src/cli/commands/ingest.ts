@@ -19,7 +19,8 @@ function appProfiles(config: Config, catalog: ModelCatalog): Map<string, string>
 }
 
 export function register(program: Command, globals: () => GlobalOpts): void {
-  program.command('ingest')
+  program
+    .command('ingest')
     .description('import usage kept outside the gateway (gzip and directories accepted; importing the same file twice changes nothing)')
     .argument('<kind>', IMPORT_KINDS.join(' | '))
     .argument('<files...>', 'files or directories')
@@ -31,13 +32,19 @@ export function register(program: Command, globals: () => GlobalOpts): void {
       return withStore(globals(), async (store, loaded) => {
         const catalog = loadCatalog();
         const prices = PriceBook.load(catalog, { file: loaded.config.prices.file, overrides: loaded.config.prices.overrides });
-        const importer = new Importer(store, prices, { principal: o.user, appProfiles: appProfiles(loaded.config, catalog), progress: !o.quiet && !o.json && Boolean(process.stderr.isTTY) });
+        const importer = new Importer(store, prices, {
+          principal: o.user,
+          appProfiles: appProfiles(loaded.config, catalog),
+          progress: !o.quiet && !o.json && Boolean(process.stderr.isTTY),
+        });
         const r = await importer.run(kind as ImportKind, files).catch((err: Error) => {
           throw new UsageError(err.message);
         });
         if (o.json) out(JSON.stringify(r, null, 2));
         else {
-          out(`${kind}: ${r.files} file(s), ${r.records} record(s): ${r.imported} imported, ${r.updated} updated to a later snapshot, ${r.duplicates} already there, ${r.skipped} not usage, ${r.malformed} malformed; ${(r.bytes / 1048576).toFixed(1)} MB in ${r.seconds.toFixed(1)} s`);
+          out(
+            `${kind}: ${r.files} file(s), ${r.records} record(s): ${r.imported} imported, ${r.updated} updated to a later snapshot, ${r.duplicates} already there, ${r.skipped} not usage, ${r.malformed} malformed; ${(r.bytes / 1048576).toFixed(1)} MB in ${r.seconds.toFixed(1)} s`,
+          );
           for (const p of r.problems) out(`  malformed: ${p}`);
         }
         // A file of the wrong kind is an error, not an import of nothing.

@@ -29,14 +29,19 @@ export function withOps<T>(globals: GlobalOpts, fn: (ops: Operations, store: Ret
 
 function printKeys(rows: Record<string, unknown>[], json?: boolean): void {
   if (json) return out(JSON.stringify(rows, null, 2));
-  out(table(['ID', 'PREFIX', 'USER', 'TEAM', 'PROJECT', 'NAME', 'CREATED', 'LAST USED', 'REVOKED'],
-    rows.map((r) => [r.id, `${String(r.prefix)}…`, r.user, r.team, r.project, r.name, r.created, r.last_used, r.revoked] as (string | null)[])));
+  out(
+    table(
+      ['ID', 'PREFIX', 'USER', 'TEAM', 'PROJECT', 'NAME', 'CREATED', 'LAST USED', 'REVOKED'],
+      rows.map((r) => [r.id, `${String(r.prefix)}…`, r.user, r.team, r.project, r.name, r.created, r.last_used, r.revoked] as (string | null)[]),
+    ),
+  );
 }
 
 export function register(program: Command, globals: () => GlobalOpts): void {
   const keys = program.command('keys').description('manage virtual keys (one per engineer; stored only as hashes)');
 
-  keys.command('create')
+  keys
+    .command('create')
     .description('mint a virtual key; the secret is printed once and cannot be shown again')
     .requiredOption('--user <user>', 'who the key belongs to (ledger and budgets attribute spend to this user)')
     .option('--team <team>', 'team, for routing, budgets and chargeback')
@@ -48,7 +53,7 @@ export function register(program: Command, globals: () => GlobalOpts): void {
       let view: Record<string, unknown>;
       let secret: string;
       if (g.url) {
-        const r = await admin(g.url, 'POST', '/admin/keys', { user: o.user, team: o.team, project: o.project, name: o.name }) as Record<string, unknown>;
+        const r = (await admin(g.url, 'POST', '/admin/keys', { user: o.user, team: o.team, project: o.project, name: o.name })) as Record<string, unknown>;
         secret = String(r.key);
         view = r;
       } else {
@@ -60,27 +65,33 @@ export function register(program: Command, globals: () => GlobalOpts): void {
         out(JSON.stringify({ ...view, key: secret }));
       } else {
         out(`${secret}\n`);
-        process.stderr.write(`created ${String(view.id)} for user ${o.user}${o.team ? ` (team ${o.team})` : ''}. The key above is shown only once.\n` +
-          `Claude Code: export ANTHROPIC_AUTH_TOKEN=<key>  (or ANTHROPIC_API_KEY, or an apiKeyHelper that prints it)\n`);
+        process.stderr.write(
+          `created ${String(view.id)} for user ${o.user}${o.team ? ` (team ${o.team})` : ''}. The key above is shown only once.\n` +
+            `Claude Code: export ANTHROPIC_AUTH_TOKEN=<key>  (or ANTHROPIC_API_KEY, or an apiKeyHelper that prints it)\n`,
+        );
       }
     });
 
-  keys.command('list')
+  keys
+    .command('list')
     .description('list keys (never their secrets)')
     .option('--json', 'print a JSON array')
     .action(async (o: { json?: boolean }) => {
       const g = globals();
-      const rows = g.url ? await admin(g.url, 'GET', '/admin/keys') as Record<string, unknown>[] : withOps(g, (_ops, store) => store.listKeys().map(keyView));
+      const rows = g.url
+        ? ((await admin(g.url, 'GET', '/admin/keys')) as Record<string, unknown>[])
+        : withOps(g, (_ops, store) => store.listKeys().map(keyView));
       printKeys(rows, o.json);
     });
 
-  keys.command('revoke')
+  keys
+    .command('revoke')
     .description('revoke a key; a running gateway refuses it within a second')
     .argument('<id>', 'key id (from keys list)')
     .action(async (id: string) => {
       const g = globals();
       if (g.url) {
-        const r = await admin(g.url, 'POST', `/admin/keys/${encodeURIComponent(id)}/revoke`) as { already_revoked: boolean; revoked: string; user: string };
+        const r = (await admin(g.url, 'POST', `/admin/keys/${encodeURIComponent(id)}/revoke`)) as { already_revoked: boolean; revoked: string; user: string };
         return out(r.already_revoked ? `${id} was already revoked at ${r.revoked}` : `revoked ${id} (user ${r.user})`);
       }
       const r = withOps(g, (ops) => ops.revokeKey(id));

@@ -30,19 +30,25 @@ async function archive(store: Store, cut: number, path: string): Promise<number>
 }
 
 export function register(program: Command, globals: () => GlobalOpts): void {
-  program.command('prune')
+  program
+    .command('prune')
     .description('delete ledger lines before a date (floored to its UTC day); rollups keep the totals for reports and budgets')
     .requiredOption('--before <time>', 'ISO date, or an age such as 90d')
     .option('--archive <file>', 'first write those lines to this new file as gzipped JSON lines (.jsonl.gz)')
     .option('--json')
-    .addHelpText('after', '\nLines are deleted in small transactions, so a running gateway keeps writing. Per-line views\n(usage, insights, sessions) no longer see pruned days; totals (report, usage summary, budgets) do.')
-    .action((o: { before: string; archive?: string; json?: boolean }) => withStore(globals(), async (store) => {
-      const before = parseTime(o.before);
-      if (before > wallClock()) throw new UsageError(`--before ${o.before}: that is in the future`);
-      const cut = Math.floor(before / DAY_MS) * DAY_MS;
-      const archived = o.archive ? await archive(store, cut, o.archive) : 0;
-      const r = store.prune(cut);
-      if (o.json) return out(JSON.stringify({ deleted: r.deleted, archived, pruned_before: new Date(r.prunedBefore).toISOString() }));
-      out(`deleted ${r.deleted} ledger lines before ${new Date(cut).toISOString()}${o.archive ? ` (${archived} archived to ${o.archive})` : ''}`);
-    }));
+    .addHelpText(
+      'after',
+      '\nLines are deleted in small transactions, so a running gateway keeps writing. Per-line views\n(usage, insights, sessions) no longer see pruned days; totals (report, usage summary, budgets) do.',
+    )
+    .action((o: { before: string; archive?: string; json?: boolean }) =>
+      withStore(globals(), async (store) => {
+        const before = parseTime(o.before);
+        if (before > wallClock()) throw new UsageError(`--before ${o.before}: that is in the future`);
+        const cut = Math.floor(before / DAY_MS) * DAY_MS;
+        const archived = o.archive ? await archive(store, cut, o.archive) : 0;
+        const r = store.prune(cut);
+        if (o.json) return out(JSON.stringify({ deleted: r.deleted, archived, pruned_before: new Date(r.prunedBefore).toISOString() }));
+        out(`deleted ${r.deleted} ledger lines before ${new Date(cut).toISOString()}${o.archive ? ` (${archived} archived to ${o.archive})` : ''}`);
+      }),
+    );
 }

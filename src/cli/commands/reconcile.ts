@@ -7,9 +7,13 @@ import { loadCatalog } from '../../routing/catalog.js';
 import { openConfig, openStore, out, table, UsageError, type GlobalOpts } from '../shared.js';
 
 export function register(program: Command, globals: () => GlobalOpts): void {
-  program.command('reconcile')
-    .description("side by side per group and day: the gateway ledger, Claude Code's telemetry and transcripts, Bedrock invocation logs, CloudTrail and the bill (CUR); every difference flagged with its likely cause")
-    .option('--since <time>', 'from (ISO date/time, or 7d …)', '30d').option('--until <time>')
+  program
+    .command('reconcile')
+    .description(
+      "side by side per group and day: the gateway ledger, Claude Code's telemetry and transcripts, Bedrock invocation logs, CloudTrail and the bill (CUR); every difference flagged with its likely cause",
+    )
+    .option('--since <time>', 'from (ISO date/time, or 7d …)', '30d')
+    .option('--until <time>')
     .option('--by <dim>', 'user | team | model | day', 'user')
     .option('--threshold <pct>', 'flag differences above this percentage (and $0.01)', '1')
     .option('--json')
@@ -25,8 +29,31 @@ export function register(program: Command, globals: () => GlobalOpts): void {
         // Said once, not as a flag on every row.
         if (notSetUp.length) process.stderr.write(`not compared (no records imported or received): ${notSetUp.join(', ')}\n`);
         if (o.json) return out(JSON.stringify(rows, null, 2));
-        out(table(['DAY', o.by.toUpperCase(), 'LEDGER USD', 'TELEMETRY USD', 'BEDROCK LOGS USD', 'BYPASS USD', 'CUR USD', 'TRANSCRIPTS USD', 'CLOUDTRAIL CALLS', 'DIFF USD', 'FLAGS'],
-          rows.map((r) => [r.day, r.group, ...[r.ledger_usd, r.telemetry_usd, r.bedrock_logs_usd, r.bypass_usd, r.cur_usd, r.transcripts_usd].map((v) => formatUsdAmount(v, 4)), r.cloudtrail_calls, formatUsdAmount(r.difference_usd, 4), r.flags.map((f) => `! ${f}`).join(' ')])));
+        out(
+          table(
+            [
+              'DAY',
+              o.by.toUpperCase(),
+              'LEDGER USD',
+              'TELEMETRY USD',
+              'BEDROCK LOGS USD',
+              'BYPASS USD',
+              'CUR USD',
+              'TRANSCRIPTS USD',
+              'CLOUDTRAIL CALLS',
+              'DIFF USD',
+              'FLAGS',
+            ],
+            rows.map((r) => [
+              r.day,
+              r.group,
+              ...[r.ledger_usd, r.telemetry_usd, r.bedrock_logs_usd, r.bypass_usd, r.cur_usd, r.transcripts_usd].map((v) => formatUsdAmount(v, 4)),
+              r.cloudtrail_calls,
+              formatUsdAmount(r.difference_usd, 4),
+              r.flags.map((f) => `! ${f}`).join(' '),
+            ]),
+          ),
+        );
       } finally {
         store.close();
       }

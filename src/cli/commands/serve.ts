@@ -11,7 +11,8 @@ function isLoopback(address: string): boolean {
 }
 
 export function register(program: Command, globals: () => GlobalOpts): void {
-  program.command('serve')
+  program
+    .command('serve')
     .description('run the gateway (defaults: 127.0.0.1:8787, ./data/tollgate.db, the Anthropic API with $ANTHROPIC_API_KEY)')
     .option('--host <host>', 'listen address (overrides server.host)')
     .option('--port <port>', 'listen port (overrides server.port)', (v) => {
@@ -37,12 +38,17 @@ export function register(program: Command, globals: () => GlobalOpts): void {
       }
       for (const v of loaded.missingEnv) lines.push(`warning: $${v} is not set (referenced in the config)`);
       if (!isLoopback(addr.address)) {
-        lines.push(`warning: listening on ${addr.address} without TLS: virtual keys and prompts cross the network in clear text. Put a TLS-terminating proxy or load balancer in front, or bind to 127.0.0.1.`);
+        lines.push(
+          `warning: listening on ${addr.address} without TLS: virtual keys and prompts cross the network in clear text. Put a TLS-terminating proxy or load balancer in front, or bind to 127.0.0.1.`,
+        );
       }
-      lines.push('', 'Point Claude Code at it:',
+      lines.push(
+        '',
+        'Point Claude Code at it:',
         `  tollgate keys create --user <name>          # prints a key once`,
         `  export ANTHROPIC_BASE_URL=${url}`,
-        `  export ANTHROPIC_AUTH_TOKEN=<that key>`);
+        `  export ANTHROPIC_AUTH_TOKEN=<that key>`,
+      );
       process.stderr.write(lines.join('\n') + '\n');
       // First signal: stop accepting, let requests in flight finish (server.shutdown_grace_ms),
       // write every ledger line, exit 0. Second: cut the requests now (still recorded). Third:
@@ -52,15 +58,20 @@ export function register(program: Command, globals: () => GlobalOpts): void {
         signals++;
         if (signals === 1) {
           const grace = loaded.config.server.shutdown_grace_ms;
-          logger.info(`${sig}: stopped accepting; ${gw.inFlight} requests in flight may finish within ${Math.round(grace / 1000)} s (server.shutdown_grace_ms), then are cut; ${sig} again cuts them now`);
-          gw.close().then(() => {
-            gw.ctx.store.close();
-            logger.info(`stopped: ${gw.ctx.ledger.written} ledger lines written since start`);
-            process.exit(gw.ctx.ledger.pending > 0 ? 1 : 0);
-          }, (err: unknown) => {
-            logger.error('shutdown failed', { error: (err as Error)?.message });
-            process.exit(1);
-          });
+          logger.info(
+            `${sig}: stopped accepting; ${gw.inFlight} requests in flight may finish within ${Math.round(grace / 1000)} s (server.shutdown_grace_ms), then are cut; ${sig} again cuts them now`,
+          );
+          gw.close().then(
+            () => {
+              gw.ctx.store.close();
+              logger.info(`stopped: ${gw.ctx.ledger.written} ledger lines written since start`);
+              process.exit(gw.ctx.ledger.pending > 0 ? 1 : 0);
+            },
+            (err: unknown) => {
+              logger.error('shutdown failed', { error: (err as Error)?.message });
+              process.exit(1);
+            },
+          );
         } else if (signals === 2) {
           logger.warn(`${sig} again: cutting requests in flight now; their ledger lines are written`);
           gw.cutNow();
@@ -74,7 +85,9 @@ export function register(program: Command, globals: () => GlobalOpts): void {
       // No config reload: say so rather than die (SIGHUP's default) when a terminal closes or
       // an operator expects nginx-style reloads.
       process.on('SIGHUP', () => {
-        logger.warn('SIGHUP ignored: tollgate does not reload its config file; restart it to apply changes (SIGTERM lets requests in flight finish). Keys and budgets changed with the CLI or admin API apply within a second without a restart.');
+        logger.warn(
+          'SIGHUP ignored: tollgate does not reload its config file; restart it to apply changes (SIGTERM lets requests in flight finish). Keys and budgets changed with the CLI or admin API apply within a second without a restart.',
+        );
       });
     });
 }

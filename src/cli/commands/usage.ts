@@ -7,12 +7,23 @@ import { loadCatalog } from '../../routing/catalog.js';
 import { parseTime } from '../../util/time.js';
 import { iso, openConfig, openStore, out, positiveInt, StreamOut, table, UsageError, withStore, type GlobalOpts } from '../shared.js';
 
-interface FilterOpts { since?: string; until?: string; user?: string; team?: string; project?: string; key?: string }
+interface FilterOpts {
+  since?: string;
+  until?: string;
+  user?: string;
+  team?: string;
+  project?: string;
+  key?: string;
+}
 
 function query(o: FilterOpts): LedgerQuery {
   return {
-    since: o.since ? parseTime(o.since) : undefined, until: o.until ? parseTime(o.until) : undefined,
-    user: o.user, team: o.team, project: o.project, keyId: o.key,
+    since: o.since ? parseTime(o.since) : undefined,
+    until: o.until ? parseTime(o.until) : undefined,
+    user: o.user,
+    team: o.team,
+    project: o.project,
+    keyId: o.key,
   };
 }
 
@@ -23,17 +34,32 @@ export function lineToJson(l: LedgerLine): Record<string, unknown> {
 }
 
 function filters(c: Command): Command {
-  return c.option('--since <time>', 'from this time (ISO date/time, or 24h, 7d …)')
+  return c
+    .option('--since <time>', 'from this time (ISO date/time, or 24h, 7d …)')
     .option('--until <time>', 'up to this time (exclusive)')
-    .option('--user <user>').option('--team <team>').option('--project <project>').option('--key <id>', 'key id');
+    .option('--user <user>')
+    .option('--team <team>')
+    .option('--project <project>')
+    .option('--key <id>', 'key id');
 }
 
 const LINE_HEADERS = ['TIME', 'USER', 'TEAM', 'MODEL', 'STATUS', 'IN', 'OUT', 'CACHE R', 'CACHE W5M', 'CACHE W1H', 'COST USD', 'SESSION'];
 
 function lineCells(l: LedgerLine): (string | number | null)[] {
-  return [iso(l.ts), l.user, l.team, l.model_served ?? l.model_requested, l.http_status + (l.client_aborted ? ' (aborted)' : ''),
-    l.input_tokens, l.output_tokens, l.cache_read_input_tokens, l.cache_creation_5m_input_tokens, l.cache_creation_1h_input_tokens,
-    l.priced ? formatUsd(l.cost_nanousd, 6) : 'unpriced', l.session_id];
+  return [
+    iso(l.ts),
+    l.user,
+    l.team,
+    l.model_served ?? l.model_requested,
+    l.http_status + (l.client_aborted ? ' (aborted)' : ''),
+    l.input_tokens,
+    l.output_tokens,
+    l.cache_read_input_tokens,
+    l.cache_creation_5m_input_tokens,
+    l.cache_creation_1h_input_tokens,
+    l.priced ? formatUsd(l.cost_nanousd, 6) : 'unpriced',
+    l.session_id,
+  ];
 }
 
 /** Ledger lines as a JSON array (the same text JSON.stringify(all, null, 2) gives) or a table,
@@ -59,7 +85,11 @@ async function streamLines(lines: Iterable<LedgerLine>, json: boolean): Promise<
   }
   const cells = head.map(lineCells).map((r) => r.map((c) => (c === null || c === undefined ? '-' : String(c))));
   const widths = LINE_HEADERS.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
-  const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd() + '\n';
+  const fmt = (r: string[]) =>
+    r
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd() + '\n';
   await w.write(fmt(LINE_HEADERS) + fmt(widths.map((n) => '-'.repeat(n))));
   for (const r of cells) await w.write(fmt(r));
   for (let r = it.next(); !r.done; r = it.next()) await w.write(fmt(lineCells(r.value).map((c) => (c === null ? '-' : String(c)))));
@@ -67,10 +97,13 @@ async function streamLines(lines: Iterable<LedgerLine>, json: boolean): Promise<
 }
 
 export function register(program: Command, globals: () => GlobalOpts): void {
-  const usage = filters(program.command('usage')
-    .description('print ledger lines, one per request, oldest first (see also: usage summary)')
-    // Options after "summary" belong to it (both have --json).
-    .enablePositionalOptions())
+  const usage = filters(
+    program
+      .command('usage')
+      .description('print ledger lines, one per request, oldest first (see also: usage summary)')
+      // Options after "summary" belong to it (both have --json).
+      .enablePositionalOptions(),
+  )
     .option('--limit <n>', 'at most n lines (the latest)', positiveInt('--limit'))
     .option('--json', 'print a JSON array of ledger lines')
     .option('--source <source>', `whose records: ${USAGE_SOURCES.join(' | ')} (imported records through tollgate identities)`, 'ledger')
@@ -79,14 +112,33 @@ export function register(program: Command, globals: () => GlobalOpts): void {
       return withStore(globals(), async (store) => {
         if (o.source !== 'ledger') {
           const ledger = o.source === 'all' ? store.queryLedger(query(o)).map((l) => ({ source: 'ledger', ...lineToJson(l) })) : [];
-          let recs: Record<string, unknown>[] = [...ledger, ...[...externalRecords(store, loadCatalog(), o.source as Exclude<UsageSource, 'ledger'>, query(o))]
-            .map(({ ts, cost_nanousd, ...r }) => ({ ...r, time: iso(ts as number), cost_usd: nanoToUsd(cost_nanousd as number), cost_nanousd }))];
+          let recs: Record<string, unknown>[] = [
+            ...ledger,
+            ...[...externalRecords(store, loadCatalog(), o.source as Exclude<UsageSource, 'ledger'>, query(o))].map(({ ts, cost_nanousd, ...r }) => ({
+              ...r,
+              time: iso(ts as number),
+              cost_usd: nanoToUsd(cost_nanousd as number),
+              cost_nanousd,
+            })),
+          ];
           recs.sort((a, b) => String(a.time).localeCompare(String(b.time)));
           if (o.limit !== undefined) recs = recs.slice(-o.limit);
           if (o.json) return out(JSON.stringify(recs, null, 2));
-          out(table(['TIME', 'SOURCE', 'USER', 'MODEL', 'IN', 'OUT', 'CACHE R', 'COST USD'],
-            recs.map((r) => [String(r.time), String(r.source), r.user as string | null, (r.model ?? r.model_served ?? r.model_requested) as string | null, Number(r.input_tokens), Number(r.output_tokens),
-              Number(r.cache_read_input_tokens), formatUsd(Number(r.cost_nanousd), 6)])));
+          out(
+            table(
+              ['TIME', 'SOURCE', 'USER', 'MODEL', 'IN', 'OUT', 'CACHE R', 'COST USD'],
+              recs.map((r) => [
+                String(r.time),
+                String(r.source),
+                r.user as string | null,
+                (r.model ?? r.model_served ?? r.model_requested) as string | null,
+                Number(r.input_tokens),
+                Number(r.output_tokens),
+                Number(r.cache_read_input_tokens),
+                formatUsd(Number(r.cost_nanousd), 6),
+              ]),
+            ),
+          );
           return;
         }
         // The latest n: read newest first with a LIMIT, print oldest first.
@@ -95,8 +147,7 @@ export function register(program: Command, globals: () => GlobalOpts): void {
       });
     });
 
-  filters(usage.command('summary')
-    .description('totals grouped by one dimension'))
+  filters(usage.command('summary').description('totals grouped by one dimension'))
     .requiredOption('--by <dim>', `one of ${SUMMARY_DIMENSIONS.join(', ')}`)
     .option('--source <source>', `whose records: ${USAGE_SOURCES.join(' | ')} (imported usage through tollgate identities)`, 'ledger')
     .option('--json', 'print a JSON array')
@@ -117,24 +168,68 @@ export function register(program: Command, globals: () => GlobalOpts): void {
           rows = [
             ...(source === 'all' ? store.summarize(by, query(o)).map((r) => ({ source: 'ledger', ...r })) : []),
             ...externalReport(store, loadCatalog(), source, [by], query(o)).map((r) => ({
-              source: String(r.source), group: r[by] === null || r[by] === undefined ? null : String(r[by]),
-              requests: num(r, 'requests'), input_tokens: num(r, 'input_tokens'), output_tokens: num(r, 'output_tokens'), cache_read_input_tokens: num(r, 'cache_read_input_tokens'),
-              cache_creation_5m_input_tokens: num(r, 'cache_creation_5m_input_tokens'), cache_creation_1h_input_tokens: num(r, 'cache_creation_1h_input_tokens'),
-              web_search_requests: num(r, 'web_search_requests'), cost_nanousd: num(r, 'cost_nanousd'), unpriced_requests: num(r, 'unpriced_requests'),
+              source: String(r.source),
+              group: r[by] === null || r[by] === undefined ? null : String(r[by]),
+              requests: num(r, 'requests'),
+              input_tokens: num(r, 'input_tokens'),
+              output_tokens: num(r, 'output_tokens'),
+              cache_read_input_tokens: num(r, 'cache_read_input_tokens'),
+              cache_creation_5m_input_tokens: num(r, 'cache_creation_5m_input_tokens'),
+              cache_creation_1h_input_tokens: num(r, 'cache_creation_1h_input_tokens'),
+              web_search_requests: num(r, 'web_search_requests'),
+              cost_nanousd: num(r, 'cost_nanousd'),
+              unpriced_requests: num(r, 'unpriced_requests'),
             })),
           ];
         }
         if (o.json) {
-          out(JSON.stringify(rows.map(({ group, cost_nanousd, ...r }) => ({ [by]: group, ...r, cost_usd: nanoToUsd(cost_nanousd), cost_nanousd })), null, 2));
+          out(
+            JSON.stringify(
+              rows.map(({ group, cost_nanousd, ...r }) => ({ [by]: group, ...r, cost_usd: nanoToUsd(cost_nanousd), cost_nanousd })),
+              null,
+              2,
+            ),
+          );
           return;
         }
         const total = rows.reduce((a, r) => a + BigInt(r.cost_nanousd), 0n);
         const withSource = source !== 'ledger';
-        out(table([...(withSource ? ['SOURCE'] : []), by.toUpperCase(), 'REQUESTS', 'IN', 'OUT', 'CACHE R', 'CACHE W5M', 'CACHE W1H', 'WEB SEARCH', 'COST USD', 'UNPRICED'],
-          [...rows.map((r) => [...(withSource ? [r.source] : []), r.group, r.requests, r.input_tokens, r.output_tokens, r.cache_read_input_tokens, r.cache_creation_5m_input_tokens,
-            r.cache_creation_1h_input_tokens, r.web_search_requests, formatUsd(r.cost_nanousd, 6), r.unpriced_requests]),
-          // Across sources the same spend can recur (ledger, its log, the bill): no grand total then.
-          ...(source === 'ledger' || source !== 'all' ? [[...(withSource ? [''] : []), 'TOTAL', rows.reduce((a, r) => a + r.requests, 0), '', '', '', '', '', '', formatUsd(total, 6), '']] : [])]));
+        out(
+          table(
+            [
+              ...(withSource ? ['SOURCE'] : []),
+              by.toUpperCase(),
+              'REQUESTS',
+              'IN',
+              'OUT',
+              'CACHE R',
+              'CACHE W5M',
+              'CACHE W1H',
+              'WEB SEARCH',
+              'COST USD',
+              'UNPRICED',
+            ],
+            [
+              ...rows.map((r) => [
+                ...(withSource ? [r.source] : []),
+                r.group,
+                r.requests,
+                r.input_tokens,
+                r.output_tokens,
+                r.cache_read_input_tokens,
+                r.cache_creation_5m_input_tokens,
+                r.cache_creation_1h_input_tokens,
+                r.web_search_requests,
+                formatUsd(r.cost_nanousd, 6),
+                r.unpriced_requests,
+              ]),
+              // Across sources the same spend can recur (ledger, its log, the bill): no grand total then.
+              ...(source === 'ledger' || source !== 'all'
+                ? [[...(withSource ? [''] : []), 'TOTAL', rows.reduce((a, r) => a + r.requests, 0), '', '', '', '', '', '', formatUsd(total, 6), '']]
+                : []),
+            ],
+          ),
+        );
       } finally {
         store.close();
       }

@@ -8,7 +8,10 @@
 // characters; the upstream rejects those with its own 400 invalid_request_error.
 
 export class JsonSyntaxError extends Error {
-  constructor(message: string, readonly offset: number) {
+  constructor(
+    message: string,
+    readonly offset: number,
+  ) {
     super(`${message} at byte ${offset}`);
   }
 }
@@ -32,7 +35,14 @@ export interface ScannedBody {
   closeBrace: number;
 }
 
-const Q = 0x22, BS = 0x5c, LB = 0x7b, RB = 0x7d, LS = 0x5b, RS = 0x5d, COMMA = 0x2c, COLON = 0x3a;
+const Q = 0x22,
+  BS = 0x5c,
+  LB = 0x7b,
+  RB = 0x7d,
+  LS = 0x5b,
+  RS = 0x5d,
+  COMMA = 0x2c,
+  COLON = 0x3a;
 const MAX_DEPTH = 512;
 
 function isWs(c: number): boolean {
@@ -69,8 +79,9 @@ class Scanner {
     let p = pos;
     if (b[p] === 0x2d) p++;
     if (b[p] === 0x30) p++;
-    else if ((b[p] ?? 0) >= 0x31 && (b[p] ?? 0) <= 0x39) { while ((b[p] ?? 0) >= 0x30 && (b[p] ?? 0) <= 0x39) p++; }
-    else throw new JsonSyntaxError('bad number', pos);
+    else if ((b[p] ?? 0) >= 0x31 && (b[p] ?? 0) <= 0x39) {
+      while ((b[p] ?? 0) >= 0x30 && (b[p] ?? 0) <= 0x39) p++;
+    } else throw new JsonSyntaxError('bad number', pos);
     if (b[p] === 0x2e) {
       p++;
       if (!((b[p] ?? 0) >= 0x30 && (b[p] ?? 0) <= 0x39)) throw new JsonSyntaxError('bad number', pos);
@@ -106,8 +117,10 @@ class Scanner {
         stack.push(c);
         p = this.ws(p + 1);
         const close = c === LB ? RB : RS;
-        if (b[p] === close) { stack.pop(); p++; }
-        else {
+        if (b[p] === close) {
+          stack.pop();
+          p++;
+        } else {
           if (c === LB) p = this.key(p);
           continue;
         }
@@ -127,7 +140,11 @@ class Scanner {
           if (top === LB) p = this.key(p);
           break;
         }
-        if ((top === LB && d === RB) || (top === LS && d === RS)) { stack.pop(); p++; continue; }
+        if ((top === LB && d === RB) || (top === LS && d === RS)) {
+          stack.pop();
+          p++;
+          continue;
+        }
         throw new JsonSyntaxError(d === undefined ? 'unexpected end of input' : 'expected "," or a closing bracket', p);
       }
     }
@@ -172,8 +189,14 @@ export function scanBody(buf: Buffer): ScannedBody {
       if (members.has(key) && !duplicates.includes(key)) duplicates.push(key);
       members.set(key, { keyStart, valueStart, valueEnd });
       p = s.ws(valueEnd);
-      if (buf[p] === COMMA) { p = s.ws(p + 1); continue; }
-      if (buf[p] === RB) { closeBrace = p; break; }
+      if (buf[p] === COMMA) {
+        p = s.ws(p + 1);
+        continue;
+      }
+      if (buf[p] === RB) {
+        closeBrace = p;
+        break;
+      }
       throw new JsonSyntaxError(buf[p] === undefined ? 'unexpected end of input' : 'expected "," or "}"', p);
     }
   }

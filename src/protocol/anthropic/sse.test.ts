@@ -24,7 +24,10 @@ describe('SSE parser', () => {
   const expected = parseAll([whole]);
 
   it('parses events, CRLF lines, multi-line data and comments', () => {
-    assert.deepEqual(expected.map((e) => e.event), ['message_start', 'content_block_delta', 'ping', 'multi', 'message_stop']);
+    assert.deepEqual(
+      expected.map((e) => e.event),
+      ['message_start', 'content_block_delta', 'ping', 'multi', 'message_stop'],
+    );
     assert.equal(expected[3]!.data, 'line one\nline two');
     assert.equal(JSON.parse(expected[1]!.data).delta.text, 'héllo wörld ✓ 日本');
   });
@@ -45,7 +48,10 @@ describe('SSE parser', () => {
   });
 
   it('drops a final event that never got its blank line', () => {
-    assert.deepEqual(parseAll([Buffer.from('event: a\ndata: 1\n\nevent: b\ndata: 2\n')]).map((e) => e.event), ['a']);
+    assert.deepEqual(
+      parseAll([Buffer.from('event: a\ndata: 1\n\nevent: b\ndata: 2\n')]).map((e) => e.event),
+      ['a'],
+    );
   });
 });
 

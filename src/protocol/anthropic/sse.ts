@@ -16,7 +16,10 @@ export class SseParser {
   /** `onEvent` is called for each complete event, in order. With `want`, the data of events
    * whose `event:` line it rejects is not decoded (the meter needs 4 of Anthropic's ~10 event
    * types, and text deltas are most of a stream's bytes). */
-  constructor(private readonly onEvent: (ev: SseEvent) => void, private readonly want?: (event: string) => boolean) {}
+  constructor(
+    private readonly onEvent: (ev: SseEvent) => void,
+    private readonly want?: (event: string) => boolean,
+  ) {}
   private skip = false;
 
   push(chunk: Buffer): void {
@@ -63,10 +66,22 @@ export class SseParser {
     }
     const c = buf[start];
     // Field names compared as bytes: "event" and "data" are the only ones that matter here.
-    if (c === 0x64 /* d */ && end - start >= 4 && buf[start + 1] === 0x61 && buf[start + 2] === 0x74 && buf[start + 3] === 0x61 && (end - start === 4 || buf[start + 4] === 0x3a)) {
+    if (
+      c === 0x64 /* d */ &&
+      end - start >= 4 &&
+      buf[start + 1] === 0x61 &&
+      buf[start + 2] === 0x74 &&
+      buf[start + 3] === 0x61 &&
+      (end - start === 4 || buf[start + 4] === 0x3a)
+    ) {
       this.sawField = true;
       if (!this.skip) this.data.push(buf.toString('utf8', this.valueStart(buf, start + 4, end), end));
-    } else if (c === 0x65 /* e */ && end - start >= 5 && buf.toString('latin1', start, start + 5) === 'event' && (end - start === 5 || buf[start + 5] === 0x3a)) {
+    } else if (
+      c === 0x65 /* e */ &&
+      end - start >= 5 &&
+      buf.toString('latin1', start, start + 5) === 'event' &&
+      (end - start === 5 || buf[start + 5] === 0x3a)
+    ) {
       this.event = buf.toString('utf8', this.valueStart(buf, start + 5, end), end);
       this.sawField = true;
       if (this.want && !this.want(this.event)) this.skip = true;

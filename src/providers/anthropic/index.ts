@@ -22,7 +22,10 @@ export class AnthropicUpstream implements Upstream {
   readonly displayUrl: string;
   readonly credentialHint: string;
 
-  constructor(private readonly cfg: AnthropicUpstreamConfig, private readonly catalog: ModelCatalog) {
+  constructor(
+    private readonly cfg: AnthropicUpstreamConfig,
+    private readonly catalog: ModelCatalog,
+  ) {
     this.name = cfg.name;
     this.displayUrl = redactUrl(cfg.base_url);
     this.credentialHint = `check the API key of upstream "${cfg.name}" (upstreams[].api_key, e.g. $ANTHROPIC_API_KEY) and that its organization may use the model`;
@@ -44,8 +47,13 @@ export class AnthropicUpstream implements Upstream {
     if (body !== req.rawBody) delete headers['content-encoding'];
     return {
       url: endpointUrl(this.cfg.base_url, req.endpoint, req.search),
-      method: 'POST', headers, body,
-      upstreamModel: r.upstreamId, catalogModel: r.model?.id ?? null, endpointType: null, region: null,
+      method: 'POST',
+      headers,
+      body,
+      upstreamModel: r.upstreamId,
+      catalogModel: r.model?.id ?? null,
+      endpointType: null,
+      region: null,
     };
   }
 

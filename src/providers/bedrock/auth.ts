@@ -9,13 +9,15 @@ export class BedrockAuth {
   private readonly signer: SignatureV4 | null;
 
   constructor(private readonly opts: { region: string; bearerToken?: string; profile?: string }) {
-    this.signer = opts.bearerToken ? null : new SignatureV4({
-      service: 'bedrock',
-      region: opts.region,
-      // The provider caches credentials and refreshes them before they expire.
-      credentials: defaultProvider(opts.profile ? { profile: opts.profile } : {}),
-      sha256: Hash.bind(null, 'sha256'),
-    });
+    this.signer = opts.bearerToken
+      ? null
+      : new SignatureV4({
+          service: 'bedrock',
+          region: opts.region,
+          // The provider caches credentials and refreshes them before they expire.
+          credentials: defaultProvider(opts.profile ? { profile: opts.profile } : {}),
+          sha256: Hash.bind(null, 'sha256'),
+        });
   }
 
   get kind(): 'bearer' | 'sigv4' {
@@ -27,9 +29,14 @@ export class BedrockAuth {
     if (!this.signer) return { ...headers, authorization: `Bearer ${this.opts.bearerToken as string}` };
     const u = new URL(url);
     const signed = await this.signer.sign({
-      method, protocol: u.protocol, hostname: u.hostname, port: u.port ? Number(u.port) : undefined,
-      path: u.pathname, query: Object.fromEntries(u.searchParams),
-      headers: { ...headers, host: u.host }, body,
+      method,
+      protocol: u.protocol,
+      hostname: u.hostname,
+      port: u.port ? Number(u.port) : undefined,
+      path: u.pathname,
+      query: Object.fromEntries(u.searchParams),
+      headers: { ...headers, host: u.host },
+      body,
     });
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(signed.headers)) if (k.toLowerCase() !== 'host') out[k] = String(v);

@@ -41,6 +41,8 @@ export function bedrockErrorMessage(body: string): string {
     const j = JSON.parse(body) as { message?: unknown; Message?: unknown };
     const m = j.message ?? j.Message;
     if (typeof m === 'string') return m;
-  } catch { /* not JSON */ }
+  } catch {
+    /* not JSON */
+  }
   return body.slice(0, 500);
 }

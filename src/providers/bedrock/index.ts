@@ -29,7 +29,10 @@ export class BedrockUpstream implements Upstream {
   private readonly base: string;
   private readonly dropBetas: readonly string[];
 
-  constructor(private readonly cfg: BedrockUpstreamConfig, private readonly catalog: ModelCatalog) {
+  constructor(
+    private readonly cfg: BedrockUpstreamConfig,
+    private readonly catalog: ModelCatalog,
+  ) {
     this.name = cfg.name;
     this.region = cfg.region;
     this.base = bedrockBaseUrl(cfg.region, cfg.base_url);
@@ -48,7 +51,21 @@ export class BedrockUpstream implements Upstream {
   }
 
   async prepare(req: InboundRequest): Promise<OutboundRequest> {
-    const r = resolveOrRefuse(this.name, () => resolveModel(this.catalog, req.model, { route: 'bedrock', region: this.cfg.region, profile: this.cfg.profile, geoPrefix: this.cfg.geo_prefix, applicationProfiles: this.cfg.application_inference_profiles, teamProfiles: this.cfg.team_inference_profiles }, req.team));
+    const r = resolveOrRefuse(this.name, () =>
+      resolveModel(
+        this.catalog,
+        req.model,
+        {
+          route: 'bedrock',
+          region: this.cfg.region,
+          profile: this.cfg.profile,
+          geoPrefix: this.cfg.geo_prefix,
+          applicationProfiles: this.cfg.application_inference_profiles,
+          teamProfiles: this.cfg.team_inference_profiles,
+        },
+        req.team,
+      ),
+    );
     const scanned = req.scanned();
     const stream = memberValue(scanned, 'stream') === true;
     const invoke = bedrockBody(scanned, req.headers['anthropic-beta'], routeData().bedrock.anthropic_version, this.dropBetas);
@@ -65,7 +82,10 @@ export class BedrockUpstream implements Upstream {
     try {
       headers = await this.auth.headers('POST', url, base, body);
     } catch (err) {
-      throw new GatewayError('TG_UPSTREAM_NO_CREDENTIALS', `upstream "${this.name}": no usable AWS credentials (${(err as Error).message.split('\n')[0]}); configure the AWS chain or bearer_token`);
+      throw new GatewayError(
+        'TG_UPSTREAM_NO_CREDENTIALS',
+        `upstream "${this.name}": no usable AWS credentials (${(err as Error).message.split('\n')[0]}); configure the AWS chain or bearer_token`,
+      );
     }
     return { url, method: 'POST', headers, body, upstreamModel: id, catalogModel: r.model?.id ?? null, endpointType: r.endpointType, region: this.region };
   }

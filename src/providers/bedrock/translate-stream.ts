@@ -54,7 +54,8 @@ export class BedrockStreamTranslator implements ResponseTranslator {
   }
 
   end(): Buffer | null {
-    if (this.pending.length && !this.error && !this.stopped) return Buffer.from(this.fail({ status: 502, type: 'api_error', message: 'Bedrock stream ended inside a frame' }));
+    if (this.pending.length && !this.error && !this.stopped)
+      return Buffer.from(this.fail({ status: 502, type: 'api_error', message: 'Bedrock stream ended inside a frame' }));
     return null;
   }
 
@@ -76,7 +77,9 @@ export class BedrockStreamTranslator implements ResponseTranslator {
       try {
         const j = JSON.parse(payload) as { message?: string; Message?: string };
         text = j.message ?? j.Message ?? payload;
-      } catch { /* keep raw */ }
+      } catch {
+        /* keep raw */
+      }
       const type = h(':exception-type') ?? h(':error-code');
       return this.fail(mapBedrockError(type, 500, text ?? ''));
     }
@@ -110,7 +113,10 @@ export class BedrockJsonTranslator implements ResponseTranslator {
   error: MappedError | null = null;
   private parts: Buffer[] = [];
 
-  constructor(private readonly clientModel: string, private readonly countTokens: boolean) {}
+  constructor(
+    private readonly clientModel: string,
+    private readonly countTokens: boolean,
+  ) {}
 
   push(chunk: Buffer): Buffer | null {
     this.parts.push(chunk);

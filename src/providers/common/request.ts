@@ -14,6 +14,9 @@ export function resolveOrRefuse<T>(upstream: string, resolve: () => T): T {
 
 /** Betas from the anthropic-beta header, minus those a route rejects. */
 export function betasFrom(header: string | string[] | undefined, drop: readonly string[]): string[] {
-  const v = Array.isArray(header) ? header.join(',') : header ?? '';
-  return v.split(',').map((s) => s.trim()).filter((s) => s && !drop.includes(s));
+  const v = Array.isArray(header) ? header.join(',') : (header ?? '');
+  return v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s && !drop.includes(s));
 }

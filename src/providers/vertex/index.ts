@@ -28,7 +28,10 @@ export class VertexUpstream implements Upstream {
   private readonly auth: VertexAuth;
   private readonly dropBetas: readonly string[];
 
-  constructor(private readonly cfg: VertexUpstreamConfig, private readonly catalog: ModelCatalog) {
+  constructor(
+    private readonly cfg: VertexUpstreamConfig,
+    private readonly catalog: ModelCatalog,
+  ) {
     this.name = cfg.name;
     this.region = cfg.region;
     this.displayUrl = redactUrl(vertexBaseUrl(cfg.region, cfg.base_url));
@@ -45,7 +48,9 @@ export class VertexUpstream implements Upstream {
   }
 
   async prepare(req: InboundRequest): Promise<OutboundRequest> {
-    const r = resolveOrRefuse(this.name, () => resolveModel(this.catalog, req.model, { route: 'vertex', region: this.cfg.region, modelRegions: this.cfg.model_regions }));
+    const r = resolveOrRefuse(this.name, () =>
+      resolveModel(this.catalog, req.model, { route: 'vertex', region: this.cfg.region, modelRegions: this.cfg.model_regions }),
+    );
     const region = r.region ?? this.cfg.region;
     const scanned = req.scanned();
     const stream = memberValue(scanned, 'stream') === true;
@@ -58,11 +63,20 @@ export class VertexUpstream implements Upstream {
     try {
       auth = await this.auth.headers();
     } catch (err) {
-      throw new GatewayError('TG_UPSTREAM_NO_CREDENTIALS', `upstream "${this.name}": no usable Google credentials (${(err as Error).message.split('\n')[0]}); set up Application Default Credentials or credentials_file`);
+      throw new GatewayError(
+        'TG_UPSTREAM_NO_CREDENTIALS',
+        `upstream "${this.name}": no usable Google credentials (${(err as Error).message.split('\n')[0]}); set up Application Default Credentials or credentials_file`,
+      );
     }
     return {
-      url, method: 'POST', headers: { ...vertexHeaders(req.headers['anthropic-beta'], this.dropBetas), ...auth }, body,
-      upstreamModel: r.upstreamId, catalogModel: r.model?.id ?? null, endpointType: r.endpointType, region,
+      url,
+      method: 'POST',
+      headers: { ...vertexHeaders(req.headers['anthropic-beta'], this.dropBetas), ...auth },
+      body,
+      upstreamModel: r.upstreamId,
+      catalogModel: r.model?.id ?? null,
+      endpointType: r.endpointType,
+      region,
     };
   }
 

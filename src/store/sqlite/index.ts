@@ -7,7 +7,33 @@ import { Worker } from 'node:worker_threads';
 import { migrations } from '../migrations.js';
 import { DAY_MS } from '../segments.js';
 import { USAGE_LINE_FIELDS, type UsageLine } from '../types.js';
-import type { AuditEntry, BudgetPeriod, BudgetRecord, BudgetScope, DailyUsage, ExternalSource, ExternalUsage, ExternalUsageQuery, ExternalUsageRow, ExternalWriteResult, Identity, KeyRecord, LedgerLine, LedgerQuery, PruneResult, ReportDimension, ReportRow, SpendGroup, SpendLine, Store, StoreVersions, SummaryDimension, SummaryRow, TelemetryEvent, TelemetryPoint } from '../types.js';
+import type {
+  AuditEntry,
+  BudgetPeriod,
+  BudgetRecord,
+  BudgetScope,
+  DailyUsage,
+  ExternalSource,
+  ExternalUsage,
+  ExternalUsageQuery,
+  ExternalUsageRow,
+  ExternalWriteResult,
+  Identity,
+  KeyRecord,
+  LedgerLine,
+  LedgerQuery,
+  PruneResult,
+  ReportDimension,
+  ReportRow,
+  SpendGroup,
+  SpendLine,
+  Store,
+  StoreVersions,
+  SummaryDimension,
+  SummaryRow,
+  TelemetryEvent,
+  TelemetryPoint,
+} from '../types.js';
 import { ExternalTables } from './external.js';
 import { LEDGER_COLUMNS, reportSql, Rollups, spendGroups, spendOf, toLine, toRow } from './ledger.js';
 
@@ -47,7 +73,10 @@ export class SqliteStore implements Store {
 
   /** `backgroundCheckpoint`: the long-running gateway moves WAL checkpoints to a worker
    * thread; short-lived CLI commands keep SQLite's automatic ones. */
-  constructor(private readonly file: string, opts: { sync?: 'normal' | 'full'; backgroundCheckpoint?: boolean; walLimitBytes?: number } = {}) {
+  constructor(
+    private readonly file: string,
+    opts: { sync?: 'normal' | 'full'; backgroundCheckpoint?: boolean; walLimitBytes?: number } = {},
+  ) {
     if (file !== ':memory:') privateFiles(file);
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
@@ -67,9 +96,7 @@ export class SqliteStore implements Store {
         this.checkpointer = null;
       });
     }
-    this.insertLine = this.db.prepare(
-      `INSERT OR IGNORE INTO ledger (${LEDGER_COLUMNS.join(',')}) VALUES (${LEDGER_COLUMNS.map((c) => '@' + c).join(',')})`,
-    );
+    this.insertLine = this.db.prepare(`INSERT OR IGNORE INTO ledger (${LEDGER_COLUMNS.join(',')}) VALUES (${LEDGER_COLUMNS.map((c) => '@' + c).join(',')})`);
     this.touchKey = this.db.prepare('UPDATE keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?');
     this.byHash = this.db.prepare('SELECT * FROM keys WHERE hash = ?');
     this.dataVersion = this.db.prepare('PRAGMA data_version').pluck();
@@ -95,12 +122,14 @@ export class SqliteStore implements Store {
   private migrate(): void {
     const current = this.db.pragma('user_version', { simple: true }) as number;
     for (let v = current; v < migrations.length; v++) {
-      this.db.transaction(() => {
-        this.db.exec(migrations[v] as string);
-        // Rollups arrive in migration 8: fill them from the lines already there.
-        if (v === 7) new Rollups(this.db).rebuild(0);
-        this.db.pragma(`user_version = ${v + 1}`);
-      }).immediate();
+      this.db
+        .transaction(() => {
+          this.db.exec(migrations[v] as string);
+          // Rollups arrive in migration 8: fill them from the lines already there.
+          if (v === 7) new Rollups(this.db).rebuild(0);
+          this.db.pragma(`user_version = ${v + 1}`);
+        })
+        .immediate();
     }
   }
 
@@ -136,11 +165,17 @@ export class SqliteStore implements Store {
   }
 
   insertKey(k: KeyRecord): void {
-    this.db.transaction(() => {
-      this.db.prepare(`INSERT INTO keys (id, hash, prefix, name, user, team, project, created_at, last_used_at, revoked_at)
-        VALUES (@id, @hash, @prefix, @name, @user, @team, @project, @created_at, @last_used_at, @revoked_at)`).run(k);
-      this.bump('keys_version');
-    }).immediate();
+    this.db
+      .transaction(() => {
+        this.db
+          .prepare(
+            `INSERT INTO keys (id, hash, prefix, name, user, team, project, created_at, last_used_at, revoked_at)
+        VALUES (@id, @hash, @prefix, @name, @user, @team, @project, @created_at, @last_used_at, @revoked_at)`,
+          )
+          .run(k);
+        this.bump('keys_version');
+      })
+      .immediate();
   }
 
   listKeys(): KeyRecord[] {
@@ -156,11 +191,13 @@ export class SqliteStore implements Store {
   }
 
   revokeKey(id: string, at: number): boolean {
-    return this.db.transaction(() => {
-      const changed = this.db.prepare('UPDATE keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id).changes > 0;
-      if (changed) this.bump('keys_version');
-      return changed;
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        const changed = this.db.prepare('UPDATE keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id).changes > 0;
+        if (changed) this.bump('keys_version');
+        return changed;
+      })
+      .immediate();
   }
 
   writeBatch(lines: LedgerLine[], keysUsed: Map<string, number>): void {
@@ -170,13 +207,34 @@ export class SqliteStore implements Store {
   private where(q: LedgerQuery): { sql: string; params: unknown[] } {
     const parts: string[] = [];
     const params: unknown[] = [];
-    if (q.since !== undefined) { parts.push('ts >= ?'); params.push(q.since); }
-    if (q.until !== undefined) { parts.push('ts < ?'); params.push(q.until); }
-    if (q.user !== undefined) { parts.push('user = ?'); params.push(q.user); }
-    if (q.team !== undefined) { parts.push('team = ?'); params.push(q.team); }
-    if (q.project !== undefined) { parts.push('project = ?'); params.push(q.project); }
-    if (q.keyId !== undefined) { parts.push('key_id = ?'); params.push(q.keyId); }
-    if (q.endpoint !== undefined) { parts.push('endpoint = ?'); params.push(q.endpoint); }
+    if (q.since !== undefined) {
+      parts.push('ts >= ?');
+      params.push(q.since);
+    }
+    if (q.until !== undefined) {
+      parts.push('ts < ?');
+      params.push(q.until);
+    }
+    if (q.user !== undefined) {
+      parts.push('user = ?');
+      params.push(q.user);
+    }
+    if (q.team !== undefined) {
+      parts.push('team = ?');
+      params.push(q.team);
+    }
+    if (q.project !== undefined) {
+      parts.push('project = ?');
+      params.push(q.project);
+    }
+    if (q.keyId !== undefined) {
+      parts.push('key_id = ?');
+      params.push(q.keyId);
+    }
+    if (q.endpoint !== undefined) {
+      parts.push('endpoint = ?');
+      params.push(q.endpoint);
+    }
     return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', params };
   }
 
@@ -195,7 +253,10 @@ export class SqliteStore implements Store {
   *iterateUsageLines(q: LedgerQuery & { order?: 'time' | 'user' }): IterableIterator<UsageLine> {
     // Raw rows (arrays) and a narrow projection: a third of the cost of whole lines.
     const { sql, params } = this.ordered(q, USAGE_LINE_FIELDS.map((c) => `"${c}"`).join(', '));
-    for (const r of this.db.prepare(sql).raw().iterate(...params) as IterableIterator<unknown[]>) {
+    for (const r of this.db
+      .prepare(sql)
+      .raw()
+      .iterate(...params) as IterableIterator<unknown[]>) {
       const o: Record<string, unknown> = {};
       for (let i = 0; i < USAGE_LINE_FIELDS.length; i++) o[USAGE_LINE_FIELDS[i] as string] = r[i];
       yield o as unknown as UsageLine;
@@ -222,7 +283,9 @@ export class SqliteStore implements Store {
   }
 
   ledgerTail(seq: number, limit: number): SpendLine[] {
-    return this.db.prepare('SELECT rowid AS seq, id, ts, key_id, user, team, project, cost_nanousd FROM ledger WHERE rowid > ? ORDER BY rowid LIMIT ?').all(seq, limit) as SpendLine[];
+    return this.db
+      .prepare('SELECT rowid AS seq, id, ts, key_id, user, team, project, cost_nanousd FROM ledger WHERE rowid > ? ORDER BY rowid LIMIT ?')
+      .all(seq, limit) as SpendLine[];
   }
 
   prune(before: number): PruneResult {
@@ -231,7 +294,9 @@ export class SqliteStore implements Store {
     const r: PruneResult = { deleted: 0, prunedBefore: this.prunedBefore() };
     // The newest line always stays: its rowid keeps commit sequences increasing (ledgerTail).
     // Small transactions: the gateway's writer waits on each a few milliseconds at most.
-    const del = this.db.prepare('DELETE FROM ledger WHERE rowid IN (SELECT rowid FROM ledger WHERE ts < ? AND rowid < (SELECT MAX(rowid) FROM ledger) LIMIT 2000)');
+    const del = this.db.prepare(
+      'DELETE FROM ledger WHERE rowid IN (SELECT rowid FROM ledger WHERE ts < ? AND rowid < (SELECT MAX(rowid) FROM ledger) LIMIT 2000)',
+    );
     for (;;) {
       const n = this.db.transaction(() => del.run(cut).changes).immediate();
       if (!n) break;
@@ -245,25 +310,37 @@ export class SqliteStore implements Store {
   }
 
   listBudgets(): BudgetRecord[] {
-    return (this.db.prepare('SELECT * FROM budgets ORDER BY scope, scope_value, period').all() as Row[]).map((r) => ({ ...r, alert_at: JSON.parse(String(r.alert_at)) as number[] }) as BudgetRecord);
+    return (this.db.prepare('SELECT * FROM budgets ORDER BY scope, scope_value, period').all() as Row[]).map(
+      (r) => ({ ...r, alert_at: JSON.parse(String(r.alert_at)) as number[] }) as BudgetRecord,
+    );
   }
 
   upsertBudget(b: BudgetRecord): void {
-    this.db.transaction(() => {
-      this.bump('budgets_version');
-      this.db.prepare("DELETE FROM budgets WHERE scope = ? AND COALESCE(scope_value, '') = COALESCE(?, '') AND period = ?").run(b.scope, b.scope_value, b.period);
-      this.db.prepare(`INSERT INTO budgets (id, scope, scope_value, period, limit_nanousd, mode, alert_at, created_at, updated_at)
-        VALUES (@id, @scope, @scope_value, @period, @limit_nanousd, @mode, @alert_at, @created_at, @updated_at)`).run({ ...b, alert_at: JSON.stringify(b.alert_at) });
-    }).immediate();
+    this.db
+      .transaction(() => {
+        this.bump('budgets_version');
+        this.db
+          .prepare("DELETE FROM budgets WHERE scope = ? AND COALESCE(scope_value, '') = COALESCE(?, '') AND period = ?")
+          .run(b.scope, b.scope_value, b.period);
+        this.db
+          .prepare(
+            `INSERT INTO budgets (id, scope, scope_value, period, limit_nanousd, mode, alert_at, created_at, updated_at)
+        VALUES (@id, @scope, @scope_value, @period, @limit_nanousd, @mode, @alert_at, @created_at, @updated_at)`,
+          )
+          .run({ ...b, alert_at: JSON.stringify(b.alert_at) });
+      })
+      .immediate();
   }
 
   removeBudget(scope: BudgetScope, value: string | null, period?: BudgetPeriod): number {
     const sql = "DELETE FROM budgets WHERE scope = ? AND COALESCE(scope_value, '') = COALESCE(?, '')" + (period ? ' AND period = ?' : '');
-    return this.db.transaction(() => {
-      const n = this.db.prepare(sql).run(...(period ? [scope, value, period] : [scope, value])).changes;
-      if (n) this.bump('budgets_version');
-      return n;
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        const n = this.db.prepare(sql).run(...(period ? [scope, value, period] : [scope, value])).changes;
+        if (n) this.bump('budgets_version');
+        return n;
+      })
+      .immediate();
   }
 
   spend(scope: BudgetScope, value: string | null, since: number, until: number): number {
@@ -281,15 +358,23 @@ export class SqliteStore implements Store {
   }
 
   markAlertSent(budgetId: string, periodStart: number, threshold: number, at: number): boolean {
-    return this.db.prepare('INSERT OR IGNORE INTO alerts_sent (budget_id, period_start, threshold, sent_at) VALUES (?, ?, ?, ?)').run(budgetId, periodStart, threshold, at).changes > 0;
+    return (
+      this.db
+        .prepare('INSERT OR IGNORE INTO alerts_sent (budget_id, period_start, threshold, sent_at) VALUES (?, ?, ?, ?)')
+        .run(budgetId, periodStart, threshold, at).changes > 0
+    );
   }
 
   appendAudit(e: AuditEntry): void {
-    this.db.prepare('INSERT INTO audit (ts, actor, action, target, details) VALUES (?, ?, ?, ?, ?)').run(e.ts, e.actor, e.action, e.target, e.details ? JSON.stringify(e.details) : null);
+    this.db
+      .prepare('INSERT INTO audit (ts, actor, action, target, details) VALUES (?, ?, ?, ?, ?)')
+      .run(e.ts, e.actor, e.action, e.target, e.details ? JSON.stringify(e.details) : null);
   }
 
   listAudit(limit: number): AuditEntry[] {
-    return (this.db.prepare('SELECT * FROM audit ORDER BY id DESC LIMIT ?').all(limit) as Row[]).map((r) => ({ ...r, details: r.details ? JSON.parse(String(r.details)) : null }) as AuditEntry);
+    return (this.db.prepare('SELECT * FROM audit ORDER BY id DESC LIMIT ?').all(limit) as Row[]).map(
+      (r) => ({ ...r, details: r.details ? JSON.parse(String(r.details)) : null }) as AuditEntry,
+    );
   }
 
   report(by: ReportDimension[], q: LedgerQuery): ReportRow[] {
@@ -322,9 +407,17 @@ export class SqliteStore implements Store {
 
   ledgerDaily(since: number, until: number): DailyUsage[] {
     return this.report(['user', 'team', 'model', 'day'], { since, until, endpoint: 'messages' }).map((r) => ({
-      user: r.user as string | null, team: r.team as string | null, model: r.model as string | null, day: String(r.day),
+      user: r.user as string | null,
+      team: r.team as string | null,
+      model: r.model as string | null,
+      day: String(r.day),
       cost: Number(r.cost_nanousd),
-      tokens: Number(r.input_tokens) + Number(r.output_tokens) + Number(r.cache_read_input_tokens) + Number(r.cache_creation_5m_input_tokens) + Number(r.cache_creation_1h_input_tokens),
+      tokens:
+        Number(r.input_tokens) +
+        Number(r.output_tokens) +
+        Number(r.cache_read_input_tokens) +
+        Number(r.cache_creation_5m_input_tokens) +
+        Number(r.cache_creation_1h_input_tokens),
     }));
   }
 

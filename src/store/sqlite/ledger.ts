@@ -5,12 +5,44 @@ import { DAY_MS, HOUR_MS, plan, type Segment } from '../segments.js';
 import type { LedgerLine, LedgerQuery, ReportDimension, SpendGroup } from '../types.js';
 
 export const LEDGER_COLUMNS = [
-  'id', 'ts', 'key_id', 'user', 'team', 'project', 'session_id', 'endpoint', 'model_requested', 'model_served',
-  'upstream', 'route', 'region', 'http_status', 'error_type', 'error_code', 'stop_reason', 'streamed',
-  'input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_5m_input_tokens',
-  'cache_creation_1h_input_tokens', 'web_search_requests', 'web_fetch_requests', 'cost_nanousd', 'priced',
-  'ttfb_ms', 'duration_ms', 'client_aborted', 'upstream_request_id', 'message_id', 'upstream_model', 'endpoint_type', 'attempts',
-  'speed', 'inference_geo', 'price_tier',
+  'id',
+  'ts',
+  'key_id',
+  'user',
+  'team',
+  'project',
+  'session_id',
+  'endpoint',
+  'model_requested',
+  'model_served',
+  'upstream',
+  'route',
+  'region',
+  'http_status',
+  'error_type',
+  'error_code',
+  'stop_reason',
+  'streamed',
+  'input_tokens',
+  'output_tokens',
+  'cache_read_input_tokens',
+  'cache_creation_5m_input_tokens',
+  'cache_creation_1h_input_tokens',
+  'web_search_requests',
+  'web_fetch_requests',
+  'cost_nanousd',
+  'priced',
+  'ttfb_ms',
+  'duration_ms',
+  'client_aborted',
+  'upstream_request_id',
+  'message_id',
+  'upstream_model',
+  'endpoint_type',
+  'attempts',
+  'speed',
+  'inference_geo',
+  'price_tier',
 ] as const;
 
 const BOOL_COLUMNS = new Set<string>(['streamed', 'priced', 'client_aborted']);
@@ -49,9 +81,15 @@ const MEASURES: [string, string][] = [
 ];
 /** A ledger column (or expression) per rollup dimension; NULL is kept as ''. */
 const LINE_DIM: Record<(typeof DIMS)[number], string> = {
-  key_id: "COALESCE(key_id, '')", user: "COALESCE(user, '')", team: "COALESCE(team, '')", project: "COALESCE(project, '')",
-  model: "COALESCE(model_served, model_requested, '')", route: "COALESCE(route, '')", upstream: "COALESCE(upstream, '')",
-  region: "COALESCE(region, '')", endpoint: 'endpoint',
+  key_id: "COALESCE(key_id, '')",
+  user: "COALESCE(user, '')",
+  team: "COALESCE(team, '')",
+  project: "COALESCE(project, '')",
+  model: "COALESCE(model_served, model_requested, '')",
+  route: "COALESCE(route, '')",
+  upstream: "COALESCE(upstream, '')",
+  region: "COALESCE(region, '')",
+  endpoint: 'endpoint',
 };
 
 function upsertSql(table: 'rollup_hour' | 'rollup_day', bucket: string): string {
@@ -80,7 +118,10 @@ export class Rollups {
       this.day.run(Math.floor(l.ts / DAY_MS) * DAY_MS, ...v);
       return;
     }
-    for (const [unit, stmt] of [[HOUR_MS, this.hour], [DAY_MS, this.day]] as const) {
+    for (const [unit, stmt] of [
+      [HOUR_MS, this.hour],
+      [DAY_MS, this.day],
+    ] as const) {
       const groups = new Map<string, (string | number)[]>();
       for (const l of lines) {
         const v = [Math.floor(l.ts / unit) * unit, ...values(l)];
@@ -99,9 +140,16 @@ export class Rollups {
     const dims = DIMS.map((d) => LINE_DIM[d]).join(', ');
     this.db.prepare('DELETE FROM rollup_hour WHERE hour >= ?').run(from);
     this.db.prepare('DELETE FROM rollup_day WHERE day >= ?').run(from);
-    for (const [table, bucket, unit] of [['rollup_hour', 'hour', HOUR_MS], ['rollup_day', 'day', DAY_MS]] as const) {
-      this.db.prepare(`INSERT INTO ${table} (${bucket}, ${DIMS.join(', ')}, ${MEASURES.map(([m]) => m).join(', ')})
-        SELECT (ts / ${unit}) * ${unit}, ${dims}, ${measures} FROM ledger WHERE ts >= ? GROUP BY 1, ${DIMS.map((_, i) => i + 2).join(', ')}`).run(from);
+    for (const [table, bucket, unit] of [
+      ['rollup_hour', 'hour', HOUR_MS],
+      ['rollup_day', 'day', DAY_MS],
+    ] as const) {
+      this.db
+        .prepare(
+          `INSERT INTO ${table} (${bucket}, ${DIMS.join(', ')}, ${MEASURES.map(([m]) => m).join(', ')})
+        SELECT (ts / ${unit}) * ${unit}, ${dims}, ${measures} FROM ledger WHERE ts >= ? GROUP BY 1, ${DIMS.map((_, i) => i + 2).join(', ')}`,
+        )
+        .run(from);
     }
     return Number(this.db.prepare('SELECT COUNT(*) FROM ledger WHERE ts >= ?').pluck().get(from));
   }
@@ -109,15 +157,39 @@ export class Rollups {
 
 function values(l: LedgerLine): (string | number)[] {
   return [
-    l.key_id ?? '', l.user ?? '', l.team ?? '', l.project ?? '', l.model_served ?? l.model_requested ?? '', l.route ?? '', l.upstream ?? '', l.region ?? '', l.endpoint,
-    1, l.http_status >= 400 ? 1 : 0, l.priced ? 0 : 1, l.input_tokens, l.output_tokens, l.cache_read_input_tokens,
-    l.cache_creation_5m_input_tokens, l.cache_creation_1h_input_tokens, l.web_search_requests, l.web_fetch_requests, l.cost_nanousd,
+    l.key_id ?? '',
+    l.user ?? '',
+    l.team ?? '',
+    l.project ?? '',
+    l.model_served ?? l.model_requested ?? '',
+    l.route ?? '',
+    l.upstream ?? '',
+    l.region ?? '',
+    l.endpoint,
+    1,
+    l.http_status >= 400 ? 1 : 0,
+    l.priced ? 0 : 1,
+    l.input_tokens,
+    l.output_tokens,
+    l.cache_read_input_tokens,
+    l.cache_creation_5m_input_tokens,
+    l.cache_creation_1h_input_tokens,
+    l.web_search_requests,
+    l.web_fetch_requests,
+    l.cost_nanousd,
   ];
 }
 
 /** Report dimensions as columns of the union below (t is the bucket or line time). */
 const REPORT_EXPR: Record<ReportDimension, string> = {
-  user: 'user', team: 'team', project: 'project', key: 'key_id', upstream: 'upstream', route: 'route', region: 'region', model: 'model',
+  user: 'user',
+  team: 'team',
+  project: 'project',
+  key: 'key_id',
+  upstream: 'upstream',
+  route: 'route',
+  region: 'region',
+  model: 'model',
   session: 'session_id',
   day: "strftime('%Y-%m-%d', t / 1000, 'unixepoch')",
   // Weeks start on Monday: the date of that Monday names the week.
@@ -130,8 +202,17 @@ const TOTALS = `SUM(requests) AS requests, SUM(input_tokens) AS input_tokens, SU
   SUM(cache_creation_1h_input_tokens) AS cache_creation_1h_input_tokens, SUM(web_search_requests) AS web_search_requests,
   SUM(cost_nanousd) AS cost_nanousd, SUM(unpriced) AS unpriced_requests`;
 
-const UNION_MEASURES = ['requests', 'unpriced', 'input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_5m_input_tokens',
-  'cache_creation_1h_input_tokens', 'web_search_requests', 'cost_nanousd'];
+const UNION_MEASURES = [
+  'requests',
+  'unpriced',
+  'input_tokens',
+  'output_tokens',
+  'cache_read_input_tokens',
+  'cache_creation_5m_input_tokens',
+  'cache_creation_1h_input_tokens',
+  'web_search_requests',
+  'cost_nanousd',
+];
 
 /** One SELECT per segment with the same columns, for UNION ALL. */
 function segmentSelect(s: Segment, q: LedgerQuery, needSession: boolean, params: unknown[]): string {
@@ -143,7 +224,11 @@ function segmentSelect(s: Segment, q: LedgerQuery, needSession: boolean, params:
   };
   if (s.source === 'ledger') {
     params.push(s.from, s.to);
-    filter('user', q.user); filter('team', q.team); filter('project', q.project); filter('key_id', q.keyId); filter('endpoint', q.endpoint);
+    filter('user', q.user);
+    filter('team', q.team);
+    filter('project', q.project);
+    filter('key_id', q.keyId);
+    filter('endpoint', q.endpoint);
     return `SELECT ts AS t, key_id, user, team, project, COALESCE(model_served, model_requested) AS model, route, upstream, region,
         ${needSession ? 'session_id' : 'NULL AS session_id'}, 1 AS requests, 1 - priced AS unpriced, input_tokens, output_tokens,
         cache_read_input_tokens, cache_creation_5m_input_tokens, cache_creation_1h_input_tokens, web_search_requests, cost_nanousd
@@ -152,7 +237,11 @@ function segmentSelect(s: Segment, q: LedgerQuery, needSession: boolean, params:
   const table = s.source === 'day' ? 'rollup_day' : 'rollup_hour';
   const bucket = s.source;
   params.push(s.from, s.to);
-  filter('user', q.user); filter('team', q.team); filter('project', q.project); filter('key_id', q.keyId); filter('endpoint', q.endpoint);
+  filter('user', q.user);
+  filter('team', q.team);
+  filter('project', q.project);
+  filter('key_id', q.keyId);
+  filter('endpoint', q.endpoint);
   const n = (c: string) => `NULLIF(${c}, '') AS ${c}`;
   return `SELECT ${bucket} AS t, ${n('key_id')}, ${n('user')}, ${n('team')}, ${n('project')}, ${n('model')}, ${n('route')}, ${n('upstream')}, ${n('region')},
       NULL AS session_id, ${UNION_MEASURES.join(', ')}
@@ -188,8 +277,12 @@ export function spendGroups(db: Database.Database, since: number, until: number)
       FROM ${t} WHERE ${s.source} >= ? AND ${s.source} < ?`;
   });
   if (!parts.length) return [];
-  return db.prepare(`SELECT key_id, user, team, project, SUM(cost_nanousd) AS cost_nanousd FROM (${parts.join(' UNION ALL ')})
-    GROUP BY 1, 2, 3, 4`).all(...params) as SpendGroup[];
+  return db
+    .prepare(
+      `SELECT key_id, user, team, project, SUM(cost_nanousd) AS cost_nanousd FROM (${parts.join(' UNION ALL ')})
+    GROUP BY 1, 2, 3, 4`,
+    )
+    .all(...params) as SpendGroup[];
 }
 
 /** Settled spend in [since, until) for one scope (null column: the organisation). */
@@ -197,11 +290,16 @@ export function spendOf(db: Database.Database, col: 'key_id' | 'user' | 'team' |
   const params: unknown[] = [];
   const parts = plan(since, until).map((s) => {
     params.push(s.from, s.to);
-    if (col) params.push(s.source === 'ledger' ? value : value ?? '');
+    if (col) params.push(s.source === 'ledger' ? value : (value ?? ''));
     if (s.source === 'ledger') return `SELECT COALESCE(SUM(cost_nanousd), 0) AS c FROM ledger WHERE ts >= ? AND ts < ?${col ? ` AND ${col} = ?` : ''}`;
     const t = s.source === 'day' ? 'rollup_day' : 'rollup_hour';
     return `SELECT COALESCE(SUM(cost_nanousd), 0) AS c FROM ${t} WHERE ${s.source} >= ? AND ${s.source} < ?${col ? ` AND ${col} = ?` : ''}`;
   });
   if (!parts.length) return 0;
-  return Number(db.prepare(`SELECT SUM(c) FROM (${parts.join(' UNION ALL ')})`).pluck().get(...params) ?? 0);
+  return Number(
+    db
+      .prepare(`SELECT SUM(c) FROM (${parts.join(' UNION ALL ')})`)
+      .pluck()
+      .get(...params) ?? 0,
+  );
 }
