@@ -128,7 +128,7 @@ async function main(): Promise<void> {
   const only = process.argv.flatMap((a, i) => (a === '--case' ? [process.argv[i + 1] ?? ''] : []));
   for (const size of [50_000, 500_000]) {
     const body = claudeBody(size);
-    for (const conc of [1, 64]) {
+    for (const conc of [1, 16, 64]) {
       if (only.length && !only.includes(`${size}:${conc}`)) continue;
       const perRound = quick ? (conc === 1 ? 40 : 320) : conc === 1 ? 100 : 1280;
       const rounds = quick ? 3 : 6;
