@@ -10,6 +10,7 @@ import { claudeBody } from '../test/helpers/gateway.js';
 import { benchPolicy } from './policy.js';
 import { benchIngest } from './ingest.js';
 import { benchReports } from './reports.js';
+import { benchTranscripts } from './transcripts.js';
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 
@@ -81,6 +82,11 @@ async function main(): Promise<void> {
   );
   if (process.argv.includes('--policy-only')) return;
   const onlyCases = process.argv.flatMap((a, i) => (a === '--case' ? [process.argv[i + 1] ?? ''] : []));
+  if (onlyCases.includes('transcripts')) {
+    const arg = process.argv.indexOf('--transcripts-mb');
+    await benchTranscripts(arg > 0 ? Number(process.argv[arg + 1]) : 1024);
+    return;
+  }
   if (onlyCases.includes('ingest')) {
     const mbArg = process.argv.indexOf('--ingest-mb');
     const mb = mbArg > 0 ? Number(process.argv[mbArg + 1]) : 1024;

@@ -190,6 +190,18 @@ export class Importer {
         let ln = 0;
         for await (const text of lines(openRecords(file, progress))) {
           ln++;
+          // Most transcript lines are prompts, tool results and attachments: only a line with a
+          // "usage" key can be a response, so no other well-formed line is parsed. (A key in the
+          // text is written "usage"; inside a string it would be escaped, \"usage\".)
+          if (kind === 'claude-transcripts' && !text.includes('"usage"')) {
+            const t = text.trim();
+            if (!t) continue;
+            // A line cut short (typically the last of a file still being written) is still caught.
+            if (t[0] !== '{' || t[t.length - 1] !== '}') bad(file, ln, 'not JSON');
+            else r.skipped++;
+            tick();
+            continue;
+          }
           if (!text.trim()) continue;
           let j: unknown;
           try {
