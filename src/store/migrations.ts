@@ -197,7 +197,7 @@ export const migrations: string[] = [
   `,
   // 9: aggregates come from the rollups now, so the per-team, per-project, per-key and
   // per-session indexes only slowed every insert (about 25 µs a line); listings filtered by them
-  // read the time index. ledger_user_ts stays (insights read lines by user).
+  // read the time index. ledger_user_ts stays: one engineer's lines is the listing asked most.
   `
   DROP INDEX IF EXISTS ledger_team_ts;
   DROP INDEX IF EXISTS ledger_project_ts;

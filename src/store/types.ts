@@ -298,11 +298,11 @@ export interface Store {
   /** Writes lines (idempotent on id), their rollups, and key last-used times in one durable
    * transaction. */
   writeBatch(lines: LedgerLine[], keysUsed: Map<string, number>): void;
-  /** Lines oldest first (newest first with latest; by user, then time, with order: 'user'),
+  /** Lines oldest first (newest first with latest),
    * read as they are consumed. */
-  iterateLedger(q: LedgerQuery & { order?: 'time' | 'user' }): IterableIterator<LedgerLine>;
+  iterateLedger(q: LedgerQuery): IterableIterator<LedgerLine>;
   /** The same, with only the fields analyses need (USAGE_LINE_FIELDS). */
-  iterateUsageLines(q: LedgerQuery & { order?: 'time' | 'user' }): IterableIterator<UsageLine>;
+  iterateUsageLines(q: LedgerQuery): IterableIterator<UsageLine>;
   queryLedger(q: LedgerQuery): LedgerLine[];
   /** True when no line at all is in the ledger. */
   ledgerEmpty(): boolean;

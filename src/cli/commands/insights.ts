@@ -1,7 +1,7 @@
 // tollgate insights: the cost drivers behind the spend.
 import type { Command } from 'commander';
 import { PriceBook } from '../../metering/prices.js';
-import { insightsByUser, summarizeInsights } from '../../reports/insights.js';
+import { insightsFrom, summarizeInsights } from '../../reports/insights.js';
 import { loadCatalog } from '../../routing/catalog.js';
 import { parseTime } from '../../util/time.js';
 import { formatUsdAmount } from '../../metering/prices.js';
@@ -28,9 +28,10 @@ export function register(program: Command, globals: () => GlobalOpts): void {
       const store = openStore(loaded);
       try {
         const q = { since, until, user: o.user, team: o.team };
-        // One user's lines in memory at a time; the total comes from the rollups.
-        const found = insightsByUser(
-          store.iterateUsageLines({ ...q, order: 'user' }),
+        // Lines in time order, folded into running figures per user and session; the total comes
+        // from the rollups.
+        const found = insightsFrom(
+          store.iterateUsageLines(q),
           PriceBook.load(loadCatalog(), { file: loaded.config.prices.file, overrides: loaded.config.prices.overrides }),
         );
         const summary = summarizeInsights(found, Number(store.report([], q)[0]?.cost_nanousd ?? 0));

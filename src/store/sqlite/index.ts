@@ -238,19 +238,19 @@ export class SqliteStore implements Store {
     return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', params };
   }
 
-  private ordered(q: LedgerQuery & { order?: 'time' | 'user' }, cols: string): { sql: string; params: unknown[] } {
+  private ordered(q: LedgerQuery, cols: string): { sql: string; params: unknown[] } {
     const w = this.where(q);
     const limit = q.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(q.limit))}` : '';
-    const order = q.order === 'user' ? 'user, ts, rowid' : q.latest ? 'ts DESC, id DESC' : 'ts, id';
+    const order = q.latest ? 'ts DESC, id DESC' : 'ts, id';
     return { sql: `SELECT ${cols} FROM ledger ${w.sql} ORDER BY ${order}${limit}`, params: w.params };
   }
 
-  *iterateLedger(q: LedgerQuery & { order?: 'time' | 'user' }): IterableIterator<LedgerLine> {
+  *iterateLedger(q: LedgerQuery): IterableIterator<LedgerLine> {
     const { sql, params } = this.ordered(q, '*');
     for (const r of this.db.prepare(sql).iterate(...params)) yield toLine(r as Row);
   }
 
-  *iterateUsageLines(q: LedgerQuery & { order?: 'time' | 'user' }): IterableIterator<UsageLine> {
+  *iterateUsageLines(q: LedgerQuery): IterableIterator<UsageLine> {
     // Raw rows (arrays) and a narrow projection: a third of the cost of whole lines.
     const { sql, params } = this.ordered(q, USAGE_LINE_FIELDS.map((c) => `"${c}"`).join(', '));
     for (const r of this.db
