@@ -73,6 +73,48 @@ export interface Attempt {
   cost_nanousd?: number;
 }
 
+/** A line's fields in their one order (listings and exports print them in it). */
+export const LEDGER_FIELDS = [
+  'id',
+  'ts',
+  'key_id',
+  'user',
+  'team',
+  'project',
+  'session_id',
+  'endpoint',
+  'model_requested',
+  'model_served',
+  'upstream',
+  'route',
+  'region',
+  'http_status',
+  'error_type',
+  'error_code',
+  'stop_reason',
+  'streamed',
+  'input_tokens',
+  'output_tokens',
+  'cache_read_input_tokens',
+  'cache_creation_5m_input_tokens',
+  'cache_creation_1h_input_tokens',
+  'web_search_requests',
+  'web_fetch_requests',
+  'cost_nanousd',
+  'priced',
+  'ttfb_ms',
+  'duration_ms',
+  'client_aborted',
+  'upstream_request_id',
+  'message_id',
+  'upstream_model',
+  'endpoint_type',
+  'attempts',
+  'speed',
+  'inference_geo',
+  'price_tier',
+] as const;
+
 /** The fields analyses (insights) read of a line: cheaper to read than whole lines. */
 export const USAGE_LINE_FIELDS = [
   'id',

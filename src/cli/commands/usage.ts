@@ -1,7 +1,7 @@
 // tollgate usage [summary]
 import type { Command } from 'commander';
 import { formatUsd, nanoToUsd } from '../../metering/prices.js';
-import { SUMMARY_DIMENSIONS, type LedgerLine, type LedgerQuery, type SummaryDimension, type SummaryRow } from '../../store/types.js';
+import { LEDGER_FIELDS, SUMMARY_DIMENSIONS, type LedgerLine, type LedgerQuery, type SummaryDimension, type SummaryRow } from '../../store/types.js';
 import { externalRecords, externalReport, USAGE_SOURCES, type UsageSource } from '../../reports/sources.js';
 import { loadCatalog } from '../../routing/catalog.js';
 import { parseTime } from '../../util/time.js';
@@ -29,8 +29,13 @@ function query(o: FilterOpts): LedgerQuery {
 
 /** A ledger line as printed by `usage --json`: the ledger's field names, time as ISO, cost in USD. */
 export function lineToJson(l: LedgerLine): Record<string, unknown> {
-  const { ts, cost_nanousd, ...rest } = l;
-  return { ...rest, time: iso(ts), cost_usd: nanoToUsd(cost_nanousd), cost_nanousd };
+  // Built field by field in one order (a rest spread made a slow dictionary object per line).
+  const o: Record<string, unknown> = {};
+  for (const f of LEDGER_FIELDS) if (f !== 'ts' && f !== 'cost_nanousd') o[f] = l[f];
+  o.time = iso(l.ts);
+  o.cost_usd = nanoToUsd(l.cost_nanousd);
+  o.cost_nanousd = l.cost_nanousd;
+  return o;
 }
 
 function filters(c: Command): Command {
@@ -71,7 +76,10 @@ async function streamLines(lines: Iterable<LedgerLine>, json: boolean): Promise<
     let first = true;
     await w.write('[');
     for (const l of lines) {
-      await w.write((first ? '\n  ' : ',\n  ') + JSON.stringify(lineToJson(l), null, 2).replace(/\n/g, '\n  '));
+      // Stringified as the element of a one-element array: already indented as it will
+      // be printed (no second pass over the text to indent it).
+      const text = JSON.stringify([lineToJson(l)], null, 2);
+      await w.write((first ? '\n' : ',\n') + text.slice(2, -2));
       first = false;
     }
     await w.write(first ? ']\n' : '\n]\n');

@@ -35,7 +35,7 @@ import type {
   TelemetryPoint,
 } from '../types.js';
 import { ExternalTables } from './external.js';
-import { LEDGER_COLUMNS, reportSql, Rollups, spendGroups, spendOf, toLine, toRow } from './ledger.js';
+import { LEDGER_COLUMNS, LEDGER_SELECT, reportSql, Rollups, spendGroups, spendOf, toLineFromRaw, toRow } from './ledger.js';
 
 type Row = Record<string, unknown>;
 
@@ -246,8 +246,13 @@ export class SqliteStore implements Store {
   }
 
   *iterateLedger(q: LedgerQuery): IterableIterator<LedgerLine> {
-    const { sql, params } = this.ordered(q, '*');
-    for (const r of this.db.prepare(sql).iterate(...params)) yield toLine(r as Row);
+    // Raw rows: one object per line (the line), not two.
+    const { sql, params } = this.ordered(q, LEDGER_SELECT);
+    for (const r of this.db
+      .prepare(sql)
+      .raw()
+      .iterate(...params) as IterableIterator<unknown[]>)
+      yield toLineFromRaw(r);
   }
 
   *iterateUsageLines(q: LedgerQuery): IterableIterator<UsageLine> {

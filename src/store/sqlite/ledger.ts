@@ -2,57 +2,25 @@
 // rollups for whole hours and days and lines only for the ragged edges of a range.
 import type Database from 'better-sqlite3';
 import { DAY_MS, HOUR_MS, plan, type Segment } from '../segments.js';
-import type { LedgerLine, LedgerQuery, ReportDimension, SpendGroup } from '../types.js';
+import { LEDGER_FIELDS, type LedgerLine, type LedgerQuery, type ReportDimension, type SpendGroup } from '../types.js';
 
-export const LEDGER_COLUMNS = [
-  'id',
-  'ts',
-  'key_id',
-  'user',
-  'team',
-  'project',
-  'session_id',
-  'endpoint',
-  'model_requested',
-  'model_served',
-  'upstream',
-  'route',
-  'region',
-  'http_status',
-  'error_type',
-  'error_code',
-  'stop_reason',
-  'streamed',
-  'input_tokens',
-  'output_tokens',
-  'cache_read_input_tokens',
-  'cache_creation_5m_input_tokens',
-  'cache_creation_1h_input_tokens',
-  'web_search_requests',
-  'web_fetch_requests',
-  'cost_nanousd',
-  'priced',
-  'ttfb_ms',
-  'duration_ms',
-  'client_aborted',
-  'upstream_request_id',
-  'message_id',
-  'upstream_model',
-  'endpoint_type',
-  'attempts',
-  'speed',
-  'inference_geo',
-  'price_tier',
-] as const;
+/** Ledger columns are named as the line's fields. */
+export const LEDGER_COLUMNS = LEDGER_FIELDS;
 
 const BOOL_COLUMNS = new Set<string>(['streamed', 'priced', 'client_aborted']);
 
 type Row = Record<string, unknown>;
 
-export function toLine(r: Row): LedgerLine {
+/** The SELECT list toLineFromRaw reads. */
+export const LEDGER_SELECT = LEDGER_COLUMNS.map((c) => `"${c}"`).join(', ');
+const IS_BOOL = LEDGER_COLUMNS.map((c) => BOOL_COLUMNS.has(c));
+const ATTEMPTS = LEDGER_COLUMNS.indexOf('attempts');
+
+/** A line from a raw row (values in LEDGER_COLUMNS order): no row object in between. */
+export function toLineFromRaw(r: unknown[]): LedgerLine {
   const out: Row = {};
-  for (const c of LEDGER_COLUMNS) out[c] = BOOL_COLUMNS.has(c) ? r[c] === 1 : r[c];
-  out.attempts = typeof r.attempts === 'string' ? JSON.parse(r.attempts) : [];
+  for (let i = 0; i < LEDGER_COLUMNS.length; i++)
+    out[LEDGER_COLUMNS[i] as string] = IS_BOOL[i] ? r[i] === 1 : i === ATTEMPTS ? (typeof r[i] === 'string' ? JSON.parse(r[i] as string) : []) : r[i];
   return out as unknown as LedgerLine;
 }
 
