@@ -55,6 +55,8 @@ export async function handleAdmin(ctx: GatewayContext, req: IncomingMessage, res
     const revoke = /^\/admin\/keys\/([^/]+)\/revoke$/.exec(path);
     if (revoke && method === 'POST') {
       const r = ops.revokeKey(decodeURIComponent(revoke[1] as string));
+      // Refused by this gateway from the next request on (others pick it up at their next poll).
+      ctx.keys.reload();
       return sendJson(res, 200, { ...keyView(r.record), already_revoked: r.already });
     }
     if (path === '/admin/budgets' && method === 'GET') {

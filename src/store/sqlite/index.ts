@@ -39,6 +39,13 @@ import { LEDGER_COLUMNS, LEDGER_SELECT, reportSql, Rollups, spendGroups, spendOf
 
 type Row = Record<string, unknown>;
 
+function byCodeUnit(a: string | null, b: string | null): number {
+  if (a === b) return 0;
+  if (a === null) return -1;
+  if (b === null) return 1;
+  return a < b ? -1 : 1;
+}
+
 /** The WAL is checkpointed back to this size at most (a RESTART checkpoint once it is
  * larger) and truncated to it after a reset, so it stays bounded under sustained load. */
 export const WAL_LIMIT_BYTES = 64 * 1024 * 1024;
@@ -280,7 +287,9 @@ export class SqliteStore implements Store {
     return this.report([by], q)
       .map((r) => ({ ...r, group: r[by] ?? null }) as unknown as SummaryRow & Record<string, unknown>)
       .map(({ [by]: _dim, ...rest }) => rest as unknown as SummaryRow)
-      .sort((a, b) => b.cost_nanousd - a.cost_nanousd || String(a.group ?? '').localeCompare(String(b.group ?? '')));
+      // As SQL ordered them before rollups: cost descending, then the group (no group first,
+      // then by code unit, SQLite's binary collation).
+      .sort((a, b) => b.cost_nanousd - a.cost_nanousd || byCodeUnit(a.group, b.group));
   }
 
   ledgerHead(): number {
