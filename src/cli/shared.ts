@@ -1,7 +1,7 @@
 // What every CLI command needs: the config, the store, and output helpers.
 import { UserError } from '../util/errors.js';
-import { loadConfig, resolveFrom, type LoadedConfig } from '../config/load.js';
-import { SqliteStore } from '../store/sqlite/index.js';
+import { loadConfig, type LoadedConfig } from '../config/load.js';
+import { openStore as open } from '../store/open.js';
 import type { Store } from '../store/types.js';
 
 export interface GlobalOpts {
@@ -15,7 +15,7 @@ export function openConfig(opts: GlobalOpts): LoadedConfig {
 }
 
 export function openStore(loaded: LoadedConfig): Store {
-  return new SqliteStore(resolveFrom(loaded, loaded.config.store.sqlite), { sync: loaded.config.store.sync });
+  return open(loaded, 'cli');
 }
 
 /** Runs fn with the configured store open, and closes it whatever happens. */

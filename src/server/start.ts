@@ -2,7 +2,7 @@
 import { resolveFrom, type LoadedConfig } from '../config/load.js';
 import { PriceBook } from '../metering/prices.js';
 import { loadCatalog } from '../routing/catalog.js';
-import { SqliteStore } from '../store/sqlite/index.js';
+import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import type { Logger } from '../util/log.js';
 import { Gateway } from './app.js';
@@ -16,7 +16,7 @@ export interface StartOptions {
 
 export function createGateway(loaded: LoadedConfig, opts: StartOptions): Gateway {
   const { config } = loaded;
-  const store = opts.store ?? new SqliteStore(resolveFrom(loaded, config.store.sqlite), { sync: config.store.sync, backgroundCheckpoint: true });
+  const store = opts.store ?? openStore(loaded, 'gateway');
   const catalog = loadCatalog();
   const prices = PriceBook.load(
     catalog,
