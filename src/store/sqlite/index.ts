@@ -284,12 +284,14 @@ export class SqliteStore implements Store {
   }
 
   summarize(by: SummaryDimension, q: LedgerQuery): SummaryRow[] {
-    return this.report([by], q)
-      .map((r) => ({ ...r, group: r[by] ?? null }) as unknown as SummaryRow & Record<string, unknown>)
-      .map(({ [by]: _dim, ...rest }) => rest as unknown as SummaryRow)
-      // As SQL ordered them before rollups: cost descending, then the group (no group first,
-      // then by code unit, SQLite's binary collation).
-      .sort((a, b) => b.cost_nanousd - a.cost_nanousd || byCodeUnit(a.group, b.group));
+    return (
+      this.report([by], q)
+        .map((r) => ({ ...r, group: r[by] ?? null }) as unknown as SummaryRow & Record<string, unknown>)
+        .map(({ [by]: _dim, ...rest }) => rest as unknown as SummaryRow)
+        // As SQL ordered them before rollups: cost descending, then the group (no group first,
+        // then by code unit, SQLite's binary collation).
+        .sort((a, b) => b.cost_nanousd - a.cost_nanousd || byCodeUnit(a.group, b.group))
+    );
   }
 
   ledgerHead(): number {
