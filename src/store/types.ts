@@ -325,8 +325,7 @@ export interface PruneResult {
 }
 
 export interface Store {
-  /** Bumps whenever another process changed the store (used to pick up CLI changes). */
-  changeToken(): number;
+  /** Counters that move when keys or budgets change (other processes reload what moved). */
   versions(): StoreVersions;
   /** Free bytes on the store's disk, where that means something (an embedded store). */
   freeBytes?(): number | null;

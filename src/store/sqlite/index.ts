@@ -70,7 +70,6 @@ export class SqliteStore implements Store {
   private readonly insertLine: Database.Statement;
   private readonly touchKey: Database.Statement;
   private readonly byHash: Database.Statement;
-  private readonly dataVersion: Database.Statement;
   private readonly batch: Database.Transaction<(lines: LedgerLine[], keysUsed: Map<string, number>) => void>;
   private readonly rollups: Rollups;
   private readonly external: ExternalTables;
@@ -106,7 +105,6 @@ export class SqliteStore implements Store {
     this.insertLine = this.db.prepare(`INSERT OR IGNORE INTO ledger (${LEDGER_COLUMNS.join(',')}) VALUES (${LEDGER_COLUMNS.map((c) => '@' + c).join(',')})`);
     this.touchKey = this.db.prepare('UPDATE keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?');
     this.byHash = this.db.prepare('SELECT * FROM keys WHERE hash = ?');
-    this.dataVersion = this.db.prepare('PRAGMA data_version').pluck();
     this.rollups = new Rollups(this.db);
     this.external = new ExternalTables(this.db);
     this.versionsStmt = this.db.prepare("SELECT name, value FROM meta WHERE name IN ('keys_version', 'budgets_version')");
@@ -155,10 +153,6 @@ export class SqliteStore implements Store {
 
   private prunedBefore(): number {
     return Number(this.db.prepare("SELECT value FROM meta WHERE name = 'pruned_before'").pluck().get() ?? 0);
-  }
-
-  changeToken(): number {
-    return this.dataVersion.get() as number;
   }
 
   freeBytes(): number | null {
