@@ -11,6 +11,7 @@ import { benchPolicy } from './policy.js';
 import { benchIngest } from './ingest.js';
 import { benchReports } from './reports.js';
 import { benchTranscripts } from './transcripts.js';
+import { benchTwoGateways } from './two-gateways.js';
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 
@@ -100,6 +101,11 @@ async function main(): Promise<void> {
   }
   const up = await start('./upstream.js', []);
   const upUrl = `http://127.0.0.1:${up.msg.port as number}`;
+  if (onlyCases.includes('two-gateways')) {
+    await benchTwoGateways(upUrl);
+    up.child.kill();
+    return;
+  }
   if (onlyCases.includes('reports')) {
     const arg = process.argv.indexOf('--lines');
     const sizes = arg > 0 ? (process.argv[arg + 1] ?? '').split(',').map(Number) : quick ? [100_000, 1_000_000] : [1_000_000, 10_000_000];
