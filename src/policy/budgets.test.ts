@@ -87,9 +87,9 @@ describe('budget engine', () => {
     try {
       gw.writeBatch([line('old1', 'ann', 'web', 100), line('old2', 'ben', 'web', 50)], new Map());
       const { store, reads } = counting(gw);
-      const e = new BudgetEngine(store, [def('user', 'ann', 1000), def('team', 'web', 1000)], 'UTC', () => NOW);
+      const e = new BudgetEngine(store, [def('user', 'ann', 1000), def('team', 'web', 1000), def('key', 'key_ann', 1000)], 'UTC', () => NOW);
       const spent = () => Object.fromEntries(e.snapshot().map((s) => [`${s.def.scope}:${s.def.value}`, s.spent]));
-      assert.deepEqual(spent(), { 'user:ann': 100, 'team:web': 150 });
+      assert.deepEqual(spent(), { 'user:ann': 100, 'team:web': 150, 'key:key_ann': 100 });
       const afterStart = reads();
       // Its own request: admitted, settled, then committed — the tail skips it.
       const ann = { id: 'key_ann', user: 'ann', team: 'web', project: null };
@@ -101,7 +101,7 @@ describe('budget engine', () => {
       cli.writeBatch([line('other1', 'ann', 'web', 7)], new Map());
       e.poll();
       e.poll();
-      assert.deepEqual(spent(), { 'user:ann': 137, 'team:web': 187 });
+      assert.deepEqual(spent(), { 'user:ann': 137, 'team:web': 187, 'key:key_ann': 137 });
       assert.equal(reads(), afterStart, 'no spend re-read for a commit by another process');
       // A new budget from the CLI: only it reads its spend; the others keep theirs.
       cli.upsertBudget({
@@ -117,7 +117,7 @@ describe('budget engine', () => {
       });
       e.poll();
       assert.equal(reads(), afterStart + 1);
-      assert.deepEqual(spent(), { 'user:ann': 137, 'team:web': 187, 'user:ben': 50 });
+      assert.deepEqual(spent(), { 'user:ann': 137, 'team:web': 187, 'key:key_ann': 137, 'user:ben': 50 });
       // A limit changed elsewhere applies at the next poll, spend kept.
       cli.upsertBudget({
         id: budgetId('user', 'ben', 'month'),

@@ -178,13 +178,12 @@ export class BudgetEngine {
   }
 
   /** The budgets covering a request: its key, user, team, project and the organisation. */
-  private covering(who: { key_id?: string | null; id?: string; user: string | null; team: string | null; project: string | null }): State[] {
+  private covering(keyId: string | null, who: { user: string | null; team: string | null; project: string | null }): State[] {
     const out: State[] = [];
     const add = (k: string) => {
       const list = this.index.get(k);
       if (list) for (const s of list) out.push(s);
     };
-    const keyId = who.id ?? who.key_id ?? null;
     if (keyId !== null) add(slot('key', keyId));
     if (who.user !== null) add(slot('user', who.user));
     if (who.team !== null) add(slot('team', who.team));
@@ -206,7 +205,7 @@ export class BudgetEngine {
       for (const l of lines) {
         this.cursor = l.seq;
         if (this.own.delete(l.id) || l.cost_nanousd === 0) continue;
-        for (const s of this.covering(l)) {
+        for (const s of this.covering(l.key_id, l)) {
           if (l.seq <= s.asOf) continue;
           this.roll(s, t);
           if (l.ts >= s.start && l.ts < s.end) this.book(s, l.cost_nanousd);
@@ -235,7 +234,7 @@ export class BudgetEngine {
     lineId?: string,
   ): { ok: true; reservation: Reservation; warning: { utilization: number; resetsAt: number } | null } | { ok: false; refusal: Refusal } {
     const t = this.now();
-    const mine = this.covering(key);
+    const mine = this.covering(key.id, key);
     let warning: { utilization: number; resetsAt: number } | null = null;
     for (const s of mine) {
       this.roll(s, t);
@@ -259,7 +258,7 @@ export class BudgetEngine {
   utilization(key: Who): number {
     const t = this.now();
     let u = 0;
-    for (const s of this.covering(key)) {
+    for (const s of this.covering(key.id, key)) {
       this.roll(s, t);
       u = Math.max(u, s.spent / s.def.limit);
     }
