@@ -35,7 +35,7 @@ import type {
   TelemetryPoint,
 } from '../types.js';
 import { ExternalTables } from './external.js';
-import { LEDGER_COLUMNS, LEDGER_SELECT, reportSql, Rollups, spendGroups, spendOf, toLineFromRaw, toRow } from './ledger.js';
+import { LEDGER_COLUMNS, LEDGER_SELECT, reportSql, Rollups, spendGroups, spendOf, toLineFromRaw, toValues } from './ledger.js';
 
 type Row = Record<string, unknown>;
 
@@ -102,7 +102,7 @@ export class SqliteStore implements Store {
         this.checkpointer = null;
       });
     }
-    this.insertLine = this.db.prepare(`INSERT OR IGNORE INTO ledger (${LEDGER_COLUMNS.join(',')}) VALUES (${LEDGER_COLUMNS.map((c) => '@' + c).join(',')})`);
+    this.insertLine = this.db.prepare(`INSERT OR IGNORE INTO ledger (${LEDGER_COLUMNS.join(',')}) VALUES (${LEDGER_COLUMNS.map(() => '?').join(',')})`);
     this.touchKey = this.db.prepare('UPDATE keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?');
     this.byHash = this.db.prepare('SELECT * FROM keys WHERE hash = ?');
     this.rollups = new Rollups(this.db);
@@ -113,7 +113,7 @@ export class SqliteStore implements Store {
       let inserted: LedgerLine[] | null = null;
       for (let i = 0; i < lines.length; i++) {
         const l = lines[i] as LedgerLine;
-        if (this.insertLine.run(toRow(l)).changes === 0) {
+        if (this.insertLine.run(toValues(l)).changes === 0) {
           inserted ??= lines.slice(0, i);
           continue;
         }

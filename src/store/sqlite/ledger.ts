@@ -8,13 +8,14 @@ import { LEDGER_FIELDS, type LedgerLine, type LedgerQuery, type ReportDimension,
 export const LEDGER_COLUMNS = LEDGER_FIELDS;
 
 const BOOL_COLUMNS = new Set<string>(['streamed', 'priced', 'client_aborted']);
+/** Per column: stored as 0/1; and where the attempts (JSON text) are. */
+const IS_BOOL = LEDGER_COLUMNS.map((c) => BOOL_COLUMNS.has(c));
+const ATTEMPTS = LEDGER_COLUMNS.indexOf('attempts');
 
 type Row = Record<string, unknown>;
 
 /** The SELECT list toLineFromRaw reads. */
 export const LEDGER_SELECT = LEDGER_COLUMNS.map((c) => `"${c}"`).join(', ');
-const IS_BOOL = LEDGER_COLUMNS.map((c) => BOOL_COLUMNS.has(c));
-const ATTEMPTS = LEDGER_COLUMNS.indexOf('attempts');
 
 /** A line from a raw row (values in LEDGER_COLUMNS order): no row object in between. */
 export function toLineFromRaw(r: unknown[]): LedgerLine {
@@ -24,11 +25,15 @@ export function toLineFromRaw(r: unknown[]): LedgerLine {
   return out as unknown as LedgerLine;
 }
 
-export function toRow(l: LedgerLine): Row {
-  const row: Row = { speed: null, inference_geo: null, price_tier: null, ...l };
-  for (const c of BOOL_COLUMNS) row[c] = l[c as keyof LedgerLine] ? 1 : 0;
-  row.attempts = JSON.stringify(l.attempts);
-  return row;
+/** A line's values in LEDGER_COLUMNS order, for positional binding (cheaper than binding a
+ * row object by name on every insert). */
+export function toValues(l: LedgerLine): unknown[] {
+  const v: unknown[] = new Array(LEDGER_COLUMNS.length);
+  for (let i = 0; i < LEDGER_COLUMNS.length; i++) {
+    const x = l[LEDGER_COLUMNS[i] as keyof LedgerLine];
+    v[i] = IS_BOOL[i] ? (x ? 1 : 0) : i === ATTEMPTS ? JSON.stringify(x) : (x ?? null);
+  }
+  return v;
 }
 
 /** Rollup dimensions, in primary-key order after the time bucket. */
