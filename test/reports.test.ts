@@ -465,3 +465,37 @@ describe('fleet-sized ledgers: seed, stream, prune', () => {
     }
   });
 });
+
+describe('retention', () => {
+  it('store.retention_days: the gateway deletes old lines a step at a time and the totals stay', async () => {
+    const { startGateway } = await import('./helpers/gateway.js');
+    const d = mkdtempSync(join(tmpdir(), 'tollgate-retention-'));
+    const now = Date.UTC(2026, 10, 20, 12);
+    const s = new SqliteStore(join(d, 'tollgate.db'));
+    const lines: LedgerLine[] = [];
+    // 2,500 lines 40–45 days old (three steps of the gateway's prune), 10 from yesterday.
+    for (let i = 0; i < 2500; i++) lines.push(line({ id: `old${i}`, ts: now - 45 * 86400e3 + i * 60_000, user: 'ann', team: 'web', cost_nanousd: 1000 + i }));
+    for (let i = 0; i < 10; i++) lines.push(line({ id: `new${i}`, ts: now - 86400e3 + i * 60_000, user: 'ann', team: 'web', cost_nanousd: 7 }));
+    s.writeBatch(lines, new Map());
+    const before = s.report(['day'], {});
+    s.close();
+    const g = await startGateway('upstreams:\n  - { name: anthropic, type: anthropic, base_url: "http://127.0.0.1:9", api_key: k }\n', {
+      dir: d,
+      storeExtra: 'retention_days: 30',
+      wallNow: () => now,
+    });
+    try {
+      const deadline = Date.now() + 20_000;
+      while (g.gw.retentionDeleted < 2500 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(g.gw.retentionDeleted, 2500);
+      assert.deepEqual(
+        g.gw.ctx.store.queryLedger({}).map((l) => l.id),
+        lines.slice(2500).map((l) => l.id),
+        'only the recent lines are left',
+      );
+      assert.deepEqual(g.gw.ctx.store.report(['day'], {}), before, 'totals per day are unchanged');
+    } finally {
+      await g.stop();
+    }
+  });
+});

@@ -138,6 +138,9 @@ export const configSchema = z.strictObject({
       /** Below this much free space on the store's disk the gateway treats the store as failing
        * before a write fails (so no request is sent upstream that could not be recorded). */
       min_free_mb: z.number().min(0).default(64),
+      /** Ledger lines older than this many days are deleted by the gateway (a little at a time,
+       * checked hourly); the rollups keep their totals. Unset: lines are kept. */
+      retention_days: z.number().int().min(1).optional(),
     })
     .prefault({}),
   upstreams: z.array(upstreamSchema).min(1),

@@ -180,6 +180,7 @@ export class Gateway {
         lastDiskCheck = performance.now();
         this.checkDisk();
       }
+      this.retention();
       this.polls++;
     }, opts.pollMs ?? 250);
     this.poller.unref();
@@ -267,6 +268,35 @@ export class Gateway {
     }
     this.conns.set(s, { busy: 0 });
     s.on('close', () => this.conns.delete(s));
+  }
+
+  private lastRetention = -Infinity;
+  private pruning = false;
+  /** Lines deleted by store.retention_days since start (for logs and tests). */
+  retentionDeleted = 0;
+
+  /** store.retention_days: hourly, delete lines older than that, 1,000 at a time with a pause
+   * between steps, so the writer (and so the event loop) is never held for long. */
+  private retention(): void {
+    const days = this.ctx.config.store.retention_days;
+    if (days === undefined || this.pruning || this.closing || performance.now() - this.lastRetention < 3_600_000) return;
+    this.lastRetention = performance.now();
+    this.pruning = true;
+    const cutoff = this.ctx.wallNow() - days * 86_400_000;
+    const step = () => {
+      if (this.closing) return void (this.pruning = false);
+      try {
+        const r = this.ctx.store.prune(cutoff, { maxLines: 1000 });
+        this.retentionDeleted += r.deleted;
+        if (r.deleted >= 1000) return void setTimeout(step, 20).unref();
+        if (this.retentionDeleted)
+          this.ctx.logger.info(`retention: ${this.retentionDeleted} ledger lines older than ${days} days deleted so far (totals kept in the rollups)`);
+      } catch (err) {
+        this.ctx.logger.error('retention: pruning the ledger failed', { error: (err as Error).message });
+      }
+      this.pruning = false;
+    };
+    step();
   }
 
   private checkDisk(): void {

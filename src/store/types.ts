@@ -356,8 +356,9 @@ export interface Store {
   /** Lines committed after `seq`, in commit order, at most `limit`. */
   ledgerTail(seq: number, limit: number): SpendLine[];
   /** Deletes ledger lines before `before` (floored to a UTC day) in small transactions; the
-   * rollups keep their totals. */
-  prune(before: number): PruneResult;
+   * rollups keep their totals. With `maxLines`, stops after about that many (a step of a
+   * longer prune that must not hold the store for long). */
+  prune(before: number, opts?: { maxLines?: number }): PruneResult;
   /** Recomputes the rollups from the ledger lines still there (after `prunedBefore`). */
   rebuildRollups(): { lines: number };
 

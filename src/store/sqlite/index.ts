@@ -298,19 +298,20 @@ export class SqliteStore implements Store {
       .all(seq, limit) as SpendLine[];
   }
 
-  prune(before: number): PruneResult {
+  prune(before: number, opts: { maxLines?: number } = {}): PruneResult {
     const cut = Math.floor(before / DAY_MS) * DAY_MS;
     this.db.prepare("UPDATE meta SET value = MAX(value, ?) WHERE name = 'pruned_before'").run(cut);
     const r: PruneResult = { deleted: 0, prunedBefore: this.prunedBefore() };
+    const chunk = Math.min(2000, opts.maxLines ?? 2000);
     // The newest line always stays: its rowid keeps commit sequences increasing (ledgerTail).
     // Small transactions: the gateway's writer waits on each a few milliseconds at most.
     const del = this.db.prepare(
-      'DELETE FROM ledger WHERE rowid IN (SELECT rowid FROM ledger WHERE ts < ? AND rowid < (SELECT MAX(rowid) FROM ledger) LIMIT 2000)',
+      'DELETE FROM ledger WHERE rowid IN (SELECT rowid FROM ledger WHERE ts < ? AND rowid < (SELECT MAX(rowid) FROM ledger) LIMIT ?)',
     );
     for (;;) {
-      const n = this.db.transaction(() => del.run(cut).changes).immediate();
-      if (!n) break;
+      const n = this.db.transaction(() => del.run(cut, chunk).changes).immediate();
       r.deleted += n;
+      if (n < chunk || (opts.maxLines !== undefined && r.deleted >= opts.maxLines)) break;
     }
     return r;
   }
