@@ -29,7 +29,7 @@ gw.ctx.store.insertKey(cloudKey.record);
 const addr = await gw.listen(0, '127.0.0.1');
 process.send?.({ port: addr.port, key: key.secret, cloudKey: cloudKey.secret, dir });
 process.on('message', (m) => {
-  if (m === 'lines') process.send?.({ lines: gw.ctx.ledger.written });
+  if (m === 'lines') process.send?.({ lines: gw.ctx.ledger.written, commits: gw.ctx.ledger.commits });
   // CPU time (user + system, µs) for the run's CPU-per-request figures.
   if (m === 'cpu') {
     const u = process.cpuUsage();

@@ -40,6 +40,8 @@ export class LedgerWriter {
   private held: LedgerLine[] = [];
   /** Lines written since start (for /health and tests). */
   written = 0;
+  /** Transactions that wrote them (written / commits: how much group commit batches). */
+  commits = 0;
   /** Lines given up on because more than MAX_HELD_LINES were waiting. */
   dropped = 0;
   /** The store's last write error while it is failing; null when writes succeed. */
@@ -116,6 +118,7 @@ export class LedgerWriter {
     const recovered = this.held.length;
     if (recovered) this.held = [];
     this.written += lines.length;
+    this.commits++;
     for (const [k, at] of keysUsed) this.touched.set(k, at);
     if (this.failure) {
       this.failure = null;
