@@ -275,8 +275,12 @@ async function main(): Promise<void> {
     for (const r of brRows) console.log(r);
   }
   tg.child.send('lines');
-  const { lines, commits } = await new Promise<{ lines: number; commits: number }>((res) => tg.child.once('message', (m) => res(m as { lines: number; commits: number })));
-  console.log(`\nledger lines written by tollgate during the run: ${lines}, in ${commits} transactions (${(lines / Math.max(1, commits)).toFixed(2)} lines each)`);
+  const { lines, commits } = await new Promise<{ lines: number; commits: number }>((res) =>
+    tg.child.once('message', (m) => res(m as { lines: number; commits: number })),
+  );
+  console.log(
+    `\nledger lines written by tollgate during the run: ${lines}, in ${commits} transactions (${(lines / Math.max(1, commits)).toFixed(2)} lines each)`,
+  );
   tg.child.send('exit');
   await new Promise((r) => tg.child.once('exit', r));
   for (const c of [up.child, floor.child, br.child]) c.kill();
