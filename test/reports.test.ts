@@ -14,48 +14,12 @@ import { REPORT_DIMENSIONS, type LedgerLine } from '../src/store/types.js';
 import { existsSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { BIN, tollgate } from './helpers/cli.js';
+import { ledgerLine } from './helpers/store-conformance.js';
 
 let dir: string;
 let cfg: string;
 
-function line(p: Partial<LedgerLine> & { id: string; ts: number }): LedgerLine {
-  return {
-    key_id: 'key_x',
-    user: null,
-    team: null,
-    project: null,
-    session_id: null,
-    endpoint: 'messages',
-    model_requested: null,
-    model_served: null,
-    upstream: 'anthropic',
-    route: 'anthropic',
-    region: null,
-    http_status: 200,
-    error_type: null,
-    error_code: null,
-    stop_reason: 'end_turn',
-    streamed: true,
-    input_tokens: 0,
-    output_tokens: 0,
-    cache_read_input_tokens: 0,
-    cache_creation_5m_input_tokens: 0,
-    cache_creation_1h_input_tokens: 0,
-    web_search_requests: 0,
-    web_fetch_requests: 0,
-    cost_nanousd: 0,
-    priced: true,
-    ttfb_ms: 1,
-    duration_ms: 2,
-    client_aborted: false,
-    upstream_request_id: null,
-    message_id: null,
-    upstream_model: null,
-    endpoint_type: null,
-    attempts: [],
-    ...p,
-  };
-}
+const line = ledgerLine;
 
 const T = (s: string) => Date.parse(s);
 // Hand-made: two teams, two models, two months; costs chosen so sums are easy to check.

@@ -1,7 +1,7 @@
 // Changes to keys and budgets, shared by the CLI (local store) and the admin API, each written
 // to the audit log with who made it.
 import { mintKey } from '../identity/keys.js';
-import { budgetId, usdToNano } from '../policy/budgets.js';
+import { budgetFromRecord, budgetId, usdToNano } from '../policy/budgets.js';
 import { periodAt } from '../policy/periods.js';
 import { formatUsd, nanoToUsd } from '../metering/prices.js';
 import type { BudgetPeriod, BudgetRecord, BudgetScope, KeyRecord, Store } from '../store/types.js';
@@ -148,16 +148,8 @@ export function budgetRows(
   const ids = new Set(stored.map((b) => b.id));
   const all = [
     ...configBudgets.filter((b) => !ids.has(b.id)).map((b) => ({ ...b, source: 'config' })),
-    ...stored.map((b) => ({
-      id: b.id,
-      scope: b.scope,
-      value: b.scope_value,
-      period: b.period,
-      limit: b.limit_nanousd,
-      mode: b.mode,
-      alertAt: b.alert_at,
-      source: 'cli',
-    })),
+    // Listed as set from the CLI (or the admin API), beside those from the config file.
+    ...stored.map((b) => ({ ...budgetFromRecord(b, 'store'), source: 'cli' })),
   ];
   return all.map((b) => {
     const w = periodAt(b.period, now, tz);

@@ -8,6 +8,7 @@ import { after, describe, it } from 'node:test';
 import { SqliteStore } from '../store/sqlite/index.js';
 import type { LedgerLine, Store } from '../store/types.js';
 import { BudgetEngine, budgetId, type BudgetDef } from './budgets.js';
+import { ledgerLine } from '../../test/helpers/store-conformance.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tollgate-budgets-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -16,43 +17,7 @@ let n = 0;
 const NOW = Date.UTC(2026, 10, 18, 12, 0, 0);
 
 function line(id: string, user: string, team: string | null, cost: number, ts = NOW - 60_000): LedgerLine {
-  return {
-    id,
-    ts,
-    key_id: `key_${user}`,
-    user,
-    team,
-    project: null,
-    session_id: null,
-    endpoint: 'messages',
-    model_requested: 'm',
-    model_served: 'm',
-    upstream: 'a',
-    route: 'a',
-    region: null,
-    http_status: 200,
-    error_type: null,
-    error_code: null,
-    stop_reason: null,
-    streamed: true,
-    input_tokens: 1,
-    output_tokens: 1,
-    cache_read_input_tokens: 0,
-    cache_creation_5m_input_tokens: 0,
-    cache_creation_1h_input_tokens: 0,
-    web_search_requests: 0,
-    web_fetch_requests: 0,
-    cost_nanousd: cost,
-    priced: true,
-    ttfb_ms: 1,
-    duration_ms: 1,
-    client_aborted: false,
-    upstream_request_id: null,
-    message_id: null,
-    upstream_model: null,
-    endpoint_type: null,
-    attempts: [],
-  };
+  return ledgerLine({ id, ts, key_id: `key_${user}`, user, team, cost_nanousd: cost });
 }
 
 /** Counts the store calls that read spend from the ledger or rollups. */

@@ -110,16 +110,7 @@ export class BudgetEngine {
    * and reservations; only new ones read theirs. */
   reload(): void {
     this.version = this.store.versions().budgets;
-    const fromStore: BudgetDef[] = this.store.listBudgets().map((b: BudgetRecord) => ({
-      id: b.id,
-      scope: b.scope,
-      value: b.scope_value,
-      period: b.period,
-      limit: b.limit_nanousd,
-      mode: b.mode,
-      alertAt: b.alert_at,
-      source: 'store',
-    }));
+    const fromStore = this.store.listBudgets().map((b) => budgetFromRecord(b, 'store'));
     // A budget set from the CLI or admin API replaces a config one with the same scope and period.
     const ids = new Set(fromStore.map((b) => b.id));
     const defs = [...this.configBudgets.filter((b) => !ids.has(b.id)), ...fromStore];
@@ -298,6 +289,11 @@ export class BudgetEngine {
       return { def: s.def, spent: s.spent, reserved: s.reserved, start: s.start, end: s.end };
     });
   }
+}
+
+/** A budget as stored (set from the CLI or admin API) in the engine's terms. */
+export function budgetFromRecord(b: BudgetRecord, source: BudgetDef['source']): BudgetDef {
+  return { id: b.id, scope: b.scope, value: b.scope_value, period: b.period, limit: b.limit_nanousd, mode: b.mode, alertAt: b.alert_at, source };
 }
 
 export function configBudgetDefs(

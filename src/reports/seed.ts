@@ -82,8 +82,8 @@ export const PERSONAS: Persona[] = [
   },
 ];
 
-/** Mulberry32: small, deterministic. */
-function rng(seed: number): () => number {
+/** Mulberry32: small, deterministic (seeded ledgers, and the tests' random ledgers). */
+export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

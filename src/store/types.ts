@@ -196,6 +196,19 @@ export interface AuditEntry {
 export const REPORT_DIMENSIONS = ['user', 'team', 'project', 'model', 'route', 'region', 'upstream', 'key', 'session', 'day', 'week', 'month'] as const;
 export type ReportDimension = (typeof REPORT_DIMENSIONS)[number];
 
+/** The totals every report row carries (after its dimension values). */
+export const REPORT_TOTALS = [
+  'requests',
+  'input_tokens',
+  'output_tokens',
+  'cache_read_input_tokens',
+  'cache_creation_5m_input_tokens',
+  'cache_creation_1h_input_tokens',
+  'web_search_requests',
+  'cost_nanousd',
+  'unpriced_requests',
+] as const;
+
 /** A report row: the group's dimension values by name, then the totals. */
 export type ReportRow = Record<string, string | number | null>;
 

@@ -3,24 +3,15 @@
 // fixed location (so reopening is a restart); `fresh` starts an empty one.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { rng } from '../../src/reports/seed.js';
 import { DAY_MS, HOUR_MS } from '../../src/store/segments.js';
-import { REPORT_DIMENSIONS, type LedgerLine, type ReportDimension, type ReportRow, type Store } from '../../src/store/types.js';
+import { REPORT_DIMENSIONS, REPORT_TOTALS, type LedgerLine, type ReportDimension, type ReportRow, type Store } from '../../src/store/types.js';
+
+export { rng };
 
 export interface StoreFactory {
   fresh(): void;
   open(): Store;
-}
-
-/** Mulberry32: deterministic randomness, so a failure reproduces. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function ledgerLine(p: Partial<LedgerLine> & { id: string; ts: number }): LedgerLine {
@@ -102,17 +93,7 @@ export function randomLines(r: () => number, n: number, prefix: string): LedgerL
   return out;
 }
 
-const MEASURES = [
-  'requests',
-  'input_tokens',
-  'output_tokens',
-  'cache_read_input_tokens',
-  'cache_creation_5m_input_tokens',
-  'cache_creation_1h_input_tokens',
-  'web_search_requests',
-  'cost_nanousd',
-  'unpriced_requests',
-] as const;
+const MEASURES = REPORT_TOTALS;
 
 function dimValue(l: LedgerLine, d: ReportDimension): string | null {
   const iso = new Date(l.ts).toISOString();

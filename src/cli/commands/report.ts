@@ -1,7 +1,7 @@
 // tollgate report: spend and tokens grouped by any dimensions; chargeback per team or project.
 import type { Command } from 'commander';
 import { formatUsd, nanoToUsd } from '../../metering/prices.js';
-import { REPORT_DIMENSIONS, type ReportDimension, type ReportRow } from '../../store/types.js';
+import { REPORT_DIMENSIONS, REPORT_TOTALS, type ReportDimension, type ReportRow } from '../../store/types.js';
 import { parseTime, wallClock } from '../../util/time.js';
 import { openConfig, openStore, out, table, UsageError, type GlobalOpts } from '../shared.js';
 import { renderHtml } from '../../reports/html.js';
@@ -10,17 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { loadCatalog } from '../../routing/catalog.js';
 import { externalReport, USAGE_SOURCES, type UsageSource } from '../../reports/sources.js';
 
-const TOTALS = [
-  'requests',
-  'input_tokens',
-  'output_tokens',
-  'cache_read_input_tokens',
-  'cache_creation_5m_input_tokens',
-  'cache_creation_1h_input_tokens',
-  'web_search_requests',
-  'cost_nanousd',
-  'unpriced_requests',
-] as const;
+const TOTALS = REPORT_TOTALS;
 
 function sortByCost(rows: ReportRow[]): ReportRow[] {
   return rows.sort((a, b) => Number(b.cost_nanousd) - Number(a.cost_nanousd) || String(a).localeCompare(String(b)));
