@@ -9,7 +9,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { constants, gunzipSync } from 'node:zlib';
 import type { PriceBook } from '../metering/prices.js';
 import { emptyUsage, UsageAccumulator } from '../metering/usage.js';
-import type { ExternalSource, ExternalUsage, Store } from '../store/types.js';
+import type { ExternalUsage, Store } from '../store/types.js';
 import { expandPaths, lines, openRecords, progressReporter, type Progress } from './files.js';
 
 export const IMPORT_KINDS = ['claude-transcripts', 'bedrock-invocation-logs', 'cloudtrail', 'cur'] as const;
@@ -32,23 +32,8 @@ export interface ImportResult {
   seconds: number;
 }
 
-interface Row {
-  id: string;
-  source: ExternalSource;
-  ts: number;
-  principal: string | null;
-  session_id?: string | null;
-  model?: string | null;
-  region?: string | null;
-  input_tokens?: number;
-  output_tokens?: number;
-  cache_read_input_tokens?: number;
-  cache_creation_input_tokens?: number;
-  calls?: number;
-  usage_type?: string | null;
-  cost_nanousd?: number;
-  priced?: boolean;
-}
+/** An imported record as an importer builds it: what it does not know takes the defaults. */
+type Row = Pick<ExternalUsage, 'id' | 'source' | 'ts' | 'principal'> & Partial<ExternalUsage>;
 
 const n = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : 0);
 
