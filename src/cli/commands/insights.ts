@@ -5,7 +5,7 @@ import { insightsFrom, summarizeInsights } from '../../reports/insights.js';
 import { loadCatalog } from '../../routing/catalog.js';
 import { parseTime } from '../../util/time.js';
 import { formatUsdAmount } from '../../metering/prices.js';
-import { openConfig, openStore, out, table, UsageError, type GlobalOpts } from '../shared.js';
+import { openConfig, openStore, out, positiveInt, table, type GlobalOpts } from '../shared.js';
 
 export function register(program: Command, globals: () => GlobalOpts): void {
   program
@@ -15,11 +15,7 @@ export function register(program: Command, globals: () => GlobalOpts): void {
     .option('--team <team>')
     .option('--since <time>', 'from (default: 30d)', '30d')
     .option('--until <time>')
-    .option('--limit <n>', 'show the n findings with the most avoidable dollars (default 20; JSON: all)', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n <= 0) throw new UsageError('--limit: expected a positive integer');
-      return n;
-    })
+    .option('--limit <n>', 'show the n findings with the most avoidable dollars (default 20; JSON: all)', positiveInt('--limit'))
     .option('--json')
     .action((o: { user?: string; team?: string; since: string; until?: string; json?: boolean; limit?: number }) => {
       const since = parseTime(o.since);
