@@ -92,6 +92,13 @@ const policyRule = z.strictObject({
     .optional(),
 });
 
+/** A duration as people write it: 90s, 30m, 1h, 30d (or a number of seconds); in seconds. */
+const duration = z.union([z.number().int().positive(), z.string().regex(/^\d+\s*[smhd]$/, 'a duration such as 30m, 1h or 30d')]).transform((v) => {
+  if (typeof v === 'number') return v;
+  const n = Number.parseInt(v, 10);
+  return n * { s: 1, m: 60, h: 3600, d: 86400 }[v.trim().slice(-1) as 's' | 'm' | 'h' | 'd'];
+});
+
 export const configSchema = z.strictObject({
   server: z
     .strictObject({
@@ -120,6 +127,12 @@ export const configSchema = z.strictObject({
       shutdown_grace_ms: z.number().int().min(0).default(300_000),
       /** On translated streams (Bedrock, Vertex), a ping after this much silence. */
       ping_interval_ms: z.number().int().positive().default(10_000),
+      /** The URL engineers give Claude Code's /login (and the IdP redirects back to): where this
+       * gateway is reached, through any proxy in front of it. Default: http://host:port. */
+      public_url: z.url().optional(),
+      /** Serve HTTPS from this certificate and key (PEM files). Claude Code's /login needs https
+       * except on loopback; or terminate TLS in a proxy in front and set public_url. */
+      tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
     })
     .prefault({}),
   store: z
@@ -277,6 +290,37 @@ export const configSchema = z.strictObject({
       level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
     })
     .prefault({}),
+  /** Sign-in with the company's identity provider (Claude Code's /login). */
+  auth: z
+    .strictObject({
+      oidc: z
+        .strictObject({
+          /** Discovery at {issuer}/.well-known/openid-configuration. */
+          issuer: z.url(),
+          client_id: z.string().min(1),
+          client_secret: z.string().optional(),
+          scopes: z.string().default('openid email profile offline_access'),
+          /** The ID-token claim that lists the user's groups. */
+          groups_claim: z.string().min(1).default('groups'),
+          /** Who may sign in: email domains and/or groups (either matches; none set: anyone the
+           * IdP signs in). */
+          allowed_email_domains: z.array(z.string().min(1)).default([]),
+          allowed_groups: z.array(z.string().min(1)).default([]),
+        })
+        .optional(),
+      /** Access tokens live this long (then Claude Code refreshes): 1h, 30m, 3600s. */
+      token_ttl: duration.prefault('1h'),
+      /** A refresh token unused this long expires (each refresh rotates it). */
+      refresh_ttl: duration.prefault('30d'),
+      /** Shown to the engineer in Claude Code when sign-in starts (at most 500 characters). */
+      login_notice: z.string().max(500).optional(),
+      /** Requests a minute one address may make to the sign-in pages (guessing codes must not pay). */
+      page_limit_per_minute: z.number().int().positive().default(30),
+    })
+    .prefault({}),
+  /** IdP group -> tollgate team: routes, budgets, rate limits and policy follow the team. A user
+   * in several mapped groups gets the first of them in this order. */
+  teams_from_groups: z.record(z.string().min(1), z.string().min(1)).default({}),
 });
 
 export type Config = z.infer<typeof configSchema>;

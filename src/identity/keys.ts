@@ -52,7 +52,13 @@ export function credentialsFrom(headers: Record<string, string | string[] | unde
   return out;
 }
 
-export type AuthResult = { ok: true; key: KeyRecord } | { ok: false; code: 'TG_NO_KEY' | 'TG_UNKNOWN_KEY' | 'TG_REVOKED_KEY' };
+export type AuthResult = { ok: true; key: KeyRecord } | { ok: false; code: 'TG_NO_KEY' | 'TG_UNKNOWN_KEY' | 'TG_REVOKED_KEY' | 'TG_TOKEN_EXPIRED' };
+
+/** Bearer tokens other than virtual keys (sign-in sessions): resolved by the token's hash. */
+export interface TokenAuthority {
+  check(hash: string, now: number): { ok: true; key: KeyRecord } | { ok: false; code: 'TG_TOKEN_EXPIRED' | 'TG_REVOKED_KEY' } | null;
+  poll(): void;
+}
 
 /** In-memory view of the key table, refreshed when another process (the CLI, the admin API
  * of another replica) changes the store, so a revocation takes effect within one poll. */
@@ -60,7 +66,11 @@ export class KeyRing {
   private byHash = new Map<string, KeyRecord>();
   private token = -1;
 
-  constructor(private readonly store: Store) {
+  constructor(
+    private readonly store: Store,
+    private readonly tokens: TokenAuthority | null = null,
+    private readonly now: () => number = Date.now,
+  ) {
     this.reload();
   }
 
@@ -75,12 +85,14 @@ export class KeyRing {
   /** Cheap check (one counter read); reloads only when keys changed underneath. */
   poll(): void {
     if (this.store.versions().keys !== this.token) this.reload();
+    this.tokens?.poll();
   }
 
   authenticate(headers: Record<string, string | string[] | undefined>): AuthResult {
     const creds = credentialsFrom(headers);
     if (creds.length === 0) return { ok: false, code: 'TG_NO_KEY' };
     let revoked = false;
+    let expired = false;
     for (const c of creds) {
       const h = hashKey(c);
       let k = this.byHash.get(h);
@@ -89,7 +101,14 @@ export class KeyRing {
         k = this.store.findKeyByHash(h);
         if (k) this.byHash.set(h, k);
       }
-      if (!k) continue;
+      if (!k) {
+        // Not a virtual key: a signed-in engineer's access token?
+        const t = this.tokens?.check(h, this.now()) ?? null;
+        if (t?.ok) return t;
+        if (t?.code === 'TG_TOKEN_EXPIRED') expired = true;
+        if (t?.code === 'TG_REVOKED_KEY') revoked = true;
+        continue;
+      }
       // Map lookup already matched the hash; compare in constant time anyway as defence in depth.
       if (!timingSafeEqual(Buffer.from(k.hash, 'hex'), Buffer.from(h, 'hex'))) continue;
       if (k.revoked_at !== null) {
@@ -98,6 +117,6 @@ export class KeyRing {
       }
       return { ok: true, key: k };
     }
-    return { ok: false, code: revoked ? 'TG_REVOKED_KEY' : 'TG_UNKNOWN_KEY' };
+    return { ok: false, code: expired ? 'TG_TOKEN_EXPIRED' : revoked ? 'TG_REVOKED_KEY' : 'TG_UNKNOWN_KEY' };
   }
 }

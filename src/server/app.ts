@@ -14,6 +14,8 @@ import { BedrockUpstream } from '../providers/bedrock/index.js';
 import { VertexUpstream } from '../providers/vertex/index.js';
 import { Router, type RouterEvent } from '../routing/router.js';
 import { AlertDispatcher, routerAlert } from '../policy/alerts.js';
+import { AuthServer } from '../auth/server.js';
+import { SessionTokens } from '../auth/tokens.js';
 import { SpendControl } from '../policy/spend.js';
 import type { Upstream } from '../providers/types.js';
 import type { ModelCatalog } from '../routing/catalog.js';
@@ -118,6 +120,8 @@ export class Gateway {
   private limitEvents = 0;
   /** Store polls completed (key and budget changes from other processes apply at the next). */
   polls = 0;
+  /** The URL engineers give /login. */
+  publicUrl: string;
 
   constructor(opts: GatewayOptions) {
     const store = opts.store;
@@ -126,6 +130,10 @@ export class Gateway {
     const upstreams = buildUpstreams(config, opts.catalog);
     const wallNow = opts.wallNow ?? (() => Date.now());
     const alerts = new AlertDispatcher(config.alerts, logger);
+    // Where engineers reach this gateway (/login, the IdP's redirect back): set in config, else
+    // the address it listens on (known once it listens).
+    this.publicUrl = (config.server.public_url ?? `${config.server.tls ? 'https' : 'http'}://${config.server.host}:${config.server.port}`).replace(/\/+$/, '');
+    const sessionTokens = new SessionTokens(store, { access: config.auth.token_ttl, refresh: config.auth.refresh_ttl }, this.publicUrl);
     const spend = new SpendControl(alerts, config, store, opts.prices, opts.catalog, logger, wallNow);
     // Routing events go to the log and the alert destinations directly.
     const onRouterEvent = (e: RouterEvent) => {
@@ -147,7 +155,8 @@ export class Gateway {
       logger,
       prices: opts.prices,
       catalog: opts.catalog,
-      keys: new KeyRing(store),
+      keys: new KeyRing(store, sessionTokens, wallNow),
+      auth: new AuthServer({ config, store, logger, wallNow, publicUrl: () => this.publicUrl, tokens: sessionTokens }),
       ledger,
       upstreams,
       router: new Router(upstreams, config.routes, config.failover, wallNow, onRouterEvent),
@@ -325,7 +334,9 @@ export class Gateway {
         resolve();
       });
     });
-    return this.server.address() as AddressInfo;
+    const addr = this.server.address() as AddressInfo;
+    if (!this.ctx.config.server.public_url) this.publicUrl = `${this.ctx.config.server.tls ? 'https' : 'http'}://${host}:${addr.port}`;
+    return addr;
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -385,6 +396,12 @@ export class Gateway {
           this.ready(res);
           return;
         default:
+          // Sign-in (Claude Code's /login): discovery, device flow, tokens, the browser pages.
+          if (
+            (path.startsWith('/oauth/') || path.startsWith('/device') || path === '/.well-known/oauth-authorization-server') &&
+            (await this.ctx.auth.handle(req, res, path, search))
+          )
+            return;
           if (path.startsWith('/admin/')) {
             await handleAdmin(this.ctx, req, res, path, search);
             return;

@@ -1,5 +1,6 @@
 // What the request path needs, assembled once at start-up.
 import type { Config } from '../config/schema.js';
+import type { AuthServer } from '../auth/server.js';
 import type { KeyRing } from '../identity/keys.js';
 import type { LedgerWriter } from '../metering/ledger.js';
 import type { PriceBook } from '../metering/prices.js';
@@ -36,6 +37,8 @@ export interface GatewayContext {
   config: Config;
   store: Store;
   keys: KeyRing;
+  /** Sign-in (Claude Code's /login); answers 404 when auth.oidc is not configured. */
+  auth: AuthServer;
   ledger: LedgerWriter;
   prices: PriceBook;
   catalog: ModelCatalog;

@@ -20,7 +20,12 @@ export const errorCodes = {
   TG_BAD_REQUEST: { status: 400, type: 'invalid_request_error', summary: 'request body is missing a required field or has a wrong type' },
   TG_NO_KEY: { status: 401, type: 'authentication_error', summary: 'no virtual key in Authorization: Bearer or x-api-key' },
   TG_UNKNOWN_KEY: { status: 401, type: 'authentication_error', summary: 'the virtual key is not known to this gateway' },
-  TG_REVOKED_KEY: { status: 401, type: 'authentication_error', summary: 'the virtual key was revoked' },
+  TG_REVOKED_KEY: { status: 401, type: 'authentication_error', summary: 'the virtual key, or the sign-in session, was revoked' },
+  TG_TOKEN_EXPIRED: {
+    status: 401,
+    type: 'authentication_error',
+    summary: 'the sign-in access token expired (Claude Code refreshes it; x-should-retry: false)',
+  },
   TG_NOT_FOUND: { status: 404, type: 'not_found_error', summary: 'no such endpoint on this gateway' },
   TG_METHOD: { status: 405, type: 'invalid_request_error', summary: 'method not allowed on this endpoint' },
   TG_BODY_TOO_LARGE: { status: 413, type: 'request_too_large', summary: 'request body larger than server.max_body_bytes' },

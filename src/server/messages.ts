@@ -16,14 +16,14 @@ import { RequestContext, SHUTDOWN_MESSAGE } from './request.js';
 function authenticate(ctx: GatewayContext, req: IncomingMessage) {
   const auth = ctx.keys.authenticate(req.headers);
   if (auth.ok) return auth.key;
-  throw new GatewayError(
-    auth.code,
-    auth.code === 'TG_NO_KEY'
-      ? 'send your tollgate virtual key as ANTHROPIC_AUTH_TOKEN (Authorization: Bearer) or ANTHROPIC_API_KEY (x-api-key)'
-      : auth.code === 'TG_REVOKED_KEY'
-        ? 'this virtual key was revoked; ask your platform team for a new one'
-        : 'this virtual key is not known to the gateway',
-  );
+  const why = {
+    TG_NO_KEY:
+      'sign in with /login in Claude Code, or send a tollgate virtual key as ANTHROPIC_AUTH_TOKEN (Authorization: Bearer) or ANTHROPIC_API_KEY (x-api-key)',
+    TG_REVOKED_KEY: 'this key or sign-in was revoked; run /login again, or ask your platform team for a new key',
+    TG_TOKEN_EXPIRED: 'the sign-in has expired; Claude Code refreshes it (or run /login again)',
+    TG_UNKNOWN_KEY: 'this virtual key is not known to the gateway (nor is it a sign-in token of this gateway)',
+  }[auth.code];
+  throw new GatewayError(auth.code, why);
 }
 
 export async function handleMessages(

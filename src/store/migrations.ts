@@ -204,4 +204,45 @@ export const migrations: string[] = [
   DROP INDEX IF EXISTS ledger_key_ts;
   DROP INDEX IF EXISTS ledger_session;
   `,
+  // 10: sign-in (Claude Code's /login): device grants (RFC 8628), sessions of signed-in users,
+  // and their tokens, stored as SHA-256 hashes only.
+  `
+  CREATE TABLE device_grants (
+    device_hash TEXT PRIMARY KEY,
+    user_code TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    interval_s INTEGER NOT NULL,
+    last_poll_at INTEGER,
+    status TEXT NOT NULL,
+    state TEXT UNIQUE,
+    pkce_verifier TEXT,
+    nonce TEXT,
+    session_id TEXT,
+    denied_reason TEXT
+  );
+  CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    subject TEXT NOT NULL,
+    email TEXT,
+    name TEXT,
+    groups TEXT NOT NULL,
+    team TEXT,
+    idp_refresh_token TEXT,
+    created_at INTEGER NOT NULL,
+    refreshed_at INTEGER NOT NULL,
+    revoked_at INTEGER
+  );
+  CREATE TABLE tokens (
+    hash TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER,
+    revoked_at INTEGER
+  );
+  CREATE INDEX tokens_session ON tokens(session_id);
+  CREATE TABLE secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+  INSERT INTO meta (name, value) VALUES ('sessions_version', 0);
+  `,
 ];

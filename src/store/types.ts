@@ -325,10 +325,57 @@ export interface SpendGroup {
   cost_nanousd: number;
 }
 
-/** Counters that move when keys or budgets change, so other processes reload only what changed. */
+/** Counters that move when keys, budgets or sign-in sessions change, so other processes reload
+ * only what changed. */
 export interface StoreVersions {
   keys: number;
   budgets: number;
+  sessions: number;
+}
+
+/** An RFC 8628 device authorization, from Claude Code's /login to the token it collects. */
+export interface DeviceGrant {
+  /** SHA-256 of the device code (the code itself is only ever with the client). */
+  device_hash: string;
+  user_code: string;
+  created_at: number;
+  expires_at: number;
+  interval_s: number;
+  last_poll_at: number | null;
+  status: 'pending' | 'approved' | 'denied' | 'used';
+  /** The browser sign-in under way for it: OAuth state, PKCE verifier and nonce. */
+  state: string | null;
+  pkce_verifier: string | null;
+  nonce: string | null;
+  session_id: string | null;
+  denied_reason: string | null;
+}
+
+/** A signed-in engineer (one per /login). */
+export interface SignInSession {
+  id: string;
+  /** The IdP's subject. */
+  subject: string;
+  email: string | null;
+  name: string | null;
+  groups: string[];
+  team: string | null;
+  /** Kept to ask the IdP again at each refresh whether the user may still sign in. */
+  idp_refresh_token: string | null;
+  created_at: number;
+  refreshed_at: number;
+  revoked_at: number | null;
+}
+
+export interface TokenRecord {
+  /** SHA-256 of the token. */
+  hash: string;
+  session_id: string;
+  kind: 'access' | 'refresh';
+  expires_at: number;
+  /** A refresh token is used once (rotation); presenting it again revokes the session. */
+  used_at: number | null;
+  revoked_at: number | null;
 }
 
 export interface PruneResult {
@@ -404,6 +451,22 @@ export interface Store {
   upsertIdentity(i: Identity): void;
   removeIdentity(externalId: string): boolean;
   listIdentities(): Identity[];
+
+  insertDeviceGrant(g: DeviceGrant): void;
+  findDeviceGrant(by: { deviceHash?: string; userCode?: string; state?: string }): DeviceGrant | undefined;
+  updateDeviceGrant(deviceHash: string, patch: Partial<Omit<DeviceGrant, 'device_hash'>>): void;
+  insertSession(s: SignInSession): void;
+  findSession(id: string): SignInSession | undefined;
+  updateSession(id: string, patch: Partial<Omit<SignInSession, 'id'>>): void;
+  insertToken(t: TokenRecord): void;
+  findToken(hash: string): TokenRecord | undefined;
+  /** Marks a refresh token used; false when it already was (a replay). */
+  useToken(hash: string, at: number): boolean;
+  /** Revokes a session and every token of it. */
+  revokeSession(id: string, at: number): void;
+  revokeToken(hash: string, at: number): void;
+  /** A server secret by name, made once (by whichever process asks first) and then shared. */
+  secret(name: string, make: () => string): string;
 
   close(): void;
 }

@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { migrations } from '../migrations.js';
 import { DAY_MS } from '../segments.js';
-import { USAGE_LINE_FIELDS, type UsageLine } from '../types.js';
+import { USAGE_LINE_FIELDS, type DeviceGrant, type SignInSession, type TokenRecord, type UsageLine } from '../types.js';
 import type {
   AuditEntry,
   BudgetPeriod,
@@ -35,6 +35,7 @@ import type {
   TelemetryPoint,
 } from '../types.js';
 import { ExternalTables } from './external.js';
+import { SignInTables } from './signin.js';
 import { LEDGER_COLUMNS, LEDGER_SELECT, reportSql, Rollups, spendGroups, spendOf, toLineFromRaw, toValues } from './ledger.js';
 
 type Row = Record<string, unknown>;
@@ -73,6 +74,7 @@ export class SqliteStore implements Store {
   private readonly batch: Database.Transaction<(lines: LedgerLine[], keysUsed: Map<string, number>) => void>;
   private readonly rollups: Rollups;
   private readonly external: ExternalTables;
+  private readonly signin: SignInTables;
   private readonly versionsStmt: Database.Statement;
 
   private checkpointer: Worker | null = null;
@@ -107,7 +109,8 @@ export class SqliteStore implements Store {
     this.byHash = this.db.prepare('SELECT * FROM keys WHERE hash = ?');
     this.rollups = new Rollups(this.db);
     this.external = new ExternalTables(this.db);
-    this.versionsStmt = this.db.prepare("SELECT name, value FROM meta WHERE name IN ('keys_version', 'budgets_version')");
+    this.signin = new SignInTables(this.db, () => this.bump('sessions_version'));
+    this.versionsStmt = this.db.prepare("SELECT name, value FROM meta WHERE name IN ('keys_version', 'budgets_version', 'sessions_version')");
     this.batch = this.db.transaction((lines: LedgerLine[], keysUsed: Map<string, number>) => {
       // Only lines actually inserted (not replays of an id already there) reach the rollups.
       let inserted: LedgerLine[] | null = null;
@@ -138,15 +141,16 @@ export class SqliteStore implements Store {
     }
   }
 
-  private bump(name: 'keys_version' | 'budgets_version'): void {
+  private bump(name: 'keys_version' | 'budgets_version' | 'sessions_version'): void {
     this.db.prepare('UPDATE meta SET value = value + 1 WHERE name = ?').run(name);
   }
 
   versions(): StoreVersions {
-    const v: StoreVersions = { keys: 0, budgets: 0 };
+    const v: StoreVersions = { keys: 0, budgets: 0, sessions: 0 };
     for (const r of this.versionsStmt.all() as { name: string; value: number }[]) {
       if (r.name === 'keys_version') v.keys = r.value;
-      else v.budgets = r.value;
+      else if (r.name === 'budgets_version') v.budgets = r.value;
+      else v.sessions = r.value;
     }
     return v;
   }
@@ -446,6 +450,55 @@ export class SqliteStore implements Store {
 
   listIdentities(): Identity[] {
     return this.external.listIdentities();
+  }
+
+  insertDeviceGrant(g: DeviceGrant): void {
+    this.signin.insertGrant(g);
+  }
+
+  findDeviceGrant(by: { deviceHash?: string; userCode?: string; state?: string }): DeviceGrant | undefined {
+    return this.signin.findGrant(by);
+  }
+
+  updateDeviceGrant(deviceHash: string, patch: Partial<Omit<DeviceGrant, 'device_hash'>>): void {
+    this.signin.updateGrant(deviceHash, patch);
+  }
+
+  insertSession(s: SignInSession): void {
+    this.signin.insertSession(s);
+  }
+
+  findSession(id: string): SignInSession | undefined {
+    return this.signin.findSession(id);
+  }
+
+  updateSession(id: string, patch: Partial<Omit<SignInSession, 'id'>>): void {
+    this.signin.updateSession(id, patch);
+  }
+
+  insertToken(t: TokenRecord): void {
+    this.signin.insertToken(t);
+  }
+
+  findToken(hash: string): TokenRecord | undefined {
+    return this.signin.findToken(hash);
+  }
+
+  useToken(hash: string, at: number): boolean {
+    return this.signin.useToken(hash, at);
+  }
+
+  revokeSession(id: string, at: number): void {
+    this.signin.revokeSession(id, at);
+  }
+
+  revokeToken(hash: string, at: number): void {
+    this.signin.revokeToken(hash, at);
+  }
+
+  secret(name: string, make: () => string): string {
+    this.db.prepare('INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)').run(name, make());
+    return String(this.db.prepare('SELECT value FROM secrets WHERE name = ?').pluck().get(name));
   }
 
   close(): void {

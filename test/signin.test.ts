@@ -1,0 +1,290 @@
+// Sign-in with the company's identity provider, as Claude Code's /login does it: discovery, the
+// RFC 8628 device flow through the verification page and a real OIDC exchange (PKCE, state,
+// nonce, ID token checked against the IdP's JWKS), tokens used on the Messages API, refresh with
+// rotation and a fresh word from the IdP, revocation, and every error on the way.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { request } from 'undici';
+import { FakeAnthropic } from './helpers/fake-anthropic.js';
+import { FakeOidc } from './helpers/fake-oidc.js';
+import { claudeBody, startGateway, upstreamYaml, type TestGateway } from './helpers/gateway.js';
+
+let idp: FakeOidc;
+let up: FakeAnthropic;
+let g: TestGateway;
+let clock = Date.UTC(2026, 10, 20, 12);
+
+before(async () => {
+  idp = await new FakeOidc().start();
+  idp.addUser({ sub: 'u-ann', email: 'ann@example.com', name: 'Ann', groups: ['eng', 'all'] });
+  idp.addUser({ sub: 'u-bob', email: 'bob@example.com', name: 'Bob', groups: ['sales'] });
+  idp.addUser({ sub: 'u-eve', email: 'eve@elsewhere.org', name: 'Eve', groups: ['eng'] });
+  up = await new FakeAnthropic().start();
+  g = await startGateway(
+    `${upstreamYaml(up.url)}auth:
+  oidc: { issuer: "${idp.url}", client_id: tollgate, client_secret: idp-client-secret, groups_claim: groups, allowed_email_domains: [example.com] }
+  token_ttl: 1h
+  login_notice: "Use your example.com account."
+  page_limit_per_minute: 1000
+teams_from_groups: { eng: platform, sales: revenue }
+`,
+    { wallNow: () => clock },
+  );
+});
+after(async () => {
+  await g.stop();
+  await up.stop();
+  await idp.stop();
+});
+
+const form = (o: Record<string, string>) => ({
+  method: 'POST' as const,
+  headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  body: new URLSearchParams(o).toString(),
+});
+
+async function post(path: string, o: Record<string, string>): Promise<{ status: number; body: Record<string, unknown>; headers: Record<string, unknown> }> {
+  const r = await request(g.url + path, form(o));
+  const text = await r.body.text();
+  return { status: r.statusCode, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, headers: r.headers };
+}
+
+async function startDevice(): Promise<{ device_code: string; user_code: string; verification_uri_complete: string }> {
+  const r = await post('/oauth/device_authorization', { surface: 'claude_code' });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return r.body as { device_code: string; user_code: string; verification_uri_complete: string };
+}
+
+/** The browser's part: enter the code, go to the IdP, come back. Returns the final page. */
+async function approve(userCode: string, as: string): Promise<{ status: number; html: string }> {
+  idp.current = as;
+  const submit = await request(`${g.url}/device`, form({ user_code: userCode }));
+  await submit.body.text();
+  if (submit.statusCode !== 303) return { status: submit.statusCode, html: '' };
+  const atIdp = await request(String(submit.headers.location));
+  await atIdp.body.text();
+  assert.equal(atIdp.statusCode, 302, 'the IdP redirects back');
+  const back = String(atIdp.headers.location);
+  assert.ok(back.startsWith(`${g.url}/device/callback?`), back);
+  const done = await request(back);
+  return { status: done.statusCode, html: await done.body.text() };
+}
+
+async function signIn(as: string): Promise<{ access_token: string; refresh_token: string; email?: string; expires_in: number }> {
+  const d = await startDevice();
+  const page = await approve(d.user_code, as);
+  assert.equal(page.status, 200, page.html);
+  const t = await post('/oauth/token', { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: d.device_code });
+  assert.equal(t.status, 200, JSON.stringify(t.body));
+  return t.body as { access_token: string; refresh_token: string; email?: string; expires_in: number };
+}
+
+async function messages(token: string): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+  const r = await request(`${g.url}/v1/messages`, {
+    method: 'POST',
+    body: claudeBody(2000, { model: 'claude-sonnet-4-6', stream: false }),
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'anthropic-version': '2023-06-01' },
+  });
+  return { status: r.statusCode, body: await r.body.text(), headers: r.headers };
+}
+
+describe('sign-in (Claude Code /login)', () => {
+  it('publishes RFC 8414 metadata and answers device authorization with a 256-bit device code and a base-20 user code', async () => {
+    const m = await request(`${g.url}/.well-known/oauth-authorization-server`);
+    const meta = (await m.body.json()) as Record<string, unknown>;
+    assert.equal(m.statusCode, 200);
+    assert.deepEqual(
+      [meta.device_authorization_endpoint, meta.token_endpoint, meta.revocation_endpoint],
+      [`${g.url}/oauth/device_authorization`, `${g.url}/oauth/token`, `${g.url}/oauth/revoke`],
+    );
+    assert.equal(meta.authorization_endpoint, undefined);
+    const r = await post('/oauth/device_authorization', { surface: 'claude_code' });
+    assert.equal(r.status, 200);
+    assert.ok(Buffer.from(String(r.body.device_code), 'base64url').length >= 32, 'at least 256 bits');
+    assert.match(String(r.body.user_code), /^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/);
+    assert.equal(r.body.verification_uri, `${g.url}/device`);
+    assert.equal(r.body.verification_uri_complete, `${g.url}/device?user_code=${encodeURIComponent(String(r.body.user_code))}`);
+    assert.deepEqual([r.body.expires_in, r.body.interval, r.body.login_notice], [600, 5, 'Use your example.com account.']);
+    // The page shows a code from a link but never submits it on the user's behalf.
+    const p = await request(String(r.body.verification_uri_complete));
+    const html = await p.body.text();
+    assert.equal(p.statusCode, 200);
+    assert.ok(html.includes(`value="${r.body.user_code}"`));
+    assert.ok(!/<script|http-equiv="refresh"|autofocus/i.test(html), 'no script, no automatic submission');
+  });
+
+  it('signs an engineer in through the IdP; the bearer works on the Messages API and the ledger carries the IdP user and the team of their group', async () => {
+    const t = await signIn('u-ann');
+    assert.equal(t.email, 'ann@example.com');
+    assert.equal(t.expires_in, 3600);
+    const parts = t.access_token.split('.');
+    assert.equal(parts.length, 3, 'a JWT');
+    const claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString()) as { sub: string; exp: number };
+    assert.equal(claims.sub, 'ann@example.com');
+    assert.equal(claims.exp, Math.floor(clock / 1000) + 3600);
+    const r = await messages(t.access_token);
+    assert.equal(r.status, 200, r.body);
+    const id = String(r.headers['x-tollgate-request-id']);
+    await new Promise((res) => setTimeout(res, 0));
+    const line = g.gw.ctx.store.queryLedger({}).find((l) => l.id === id)!;
+    assert.deepEqual([line.user, line.team], ['ann@example.com', 'platform']);
+  });
+
+  it('answers every RFC 8628 token error', async () => {
+    const grant = 'urn:ietf:params:oauth:grant-type:device_code';
+    const d = await startDevice();
+    assert.deepEqual((await post('/oauth/token', { grant_type: grant, device_code: d.device_code })).body, { error: 'authorization_pending' });
+    assert.equal((await post('/oauth/token', { grant_type: grant, device_code: d.device_code })).body.error, 'slow_down', 'polled faster than the interval');
+    assert.equal((await post('/oauth/token', { grant_type: grant, device_code: 'nope' })).body.error, 'invalid_grant');
+    assert.equal((await post('/oauth/token', { grant_type: grant })).body.error, 'invalid_request');
+    assert.equal((await post('/oauth/token', { grant_type: 'password', username: 'x' })).body.error, 'unsupported_grant_type');
+    assert.equal((await post('/oauth/token', {})).body.error, 'invalid_request');
+    const json = await request(`${g.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    assert.deepEqual([json.statusCode, ((await json.body.json()) as { error: string }).error], [400, 'invalid_request']);
+    // Someone the IdP signs in but the gateway does not allow (another email domain).
+    const e = await startDevice();
+    const refused = await approve(e.user_code, 'u-eve');
+    assert.equal(refused.status, 403);
+    assert.match(refused.html, /eve@elsewhere\.org may not use this gateway/);
+    const denied = await post('/oauth/token', { grant_type: grant, device_code: e.device_code });
+    assert.deepEqual([denied.status, denied.body.error], [400, 'access_denied']);
+    // Single use.
+    const ok = await startDevice();
+    assert.equal((await approve(ok.user_code, 'u-ann')).status, 200);
+    assert.equal((await post('/oauth/token', { grant_type: grant, device_code: ok.device_code })).status, 200);
+    assert.equal((await post('/oauth/token', { grant_type: grant, device_code: ok.device_code })).body.error, 'invalid_grant');
+    // Too late.
+    const late = await startDevice();
+    clock += 601_000;
+    try {
+      assert.equal((await post('/oauth/token', { grant_type: grant, device_code: late.device_code })).body.error, 'expired_token');
+      assert.equal((await approve(late.user_code, 'u-ann')).status, 400, 'the page refuses an expired code');
+    } finally {
+      clock -= 601_000;
+    }
+  });
+
+  it('refuses a callback whose state, nonce or PKCE does not match', async () => {
+    const bad = await request(`${g.url}/device/callback?code=x&state=forged`);
+    assert.equal(bad.statusCode, 400);
+    assert.match(await bad.body.text(), /unknown state/);
+    for (const sw of ['wrongNonce', 'breakPkce'] as const) {
+      idp[sw] = true;
+      try {
+        const d = await startDevice();
+        const r = await approve(d.user_code, 'u-ann');
+        assert.equal(r.status, 403, `${sw}: ${r.html}`);
+        assert.equal(
+          (await post('/oauth/token', { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: d.device_code })).body.error,
+          'access_denied',
+        );
+      } finally {
+        idp[sw] = false;
+      }
+    }
+  });
+
+  it('refresh rotates tokens after asking the IdP; a replayed refresh token ends the session; expiry is 401 with x-should-retry: false', async () => {
+    const t = await signIn('u-ann');
+    const before = idp.refreshGrants;
+    const r1 = await post('/oauth/token', { grant_type: 'refresh_token', refresh_token: t.refresh_token });
+    assert.equal(r1.status, 200, JSON.stringify(r1.body));
+    assert.equal(idp.refreshGrants, before + 1, 'the IdP was asked');
+    assert.notEqual(r1.body.refresh_token, t.refresh_token);
+    assert.equal((await messages(String(r1.body.access_token))).status, 200);
+    // The old access token lives until it expires.
+    clock += 3600_000;
+    try {
+      const expired = await messages(String(r1.body.access_token));
+      assert.equal(expired.status, 401);
+      assert.match(expired.body, /TG_TOKEN_EXPIRED/);
+      assert.equal(expired.headers['x-should-retry'], 'false');
+    } finally {
+      clock -= 3600_000;
+    }
+    // The first refresh token again: a replay, so the whole session ends.
+    const replay = await post('/oauth/token', { grant_type: 'refresh_token', refresh_token: t.refresh_token });
+    assert.deepEqual([replay.status, replay.body.error], [401, 'invalid_grant']);
+    const after = await messages(String(r1.body.access_token));
+    assert.equal(after.status, 401);
+    assert.match(after.body, /TG_REVOKED_KEY/);
+    assert.equal((await post('/oauth/token', { grant_type: 'refresh_token', refresh_token: String(r1.body.refresh_token) })).status, 401);
+  });
+
+  it('a user removed at the IdP loses access at the next refresh; a group change moves their team', async () => {
+    const t = await signIn('u-bob');
+    let r = await messages(t.access_token);
+    const line = () => g.gw.ctx.store.queryLedger({}).find((l) => l.id === String(r.headers['x-tollgate-request-id']))!;
+    await new Promise((res) => setTimeout(res, 0));
+    assert.equal(line().team, 'revenue');
+    idp.users.get('u-bob')!.groups = ['eng'];
+    const moved = await post('/oauth/token', { grant_type: 'refresh_token', refresh_token: t.refresh_token });
+    assert.equal(moved.status, 200);
+    r = await messages(String(moved.body.access_token));
+    await new Promise((res) => setTimeout(res, 0));
+    assert.equal(line().team, 'platform');
+    idp.users.get('u-bob')!.disabled = true;
+    try {
+      const gone = await post('/oauth/token', { grant_type: 'refresh_token', refresh_token: String(moved.body.refresh_token) });
+      assert.deepEqual([gone.status, gone.body.error], [401, 'invalid_grant']);
+      assert.equal((await messages(String(moved.body.access_token))).status, 401, 'and the session is over');
+    } finally {
+      idp.users.get('u-bob')!.disabled = false;
+    }
+  });
+
+  it('revokes (RFC 7009): a refresh token ends its session, an access token only itself; unknown tokens are 200 too', async () => {
+    const a = await signIn('u-ann');
+    const b = await post('/oauth/token', { grant_type: 'refresh_token', refresh_token: a.refresh_token });
+    assert.equal((await post('/oauth/revoke', { token: a.access_token })).status, 200);
+    assert.equal((await messages(a.access_token)).status, 401);
+    assert.equal((await messages(String(b.body.access_token))).status, 200, 'other tokens of the session still work');
+    assert.equal((await post('/oauth/revoke', { token: String(b.body.refresh_token), token_type_hint: 'refresh_token' })).status, 200);
+    assert.equal((await messages(String(b.body.access_token))).status, 401);
+    assert.equal((await post('/oauth/token', { grant_type: 'refresh_token', refresh_token: String(b.body.refresh_token) })).status, 401);
+    assert.equal((await post('/oauth/revoke', { token: 'never-issued' })).status, 200);
+  });
+
+  it('a signed-in engineer acts only as themselves: each token carries its own user into the ledger', async () => {
+    const ann = await signIn('u-ann');
+    const bob = await signIn('u-bob');
+    const ra = await messages(ann.access_token);
+    const rb = await messages(bob.access_token);
+    await new Promise((res) => setTimeout(res, 0));
+    const users = new Map(g.gw.ctx.store.queryLedger({}).map((l) => [l.id, l.user]));
+    assert.equal(users.get(String(ra.headers['x-tollgate-request-id'])), 'ann@example.com');
+    assert.equal(users.get(String(rb.headers['x-tollgate-request-id'])), 'bob@example.com');
+    // A token is not a key to anything else: another user's refresh token cannot be had with it.
+    assert.equal((await post('/oauth/token', { grant_type: 'refresh_token', refresh_token: ann.access_token })).status, 401);
+  });
+
+  it('limits the verification pages per address', async () => {
+    const limited = await startGateway(`${upstreamYaml(up.url)}auth: { oidc: { issuer: "${idp.url}", client_id: tollgate }, page_limit_per_minute: 5 }\n`);
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 7; i++) {
+        const r = await request(`${limited.url}/device`);
+        await r.body.text();
+        statuses.push(r.statusCode);
+      }
+      assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429, 429]);
+    } finally {
+      await limited.stop();
+    }
+  });
+});
+
+describe('sign-in not configured', () => {
+  it('answers its endpoints 404 with what to configure', async () => {
+    const up2 = await new FakeAnthropic().start();
+    const plain = await startGateway(upstreamYaml(up2.url));
+    try {
+      const r = await request(`${plain.url}/.well-known/oauth-authorization-server`);
+      assert.equal(r.statusCode, 404);
+      assert.match(await r.body.text(), /sign-in is not configured on this gateway \(auth\.oidc\)/);
+    } finally {
+      await plain.stop();
+      await up2.stop();
+    }
+  });
+});
