@@ -3,6 +3,7 @@
 // nonce, ID token checked against the IdP's JWKS), tokens used on the Messages API, refresh with
 // rotation and a fresh word from the IdP, revocation, and every error on the way.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { FakeAnthropic } from './helpers/fake-anthropic.js';
@@ -27,6 +28,13 @@ before(async () => {
   login_notice: "Use your example.com account."
   page_limit_per_minute: 1000
 teams_from_groups: { eng: platform, sales: revenue }
+managed_settings:
+  - groups: ["*"]
+    settings: { permissions: { deny: ["WebFetch"] }, env: { CLAUDE_CODE_ENABLE_TELEMETRY: "1" } }
+  - groups: [eng]
+    settings: { env: { ANTHROPIC_DEFAULT_HAIKU_MODEL: claude-haiku-4-5, CLAUDE_CODE_GATEWAY_HINT_HEADERS: "1" } }
+  - teams: [qa]
+    settings: { model: claude-haiku-4-5 }
 `,
     { wallNow: () => clock },
   );
@@ -230,6 +238,7 @@ describe('sign-in (Claude Code /login)', () => {
       assert.equal((await messages(String(moved.body.access_token))).status, 401, 'and the session is over');
     } finally {
       idp.users.get('u-bob')!.disabled = false;
+      idp.users.get('u-bob')!.groups = ['sales'];
     }
   });
 
@@ -271,6 +280,91 @@ describe('sign-in (Claude Code /login)', () => {
     } finally {
       await limited.stop();
     }
+  });
+});
+
+describe('managed settings', () => {
+  /** Claude Code's checksum, written independently: keys sorted at every level, no whitespace. */
+  function reference(v: unknown): string {
+    const sort = (x: unknown): unknown =>
+      Array.isArray(x)
+        ? x.map(sort)
+        : x && typeof x === 'object'
+          ? Object.fromEntries(
+              Object.keys(x)
+                .sort()
+                .map((k) => [k, sort((x as Record<string, unknown>)[k])]),
+            )
+          : x;
+    return (
+      'sha256:' +
+      createHash('sha256')
+        .update(JSON.stringify(sort(v)))
+        .digest('hex')
+    );
+  }
+
+  async function get(token: string, headers: Record<string, string> = {}) {
+    const r = await request(`${g.url}/managed/settings`, { headers: { authorization: `Bearer ${token}`, ...headers } });
+    const text = await r.body.text();
+    return {
+      status: r.statusCode,
+      etag: r.headers.etag,
+      body: text ? (JSON.parse(text) as { uuid: string; checksum: string; settings: Record<string, unknown> }) : null,
+    };
+  }
+
+  it('serves each user the entries of their groups, merged in order, with the protocol checksum, ETag and 304', async () => {
+    const ann = await signIn('u-ann');
+    const r = await get(ann.access_token);
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body!.settings, {
+      permissions: { deny: ['WebFetch'] },
+      env: { CLAUDE_CODE_ENABLE_TELEMETRY: '1', ANTHROPIC_DEFAULT_HAIKU_MODEL: 'claude-haiku-4-5', CLAUDE_CODE_GATEWAY_HINT_HEADERS: '1' },
+    });
+    assert.equal(r.body!.checksum, reference(r.body!.settings));
+    assert.equal(r.etag, `"${r.body!.checksum}"`);
+    assert.match(r.body!.uuid, /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.equal((await get(ann.access_token, { 'if-none-match': String(r.etag) })).status, 304);
+    assert.equal((await get(ann.access_token, { 'if-none-match': '"sha256:other"' })).status, 200);
+    assert.equal((await get(ann.access_token, { 'if-none-match': '*' })).status, 200, '"*" is answered as usual');
+    const bob = await signIn('u-bob');
+    assert.deepEqual((await get(bob.access_token)).body!.settings, { permissions: { deny: ['WebFetch'] }, env: { CLAUDE_CODE_ENABLE_TELEMETRY: '1' } });
+    // A virtual key is served by its team (and "*", which is everyone).
+    const qa = g.key('quinn', 'qa');
+    assert.deepEqual((await get(qa.secret)).body!.settings, {
+      permissions: { deny: ['WebFetch'] },
+      env: { CLAUDE_CODE_ENABLE_TELEMETRY: '1' },
+      model: 'claude-haiku-4-5',
+    });
+    const unauth = await request(`${g.url}/managed/settings`);
+    assert.equal(unauth.statusCode, 401);
+    await unauth.body.text();
+  });
+
+  it('has no policy (404) for a user no entry matches', async () => {
+    const up3 = await new FakeAnthropic().start();
+    const gw = await startGateway(`${upstreamYaml(up3.url)}managed_settings:\n  - { teams: [qa], settings: { model: claude-haiku-4-5 } }\n`);
+    try {
+      const k = gw.key('zed', 'web');
+      const r = await request(`${gw.url}/managed/settings`, { headers: { authorization: `Bearer ${k.secret}` } });
+      assert.equal(r.statusCode, 404);
+      await r.body.text();
+    } finally {
+      await gw.stop();
+      await up3.stop();
+    }
+  });
+
+  it('accepts OTLP traces under the bearer and drops them (200)', async () => {
+    const ann = await signIn('u-ann');
+    const r = await request(`${g.url}/v1/traces`, {
+      method: 'POST',
+      body: '{"resourceSpans":[]}',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ann.access_token}` },
+    });
+    assert.equal(r.statusCode, 200);
+    await r.body.text();
   });
 });
 

@@ -38,6 +38,7 @@ export function sessionIdentity(s: SignInSession): KeyRecord {
     created_at: s.created_at,
     last_used_at: null,
     revoked_at: s.revoked_at,
+    groups: s.groups,
   };
 }
 

@@ -321,6 +321,20 @@ export const configSchema = z.strictObject({
   /** IdP group -> tollgate team: routes, budgets, rate limits and policy follow the team. A user
    * in several mapped groups gets the first of them in this order. */
   teams_from_groups: z.record(z.string().min(1), z.string().min(1)).default({}),
+  /** Claude Code managed settings served at /managed/settings, per IdP group and/or tollgate
+   * team ("*": everyone). Entries that match a user are merged in this order (later keys win,
+   * objects merged, arrays replaced); a user no entry matches has no policy (404). */
+  managed_settings: z
+    .array(
+      z
+        .strictObject({
+          groups: z.array(z.string().min(1)).optional(),
+          teams: z.array(z.string().min(1)).optional(),
+          settings: z.record(z.string(), z.unknown()),
+        })
+        .refine((e) => e.groups?.length || e.teams?.length, { message: 'name the groups and/or teams it applies to ("*" for everyone)' }),
+    )
+    .default([]),
 });
 
 export type Config = z.infer<typeof configSchema>;

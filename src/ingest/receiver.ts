@@ -10,10 +10,11 @@ import { decodeOtlp } from './otlp-proto.js';
 
 const LIMIT = 16 * 1024 * 1024;
 
-export async function handleOtlp(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, kind: 'metrics' | 'logs'): Promise<void> {
+export async function handleOtlp(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, kind: 'metrics' | 'logs' | 'traces'): Promise<void> {
   if (req.method !== 'POST') throw new GatewayError('TG_METHOD', `${req.method} /v1/${kind}: use POST`, { allow: 'POST' });
   const auth = ctx.keys.authenticate(req.headers);
-  if (!auth.ok) throw new GatewayError(auth.code, 'telemetry needs a virtual key: OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer <key>"');
+  if (!auth.ok)
+    throw new GatewayError(auth.code, 'telemetry needs the signed-in bearer or a virtual key: OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer <key>"');
   const type = (headerValue(req.headers, 'content-type') ?? '').toLowerCase();
   const proto = type.startsWith('application/x-protobuf');
   if (!proto && !type.startsWith('application/json')) {
@@ -23,6 +24,12 @@ export async function handleOtlp(ctx: GatewayContext, req: IncomingMessage, res:
     );
   }
   const raw = await readBody(req, LIMIT);
+  if (kind === 'traces') {
+    const out = JSON.stringify({ partialSuccess: {} });
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
+    res.end(out);
+    return;
+  }
   let body: unknown;
   try {
     const decoded = decodeRequestBody(raw, headerValue(req.headers, 'content-encoding'), LIMIT);

@@ -16,6 +16,7 @@ import { Router, type RouterEvent } from '../routing/router.js';
 import { AlertDispatcher, routerAlert } from '../policy/alerts.js';
 import { AuthServer } from '../auth/server.js';
 import { SessionTokens } from '../auth/tokens.js';
+import { serveManagedSettings } from '../auth/managed-settings.js';
 import { SpendControl } from '../policy/spend.js';
 import type { Upstream } from '../providers/types.js';
 import type { ModelCatalog } from '../routing/catalog.js';
@@ -378,6 +379,19 @@ export class Gateway {
         case '/v1/models':
           if (req.method !== 'GET') throw new GatewayError('TG_METHOD', `${req.method} ${path}: use GET`, { allow: 'GET' });
           this.models(req, res);
+          return;
+        case '/managed/settings': {
+          // Claude Code's managed settings for the signed-in user (or key), per group and team.
+          if (req.method !== 'GET') throw new GatewayError('TG_METHOD', `${req.method} ${path}: use GET`, { allow: 'GET' });
+          const auth = this.ctx.keys.authenticate(req.headers);
+          if (!auth.ok) throw new GatewayError(auth.code, 'managed settings need the signed-in bearer (or a virtual key)');
+          serveManagedSettings(req, res, this.ctx.config.managed_settings, auth.key);
+          return;
+        }
+        case '/v1/traces':
+          // Traces carry nothing the ledger needs: accepted (a 404 makes Claude Code's exporter
+          // log on every flush) and dropped.
+          await handleOtlp(this.ctx, req, res, 'traces');
           return;
         case '/v1/metrics':
         case '/v1/logs':

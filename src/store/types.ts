@@ -14,6 +14,8 @@ export interface KeyRecord {
   created_at: number;
   last_used_at: number | null;
   revoked_at: number | null;
+  /** A signed-in engineer's IdP groups (sign-in sessions only; never stored with keys). */
+  groups?: string[];
 }
 
 import type { Usage } from '../metering/usage.js';

@@ -411,6 +411,71 @@ export function storeConformance(name: string, f: StoreFactory): void {
       }
     });
 
+    it('sign-in: device grants by hash, user code or state; sessions; tokens used once; revocation moves the sessions counter; secrets made once', () => {
+      f.fresh();
+      const s = f.open();
+      try {
+        const g = {
+          device_hash: 'h1',
+          user_code: 'BCDF-GHJK',
+          created_at: 1,
+          expires_at: 100,
+          interval_s: 5,
+          last_poll_at: null,
+          status: 'pending' as const,
+          state: null,
+          pkce_verifier: null,
+          nonce: null,
+          session_id: null,
+          denied_reason: null,
+        };
+        s.insertDeviceGrant(g);
+        s.updateDeviceGrant('h1', { state: 'st', pkce_verifier: 'v', nonce: 'n' });
+        assert.equal(s.findDeviceGrant({ userCode: 'BCDF-GHJK' })?.state, 'st');
+        assert.equal(s.findDeviceGrant({ state: 'st' })?.device_hash, 'h1');
+        assert.equal(s.findDeviceGrant({ deviceHash: 'nope' }), undefined);
+        const session = {
+          id: 'ses_1',
+          subject: 'u1',
+          email: 'a@example.com',
+          name: 'A',
+          groups: ['eng'],
+          team: 'platform',
+          idp_refresh_token: 'r',
+          created_at: 1,
+          refreshed_at: 1,
+          revoked_at: null,
+        };
+        s.insertSession(session);
+        assert.deepEqual(s.findSession('ses_1'), session);
+        s.updateSession('ses_1', { groups: ['sales'], team: null });
+        assert.deepEqual([s.findSession('ses_1')?.groups, s.findSession('ses_1')?.team], [['sales'], null]);
+        s.insertToken({ hash: 't1', session_id: 'ses_1', kind: 'refresh', expires_at: 100, used_at: null, revoked_at: null });
+        s.insertToken({ hash: 't2', session_id: 'ses_1', kind: 'access', expires_at: 100, used_at: null, revoked_at: null });
+        assert.equal(s.useToken('t1', 5), true);
+        assert.equal(s.useToken('t1', 6), false, 'a refresh token is used once');
+        const v = s.versions().sessions;
+        s.revokeToken('t2', 7);
+        assert.equal(s.findToken('t2')?.revoked_at, 7);
+        assert.ok(s.versions().sessions > v);
+        s.revokeSession('ses_1', 8);
+        assert.equal(s.findSession('ses_1')?.revoked_at, 8);
+        assert.equal(s.findToken('t1')?.revoked_at, 8);
+        assert.equal(s.findToken('t2')?.revoked_at, 7, 'an earlier revocation keeps its time');
+        assert.equal(
+          s.secret('k', () => 'first'),
+          'first',
+        );
+        assert.equal(
+          s.secret('k', () => 'second'),
+          'first',
+          'made once',
+        );
+      } finally {
+        s.close();
+      }
+    });
+
     it('usage from outside: telemetry deltas, imports once (transcripts: last snapshot wins), identities, matched logs', () => {
       f.fresh();
       const s = f.open();
