@@ -316,6 +316,22 @@ export const configSchema = z.strictObject({
       login_notice: z.string().max(500).optional(),
       /** Requests a minute one address may make to the sign-in pages (guessing codes must not pay). */
       page_limit_per_minute: z.number().int().positive().default(30),
+      /** Workload identity for CI: an ID token from a CI's OIDC issuer (GitHub Actions, GitLab…)
+       * accepted as a bearer, verified by issuer, audience and the issuer's keys, and by claim
+       * rules; it acts as `user` ({claim} is replaced by the token's claim) with its own budget. */
+      ci: z
+        .array(
+          z.strictObject({
+            issuer: z.url(),
+            audience: z.string().min(1),
+            /** Every claim listed must match ("*" matches any run of characters). */
+            claims: z.record(z.string(), z.string()).default({}),
+            user: z.string().min(1),
+            team: z.string().min(1).optional(),
+            project: z.string().min(1).optional(),
+          }),
+        )
+        .default([]),
     })
     .prefault({}),
   /** IdP group -> tollgate team: routes, budgets, rate limits and policy follow the team. A user

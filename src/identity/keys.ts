@@ -60,6 +60,14 @@ export interface TokenAuthority {
   poll(): void;
 }
 
+/** Tokens verified against someone else's keys (CI ID tokens): a sync look at those already
+ * verified, and an async verification for a new one. */
+export interface WorkloadAuthority {
+  readonly enabled: boolean;
+  known(hash: string, now: number): KeyRecord | null;
+  verify(token: string, hash: string): Promise<KeyRecord | null>;
+}
+
 /** In-memory view of the key table, refreshed when another process (the CLI, the admin API
  * of another replica) changes the store, so a revocation takes effect within one poll. */
 export class KeyRing {
@@ -70,6 +78,7 @@ export class KeyRing {
     private readonly store: Store,
     private readonly tokens: TokenAuthority | null = null,
     private readonly now: () => number = Date.now,
+    private readonly workloads: WorkloadAuthority | null = null,
   ) {
     this.reload();
   }
@@ -88,7 +97,20 @@ export class KeyRing {
     this.tokens?.poll();
   }
 
-  authenticate(headers: Record<string, string | string[] | undefined>): AuthResult {
+  /** Who a request is: a virtual key, a signed-in engineer's token, or a CI token. Keys and
+   * sign-in tokens resolve from memory; only a CI token not seen before waits (for its issuer's
+   * keys). */
+  async authenticate(headers: Record<string, string | string[] | undefined>): Promise<AuthResult> {
+    const r = this.authenticateKnown(headers);
+    if (r.ok || !this.workloads?.enabled || r.code !== 'TG_UNKNOWN_KEY') return r;
+    for (const c of credentialsFrom(headers)) {
+      const key = await this.workloads.verify(c, hashKey(c));
+      if (key) return { ok: true, key };
+    }
+    return r;
+  }
+
+  private authenticateKnown(headers: Record<string, string | string[] | undefined>): AuthResult {
     const creds = credentialsFrom(headers);
     if (creds.length === 0) return { ok: false, code: 'TG_NO_KEY' };
     let revoked = false;
@@ -105,6 +127,8 @@ export class KeyRing {
         // Not a virtual key: a signed-in engineer's access token?
         const t = this.tokens?.check(h, this.now()) ?? null;
         if (t?.ok) return t;
+        const ci = this.workloads?.known(h, this.now());
+        if (ci) return { ok: true, key: ci };
         if (t?.code === 'TG_TOKEN_EXPIRED') expired = true;
         if (t?.code === 'TG_REVOKED_KEY') revoked = true;
         continue;

@@ -12,7 +12,7 @@ const LIMIT = 16 * 1024 * 1024;
 
 export async function handleOtlp(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, kind: 'metrics' | 'logs' | 'traces'): Promise<void> {
   if (req.method !== 'POST') throw new GatewayError('TG_METHOD', `${req.method} /v1/${kind}: use POST`, { allow: 'POST' });
-  const auth = ctx.keys.authenticate(req.headers);
+  const auth = await ctx.keys.authenticate(req.headers);
   if (!auth.ok)
     throw new GatewayError(auth.code, 'telemetry needs the signed-in bearer or a virtual key: OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer <key>"');
   const type = (headerValue(req.headers, 'content-type') ?? '').toLowerCase();

@@ -16,6 +16,7 @@ import { Router, type RouterEvent } from '../routing/router.js';
 import { AlertDispatcher, routerAlert } from '../policy/alerts.js';
 import { AuthServer } from '../auth/server.js';
 import { SessionTokens } from '../auth/tokens.js';
+import { CiIdentities } from '../auth/ci.js';
 import { serveManagedSettings } from '../auth/managed-settings.js';
 import { SpendControl } from '../policy/spend.js';
 import type { Upstream } from '../providers/types.js';
@@ -156,7 +157,7 @@ export class Gateway {
       logger,
       prices: opts.prices,
       catalog: opts.catalog,
-      keys: new KeyRing(store, sessionTokens, wallNow),
+      keys: new KeyRing(store, sessionTokens, wallNow, new CiIdentities(config.auth.ci)),
       auth: new AuthServer({ config, store, logger, wallNow, publicUrl: () => this.publicUrl, tokens: sessionTokens }),
       ledger,
       upstreams,
@@ -378,12 +379,12 @@ export class Gateway {
           return;
         case '/v1/models':
           if (req.method !== 'GET') throw new GatewayError('TG_METHOD', `${req.method} ${path}: use GET`, { allow: 'GET' });
-          this.models(req, res);
+          await this.models(req, res);
           return;
         case '/managed/settings': {
           // Claude Code's managed settings for the signed-in user (or key), per group and team.
           if (req.method !== 'GET') throw new GatewayError('TG_METHOD', `${req.method} ${path}: use GET`, { allow: 'GET' });
-          const auth = this.ctx.keys.authenticate(req.headers);
+          const auth = await this.ctx.keys.authenticate(req.headers);
           if (!auth.ok) throw new GatewayError(auth.code, 'managed settings need the signed-in bearer (or a virtual key)');
           serveManagedSettings(req, res, this.ctx.config.managed_settings, auth.key);
           return;
@@ -476,9 +477,9 @@ export class Gateway {
     sendError(res, ge.status, ge.body(requestId), headers);
   }
 
-  private models(req: IncomingMessage, res: ServerResponse): void {
-    const auth = this.ctx.keys.authenticate(req.headers);
-    if (!auth.ok) throw new GatewayError(auth.code, 'a virtual key is required to list models');
+  private async models(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const auth = await this.ctx.keys.authenticate(req.headers);
+    if (!auth.ok) throw new GatewayError(auth.code, 'listing models needs the signed-in bearer or a virtual key');
     const created = `${this.ctx.catalog.date}T00:00:00Z`;
     const data = this.ctx.catalog.models
       .filter((m) => m.ids.first_party)

@@ -13,8 +13,8 @@ import { errorEnvelope, GatewayError, sendError } from './errors.js';
 import { storeError } from './relay.js';
 import { RequestContext, SHUTDOWN_MESSAGE } from './request.js';
 
-function authenticate(ctx: GatewayContext, req: IncomingMessage) {
-  const auth = ctx.keys.authenticate(req.headers);
+async function authenticate(ctx: GatewayContext, req: IncomingMessage) {
+  const auth = await ctx.keys.authenticate(req.headers);
   if (auth.ok) return auth.key;
   const why = {
     TG_NO_KEY:
@@ -36,7 +36,7 @@ export async function handleMessages(
   requestId: string,
   t0: number,
 ): Promise<void> {
-  const key = authenticate(ctx, req);
+  const key = await authenticate(ctx, req);
   if (ctx.shutdown.aborted) throw new GatewayError('TG_SHUTDOWN', 'the gateway is shutting down; retry (another replica will answer)');
   // Fail closed: a request whose ledger line could not be written is never sent upstream.
   const storeProblem = ctx.storeProblem();

@@ -64,6 +64,18 @@ export class FakeOidc {
     await new Promise<void>((r) => this.server?.close(() => r()));
   }
 
+  /** An ID token as a CI system issues one to a pipeline job. */
+  async ciToken(claims: Record<string, unknown>, audience: string, ttl = '10m'): Promise<string> {
+    return new SignJWT(claims)
+      .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+      .setIssuer(this.url)
+      .setAudience(audience)
+      .setSubject(String(claims.sub ?? 'job'))
+      .setIssuedAt()
+      .setExpirationTime(ttl)
+      .sign(this.privateKey!);
+  }
+
   addUser(u: IdpUser): void {
     this.users.set(u.sub, u);
   }
