@@ -5,7 +5,10 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../src/util/paths.js';
 import { FakeAnthropic } from './helpers/fake-anthropic.js';
 import { FakeOidc } from './helpers/fake-oidc.js';
 import { claudeBody, startGateway, upstreamYaml, type TestGateway } from './helpers/gateway.js';
@@ -365,6 +368,36 @@ describe('managed settings', () => {
     });
     assert.equal(r.statusCode, 200);
     await r.body.text();
+  });
+});
+
+describe('TLS', () => {
+  it('serves HTTPS from server.tls (cert and key relative to the config), discovery URLs on https', async () => {
+    const fixtures = join(packageRoot(), 'test', 'fixtures', 'tls');
+    const gw = await startGateway(`${upstreamYaml(up.url)}auth: { oidc: { issuer: "${idp.url}", client_id: tollgate } }\n`, {
+      server: `tls: { cert: "${join(fixtures, 'cert.pem')}", key: "${join(fixtures, 'key.pem')}" }`,
+    });
+    const https = gw.url.replace('http://', 'https://');
+    const agent = new Agent({ connect: { ca: readFileSync(join(fixtures, 'cert.pem')) } });
+    try {
+      const r = await request(`${https}/.well-known/oauth-authorization-server`, { dispatcher: agent });
+      assert.equal(r.statusCode, 200);
+      const meta = (await r.body.json()) as { token_endpoint: string };
+      assert.equal(meta.token_endpoint, `${https}/oauth/token`);
+      const k = gw.key('tia', 'web');
+      const m = await request(`${https}/v1/messages`, {
+        dispatcher: agent,
+        method: 'POST',
+        body: claudeBody(1000, { model: 'claude-sonnet-4-6', stream: false }),
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${k.secret}`, 'anthropic-version': '2023-06-01' },
+      });
+      assert.equal(m.statusCode, 200);
+      await m.body.text();
+      await assert.rejects(request(`${gw.url}/health/live`), 'plain http is not served on the TLS port');
+    } finally {
+      await agent.close();
+      await gw.stop();
+    }
   });
 });
 

@@ -1,6 +1,7 @@
 // The HTTP server: routing by path (the query string, e.g. ?beta=true, is ignored for
 // matching and forwarded as is) and the one error boundary.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo, Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
@@ -198,21 +199,34 @@ export class Gateway {
 
     const srv = config.server;
     this.maxConnections = srv.max_connections ?? defaultMaxConnections();
-    this.server = createServer(
-      {
-        // Node requires the header deadline to be within the whole request's.
-        headersTimeout: Math.min(srv.header_timeout_ms, srv.request_timeout_ms),
-        requestTimeout: srv.request_timeout_ms,
-        keepAliveTimeout: srv.idle_timeout_ms,
-        // How often those deadlines are checked (Node's default is 30 s).
-        connectionsCheckingInterval: Math.min(1_000, srv.header_timeout_ms),
-        maxHeaderSize: MAX_HEADER_BYTES,
-      },
-      (req, res) => {
-        void this.handle(req, res);
-      },
-    );
-    this.server.on('connection', (s: Socket) => this.admit(s));
+    const httpOptions = {
+      // Node requires the header deadline to be within the whole request's.
+      headersTimeout: Math.min(srv.header_timeout_ms, srv.request_timeout_ms),
+      requestTimeout: srv.request_timeout_ms,
+      keepAliveTimeout: srv.idle_timeout_ms,
+      // How often those deadlines are checked (Node's default is 30 s).
+      connectionsCheckingInterval: Math.min(1_000, srv.header_timeout_ms),
+      maxHeaderSize: MAX_HEADER_BYTES,
+    };
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+      void this.handle(req, res);
+    };
+    if (srv.tls) {
+      // HTTPS from the configured certificate: Claude Code's /login needs it off loopback, and
+      // pins the leaf certificate, so every replica must serve the same one.
+      let tls: { cert: Buffer; key: Buffer };
+      try {
+        tls = { cert: readFileSync(srv.tls.cert), key: readFileSync(srv.tls.key) };
+      } catch (err) {
+        throw new Error(`server.tls: ${(err as Error).message}`);
+      }
+      this.server = createTlsServer({ ...httpOptions, ...tls }, onRequest);
+      // Connections are counted once their TLS is up: that socket is the one requests carry.
+      this.server.on('secureConnection', (s: Socket) => this.admit(s));
+    } else {
+      this.server = createServer(httpOptions, onRequest);
+      this.server.on('connection', (s: Socket) => this.admit(s));
+    }
     // Malformed HTTP never reaches a handler: answer it Anthropic-shaped and close.
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       if (this.lingering.has(socket)) return;

@@ -15,7 +15,16 @@ export interface StartOptions {
 }
 
 export function createGateway(loaded: LoadedConfig, opts: StartOptions): Gateway {
-  const { config } = loaded;
+  // Files named in the config are relative to it.
+  const config = loaded.config.server.tls
+    ? {
+        ...loaded.config,
+        server: {
+          ...loaded.config.server,
+          tls: { cert: resolveFrom(loaded, loaded.config.server.tls.cert), key: resolveFrom(loaded, loaded.config.server.tls.key) },
+        },
+      }
+    : loaded.config;
   const store = opts.store ?? openStore(loaded, 'gateway');
   const catalog = loadCatalog();
   const prices = PriceBook.load(
