@@ -286,6 +286,118 @@ describe('sign-in (Claude Code /login)', () => {
   });
 });
 
+describe('spend caps in Claude Code (usage headers, 429 billing_error, /api/oauth/usage)', () => {
+  const message = () => ({
+    id: 'msg_x',
+    type: 'message',
+    role: 'assistant',
+    model: 'claude-sonnet-4-6',
+    content: [{ type: 'text', text: 'ok' }],
+    stop_reason: 'end_turn',
+    stop_sequence: null,
+    usage: { input_tokens: 1000, output_tokens: 100 },
+  });
+  const answer = () => ({
+    kind: 'raw' as const,
+    status: 200,
+    headers: { 'content-type': 'application/json', 'anthropic-ratelimit-requests-remaining': '42' },
+    body: JSON.stringify(message()),
+  });
+
+  async function usage(token: string): Promise<Record<string, unknown>> {
+    const r = await request(`${g.url}/api/oauth/usage`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(r.statusCode, 200);
+    assert.equal(r.headers['cache-control'], 'no-store');
+    return (await r.body.json()) as Record<string, unknown>;
+  }
+
+  it('shows the notice past 75 %, refuses at the cap with the protocol 429, and /usage shows dollars', async () => {
+    const ann = await signIn('u-ann');
+    up.next(answer());
+    const first = await messages(ann.access_token);
+    assert.equal(first.status, 200, first.body);
+    await new Promise((res) => setTimeout(res, 0));
+    const cost = g.gw.ctx.store.queryLedger({}).find((l) => l.id === String(first.headers['x-tollgate-request-id']))!.cost_nanousd;
+    assert.ok(cost > 0);
+    // A monthly cap the first request used 80 % of.
+    const limit = Math.round(cost / 0.8);
+    const now = clock;
+    g.gw.ctx.store.upsertBudget({
+      id: 'bud_ann',
+      scope: 'user',
+      scope_value: 'ann@example.com',
+      period: 'month',
+      limit_nanousd: limit,
+      mode: 'hard',
+      alert_at: [],
+      created_at: now,
+      updated_at: now,
+    });
+    g.gw.ctx.spend.budgets.reload();
+    // Spend from earlier tests counts too: start from what the budget sees.
+    const spent = g.gw.ctx.spend.budgets.caps({ id: 'x', user: 'ann@example.com', team: 'platform', project: null })[0]!.spent;
+    g.gw.ctx.store.upsertBudget({
+      id: 'bud_ann',
+      scope: 'user',
+      scope_value: 'ann@example.com',
+      period: 'month',
+      limit_nanousd: Math.round(spent / 0.8),
+      mode: 'hard',
+      alert_at: [],
+      created_at: now,
+      updated_at: now + 1,
+    });
+    g.gw.ctx.spend.budgets.reload();
+    up.next(answer());
+    const warned = await messages(ann.access_token);
+    assert.equal(warned.status, 200);
+    assert.equal(warned.headers['anthropic-ratelimit-unified-status'], 'allowed_warning');
+    assert.equal(warned.headers['anthropic-ratelimit-unified-overage-status'], 'allowed_warning');
+    assert.equal(warned.headers['anthropic-ratelimit-unified-representative-claim'], 'overage');
+    assert.equal(warned.headers['anthropic-ratelimit-unified-overage-surpassed-threshold'], '0.75');
+    assert.equal(warned.headers['anthropic-ratelimit-unified-overage-utilization'], '0.8');
+    assert.equal(warned.headers['anthropic-ratelimit-unified-reset'], String(Date.UTC(2026, 11, 1) / 1000));
+    assert.equal(warned.headers['anthropic-ratelimit-requests-remaining'], undefined, "the upstream's own limits are not the engineer's");
+    const u = await usage(ann.access_token);
+    const extra = u.extra_usage as Record<string, unknown>;
+    assert.deepEqual([extra.monthly_limit, extra.currency, extra.is_enabled], [Math.floor(Math.round(spent / 0.8) / 1e7), 'USD', true]);
+    assert.ok(Number(extra.used_credits) > 0);
+    const limits = u.limits as Record<string, unknown>[];
+    assert.deepEqual(
+      [limits.length, limits[0]!.kind, limits[0]!.group, limits[0]!.is_active, limits[0]!.resets_at],
+      [1, 'spend', 'monthly', true, '2026-12-01T00:00:00.000Z'],
+    );
+    // Past the cap: the protocol's 429, our message, no representative-claim.
+    const refused = await messages(ann.access_token);
+    assert.equal(refused.status, 429);
+    const err = JSON.parse(refused.body) as { error: { type: string; message: string } };
+    assert.equal(err.error.type, 'billing_error');
+    assert.match(err.error.message, /the monthly budget of user ann@example\.com is spent/);
+    assert.deepEqual(
+      [
+        refused.headers['anthropic-ratelimit-unified-status'],
+        refused.headers['anthropic-ratelimit-unified-overage-disabled-reason'],
+        refused.headers['anthropic-ratelimit-unified-overage-period'],
+        refused.headers['x-should-retry'],
+      ],
+      ['rejected', 'org_spend_cap_reached', 'monthly', 'false'],
+    );
+    assert.equal(refused.headers['anthropic-ratelimit-unified-representative-claim'], undefined);
+    assert.equal(refused.headers['anthropic-ratelimit-unified-overage-status'], undefined);
+    assert.equal(refused.headers['retry-after'], String((Date.UTC(2026, 11, 1) - clock) / 1000));
+    g.gw.ctx.store.removeBudget('user', 'ann@example.com');
+    g.gw.ctx.spend.budgets.reload();
+  });
+
+  it('shows an engineer without a cap what they spent, with no limits', async () => {
+    const bob = await signIn('u-bob');
+    const u = await usage(bob.access_token);
+    const extra = u.extra_usage as Record<string, unknown>;
+    assert.deepEqual([extra.monthly_limit, extra.utilization, u.limits], [null, null, []]);
+    assert.ok('daily' in extra && 'weekly' in extra);
+  });
+});
+
 describe('managed settings', () => {
   /** Claude Code's checksum, written independently: keys sorted at every level, no whitespace. */
   function reference(v: unknown): string {

@@ -76,6 +76,7 @@ export class CiIdentities {
         created_at: 0,
         last_used_at: null,
         revoked_at: null,
+        kind: 'ci',
       };
       if (this.verified.size >= MAX_REMEMBERED) this.verified.clear();
       this.verified.set(hash, { key, exp: (payload.exp ?? 0) * 1000 });

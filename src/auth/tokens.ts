@@ -39,6 +39,7 @@ export function sessionIdentity(s: SignInSession): KeyRecord {
     last_used_at: null,
     revoked_at: s.revoked_at,
     groups: s.groups,
+    kind: 'session',
   };
 }
 

@@ -281,6 +281,17 @@ export class BudgetEngine {
     }
   }
 
+  /** The hard budgets (caps) covering an identity, with their spend in the current period. */
+  caps(key: Who): { def: BudgetDef; spent: number; start: number; end: number }[] {
+    const t = this.now();
+    return this.covering(key.id, key)
+      .filter((s) => s.def.mode === 'hard')
+      .map((s) => {
+        this.roll(s, t);
+        return { def: s.def, spent: s.spent, start: s.start, end: s.end };
+      });
+  }
+
   /** Current figures for listings. */
   snapshot(): { def: BudgetDef; spent: number; reserved: number; start: number; end: number }[] {
     const t = this.now();

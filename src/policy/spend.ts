@@ -10,6 +10,8 @@ import type { Logger } from '../util/log.js';
 import type { AlertDispatcher } from './alerts.js';
 import { BudgetEngine, configBudgetDefs, describeBudget, type BudgetEvent, type Reservation } from './budgets.js';
 import { ModelPolicy } from './models.js';
+import { periodAt } from './periods.js';
+import { allowedHeaders, rejectedHeaders, usageBody } from './usage-limits.js';
 import { RateLimiter, rateRules, type RateTicket } from './ratelimits.js';
 
 export interface Admission {
@@ -19,6 +21,9 @@ export interface Admission {
   ticket: RateTicket | null;
   /** Headers for the client (Anthropic's unified rate-limit headers once a threshold passed). */
   headers: Record<string, string>;
+  /** The headers carry the engineer's own cap: the upstream's anthropic-ratelimit-* (about the
+   * gateway's account, not the engineer) are removed from the answer. */
+  ownsRateLimitHeaders: boolean;
 }
 
 /** Dollars for people: cents for real amounts, four decimals below a dollar. */
@@ -154,11 +159,31 @@ export class SpendControl {
         'x-tollgate-budget': `${r.budget.scope}${r.budget.value ? `:${r.budget.value}` : ''}:${r.budget.period}`,
       };
       if (Number.isFinite(r.resetsAt)) headers['anthropic-ratelimit-unified-reset'] = String(Math.ceil(r.resetsAt / 1000));
-      throw new GatewayError(
-        'TG_BUDGET_EXHAUSTED',
-        `${describeBudget(r.budget)} is spent: ${usd(r.spent + r.reserved)} of ${usd(r.budget.limit)}${inFlight}. ${reset} To raise it, ask ${this.config.spend.contact}.`,
-        headers,
-      );
+      const message = `${describeBudget(r.budget)} is spent: ${usd(r.spent + r.reserved)} of ${usd(r.budget.limit)}${inFlight}. ${reset} To raise it, ask ${this.config.spend.contact}.`;
+      if (key.kind === 'session') {
+        // Claude Code signed in to the gateway: its protocol's 429 (billing_error), so it shows
+        // this message and stops retrying.
+        const cap = this.budgets.caps(key).find((c) => c.def.id === r.budget.id) ?? { def: r.budget, spent: r.spent, start: this.now(), end: r.resetsAt };
+        throw new GatewayError(
+          'TG_BUDGET_EXHAUSTED',
+          message,
+          { ...rejectedHeaders(cap, this.now()), 'x-tollgate-budget': headers['x-tollgate-budget']! },
+          'billing_error',
+        );
+      }
+      throw new GatewayError('TG_BUDGET_EXHAUSTED', message, headers);
+    }
+    if (key.kind === 'session') {
+      const caps = this.budgets.caps(key);
+      if (caps.length)
+        return {
+          model: decision.model,
+          rewrittenFrom: decision.rewrittenFrom,
+          reservation: b.reservation,
+          ticket: rate.ticket,
+          headers: allowedHeaders(caps),
+          ownsRateLimitHeaders: true,
+        };
     }
     const headers: Record<string, string> = {};
     if (b.warning) {
@@ -166,7 +191,26 @@ export class SpendControl {
       headers['anthropic-ratelimit-unified-utilization'] = b.warning.utilization.toFixed(4);
       if (Number.isFinite(b.warning.resetsAt)) headers['anthropic-ratelimit-unified-reset'] = String(Math.ceil(b.warning.resetsAt / 1000));
     }
-    return { model: decision.model, rewrittenFrom: decision.rewrittenFrom, reservation: b.reservation, ticket: rate.ticket, headers };
+    return {
+      model: decision.model,
+      rewrittenFrom: decision.rewrittenFrom,
+      reservation: b.reservation,
+      ticket: rate.ticket,
+      headers,
+      ownsRateLimitHeaders: false,
+    };
+  }
+
+  /** GET /api/oauth/usage: the engineer's caps in dollars, or what they spent without one. */
+  usage(key: KeyRecord, store: Store): Record<string, unknown> {
+    const caps = this.budgets.caps(key);
+    if (caps.length) return usageBody(caps, { daily: 0, weekly: 0, monthly: 0 });
+    const t = this.now();
+    const spent = (p: 'day' | 'week' | 'month') => {
+      const w = periodAt(p, t, this.config.spend.timezone);
+      return store.spend('user', key.user, w.start, w.end);
+    };
+    return usageBody([], { daily: spent('day'), weekly: spent('week'), monthly: spent('month') });
   }
 
   /** The request is over: book its exact cost and tokens. */

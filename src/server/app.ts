@@ -403,6 +403,14 @@ export class Gateway {
           serveManagedSettings(req, res, this.ctx.config.managed_settings, auth.key);
           return;
         }
+        case '/api/oauth/usage': {
+          // Dollars for Claude Code's /usage and status line (its gateway protocol).
+          if (req.method !== 'GET') throw new GatewayError('TG_METHOD', `${req.method} ${path}: use GET`, { allow: 'GET' });
+          const auth = await this.ctx.keys.authenticate(req.headers);
+          if (!auth.ok) throw new GatewayError(auth.code, 'usage needs the signed-in bearer or a virtual key');
+          sendJson(res, 200, this.ctx.spend.usage(auth.key, this.ctx.store), { 'cache-control': 'no-store' });
+          return;
+        }
         case '/v1/traces':
           // Traces carry nothing the ledger needs: accepted (a 404 makes Claude Code's exporter
           // log on every flush) and dropped.
@@ -495,8 +503,10 @@ export class Gateway {
     const auth = await this.ctx.keys.authenticate(req.headers);
     if (!auth.ok) throw new GatewayError(auth.code, 'listing models needs the signed-in bearer or a virtual key');
     const created = `${this.ctx.catalog.date}T00:00:00Z`;
+    // What this engineer may use: models the policy of their team or key refuses are left out
+    // (Claude Code's model discovery offers what is listed).
     const data = this.ctx.catalog.models
-      .filter((m) => m.ids.first_party)
+      .filter((m) => m.ids.first_party && this.ctx.spend.policy.decide(auth.key, m.ids.first_party, () => 0).ok)
       .map((m) => ({ type: 'model', id: m.ids.first_party as string, display_name: m.display_name, created_at: created }))
       .reverse();
     sendJson(res, 200, { data, has_more: false, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null });

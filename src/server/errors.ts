@@ -116,11 +116,13 @@ export class GatewayError extends Error {
     readonly code: ErrorCode,
     detail: string,
     readonly headers: Record<string, string> = {},
+    /** Another Anthropic type where a client's protocol asks for one (billing_error at a spend cap). */
+    type?: AnthropicErrorType,
   ) {
     super(detail);
     const c: { status: number; type: AnthropicErrorType; retry?: boolean } = errorCodes[code];
     this.status = c.status;
-    this.type = c.type;
+    this.type = type ?? c.type;
     this.retryable = c.retry ?? c.status >= 500;
   }
 

@@ -107,6 +107,9 @@ export class StreamRelay {
     this.headers['x-tollgate-request-id'] = this.line.id;
     this.headers['x-tollgate-upstream'] = upstream.name;
     this.headers['x-tollgate-route'] = upstream.route;
+    if (rc.admission?.ownsRateLimitHeaders) {
+      for (const h of Object.keys(this.headers)) if (h.startsWith('anthropic-ratelimit-')) delete this.headers[h];
+    }
     Object.assign(this.headers, rc.admission?.headers ?? {});
     this.canAppend = this.isSse && this.headers['content-length'] === undefined && (encoding === '' || encoding === 'identity');
     const meter = this.isSse ? new StreamMeter() : null;

@@ -16,6 +16,9 @@ export interface KeyRecord {
   revoked_at: number | null;
   /** A signed-in engineer's IdP groups (sign-in sessions only; never stored with keys). */
   groups?: string[];
+  /** How the identity signed in: a virtual key (default), Claude Code's /login, or a CI token.
+   * Signed-in clients speak Claude Code's gateway protocol (its usage headers and 429 shape). */
+  kind?: 'key' | 'session' | 'ci';
 }
 
 import type { Usage } from '../metering/usage.js';
