@@ -195,7 +195,7 @@ describe('sign-in (Claude Code /login)', () => {
     }
   });
 
-  it('refresh rotates tokens after asking the IdP; a replayed refresh token ends the session; expiry is 401 with x-should-retry: false', async () => {
+  it('refresh rotates tokens after asking the IdP; a refresh token replayed after a minute ends the session; expiry is 401 with x-should-retry: false', async () => {
     const t = await signIn('u-ann');
     const before = idp.refreshGrants;
     const r1 = await post('/oauth/token', { grant_type: 'refresh_token', refresh_token: t.refresh_token });
@@ -213,8 +213,18 @@ describe('sign-in (Claude Code /login)', () => {
     } finally {
       clock -= 3600_000;
     }
-    // The first refresh token again: a replay, so the whole session ends.
-    const replay = await post('/oauth/token', { grant_type: 'refresh_token', refresh_token: t.refresh_token });
+    // The same refresh token again within a minute: another Claude Code process on the machine
+    // refreshing at the same moment, honoured.
+    const concurrent = await post('/oauth/token', { grant_type: 'refresh_token', refresh_token: t.refresh_token });
+    assert.equal(concurrent.status, 200, 'a concurrent refresh is not a theft');
+    // Later than that: a replay, so the whole session ends.
+    clock += 61_000;
+    let replay;
+    try {
+      replay = await post('/oauth/token', { grant_type: 'refresh_token', refresh_token: t.refresh_token });
+    } finally {
+      clock -= 61_000;
+    }
     assert.deepEqual([replay.status, replay.body.error], [401, 'invalid_grant']);
     const after = await messages(String(r1.body.access_token));
     assert.equal(after.status, 401);

@@ -19,6 +19,9 @@ const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 /** RFC 8628 §6.1: a base-20 alphabet without vowels (no words) or look-alikes. */
 const USER_CODE_ALPHABET = 'BCDFGHJKLMNPQRSTVWXZ';
 const DEVICE_CODE_TTL_S = 600;
+/** A refresh token used again within this long of its first use is honoured (concurrent
+ * refreshes by processes sharing it); later, it is a replay and ends the session. */
+const REUSE_GRACE_MS = 60_000;
 const POLL_INTERVAL_S = 5;
 
 function userCode(): string {
@@ -200,7 +203,10 @@ export class AuthServer {
     if (!t || t.kind !== 'refresh' || t.revoked_at !== null || now >= t.expires_at) return oauthError(res, 401, 'invalid_grant', 'sign in again (/login)');
     const session = store.findSession(t.session_id);
     if (!session || session.revoked_at !== null) return oauthError(res, 401, 'invalid_grant', 'sign in again (/login)');
-    if (t.used_at !== null) return this.replayed(res, session, now);
+    // Several Claude Code processes on one machine share a credential and may refresh at the
+    // same moment: a second use within the grace period is one of those, not a theft.
+    const late = t.used_at !== null && now - t.used_at > REUSE_GRACE_MS;
+    if (late) return this.replayed(res, session, now);
     let fresh: IdpIdentity | null = null;
     if (session.idp_refresh_token && this.idp) {
       try {
@@ -224,8 +230,8 @@ export class AuthServer {
         );
       }
     }
-    // Spent only now, and only once: a second use (concurrent or later) is a replay.
-    if (!store.useToken(hash, now)) return this.replayed(res, session, now);
+    // Spent now (the first use's time stays: the grace period counts from it).
+    store.useToken(hash, now);
     const updated: SignInSession = fresh
       ? {
           ...session,

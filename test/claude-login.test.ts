@@ -1,0 +1,212 @@
+// The real Claude Code CLI signing in to tollgate with /login, driven in a terminal (tmux) as an
+// engineer would: the gateway URL comes from settings (forceLoginMethod / forceLoginGatewayUrl),
+// the device code shown in the terminal is approved at a local OIDC provider, and from then on
+// `claude -p` works through tollgate as that engineer, with the managed settings of their group
+// applied, their spend cap shown by /usage, and access ending at the next refresh once the IdP
+// no longer knows them.
+import assert from 'node:assert/strict';
+import { execFile, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { request } from 'undici';
+import { packageRoot } from '../src/util/paths.js';
+import { FakeAnthropic } from './helpers/fake-anthropic.js';
+import { FakeOidc } from './helpers/fake-oidc.js';
+import { startGateway, upstreamYaml, type TestGateway } from './helpers/gateway.js';
+
+const CLAUDE = resolve(packageRoot(), 'node_modules', '.bin', 'claude');
+const run = promisify(execFile);
+const HAS_TMUX = spawnSync('tmux', ['-V']).status === 0;
+const SOCKET = `tollgate-test-${process.pid}`;
+/** Tokens live 90 s at the gateway, whose clock runs 80 s behind: Claude Code sees them expire
+ * 10 s after they are issued and refreshes, which is when the IdP is asked again. */
+const TTL_S = 90;
+const SKEW_MS = 80_000;
+
+let idp: FakeOidc;
+let up: FakeAnthropic;
+let g: TestGateway;
+let home: string;
+let project: string;
+
+/** The environment without the suite's own auth variables (and libfaketime's handle). */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const clean: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!/^(ANTHROPIC_|CLAUDE_|AWS_|GOOGLE_|CLOUD_ML|VERTEX_|OTEL_|FAKETIME_SHARED|TMUX)/.test(k)) clean[k] = v;
+  return { ...clean, HOME: home, CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1' };
+}
+
+function tmux(...args: string[]): string {
+  const r = spawnSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8', env: cleanEnv() });
+  return r.stdout;
+}
+
+const screen = () => tmux('capture-pane', '-t', 'cc', '-p');
+
+/** Waits until the terminal shows `what` (polling the pane; a deadline, not a sleep). */
+async function waitFor(what: RegExp, ms = 30_000): Promise<string> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const s = screen();
+    if (what.test(s)) return s;
+    if (Date.now() > deadline) throw new Error(`the terminal never showed ${what}; it shows:\n${s}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function keys(...k: string[]): void {
+  tmux('send-keys', '-t', 'cc', ...k);
+}
+
+/** Presses a key until the terminal shows `then` (a key sent while the UI is still drawing
+ * can be lost). */
+async function press(key: string, then: RegExp): Promise<string> {
+  for (let i = 0; ; i++) {
+    keys(key);
+    try {
+      return await waitFor(then, 1500);
+    } catch (err) {
+      if (i >= 10) throw err;
+    }
+  }
+}
+
+async function claudeP(): Promise<{ is_error: boolean; result: string; session_id: string }> {
+  // A failed run exits 1 and still prints its JSON result.
+  const out = await run(CLAUDE, ['-p', 'say hello', '--output-format', 'json'], { env: cleanEnv(), cwd: project, timeout: 90_000 }).then(
+    (r) => r.stdout,
+    (err: { stdout?: string; message: string }) => err.stdout || JSON.stringify({ is_error: true, result: err.message, session_id: '' }),
+  );
+  return JSON.parse(out) as { is_error: boolean; result: string; session_id: string };
+}
+
+/** The browser's part of the sign-in, as the engineer would do it at the verification page. */
+async function approve(userCode: string): Promise<void> {
+  const submit = await request(`${g.url}/device`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: `user_code=${userCode}`,
+  });
+  await submit.body.text();
+  assert.equal(submit.statusCode, 303);
+  const atIdp = await request(String(submit.headers.location));
+  await atIdp.body.text();
+  const done = await request(String(atIdp.headers.location));
+  assert.match(await done.body.text(), /Signed in as <strong>ann@example\.com<\/strong> \(team platform\)/);
+}
+
+before(async () => {
+  if (!HAS_TMUX || !existsSync(CLAUDE)) return;
+  idp = await new FakeOidc().start();
+  idp.addUser({ sub: 'u-ann', email: 'ann@example.com', name: 'Ann', groups: ['eng'] });
+  idp.current = 'u-ann';
+  up = await new FakeAnthropic().start();
+  g = await startGateway(
+    `${upstreamYaml(up.url)}auth:
+  oidc: { issuer: "${idp.url}", client_id: tollgate, client_secret: idp-client-secret, allowed_email_domains: [example.com] }
+  token_ttl: ${TTL_S}s
+teams_from_groups: { eng: platform }
+managed_settings:
+  - groups: [eng]
+    settings: { model: claude-haiku-4-5 }
+`,
+    { wallNow: () => Date.now() - SKEW_MS },
+  );
+  home = mkdtempSync(join(tmpdir(), 'tollgate-login-home-'));
+  project = join(home, 'project');
+  mkdirSync(join(home, '.claude'), { recursive: true });
+  mkdirSync(project);
+  // On a machine without managed settings, Claude Code takes the gateway pin from user settings.
+  writeFileSync(join(home, '.claude', 'settings.json'), JSON.stringify({ forceLoginMethod: 'gateway', forceLoginGatewayUrl: g.url }));
+  // Onboarding done and the project trusted, as on an engineer's machine after the first run.
+  writeFileSync(
+    join(home, '.claude.json'),
+    JSON.stringify({ hasCompletedOnboarding: true, theme: 'dark', projects: { [project]: { hasTrustDialogAccepted: true } } }),
+  );
+});
+
+after(async () => {
+  if (!HAS_TMUX || !existsSync(CLAUDE)) return;
+  tmux('kill-server');
+  await g.stop();
+  await up.stop();
+  await idp.stop();
+  rmSync(home, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
+});
+
+describe(
+  'real Claude Code CLI: /login through tollgate',
+  { skip: !existsSync(CLAUDE) ? 'claude CLI not installed (npm ci installs it)' : !HAS_TMUX ? 'tmux not installed (.ci/run installs it)' : false },
+  () => {
+    it('signs in with /login, then works as the engineer: ledger, managed settings, /usage in dollars, and the IdP ends access at refresh', async () => {
+      tmux('new-session', '-d', '-s', 'cc', '-x', '200', '-y', '50', '-c', project, `${CLAUDE}; sleep 600`);
+      // The prompt is ready once the status line shows.
+      await waitFor(/shift\+tab to cycle/);
+      keys('/login');
+      await waitFor(/❯ \/login/);
+      await press('Enter', /Enter to connect/);
+      await press('Enter', /Yes, trust this gateway/);
+      await press('Up', /❯ Yes, trust this gateway/);
+      keys('Enter');
+      const shown = await waitFor(/Code:\s+[A-Z]{4}-[A-Z]{4}/);
+      const code = /Code:\s+([A-Z]{4}-[A-Z]{4})/.exec(shown)![1]!;
+      await approve(code);
+      await waitFor(/Signed in to .* as ann@example\.com/);
+      await press('Up', /❯ Yes, continue/);
+      keys('Enter');
+      await waitFor(/Connected to/);
+      keys('Enter');
+      const creds = JSON.parse(readFileSync(join(home, '.claude', '.credentials.json'), 'utf8')) as { enterpriseGateway?: { url: string; email: string } };
+      assert.deepEqual([creds.enterpriseGateway?.url, creds.enterpriseGateway?.email], [g.url, 'ann@example.com']);
+
+      // claude -p now goes through tollgate as ann, with her group's managed settings applied:
+      // they pin the model to Haiku, which the ledger line shows.
+      const r = await claudeP();
+      assert.equal(r.is_error, false, r.result);
+      await new Promise((res) => setTimeout(res, 0));
+      const lines = g.gw.ctx.store.queryLedger({}).filter((l) => l.session_id === r.session_id && l.endpoint === 'messages');
+      assert.ok(lines.length >= 1);
+      assert.deepEqual([lines[0]!.user, lines[0]!.team], ['ann@example.com', 'platform']);
+      assert.ok(
+        lines.every((l) => l.model_requested === 'claude-haiku-4-5'),
+        `managed settings pinned the model: ${lines.map((l) => l.model_requested).join(', ')}`,
+      );
+
+      // A monthly cap she has used 80 % of: /usage shows it in dollars.
+      const spent = g.gw.ctx.spend.budgets.caps({ id: 'x', user: 'ann@example.com', team: 'platform', project: null });
+      assert.equal(spent.length, 0);
+      const used = lines.reduce((a, l) => a + l.cost_nanousd, 0);
+      const limit = Math.round(used / 0.8);
+      g.gw.ctx.store.upsertBudget({
+        id: 'bud_ann',
+        scope: 'user',
+        scope_value: 'ann@example.com',
+        period: 'month',
+        limit_nanousd: limit,
+        mode: 'hard',
+        alert_at: [],
+        created_at: Date.now(),
+        updated_at: Date.now(),
+      });
+      g.gw.ctx.spend.budgets.reload();
+      keys('/usage');
+      await waitFor(/\/usage/);
+      keys('Enter');
+      const dollars = `$${(Math.floor(limit / 1e7) / 100).toFixed(2)}`;
+      await waitFor(new RegExp(dollars.replace(/[$.]/g, '\\$&')), 20_000);
+      keys('Escape');
+
+      // Removed at the IdP: at the next refresh (the token has expired for Claude Code by now)
+      // the gateway asks the IdP, which refuses, and access ends.
+      idp.users.get('u-ann')!.disabled = true;
+      await new Promise((res) => setTimeout(res, 11_000));
+      const before = idp.refreshGrants;
+      const refused = await claudeP();
+      assert.equal(refused.is_error, true, 'no access after the IdP removed her');
+      assert.ok(idp.refreshGrants > before, 'the refresh asked the IdP');
+    });
+  },
+);
