@@ -9,6 +9,9 @@ import { Agent, request } from 'undici';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../src/util/paths.js';
+import { scanBody } from '../src/protocol/anthropic/body.js';
+import { bedrockBody } from '../src/providers/bedrock/translate-request.js';
+import { vertexBody } from '../src/providers/vertex/translate-request.js';
 import { FakeAnthropic } from './helpers/fake-anthropic.js';
 import { FakeOidc } from './helpers/fake-oidc.js';
 import { claudeBody, startGateway, upstreamYaml, type TestGateway } from './helpers/gateway.js';
@@ -30,6 +33,7 @@ before(async () => {
   token_ttl: 1h
   login_notice: "Use your example.com account."
   page_limit_per_minute: 1000
+  billing_group_tag: cost_center
 teams_from_groups: { eng: platform, sales: revenue }
 managed_settings:
   - groups: ["*"]
@@ -405,6 +409,28 @@ describe('spend caps in Claude Code (usage headers, 429 billing_error, /api/oaut
     const extra = u.extra_usage as Record<string, unknown>;
     assert.deepEqual([extra.monthly_limit, extra.utilization, u.limits], [null, null, []]);
     assert.ok('daily' in extra && 'weekly' in extra);
+  });
+});
+
+describe('billing groups', () => {
+  it("puts the tag name in the token; the tag value in a request is the line's project; Bedrock and Vertex never see tags", async () => {
+    const ann = await signIn('u-ann');
+    const claims = JSON.parse(Buffer.from(ann.access_token.split('.')[1]!, 'base64url').toString()) as { billing_group_tag?: string };
+    assert.equal(claims.billing_group_tag, 'cost_center');
+    const body = JSON.parse(claudeBody(1000, { model: 'claude-sonnet-4-6', stream: false }).toString()) as Record<string, unknown>;
+    const r = await request(`${g.url}/v1/messages`, {
+      method: 'POST',
+      body: JSON.stringify({ ...body, tags: { cost_center: 'checkout-revamp', other: 'x' } }),
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ann.access_token}`, 'anthropic-version': '2023-06-01' },
+    });
+    assert.equal(r.statusCode, 200);
+    await r.body.text();
+    await new Promise((res) => setTimeout(res, 0));
+    const line = g.gw.ctx.store.queryLedger({}).find((l) => l.id === String(r.headers['x-tollgate-request-id']))!;
+    assert.deepEqual([line.user, line.project], ['ann@example.com', 'checkout-revamp']);
+    const scanned = scanBody(Buffer.from(JSON.stringify({ model: 'm', max_tokens: 1, messages: [], tags: { cost_center: 'x' } })));
+    assert.equal(JSON.parse(bedrockBody(scanned, undefined, 'bedrock-2023-05-31', []).toString()).tags, undefined);
+    assert.equal(JSON.parse(vertexBody(scanned, 'vertex-2023-10-16', false, 'm').toString()).tags, undefined);
   });
 });
 

@@ -54,6 +54,7 @@ export class SessionTokens {
     private readonly store: Store,
     private readonly ttl: { access: number; refresh: number },
     private readonly issuer: string,
+    private readonly billingGroupTag: string | null = null,
   ) {}
 
   private key(): Uint8Array {
@@ -67,7 +68,7 @@ export class SessionTokens {
   /** A new access and refresh token for a session. */
   async issue(s: SignInSession, now: number): Promise<IssuedTokens> {
     const user = s.email ?? s.subject;
-    const access = await new SignJWT({ email: s.email ?? undefined, name: s.name ?? undefined })
+    const access = await new SignJWT({ email: s.email ?? undefined, name: s.name ?? undefined, billing_group_tag: this.billingGroupTag ?? undefined })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setIssuer(this.issuer)
       .setSubject(user)

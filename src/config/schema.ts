@@ -314,6 +314,13 @@ export const configSchema = z.strictObject({
       refresh_ttl: duration.prefault('30d'),
       /** Shown to the engineer in Claude Code when sign-in starts (at most 500 characters). */
       login_notice: z.string().max(500).optional(),
+      /** Billing groups: with a tag name here, the access token carries it (billing_group_tag) and
+       * Claude Code sends the engineer's attributionProject as {"tags": {name: value}} in each
+       * request; tollgate records the value as the line's project (project budgets apply). */
+      billing_group_tag: z
+        .string()
+        .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+        .optional(),
       /** Requests a minute one address may make to the sign-in pages (guessing codes must not pay). */
       page_limit_per_minute: z.number().int().positive().default(30),
       /** Workload identity for CI: an ID token from a CI's OIDC issuer (GitHub Actions, GitLab…)

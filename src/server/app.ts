@@ -136,7 +136,12 @@ export class Gateway {
     // Where engineers reach this gateway (/login, the IdP's redirect back): set in config, else
     // the address it listens on (known once it listens).
     this.publicUrl = (config.server.public_url ?? `${config.server.tls ? 'https' : 'http'}://${config.server.host}:${config.server.port}`).replace(/\/+$/, '');
-    const sessionTokens = new SessionTokens(store, { access: config.auth.token_ttl, refresh: config.auth.refresh_ttl }, this.publicUrl);
+    const sessionTokens = new SessionTokens(
+      store,
+      { access: config.auth.token_ttl, refresh: config.auth.refresh_ttl },
+      this.publicUrl,
+      config.auth.billing_group_tag ?? null,
+    );
     const spend = new SpendControl(alerts, config, store, opts.prices, opts.catalog, logger, wallNow);
     // Routing events go to the log and the alert destinations directly.
     const onRouterEvent = (e: RouterEvent) => {

@@ -4,6 +4,7 @@
 // One RequestContext carries the request; its finish() writes the line and settles spend once.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { InboundProtocol } from '../inbound/types.js';
+import { memberValue, type ScannedBody } from '../protocol/anthropic/body.js';
 import type { Endpoint, InboundRequest } from '../providers/types.js';
 import { redactText } from '../util/redact.js';
 import { attemptUpstreams } from './attempts.js';
@@ -58,10 +59,29 @@ export async function handleMessages(
   }
 }
 
+/** The value of one billing tag in the body's "tags" (a short label, else nothing). */
+function tagValue(scanned: () => ScannedBody, tag: string): string | null {
+  let tags: unknown;
+  try {
+    tags = memberValue(scanned(), 'tags');
+  } catch {
+    return null;
+  }
+  const v = tags && typeof tags === 'object' ? (tags as Record<string, unknown>)[tag] : undefined;
+  return typeof v === 'string' && /^[\w .:@/-]{1,128}$/.test(v) ? v : null;
+}
+
 async function serveRequest(rc: RequestContext, protocol: InboundProtocol, req: IncomingMessage, res: ServerResponse, search: string): Promise<void> {
   const { ctx, line, key } = rc;
   const parsed = await protocol.read(req, ctx.config.server.max_body_bytes);
   line.session_id = parsed.sessionId;
+  // Billing groups: a signed-in engineer's attributionProject, sent as {"tags": {tag: value}},
+  // is the request's project (project budgets and reports follow it); it names no one.
+  const tag = key.kind === 'session' ? ctx.config.auth.billing_group_tag : undefined;
+  if (tag) {
+    const project = tagValue(parsed.scanned, tag);
+    if (project) rc.attribute(project);
+  }
   const admission = rc.admit(parsed.model, parsed.decodedLength);
   const inbound: InboundRequest = {
     endpoint: rc.endpoint,

@@ -30,7 +30,7 @@ export class RequestContext {
 
   constructor(
     readonly ctx: GatewayContext,
-    readonly key: KeyRecord,
+    public key: KeyRecord,
     readonly endpoint: Endpoint,
     readonly t0: number,
     id: string,
@@ -72,6 +72,13 @@ export class RequestContext {
       endpoint_type: null,
       attempts: [],
     };
+  }
+
+  /** The request's project, from the engineer's billing tag (before admission: project budgets
+   * apply to it). */
+  attribute(project: string): void {
+    this.key = { ...this.key, project };
+    this.line.project = project;
   }
 
   /** Policy, rate limits and budgets for the model asked for: throws the gateway's refusals,

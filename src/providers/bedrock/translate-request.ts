@@ -2,7 +2,9 @@
 // - "model" removed (it goes in the URL), "stream" removed (the endpoint decides);
 // - "anthropic_version": "bedrock-2023-05-31" added;
 // - betas move from the anthropic-beta header to an "anthropic_beta" array, minus those
-//   Bedrock rejects (data/routes.json).
+//   Bedrock rejects (data/routes.json);
+// - "tags" removed (Claude Code's billing-group attribution; Bedrock rejects it, and tollgate
+//   has already recorded it as the line's project).
 import { memberValue, rewriteBody, type ScannedBody } from '../../protocol/anthropic/body.js';
 import { betasFrom } from '../common/request.js';
 
@@ -12,7 +14,7 @@ export function bedrockBody(scanned: ScannedBody, betaHeader: string | string[] 
   if (Array.isArray(inBody)) for (const b of inBody) if (typeof b === 'string' && !betas.includes(b) && !dropBetas.includes(b)) betas.push(b);
   const add: Record<string, string> = { anthropic_version: JSON.stringify(version) };
   if (betas.length) add.anthropic_beta = JSON.stringify(betas);
-  return rewriteBody(scanned, ['model', 'stream', 'anthropic_beta'], add);
+  return rewriteBody(scanned, ['model', 'stream', 'anthropic_beta', 'tags'], add);
 }
 
 /** CountTokens wraps the InvokeModel body, base64-encoded. */
