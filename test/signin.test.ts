@@ -15,6 +15,7 @@ import { vertexBody } from '../src/providers/vertex/translate-request.js';
 import { FakeAnthropic } from './helpers/fake-anthropic.js';
 import { FakeOidc } from './helpers/fake-oidc.js';
 import { claudeBody, startGateway, upstreamYaml, type TestGateway } from './helpers/gateway.js';
+import { tollgate } from './helpers/cli.js';
 
 let idp: FakeOidc;
 let up: FakeAnthropic;
@@ -491,6 +492,45 @@ describe('managed settings', () => {
     const unauth = await request(`${g.url}/managed/settings`);
     assert.equal(unauth.statusCode, 401);
     await unauth.body.text();
+  });
+
+  it('tollgate fleet: current, stale, edited and unmanaged machines from the checksums they report', async () => {
+    const ann = await signIn('u-ann');
+    const served = await get(ann.access_token);
+    const bob = await signIn('u-bob');
+    await get(bob.access_token);
+    g.gw.ctx.store.recordServedSettings('sha256:' + 'a'.repeat(64), clock);
+    const send = async (token: string, checksum: string) => {
+      const r = await request(`${g.url}/v1/messages`, {
+        method: 'POST',
+        body: claudeBody(500, { model: 'claude-sonnet-4-6', stream: false }),
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${token}`,
+          'anthropic-version': '2023-06-01',
+          'x-claude-code-managed-settings-checksum': checksum,
+        },
+      });
+      await r.body.text();
+    };
+    await send(ann.access_token, served.body!.checksum);
+    await send(bob.access_token, 'sha256:' + 'a'.repeat(64));
+    const qa = g.key('quinn', 'qa');
+    await send(qa.secret, 'sha256:' + 'b'.repeat(64));
+    const zed = g.key('zed', 'unmapped-team');
+    await send(zed.secret, 'sha256:' + 'c'.repeat(64));
+    const r = tollgate(['fleet', '--all', '--json', '--config', g.configFile]);
+    assert.equal(r.status, 0, r.stderr);
+    const rows = JSON.parse(r.stdout) as { user: string; identity: string; status: string }[];
+    const status = (id: string) => rows.find((x) => x.identity === id)?.status;
+    assert.equal(rows.find((x) => x.user === 'ann@example.com' && x.status === 'current')?.status, 'current');
+    assert.ok(rows.some((x) => x.user === 'bob@example.com' && x.status === 'stale'));
+    assert.equal(status(qa.id), 'edited');
+    // "*" applies to everyone here, so zed is managed too: what he runs was never served.
+    assert.equal(status(zed.id), 'edited');
+    const plain = tollgate(['fleet', '--config', g.configFile]);
+    assert.doesNotMatch(plain.stdout, /current/, 'current machines only with --all');
+    assert.doesNotMatch(plain.stdout, /a{20}/, 'checksums shortened in the table');
   });
 
   it('has no policy (404) for a user no entry matches', async () => {

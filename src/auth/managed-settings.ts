@@ -49,7 +49,13 @@ export function settingsFor(entries: Config['managed_settings'], who: Pick<KeyRe
 }
 
 /** GET /managed/settings for an authenticated identity. */
-export function serveManagedSettings(req: IncomingMessage, res: ServerResponse, entries: Config['managed_settings'], who: KeyRecord): void {
+export function serveManagedSettings(
+  req: IncomingMessage,
+  res: ServerResponse,
+  entries: Config['managed_settings'],
+  who: KeyRecord,
+  served: (checksum: string) => void = () => {},
+): void {
   const settings = settingsFor(entries, who);
   if (!settings) {
     const body = JSON.stringify({ type: 'error', error: { type: 'not_found_error', message: 'no managed settings for this user' } });
@@ -58,6 +64,7 @@ export function serveManagedSettings(req: IncomingMessage, res: ServerResponse, 
     return;
   }
   const checksum = settingsChecksum(settings);
+  served(checksum);
   const etag = `"${checksum}"`;
   const inm = headerValue(req.headers, 'if-none-match');
   // 304 only for a matching validator; "*" (Claude Desktop) is answered as usual.

@@ -45,6 +45,10 @@ export const COMMANDS: Record<string, { description: string; load: () => Promise
     description: 'write Claude Code settings for a route, with all model aliases pinned, then run the doctor on them',
     load: () => import('./commands/setup.js'),
   },
+  fleet: {
+    description: 'managed settings per machine: current, stale, edited or unmanaged (needs CLAUDE_CODE_GATEWAY_HINT_HEADERS=1 in the settings served)',
+    load: () => import('./commands/fleet.js'),
+  },
   prune: {
     description: 'delete ledger lines before a date (floored to its UTC day); rollups keep the totals for reports and budgets',
     load: () => import('./commands/prune.js'),

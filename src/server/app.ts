@@ -18,6 +18,7 @@ import { AlertDispatcher, routerAlert } from '../policy/alerts.js';
 import { AuthServer } from '../auth/server.js';
 import { SessionTokens } from '../auth/tokens.js';
 import { CiIdentities } from '../auth/ci.js';
+import { FleetWatch } from '../auth/fleet.js';
 import { serveManagedSettings } from '../auth/managed-settings.js';
 import { SpendControl } from '../policy/spend.js';
 import type { Upstream } from '../providers/types.js';
@@ -164,6 +165,7 @@ export class Gateway {
       prices: opts.prices,
       catalog: opts.catalog,
       keys: new KeyRing(store, sessionTokens, wallNow, new CiIdentities(config.auth.ci)),
+      fleet: new FleetWatch(store, wallNow),
       auth: new AuthServer({ config, store, logger, wallNow, publicUrl: () => this.publicUrl, tokens: sessionTokens }),
       ledger,
       upstreams,
@@ -300,6 +302,15 @@ export class Gateway {
     s.on('close', () => this.conns.delete(s));
   }
 
+  private readonly served = new Set<string>();
+
+  /** Remembers each managed-settings version served (for `tollgate fleet`: stale vs edited). */
+  private servedOnce(checksum: string): void {
+    if (this.served.has(checksum)) return;
+    this.served.add(checksum);
+    this.ctx.store.recordServedSettings(checksum, this.ctx.wallNow());
+  }
+
   private lastRetention = -Infinity;
   private pruning = false;
   /** Lines deleted by store.retention_days since start (for logs and tests). */
@@ -405,7 +416,7 @@ export class Gateway {
           if (req.method !== 'GET') throw new GatewayError('TG_METHOD', `${req.method} ${path}: use GET`, { allow: 'GET' });
           const auth = await this.ctx.keys.authenticate(req.headers);
           if (!auth.ok) throw new GatewayError(auth.code, 'managed settings need the signed-in bearer (or a virtual key)');
-          serveManagedSettings(req, res, this.ctx.config.managed_settings, auth.key);
+          serveManagedSettings(req, res, this.ctx.config.managed_settings, auth.key, (c) => this.servedOnce(c));
           return;
         }
         case '/api/oauth/usage': {

@@ -1,6 +1,7 @@
 // What the request path needs, assembled once at start-up.
 import type { Config } from '../config/schema.js';
 import type { AuthServer } from '../auth/server.js';
+import type { FleetWatch } from '../auth/fleet.js';
 import type { KeyRing } from '../identity/keys.js';
 import type { LedgerWriter } from '../metering/ledger.js';
 import type { PriceBook } from '../metering/prices.js';
@@ -39,6 +40,8 @@ export interface GatewayContext {
   keys: KeyRing;
   /** Sign-in (Claude Code's /login); answers 404 when auth.oidc is not configured. */
   auth: AuthServer;
+  /** Managed-settings checksums machines report (hint headers). */
+  fleet: FleetWatch;
   ledger: LedgerWriter;
   prices: PriceBook;
   catalog: ModelCatalog;

@@ -11,6 +11,7 @@ import { attemptUpstreams } from './attempts.js';
 import { ClientAbortError } from './body.js';
 import type { GatewayContext } from './context.js';
 import { errorEnvelope, GatewayError, sendError } from './errors.js';
+import { headerValue } from './headers.js';
 import { storeError } from './relay.js';
 import { RequestContext, SHUTDOWN_MESSAGE } from './request.js';
 
@@ -38,6 +39,9 @@ export async function handleMessages(
   t0: number,
 ): Promise<void> {
   const key = await authenticate(ctx, req);
+  // Claude Code's hint header: the managed settings this machine runs (for `tollgate fleet`).
+  const reported = headerValue(req.headers, 'x-claude-code-managed-settings-checksum');
+  if (reported) ctx.fleet.report(key, reported);
   if (ctx.shutdown.aborted) throw new GatewayError('TG_SHUTDOWN', 'the gateway is shutting down; retry (another replica will answer)');
   // Fail closed: a request whose ledger line could not be written is never sent upstream.
   const storeProblem = ctx.storeProblem();

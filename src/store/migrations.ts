@@ -243,6 +243,15 @@ export const migrations: string[] = [
   );
   CREATE INDEX tokens_session ON tokens(session_id);
   CREATE TABLE secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+  CREATE TABLE fleet_reports (
+    identity TEXT PRIMARY KEY,
+    user TEXT NOT NULL,
+    team TEXT,
+    groups TEXT NOT NULL,
+    checksum TEXT NOT NULL,
+    seen_at INTEGER NOT NULL
+  );
+  CREATE TABLE served_settings (checksum TEXT PRIMARY KEY, first_served_at INTEGER NOT NULL);
   INSERT INTO meta (name, value) VALUES ('sessions_version', 0);
   `,
 ];

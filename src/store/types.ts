@@ -338,6 +338,17 @@ export interface StoreVersions {
   sessions: number;
 }
 
+/** The managed-settings checksum a machine last reported (Claude Code's hint header). */
+export interface FleetReport {
+  /** The key or sign-in session that reported it. */
+  identity: string;
+  user: string;
+  team: string | null;
+  groups: string[];
+  checksum: string;
+  seen_at: number;
+}
+
 /** An RFC 8628 device authorization, from Claude Code's /login to the token it collects. */
 export interface DeviceGrant {
   /** SHA-256 of the device code (the code itself is only ever with the client). */
@@ -470,6 +481,12 @@ export interface Store {
   /** Revokes a session and every token of it. */
   revokeSession(id: string, at: number): void;
   revokeToken(hash: string, at: number): void;
+  /** Records what a machine reports (one row per identity, the latest wins). */
+  reportSettings(r: FleetReport): void;
+  listFleet(): FleetReport[];
+  /** Remembers a managed-settings checksum as served (to tell stale from edited). */
+  recordServedSettings(checksum: string, at: number): void;
+  servedSettings(): string[];
   /** A server secret by name, made once (by whichever process asks first) and then shared. */
   secret(name: string, make: () => string): string;
 

@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { migrations } from '../migrations.js';
 import { DAY_MS } from '../segments.js';
-import { USAGE_LINE_FIELDS, type DeviceGrant, type SignInSession, type TokenRecord, type UsageLine } from '../types.js';
+import { USAGE_LINE_FIELDS, type DeviceGrant, type FleetReport, type SignInSession, type TokenRecord, type UsageLine } from '../types.js';
 import type {
   AuditEntry,
   BudgetPeriod,
@@ -494,6 +494,26 @@ export class SqliteStore implements Store {
 
   revokeToken(hash: string, at: number): void {
     this.signin.revokeToken(hash, at);
+  }
+
+  reportSettings(r: FleetReport): void {
+    this.db
+      .prepare('INSERT OR REPLACE INTO fleet_reports (identity, user, team, groups, checksum, seen_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(r.identity, r.user, r.team, JSON.stringify(r.groups), r.checksum, r.seen_at);
+  }
+
+  listFleet(): FleetReport[] {
+    return (this.db.prepare('SELECT * FROM fleet_reports ORDER BY user, identity').all() as Row[]).map(
+      (r) => ({ ...r, groups: JSON.parse(String(r.groups)) as string[] }) as FleetReport,
+    );
+  }
+
+  recordServedSettings(checksum: string, at: number): void {
+    this.db.prepare('INSERT OR IGNORE INTO served_settings (checksum, first_served_at) VALUES (?, ?)').run(checksum, at);
+  }
+
+  servedSettings(): string[] {
+    return this.db.prepare('SELECT checksum FROM served_settings').pluck().all() as string[];
   }
 
   secret(name: string, make: () => string): string {
