@@ -14,6 +14,7 @@ import type { Logger } from '../util/log.js';
 import { IdentityProvider, SignInRefused, type IdpIdentity } from './oidc.js';
 import { page } from './pages.js';
 import { SessionTokens, teamFor } from './tokens.js';
+import { escapeHtml } from '../util/html.js';
 
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 /** RFC 8628 §6.1: a base-20 alphabet without vowels (no words) or look-alikes. */
@@ -311,7 +312,7 @@ export class AuthServer {
         200,
         'Sign in to Claude Code',
         `<p>Enter the code Claude Code shows, check it matches, then sign in with your company account.</p>
-<form method="post" action="/device"><label>Code <input name="user_code" value="${escapeAttr(given)}" autocomplete="off" required></label>
+<form method="post" action="/device"><label>Code <input name="user_code" value="${escapeHtml(given)}" autocomplete="off" required></label>
 <button type="submit">Continue</button></form>`,
       );
     }
@@ -390,9 +391,3 @@ export class AuthServer {
     );
   }
 }
-
-export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
-}
-
-const escapeAttr = escapeHtml;

@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { formatUsd, formatUsdAmount, nanoToUsd } from '../metering/prices.js';
 import type { ReportRow } from '../store/types.js';
 import type { SeatAdvice } from './advisors.js';
+import { escapeHtml } from '../util/html.js';
 
 export interface HtmlData {
   title: string;
@@ -26,7 +27,7 @@ function uplotAssets(): { js: string; css: string } {
   return { js: readFileSync(join(dir, 'dist', 'uPlot.iife.min.js'), 'utf8'), css: readFileSync(join(dir, 'dist', 'uPlot.min.css'), 'utf8') };
 }
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+const esc = escapeHtml;
 
 /** A totals table: what finance reads first. Amounts by the one rounding rule; each row and
  * the total carry their exact nano-USD for checking. */
