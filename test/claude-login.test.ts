@@ -40,9 +40,20 @@ function cleanEnv(): NodeJS.ProcessEnv {
   return { ...clean, HOME: home, CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1' };
 }
 
+/** tmux itself runs on the real clock (libfaketime breaks it); under a faked clock (the suite
+ * run a year ahead) Claude Code in the pane gets the same fake clock as the gateway. */
 function tmux(...args: string[]): string {
-  const r = spawnSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8', env: cleanEnv() });
+  const env = cleanEnv();
+  for (const k of Object.keys(env)) if (k === 'LD_PRELOAD' || k.startsWith('FAKETIME')) delete env[k];
+  const r = spawnSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8', env });
   return r.stdout;
+}
+
+/** The pane's command: Claude Code, on the suite's clock. */
+function claudeCommand(): string {
+  const fake = process.env.LD_PRELOAD?.includes('faketime') && process.env.FAKETIME;
+  const q = (v: string) => `'${v.replace(/'/g, "'\\''")}'`;
+  return `${fake ? `env LD_PRELOAD=${q(process.env.LD_PRELOAD!)} FAKETIME=${q(process.env.FAKETIME!)} ` : ''}${CLAUDE}; sleep 600`;
 }
 
 const screen = () => tmux('capture-pane', '-t', 'cc', '-p');
@@ -138,7 +149,7 @@ describe(
   { skip: !existsSync(CLAUDE) ? 'claude CLI not installed (npm ci installs it)' : !HAS_TMUX ? 'tmux not installed (.ci/run installs it)' : false },
   () => {
     it('signs in with /login, then works as the engineer: ledger, managed settings applied and reported, and the IdP ends access at refresh', async () => {
-      tmux('new-session', '-d', '-s', 'cc', '-x', '200', '-y', '50', '-c', project, `${CLAUDE}; sleep 600`);
+      tmux('new-session', '-d', '-s', 'cc', '-x', '200', '-y', '50', '-c', project, claudeCommand());
       // The prompt is ready once the status line shows.
       await waitFor(/shift\+tab to cycle/);
       keys('/login');
