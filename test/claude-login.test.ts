@@ -36,7 +36,9 @@ let project: string;
 /** The environment without the suite's own auth variables (and libfaketime's handle). */
 function cleanEnv(): NodeJS.ProcessEnv {
   const clean: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!/^(ANTHROPIC_|CLAUDE_|AWS_|GOOGLE_|CLOUD_ML|VERTEX_|OTEL_|FAKETIME_SHARED|TMUX)/.test(k)) clean[k] = v;
+  // NODE_TEST_CONTEXT: node:test's marker for its child processes, which the CLI must not inherit.
+  for (const [k, v] of Object.entries(process.env))
+    if (!/^(ANTHROPIC_|CLAUDE_|AWS_|GOOGLE_|CLOUD_ML|VERTEX_|OTEL_|FAKETIME_SHARED|TMUX|NODE_TEST_CONTEXT)/.test(k)) clean[k] = v;
   return { ...clean, HOME: home, CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1' };
 }
 
@@ -138,10 +140,12 @@ managed_settings:
 after(async () => {
   if (!HAS_TMUX || !existsSync(CLAUDE)) return;
   tmux('kill-server');
+  // Claude Code may still be writing its session files as it goes.
+  await new Promise((r) => setTimeout(r, 500));
   await g.stop();
   await up.stop();
   await idp.stop();
-  rmSync(home, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
+  rmSync(home, { recursive: true, force: true, maxRetries: 50, retryDelay: 200 });
 });
 
 describe(
