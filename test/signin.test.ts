@@ -589,6 +589,61 @@ describe('TLS', () => {
   });
 });
 
+describe('groups decide routes, budgets and model policy', () => {
+  it('routes, budgets and policy follow the team an IdP group maps to', async () => {
+    const upA = await new FakeAnthropic().start();
+    const upB = await new FakeAnthropic().start();
+    const gw = await startGateway(
+      `upstreams:
+  - { name: general, type: anthropic, base_url: "${upA.url}", api_key: k1 }
+  - { name: platform-only, type: anthropic, base_url: "${upB.url}", api_key: k2 }
+routes: { default: [general], teams: { platform: [platform-only] } }
+policy: { teams: { revenue: { allow: [haiku] } } }
+budgets:
+  - { team: revenue, period: month, limit_usd: 0.000001 }
+auth: { oidc: { issuer: "${idp.url}", client_id: tollgate, client_secret: idp-client-secret }, page_limit_per_minute: 1000 }
+teams_from_groups: { eng: platform, sales: revenue }
+`,
+    );
+    const sign = async (as: string) => {
+      const d = (await (await request(`${gw.url}/oauth/device_authorization`, form({}))).body.json()) as { device_code: string; user_code: string };
+      idp.current = as;
+      const submit = await request(`${gw.url}/device`, form({ user_code: d.user_code }));
+      await submit.body.text();
+      const atIdp = await request(String(submit.headers.location));
+      await atIdp.body.text();
+      await (await request(String(atIdp.headers.location))).body.text();
+      const t = await request(`${gw.url}/oauth/token`, form({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: d.device_code }));
+      return ((await t.body.json()) as { access_token: string }).access_token;
+    };
+    const call = async (token: string, model: string) => {
+      const r = await request(`${gw.url}/v1/messages`, {
+        method: 'POST',
+        body: claudeBody(500, { model, stream: false }),
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'anthropic-version': '2023-06-01' },
+      });
+      return { status: r.statusCode, body: await r.body.text(), upstream: r.headers['x-tollgate-upstream'] };
+    };
+    try {
+      const ann = await sign('u-ann'); // group eng -> team platform
+      const bob = await sign('u-bob'); // group sales -> team revenue
+      assert.equal((await call(ann, 'claude-opus-5-5')).upstream, 'platform-only', "the platform team's route");
+      const opus = await call(bob, 'claude-opus-5-5');
+      assert.equal(opus.status, 403, 'revenue may use Haiku only');
+      assert.match(opus.body, /TG_MODEL_NOT_ALLOWED/);
+      const first = await call(bob, 'claude-haiku-4-5');
+      assert.deepEqual([first.status, first.upstream], [200, 'general']);
+      const over = await call(bob, 'claude-haiku-4-5');
+      assert.equal(over.status, 429, "the revenue team's budget");
+      assert.match(over.body, /billing_error/, 'as Claude Code signed in expects it');
+    } finally {
+      await gw.stop();
+      await upA.stop();
+      await upB.stop();
+    }
+  });
+});
+
 describe('sign-in not configured', () => {
   it('answers its endpoints 404 with what to configure', async () => {
     const up2 = await new FakeAnthropic().start();
