@@ -318,7 +318,19 @@ export class Gateway {
 
   /** store.retention_days: hourly, delete lines older than that, 1,000 at a time with a pause
    * between steps, so the writer (and so the event loop) is never held for long. */
+  private lastSignInPrune = -Infinity;
+
   private retention(): void {
+    // Sign-in state past use (tokens and device codes expired a day ago), hourly: each refresh
+    // adds two token rows.
+    if (performance.now() - this.lastSignInPrune >= 3_600_000) {
+      this.lastSignInPrune = performance.now();
+      try {
+        this.ctx.store.pruneSignIn(this.ctx.wallNow() - 86_400_000);
+      } catch (err) {
+        this.ctx.logger.error('forgetting expired sign-in tokens failed', { error: (err as Error).message });
+      }
+    }
     const days = this.ctx.config.store.retention_days;
     if (days === undefined || this.pruning || this.closing || performance.now() - this.lastRetention < 3_600_000) return;
     this.lastRetention = performance.now();

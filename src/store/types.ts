@@ -481,6 +481,9 @@ export interface Store {
   /** Revokes a session and every token of it. */
   revokeSession(id: string, at: number): void;
   revokeToken(hash: string, at: number): void;
+  /** Forgets sign-in state past use: tokens expired before `before`, device grants expired
+   * before it. Returns how many rows went. */
+  pruneSignIn(before: number): number;
   /** Records what a machine reports (one row per identity, the latest wins). */
   reportSettings(r: FleetReport): void;
   listFleet(): FleetReport[];

@@ -496,6 +496,16 @@ export class SqliteStore implements Store {
     this.signin.revokeToken(hash, at);
   }
 
+  pruneSignIn(before: number): number {
+    return this.db
+      .transaction(
+        () =>
+          this.db.prepare('DELETE FROM tokens WHERE expires_at < ?').run(before).changes +
+          this.db.prepare('DELETE FROM device_grants WHERE expires_at < ?').run(before).changes,
+      )
+      .immediate();
+  }
+
   reportSettings(r: FleetReport): void {
     this.db
       .prepare('INSERT OR REPLACE INTO fleet_reports (identity, user, team, groups, checksum, seen_at) VALUES (?, ?, ?, ?, ?, ?)')
