@@ -16,7 +16,7 @@ import { packageRoot } from '../src/util/paths.js';
 import { FakeAnthropic } from './helpers/fake-anthropic.js';
 import { FakeOidc } from './helpers/fake-oidc.js';
 import { startGateway, upstreamYaml, type TestGateway } from './helpers/gateway.js';
-import { settingsChecksum } from '../src/auth/managed-settings.js';
+import { settingsChecksum } from '../src/clientconfig/managed-settings.js';
 
 const CLAUDE = resolve(packageRoot(), 'node_modules', '.bin', 'claude');
 const run = promisify(execFile);

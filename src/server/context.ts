@@ -1,7 +1,7 @@
 // What the request path needs, assembled once at start-up.
 import type { Config } from '../config/schema.js';
-import type { AuthServer } from '../auth/server.js';
-import type { FleetWatch } from '../auth/fleet.js';
+import type { AuthServer } from '../identity/authorization-server.js';
+import type { FleetWatch } from '../clientconfig/fleet.js';
 import type { KeyRing } from '../identity/keys.js';
 import type { LedgerWriter } from '../metering/ledger.js';
 import type { PriceBook } from '../metering/prices.js';

@@ -1,7 +1,7 @@
 // tollgate fleet: which machines run stale, edited or unmanaged Claude Code managed settings
 // (from the checksums they report with CLAUDE_CODE_GATEWAY_HINT_HEADERS=1).
 import type { Command } from 'commander';
-import { fleetRows } from '../../auth/fleet.js';
+import { fleetRows } from '../../clientconfig/fleet.js';
 import { iso, out, table, withStore, type GlobalOpts } from '../shared.js';
 
 export function register(program: Command, globals: () => GlobalOpts): void {
