@@ -2,8 +2,9 @@
 // engineer would: the gateway URL comes from settings (forceLoginMethod / forceLoginGatewayUrl),
 // the device code shown in the terminal is approved at a local OIDC provider, and from then on
 // `claude -p` works through tollgate as that engineer, with the managed settings of their group
-// applied (and their checksum reported back as tollgate computes it), and access ends at the next
-// refresh once the IdP no longer knows them.
+// applied (and their checksum reported back as tollgate computes it), a spend cap at 80 % shows
+// Claude Code's own usage notice and /usage shows dollars, and access ends at the next refresh
+// once the IdP no longer knows them.
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { FakeAnthropic } from './helpers/fake-anthropic.js';
 import { FakeOidc } from './helpers/fake-oidc.js';
 import { startGateway, upstreamYaml, type TestGateway } from './helpers/gateway.js';
 import { settingsChecksum } from '../src/clientconfig/managed-settings.js';
+import { ledgerLine } from './helpers/store-conformance.js';
 
 const CLAUDE = resolve(packageRoot(), 'node_modules', '.bin', 'claude');
 const run = promisify(execFile);
@@ -39,7 +41,8 @@ function cleanEnv(): NodeJS.ProcessEnv {
   // NODE_TEST_CONTEXT: node:test's marker for its child processes, which the CLI must not inherit.
   for (const [k, v] of Object.entries(process.env))
     if (!/^(ANTHROPIC_|CLAUDE_|AWS_|GOOGLE_|CLOUD_ML|VERTEX_|OTEL_|FAKETIME_SHARED|TMUX|NODE_TEST_CONTEXT)/.test(k)) clean[k] = v;
-  return { ...clean, HOME: home, CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1' };
+  // TZ: Claude Code shows reset times in local time; the test reads them in UTC.
+  return { ...clean, HOME: home, TZ: 'UTC', CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1' };
 }
 
 /** tmux itself runs on the real clock (libfaketime breaks it); under a faked clock (the suite
@@ -81,6 +84,23 @@ async function press(key: string, then: RegExp): Promise<string> {
   await new Promise((r) => setTimeout(r, 700));
   keys(key);
   return waitFor(then, 15_000);
+}
+
+/** Types a line at Claude Code's prompt (shown after "❯" and a no-break space) and sends it. */
+async function typeLine(text: string): Promise<void> {
+  await new Promise((r) => setTimeout(r, 700));
+  keys(text);
+  await waitFor(new RegExp(`❯\\s+${text.replace(/[/.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  await new Promise((r) => setTimeout(r, 700));
+  keys('Enter');
+}
+
+/** How Claude Code shows the start of the next month, UTC (e.g. "Jan 1, 2027, 12am (UTC)"), as a pattern. */
+function nextMonthShown(ms: number): string {
+  const d = new Date(ms);
+  const next = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1));
+  const month = next.toLocaleString('en-US', { month: 'short', timeZone: 'UTC' });
+  return `${month} 1, ${next.getUTCFullYear()}, 12am \\(UTC\\)`;
 }
 
 async function claudeP(): Promise<{ is_error: boolean; result: string; session_id: string }> {
@@ -152,7 +172,7 @@ describe(
   'real Claude Code CLI: /login through tollgate',
   { skip: !existsSync(CLAUDE) ? 'claude CLI not installed (npm ci installs it)' : !HAS_TMUX ? 'tmux not installed (.ci/run installs it)' : false },
   () => {
-    it('signs in with /login, then works as the engineer: ledger, managed settings applied and reported, and the IdP ends access at refresh', async () => {
+    it('signs in with /login, then works as the engineer: ledger, managed settings applied and reported, usage notice and /usage in dollars, and the IdP ends access at refresh', async () => {
       tmux('new-session', '-d', '-s', 'cc', '-x', '200', '-y', '50', '-c', project, claudeCommand());
       // The prompt is ready once the status line shows.
       await waitFor(/shift\+tab to cycle/);
@@ -191,6 +211,26 @@ describe(
         lines.every((l) => l.model_requested === 'claude-haiku-4-5'),
         `managed settings pinned the model: ${lines.map((l) => l.model_requested).join(', ')}`,
       );
+
+      // Earlier this month ann spent $400 (less what she just spent) against a $500 monthly cap:
+      // the next answer in the terminal carries the usage headers, Claude Code shows its own
+      // notice, and /usage shows the dollars.
+      const spentSoFar = lines.reduce((sum, l) => sum + l.cost_nanousd, 0);
+      const t = Date.now() - SKEW_MS;
+      const earlier = { id: 'earlier', ts: t - 1000, user: 'ann@example.com', team: 'platform', cost_nanousd: 400e9 - spentSoFar };
+      g.gw.ctx.store.writeBatch([ledgerLine(earlier)], new Map());
+      g.gw.ctx.store.upsertBudget({
+        id: 'bud_ann',
+        ...{ scope: 'user', scope_value: 'ann@example.com', period: 'month', limit_nanousd: 500e9, mode: 'hard', alert_at: [] },
+        ...{ created_at: t, updated_at: t },
+      });
+      g.gw.ctx.spend.budgets.reload();
+      const resets = nextMonthShown(t);
+      await typeLine('say hello');
+      await waitFor(new RegExp(`You've used 80% of your usage credits · resets ${resets}`));
+      await typeLine('/usage');
+      await waitFor(new RegExp(`\\$400\\.00 / \\$500\\.00 spent this month · Resets ${resets}`));
+      keys('Escape');
 
       // Claude Code reports the checksum of the managed settings it loaded: computed its way, it
       // equals tollgate's.
