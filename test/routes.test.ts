@@ -212,6 +212,36 @@ describe('Bedrock route', () => {
     assert.equal(bedrock.requests[1]!.modelId, 'anthropic.claude-opus-4-6-v1', 'base model id for count-tokens');
   });
 
+  it("answers 501 not_supported (x-should-retry: false) where Bedrock cannot count a model's tokens, or asks the next upstream that can", async () => {
+    bedrock.cannotCount.add('anthropic.claude-opus-4-6-v1');
+    try {
+      const body = JSON.stringify({ model: 'claude-opus-4-6', messages: [{ role: 'user', content: 'hi' }] });
+      const before = bedrock.requests.length;
+      const r = await post(t, t.key('eve5', 'eu-finance').secret, body, {}, '/v1/messages/count_tokens');
+      assert.equal(r.status, 501, r.text);
+      assert.equal(r.headers['x-should-retry'], 'false');
+      const err = (JSON.parse(r.text) as { error: { type: string; message: string } }).error;
+      assert.equal(err.type, 'not_supported');
+      assert.match(err.message, /doesn't support counting tokens/);
+      assert.equal(bedrock.requests.length - before, 1, 'asked once: not an outage to retry');
+      assert.deepEqual([lastLine(t).http_status, lastLine(t).cost_nanousd], [501, 0]);
+
+      // On a route with another upstream, that one counts (and Bedrock is not marked as failing).
+      const r2 = await post(t, t.key('eve6', 'cloud-first').secret, body, {}, '/v1/messages/count_tokens');
+      assert.equal(r2.status, 200, r2.text);
+      assert.deepEqual(JSON.parse(r2.text), { input_tokens: 42 }, "the fake Anthropic API's count");
+      assert.deepEqual(
+        lastLine(t).attempts.map((a) => [a.upstream, a.status]),
+        [
+          ['bedrock-eu', 400],
+          ['anthropic', 200],
+        ],
+      );
+    } finally {
+      bedrock.cannotCount.clear();
+    }
+  });
+
   it('maps pre-stream errors and exception frames to Anthropic errors', async () => {
     const k = t.key('eve3', 'eu-finance');
     const cases: [string, number, number, string][] = [

@@ -226,6 +226,14 @@ export async function attemptUpstreams(rc: RequestContext, res: ServerResponse, 
         continue;
       }
       failed = { kind: 'failed', upstream: { error: mapped, headers: retryHeaders(up.headers) }, gateway: null };
+      if (mapped.status === 501) {
+        // This upstream cannot do it (not an outage: no failure counted); another on the route
+        // may. If none can, the client is told not to retry (the gateway protocol's 501).
+        failed.upstream!.headers['x-should-retry'] = 'false';
+        plan.exclude(upstream.name);
+        if (plan.canRetry()) continue;
+        break;
+      }
       if (retryable(mapped.status)) {
         router.failure(upstream.name);
         if (plan.canRetry()) continue;

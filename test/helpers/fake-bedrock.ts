@@ -120,6 +120,8 @@ export class FakeBedrock {
   readonly requests: BedrockRequest[] = [];
   private script: BedrockBehaviour[] = [];
   fallback: BedrockBehaviour = { kind: 'stream' };
+  /** Base model ids CountTokens refuses, as Bedrock does for some models. */
+  readonly cannotCount = new Set<string>();
   url = '';
   private readonly server: Server;
 
@@ -227,6 +229,7 @@ export class FakeBedrock {
         unknown
       >;
       if (inner.anthropic_version !== 'bedrock-2023-05-31') return this.deny(res, 400, 'ValidationException', 'anthropic_version required');
+      if (this.cannotCount.has(modelId)) return this.deny(res, 400, 'ValidationException', "The provided model doesn't support counting tokens.");
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ inputTokens: 77 }));
       return;

@@ -30,6 +30,10 @@ export function mapBedrockError(errorType: string | undefined, status: number, m
   const t = errorType ? normaliseErrorType(errorType) : '';
   const m = BY_TYPE[t];
   const text = `${t || `HTTP ${status}`} from Bedrock: ${message || 'no message'}`;
+  // CountTokens refuses some models (and application inference profiles) with a 400
+  // ValidationException; the gateway protocol's answer for "this route cannot do that" is
+  // 501 not_supported, on which Claude Code stops asking and estimates instead.
+  if (t === 'ValidationException' && /support counting tokens/i.test(message)) return { status: 501, type: 'not_supported', message: text };
   if (m) return { status: m[0], type: m[1], message: text };
   if (status === 503) return { status: 529, type: 'overloaded_error', message: text };
   if (status === 429) return { status: 429, type: 'rate_limit_error', message: text };
