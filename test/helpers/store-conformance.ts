@@ -10,7 +10,8 @@ import { REPORT_DIMENSIONS, REPORT_TOTALS, type LedgerLine, type ReportDimension
 export { rng };
 
 export interface StoreFactory {
-  fresh(): void;
+  /** Makes the next open() start from an empty store. */
+  fresh(): void | Promise<void>;
   open(): Store;
 }
 
@@ -182,8 +183,8 @@ export function assertReportsMatch(store: Store, lines: LedgerLine[], r: () => n
 
 export function storeConformance(name: string, f: StoreFactory): void {
   describe(`Store contract: ${name}`, () => {
-    it('keys: insert, find by hash and id, revoke once; the keys counter moves on each change', () => {
-      f.fresh();
+    it('keys: insert, find by hash and id, revoke once; the keys counter moves on each change', async () => {
+      await f.fresh();
       const s = f.open();
       try {
         const v0 = s.versions();
@@ -219,8 +220,8 @@ export function storeConformance(name: string, f: StoreFactory): void {
       }
     });
 
-    it('ledger: idempotent writes, order, latest, head and tail by commit sequence', () => {
-      f.fresh();
+    it('ledger: idempotent writes, order, latest, head and tail by commit sequence', async () => {
+      await f.fresh();
       const s = f.open();
       try {
         assert.equal(s.ledgerEmpty(), true);
@@ -259,8 +260,8 @@ export function storeConformance(name: string, f: StoreFactory): void {
       }
     });
 
-    it('rollups: every report equals a recomputation from the lines, after random writes, replays, restarts and imports', () => {
-      f.fresh();
+    it('rollups: every report equals a recomputation from the lines, after random writes, replays, restarts and imports', async () => {
+      await f.fresh();
       const r = rng(7);
       const all: LedgerLine[] = [];
       let s = f.open();
@@ -341,8 +342,8 @@ export function storeConformance(name: string, f: StoreFactory): void {
       }
     });
 
-    it('prune: lines before a day go, totals over whole days stay, per-line views lose them', () => {
-      f.fresh();
+    it('prune: lines before a day go, totals over whole days stay, per-line views lose them', async () => {
+      await f.fresh();
       const r = rng(11);
       // In time order, as a gateway writes them (the newest line is never pruned: it carries the
       // commit sequence forward).
@@ -373,8 +374,8 @@ export function storeConformance(name: string, f: StoreFactory): void {
       }
     });
 
-    it('budgets: upsert replaces by scope and period, remove, the budgets counter moves', () => {
-      f.fresh();
+    it('budgets: upsert replaces by scope and period, remove, the budgets counter moves', async () => {
+      await f.fresh();
       const s = f.open();
       try {
         const v0 = s.versions().budgets;
@@ -411,8 +412,8 @@ export function storeConformance(name: string, f: StoreFactory): void {
       }
     });
 
-    it('sign-in: device grants by hash, user code or state; sessions; tokens used once; revocation moves the sessions counter; secrets made once', () => {
-      f.fresh();
+    it('sign-in: device grants by hash, user code or state; sessions; tokens used once; revocation moves the sessions counter; secrets made once', async () => {
+      await f.fresh();
       const s = f.open();
       try {
         const g = {
@@ -476,8 +477,8 @@ export function storeConformance(name: string, f: StoreFactory): void {
       }
     });
 
-    it('usage from outside: telemetry deltas, imports once (transcripts: last snapshot wins), identities, matched logs', () => {
-      f.fresh();
+    it('usage from outside: telemetry deltas, imports once (transcripts: last snapshot wins), identities, matched logs', async () => {
+      await f.fresh();
       const s = f.open();
       try {
         const p = {

@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statfsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { ledgerDailyFrom, summarizeFrom } from '../derived.js';
 import { migrations } from '../migrations.js';
 import { DAY_MS } from '../segments.js';
 import { USAGE_LINE_FIELDS, type DeviceGrant, type FleetReport, type SignInSession, type TokenRecord, type UsageLine } from '../types.js';
@@ -39,13 +40,6 @@ import { SignInTables } from './signin.js';
 import { LEDGER_COLUMNS, LEDGER_SELECT, reportSql, Rollups, spendGroups, spendOf, toLineFromRaw, toValues } from './ledger.js';
 
 type Row = Record<string, unknown>;
-
-function byCodeUnit(a: string | null, b: string | null): number {
-  if (a === b) return 0;
-  if (a === null) return -1;
-  if (b === null) return 1;
-  return a < b ? -1 : 1;
-}
 
 /** The WAL is checkpointed back to this size at most (a RESTART checkpoint once it is
  * larger) and truncated to it after a reset, so it stays bounded under sustained load. */
@@ -282,14 +276,7 @@ export class SqliteStore implements Store {
   }
 
   summarize(by: SummaryDimension, q: LedgerQuery): SummaryRow[] {
-    return (
-      this.report([by], q)
-        .map((r) => ({ ...r, group: r[by] ?? null }) as unknown as SummaryRow & Record<string, unknown>)
-        .map(({ [by]: _dim, ...rest }) => rest as unknown as SummaryRow)
-        // As SQL ordered them before rollups: cost descending, then the group (no group first,
-        // then by code unit, SQLite's binary collation).
-        .sort((a, b) => b.cost_nanousd - a.cost_nanousd || byCodeUnit(a.group, b.group))
-    );
+    return summarizeFrom((b, x) => this.report(b, x), by, q);
   }
 
   ledgerHead(): number {
@@ -421,19 +408,7 @@ export class SqliteStore implements Store {
   }
 
   ledgerDaily(since: number, until: number): DailyUsage[] {
-    return this.report(['user', 'team', 'model', 'day'], { since, until, endpoint: 'messages' }).map((r) => ({
-      user: r.user as string | null,
-      team: r.team as string | null,
-      model: r.model as string | null,
-      day: String(r.day),
-      cost: Number(r.cost_nanousd),
-      tokens:
-        Number(r.input_tokens) +
-        Number(r.output_tokens) +
-        Number(r.cache_read_input_tokens) +
-        Number(r.cache_creation_5m_input_tokens) +
-        Number(r.cache_creation_1h_input_tokens),
-    }));
+    return ledgerDailyFrom((b, q) => this.report(b, q), since, until);
   }
 
   telemetryDaily(since: number, until: number): DailyUsage[] {

@@ -1,0 +1,255 @@
+// The ledger in PostgreSQL's SQL: lines as rows and back, rollup upserts, and the report and
+// spend queries over the same segment plan as the SQLite store (rollups for whole days and
+// hours, lines for the ragged edges). Groups sort byte by byte with no group first (COLLATE
+// "C", NULLS FIRST), as SQLite orders them, so both stores give identical answers.
+import { DAY_MS, HOUR_MS, plan, type Segment } from '../segments.js';
+import { LEDGER_FIELDS, type LedgerLine, type LedgerQuery, type ReportDimension } from '../types.js';
+
+const q = (c: string) => `"${c}"`;
+export const LEDGER_COLS = LEDGER_FIELDS.map(q).join(', ');
+const BOOLS = new Set<string>(['streamed', 'priced', 'client_aborted']);
+
+/** A row as the pg driver returns it → a ledger line (JSONB attempts arrive parsed). */
+export function toLine(r: Record<string, unknown>): LedgerLine {
+  const out: Record<string, unknown> = {};
+  for (const f of LEDGER_FIELDS) out[f] = f === 'attempts' ? (r[f] ?? []) : r[f];
+  return out as unknown as LedgerLine;
+}
+
+/** A line's values in LEDGER_FIELDS order. */
+export function lineValues(l: LedgerLine): unknown[] {
+  return LEDGER_FIELDS.map((f) => {
+    const x = l[f as keyof LedgerLine];
+    if (f === 'attempts') return JSON.stringify(x ?? []);
+    if (BOOLS.has(f)) return Boolean(x);
+    return x ?? null;
+  });
+}
+
+/** `$n, $n+1, …` placeholders for `rows` rows of `width` values. */
+export function placeholders(rows: number, width: number, from = 1): string {
+  const out: string[] = [];
+  for (let r = 0; r < rows; r++) {
+    const p: string[] = [];
+    for (let c = 0; c < width; c++) p.push(`$${from + r * width + c}`);
+    out.push(`(${p.join(', ')})`);
+  }
+  return out.join(', ');
+}
+
+export const DIMS = ['key_id', 'user', 'team', 'project', 'model', 'route', 'upstream', 'region', 'endpoint'] as const;
+export const MEASURES = [
+  'requests',
+  'errors',
+  'unpriced',
+  'input_tokens',
+  'output_tokens',
+  'cache_read_input_tokens',
+  'cache_creation_5m_input_tokens',
+  'cache_creation_1h_input_tokens',
+  'web_search_requests',
+  'web_fetch_requests',
+  'cost_nanousd',
+] as const;
+const MEASURE_EXPR: Record<(typeof MEASURES)[number], string> = {
+  requests: '1',
+  errors: 'CASE WHEN http_status >= 400 THEN 1 ELSE 0 END',
+  unpriced: 'CASE WHEN priced THEN 0 ELSE 1 END',
+  input_tokens: 'input_tokens',
+  output_tokens: 'output_tokens',
+  cache_read_input_tokens: 'cache_read_input_tokens',
+  cache_creation_5m_input_tokens: 'cache_creation_5m_input_tokens',
+  cache_creation_1h_input_tokens: 'cache_creation_1h_input_tokens',
+  web_search_requests: 'web_search_requests',
+  web_fetch_requests: 'web_fetch_requests',
+  cost_nanousd: 'cost_nanousd',
+};
+const LINE_DIM: Record<(typeof DIMS)[number], string> = {
+  key_id: "COALESCE(key_id, '')",
+  user: 'COALESCE("user", \'\')',
+  team: "COALESCE(team, '')",
+  project: "COALESCE(project, '')",
+  model: "COALESCE(model_served, model_requested, '')",
+  route: "COALESCE(route, '')",
+  upstream: "COALESCE(upstream, '')",
+  region: "COALESCE(region, '')",
+  endpoint: 'endpoint',
+};
+
+/** One rollup row's dimensions and measures for a line. */
+export function rollupValues(l: LedgerLine): (string | number)[] {
+  return [
+    l.key_id ?? '',
+    l.user ?? '',
+    l.team ?? '',
+    l.project ?? '',
+    l.model_served ?? l.model_requested ?? '',
+    l.route ?? '',
+    l.upstream ?? '',
+    l.region ?? '',
+    l.endpoint,
+    1,
+    l.http_status >= 400 ? 1 : 0,
+    l.priced ? 0 : 1,
+    l.input_tokens,
+    l.output_tokens,
+    l.cache_read_input_tokens,
+    l.cache_creation_5m_input_tokens,
+    l.cache_creation_1h_input_tokens,
+    l.web_search_requests,
+    l.web_fetch_requests,
+    l.cost_nanousd,
+  ];
+}
+
+/** Rows for one rollup table, lines of a group summed, sorted by key: two replicas upserting
+ * overlapping groups then lock rows in the same order and cannot deadlock. */
+export function rollupRows(lines: LedgerLine[], unit: number): (string | number)[][] {
+  const groups = new Map<string, (string | number)[]>();
+  for (const l of lines) {
+    const v = [Math.floor(l.ts / unit) * unit, ...rollupValues(l)];
+    const k = v.slice(0, 1 + DIMS.length).join('\u0000');
+    const g = groups.get(k);
+    if (!g) groups.set(k, v);
+    else for (let i = 1 + DIMS.length; i < v.length; i++) g[i] = (g[i] as number) + (v[i] as number);
+  }
+  return [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
+}
+
+export function rollupUpsert(table: 'rollup_hour' | 'rollup_day', rows: number): string {
+  const bucket = table === 'rollup_hour' ? 'hour' : 'day';
+  const cols = [bucket, ...DIMS, ...MEASURES].map(q);
+  return `INSERT INTO ${table} (${cols.join(', ')}) VALUES ${placeholders(rows, cols.length)}
+    ON CONFLICT (${[bucket, ...DIMS].map(q).join(', ')}) DO UPDATE SET ${MEASURES.map((m) => `${m} = ${table}.${m} + excluded.${m}`).join(', ')}`;
+}
+
+export function rollupRebuild(table: 'rollup_hour' | 'rollup_day'): string {
+  const bucket = table === 'rollup_hour' ? 'hour' : 'day';
+  const unit = table === 'rollup_hour' ? HOUR_MS : DAY_MS;
+  return `INSERT INTO ${table} (${[bucket, ...DIMS, ...MEASURES].map(q).join(', ')})
+    SELECT (ts / ${unit}) * ${unit}, ${DIMS.map((d) => LINE_DIM[d]).join(', ')}, ${MEASURES.map((m) => `SUM(${MEASURE_EXPR[m]})`).join(', ')}
+    FROM ledger WHERE ts >= $1 GROUP BY ${[1, ...DIMS.map((_, i) => i + 2)].join(', ')}`;
+}
+
+/** Filters of a listing or report, with their parameters appended to `params`. */
+export function filters(x: LedgerQuery, params: unknown[]): string[] {
+  const out: string[] = [];
+  const add = (col: string, v: string | undefined) => {
+    if (v === undefined) return;
+    params.push(v);
+    out.push(`${col} = $${params.length}`);
+  };
+  add('"user"', x.user);
+  add('team', x.team);
+  add('project', x.project);
+  add('key_id', x.keyId);
+  add('endpoint', x.endpoint);
+  return out;
+}
+
+const REPORT_EXPR: Record<ReportDimension, string> = {
+  user: '"user"',
+  team: 'team',
+  project: 'project',
+  key: 'key_id',
+  upstream: 'upstream',
+  route: 'route',
+  region: 'region',
+  model: 'model',
+  session: 'session_id',
+  day: "to_char(to_timestamp(t / 1000) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+  // Weeks start on Monday (ISO weeks): the date of that Monday names the week.
+  week: "to_char(date_trunc('week', to_timestamp(t / 1000) AT TIME ZONE 'UTC'), 'YYYY-MM-DD')",
+  month: "to_char(to_timestamp(t / 1000) AT TIME ZONE 'UTC', 'YYYY-MM')",
+};
+
+const UNION_MEASURES = [
+  'requests',
+  'unpriced',
+  'input_tokens',
+  'output_tokens',
+  'cache_read_input_tokens',
+  'cache_creation_5m_input_tokens',
+  'cache_creation_1h_input_tokens',
+  'web_search_requests',
+  'cost_nanousd',
+];
+
+function segmentSelect(s: Segment, x: LedgerQuery, needSession: boolean, params: unknown[]): string {
+  params.push(s.from, s.to);
+  const range = [`$${params.length - 1}`, `$${params.length}`];
+  const f = filters(x, params)
+    .map((c) => ` AND ${c}`)
+    .join('');
+  if (s.source === 'ledger') {
+    return `SELECT ts AS t, key_id, "user", team, project, COALESCE(model_served, model_requested) AS model, route, upstream, region,
+        ${needSession ? 'session_id' : 'NULL::text AS session_id'}, 1 AS requests, CASE WHEN priced THEN 0 ELSE 1 END AS unpriced, input_tokens, output_tokens,
+        cache_read_input_tokens, cache_creation_5m_input_tokens, cache_creation_1h_input_tokens, web_search_requests, cost_nanousd
+      FROM ledger WHERE ts >= ${range[0]} AND ts < ${range[1]}${f}`;
+  }
+  const table = s.source === 'day' ? 'rollup_day' : 'rollup_hour';
+  const n = (c: string) => `NULLIF(${q(c)}, '') AS ${q(c)}`;
+  return `SELECT ${s.source} AS t, ${['key_id', 'user', 'team', 'project', 'model', 'route', 'upstream', 'region'].map(n).join(', ')},
+      NULL::text AS session_id, ${UNION_MEASURES.join(', ')}
+    FROM ${table} WHERE ${s.source} >= ${range[0]} AND ${s.source} < ${range[1]}${f}`;
+}
+
+const TOTALS = `SUM(requests) AS requests, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,
+  SUM(cache_read_input_tokens) AS cache_read_input_tokens, SUM(cache_creation_5m_input_tokens) AS cache_creation_5m_input_tokens,
+  SUM(cache_creation_1h_input_tokens) AS cache_creation_1h_input_tokens, SUM(web_search_requests) AS web_search_requests,
+  SUM(cost_nanousd) AS cost_nanousd, SUM(unpriced) AS unpriced_requests`;
+
+export function reportSql(by: ReportDimension[], x: LedgerQuery): { sql: string; params: unknown[] } {
+  const since = x.since ?? 0;
+  const until = x.until ?? Number.MAX_SAFE_INTEGER;
+  const needSession = by.includes('session');
+  const segments = plan(since, until, needSession);
+  const params: unknown[] = [];
+  const union = (segments.length ? segments : [{ source: 'ledger' as const, from: 0, to: 0 }])
+    .map((s) => segmentSelect(s, x, needSession, params))
+    .join('\nUNION ALL\n');
+  const cols = by.map((d) => `${REPORT_EXPR[d]} AS ${q(d)}`);
+  const grouped = `SELECT ${[...cols, TOTALS].join(', ')} FROM (${union}) u ${by.length ? `GROUP BY ${by.map((_, i) => i + 1).join(', ')}` : ''}`;
+  if (!by.length) return { sql: grouped, params };
+  const order = [...by.map((d) => `g.${q(d)} COLLATE "C" NULLS FIRST`), 'g.cost_nanousd DESC'];
+  return { sql: `SELECT * FROM (${grouped}) g ORDER BY ${order.join(', ')}`, params };
+}
+
+export function spendGroupsSql(since: number, until: number): { sql: string; params: unknown[] } | null {
+  const params: unknown[] = [];
+  const parts = plan(since, until).map((s) => {
+    params.push(s.from, s.to);
+    const r = `$${params.length - 1} AND`;
+    if (s.source === 'ledger') return `SELECT key_id, "user", team, project, cost_nanousd FROM ledger WHERE ts >= ${r} ts < $${params.length}`;
+    const t = s.source === 'day' ? 'rollup_day' : 'rollup_hour';
+    return `SELECT NULLIF(key_id, '') AS key_id, NULLIF("user", '') AS "user", NULLIF(team, '') AS team, NULLIF(project, '') AS project, cost_nanousd
+      FROM ${t} WHERE ${s.source} >= ${r} ${s.source} < $${params.length}`;
+  });
+  if (!parts.length) return null;
+  return { sql: `SELECT key_id, "user", team, project, SUM(cost_nanousd) AS cost_nanousd FROM (${parts.join(' UNION ALL ')}) u GROUP BY 1, 2, 3, 4`, params };
+}
+
+export function spendSql(
+  col: 'key_id' | 'user' | 'team' | 'project' | null,
+  value: string | null,
+  since: number,
+  until: number,
+): { sql: string; params: unknown[] } | null {
+  const params: unknown[] = [];
+  const c = col ? q(col) : null;
+  const parts = plan(since, until).map((s) => {
+    params.push(s.from, s.to);
+    const range = `$${params.length - 1} AND`;
+    const upper = `$${params.length}`;
+    let match = '';
+    if (c) {
+      params.push(s.source === 'ledger' ? value : (value ?? ''));
+      match = ` AND ${c} = $${params.length}`;
+    }
+    if (s.source === 'ledger') return `SELECT COALESCE(SUM(cost_nanousd), 0) AS c FROM ledger WHERE ts >= ${range} ts < ${upper}${match}`;
+    const t = s.source === 'day' ? 'rollup_day' : 'rollup_hour';
+    return `SELECT COALESCE(SUM(cost_nanousd), 0) AS c FROM ${t} WHERE ${s.source} >= ${range} ${s.source} < ${upper}${match}`;
+  });
+  if (!parts.length) return null;
+  return { sql: `SELECT SUM(c) AS total FROM (${parts.join(' UNION ALL ')}) u`, params };
+}

@@ -1,0 +1,661 @@
+// The PostgreSQL store's operations, asynchronous, on one connection (node-postgres). They run
+// in a worker thread (worker.ts) behind the synchronous Store interface (index.ts); the method
+// names and arguments are the Store's, except where a Store method takes a callback.
+import pg from 'pg';
+import { DAY_MS, HOUR_MS } from '../segments.js';
+import {
+  EXTERNAL_SOURCES,
+  USAGE_LINE_FIELDS,
+  type AuditEntry,
+  type BudgetPeriod,
+  type BudgetRecord,
+  type BudgetScope,
+  type DailyUsage,
+  type DeviceGrant,
+  type ExternalSource,
+  type ExternalUsage,
+  type ExternalUsageQuery,
+  type ExternalUsageRow,
+  type ExternalWriteResult,
+  type FleetReport,
+  type Identity,
+  type KeyRecord,
+  type LedgerLine,
+  type LedgerQuery,
+  type PruneResult,
+  type ReportDimension,
+  type ReportRow,
+  type SignInSession,
+  type SpendGroup,
+  type SpendLine,
+  type StoreVersions,
+  type TelemetryEvent,
+  type TelemetryPoint,
+  type TokenRecord,
+} from '../types.js';
+import {
+  filters,
+  LEDGER_COLS,
+  lineValues,
+  placeholders,
+  reportSql,
+  rollupRebuild,
+  rollupRows,
+  rollupUpsert,
+  spendGroupsSql,
+  spendSql,
+  toLine,
+} from './ledger-sql.js';
+import { pgMigrations } from './schema.js';
+
+// BIGINT (20) and NUMERIC (1700, what SUM of BIGINT gives) as numbers: nano-USD and token
+// counts stay far below 2^53 (9 million dollars in one figure).
+pg.types.setTypeParser(20, (v) => Number(v));
+pg.types.setTypeParser(1700, (v) => Number(v));
+
+type Row = Record<string, unknown>;
+const LOCK_MIGRATE = 7_346_110_001;
+/** Rows per INSERT: well under PostgreSQL's 65,535 parameters for 38 columns. */
+const CHUNK = 500;
+
+export interface PgOptions {
+  /** How long one statement may run before PostgreSQL cancels it (ms). */
+  statementTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  /** Run the migrations on open (replicas do unless told not to; `tollgate migrate` does it). */
+  migrate?: boolean;
+}
+
+/** A listing page: rows after a (ts, id) position, in the listing's order. */
+export interface LedgerPage {
+  lines: Row[];
+  last: { ts: number; id: string } | null;
+}
+
+const GRANT_FIELDS = [
+  'user_code',
+  'created_at',
+  'expires_at',
+  'interval_s',
+  'last_poll_at',
+  'status',
+  'state',
+  'pkce_verifier',
+  'nonce',
+  'session_id',
+  'denied_reason',
+] as const;
+const SESSION_FIELDS = ['subject', 'email', 'name', 'groups', 'team', 'idp_refresh_token', 'created_at', 'refreshed_at', 'revoked_at'] as const;
+
+function setClause(patch: Record<string, unknown>, allowed: readonly string[], from: number): { sql: string; values: unknown[] } {
+  const keys = Object.keys(patch).filter((k) => allowed.includes(k));
+  return { sql: keys.map((k, i) => `${k} = $${from + i}`).join(', '), values: keys.map((k) => patch[k]) };
+}
+
+export class PgOps {
+  private readonly client: pg.Client;
+
+  private constructor(client: pg.Client) {
+    this.client = client;
+  }
+
+  static async open(url: string, opts: PgOptions = {}): Promise<PgOps> {
+    const client = new pg.Client({
+      connectionString: url,
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
+      statement_timeout: opts.statementTimeoutMs ?? 30_000,
+      application_name: 'tollgate',
+    });
+    // A connection lost later surfaces as the next query's error, not as an unhandled event.
+    client.on('error', () => {});
+    await client.connect();
+    const ops = new PgOps(client);
+    if (opts.migrate !== false) await ops.migrate();
+    else if ((await ops.schemaVersion()) < pgMigrations.length) {
+      await client.end();
+      throw new Error(`the PostgreSQL schema is behind this tollgate (run \`tollgate migrate\`)`);
+    }
+    return ops;
+  }
+
+  private async query(sql: string, params: unknown[] = []): Promise<pg.QueryResult<Row>> {
+    return this.client.query<Row>(sql, params);
+  }
+
+  private async tx<T>(fn: () => Promise<T>): Promise<T> {
+    await this.query('BEGIN');
+    try {
+      const out = await fn();
+      await this.query('COMMIT');
+      return out;
+    } catch (err) {
+      await this.query('ROLLBACK').catch(() => {});
+      throw err;
+    }
+  }
+
+  async schemaVersion(): Promise<number> {
+    await this.query('CREATE TABLE IF NOT EXISTS tollgate_schema (version INTEGER NOT NULL, applied_at BIGINT NOT NULL)');
+    const r = await this.query('SELECT MAX(version) AS v FROM tollgate_schema');
+    return Number(r.rows[0]?.v ?? 0);
+  }
+
+  /** Applies what is missing; returns the versions applied. Replicas starting at once wait on
+   * one advisory lock, so each migration runs once. */
+  async migrate(): Promise<number[]> {
+    const applied: number[] = [];
+    await this.query('SELECT pg_advisory_lock($1)', [LOCK_MIGRATE]);
+    try {
+      const current = await this.schemaVersion();
+      for (let v = current; v < pgMigrations.length; v++) {
+        await this.tx(async () => {
+          await this.query(pgMigrations[v] as string);
+          await this.query('INSERT INTO tollgate_schema (version, applied_at) VALUES ($1, $2)', [v + 1, Date.now()]);
+        });
+        applied.push(v + 1);
+      }
+    } finally {
+      await this.query('SELECT pg_advisory_unlock($1)', [LOCK_MIGRATE]);
+    }
+    return applied;
+  }
+
+  async close(): Promise<void> {
+    await this.client.end();
+  }
+
+  // Snapshots: readSnapshot's reads run in one REPEATABLE READ transaction on this connection.
+  async beginSnapshot(): Promise<void> {
+    await this.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  }
+
+  async endSnapshot(): Promise<void> {
+    await this.query('COMMIT');
+  }
+
+  private async bump(name: 'keys_version' | 'budgets_version' | 'sessions_version'): Promise<void> {
+    await this.query('UPDATE meta SET value = value + 1 WHERE name = $1', [name]);
+  }
+
+  async versions(): Promise<StoreVersions> {
+    const v: StoreVersions = { keys: 0, budgets: 0, sessions: 0 };
+    const r = await this.query("SELECT name, value FROM meta WHERE name IN ('keys_version', 'budgets_version', 'sessions_version')");
+    for (const row of r.rows) {
+      if (row.name === 'keys_version') v.keys = Number(row.value);
+      else if (row.name === 'budgets_version') v.budgets = Number(row.value);
+      else v.sessions = Number(row.value);
+    }
+    return v;
+  }
+
+  async insertKey(k: KeyRecord): Promise<void> {
+    await this.tx(async () => {
+      await this.query(
+        `INSERT INTO keys (id, hash, prefix, name, "user", team, project, created_at, last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+        [k.id, k.hash, k.prefix, k.name, k.user, k.team, k.project, k.created_at, k.last_used_at, k.revoked_at],
+      );
+      await this.bump('keys_version');
+    });
+  }
+
+  async listKeys(): Promise<KeyRecord[]> {
+    return (await this.query('SELECT * FROM keys ORDER BY created_at, id COLLATE "C"')).rows as unknown as KeyRecord[];
+  }
+
+  async findKeyByHash(hash: string): Promise<KeyRecord | undefined> {
+    return (await this.query('SELECT * FROM keys WHERE hash = $1', [hash])).rows[0] as KeyRecord | undefined;
+  }
+
+  async findKey(id: string): Promise<KeyRecord | undefined> {
+    return (await this.query('SELECT * FROM keys WHERE id = $1', [id])).rows[0] as KeyRecord | undefined;
+  }
+
+  async revokeKey(id: string, at: number): Promise<boolean> {
+    return this.tx(async () => {
+      const changed = ((await this.query('UPDATE keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [at, id])).rowCount ?? 0) > 0;
+      if (changed) await this.bump('keys_version');
+      return changed;
+    });
+  }
+
+  /** Lines (idempotent on id), the rollups of those actually inserted, and key last-used times,
+   * in one transaction. */
+  async writeBatch(lines: LedgerLine[], keysUsed: [string, number][]): Promise<void> {
+    await this.tx(async () => {
+      const inserted: LedgerLine[] = [];
+      for (let i = 0; i < lines.length; i += CHUNK) {
+        const chunk = lines.slice(i, i + CHUNK);
+        const values = chunk.flatMap(lineValues);
+        const width = values.length / chunk.length;
+        const r = await this.query(
+          `INSERT INTO ledger (${LEDGER_COLS}) VALUES ${placeholders(chunk.length, width)} ON CONFLICT (id) DO NOTHING RETURNING id`,
+          values,
+        );
+        const ids = new Set(r.rows.map((x) => String(x.id)));
+        for (const l of chunk) if (ids.has(l.id)) inserted.push(l);
+      }
+      for (const [table, unit] of [
+        ['rollup_hour', HOUR_MS],
+        ['rollup_day', DAY_MS],
+      ] as const) {
+        const rows = rollupRows(inserted, unit);
+        for (let i = 0; i < rows.length; i += CHUNK) {
+          const chunk = rows.slice(i, i + CHUNK);
+          await this.query(rollupUpsert(table, chunk.length), chunk.flat());
+        }
+      }
+      for (const [id, at] of [...keysUsed].sort(([a], [b]) => (a < b ? -1 : 1)))
+        await this.query('UPDATE keys SET last_used_at = GREATEST(COALESCE(last_used_at, 0), $1) WHERE id = $2', [at, id]);
+    });
+  }
+
+  /** One page of a listing: `after` is the last (ts, id) of the previous page. */
+  async ledgerPage(x: LedgerQuery, cols: 'all' | 'usage', after: { ts: number; id: string } | null, pageSize: number): Promise<LedgerPage> {
+    const params: unknown[] = [];
+    const where = filters(x, params);
+    if (x.since !== undefined) {
+      params.push(x.since);
+      where.push(`ts >= $${params.length}`);
+    }
+    if (x.until !== undefined) {
+      params.push(x.until);
+      where.push(`ts < $${params.length}`);
+    }
+    const desc = x.latest === true;
+    if (after) {
+      params.push(after.ts, after.id);
+      const [t, i] = [`$${params.length - 1}`, `$${params.length}`];
+      where.push(desc ? `(ts < ${t} OR (ts = ${t} AND id COLLATE "C" < ${i}))` : `(ts > ${t} OR (ts = ${t} AND id COLLATE "C" > ${i}))`);
+    }
+    const list = cols === 'all' ? LEDGER_COLS : USAGE_LINE_FIELDS.map((c) => `"${c}"`).join(', ');
+    const dir = desc ? 'DESC' : 'ASC';
+    params.push(pageSize);
+    const r = await this.query(
+      `SELECT ${list} FROM ledger ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ts ${dir}, id COLLATE "C" ${dir} LIMIT $${params.length}`,
+      params,
+    );
+    const lastRow = r.rows[r.rows.length - 1];
+    return {
+      lines: cols === 'all' ? r.rows.map((row) => toLine(row) as unknown as Row) : r.rows,
+      last: lastRow ? { ts: Number(lastRow.ts), id: String(lastRow.id) } : null,
+    };
+  }
+
+  async ledgerEmpty(): Promise<boolean> {
+    return (await this.query('SELECT 1 FROM ledger LIMIT 1')).rows.length === 0;
+  }
+
+  async report(by: ReportDimension[], x: LedgerQuery): Promise<ReportRow[]> {
+    const { sql, params } = reportSql(by, x);
+    const rows = (await this.query(sql, params)).rows as ReportRow[];
+    if (!by.length) for (const r of rows) for (const [k, v] of Object.entries(r)) if (v === null) r[k] = k === 'requests' ? 0 : null;
+    return rows;
+  }
+
+  async ledgerHead(): Promise<number> {
+    return Number((await this.query('SELECT MAX(seq) AS s FROM ledger')).rows[0]?.s ?? 0);
+  }
+
+  async ledgerTail(seq: number, limit: number): Promise<SpendLine[]> {
+    return (await this.query('SELECT seq, id, ts, key_id, "user", team, project, cost_nanousd FROM ledger WHERE seq > $1 ORDER BY seq LIMIT $2', [seq, limit]))
+      .rows as unknown as SpendLine[];
+  }
+
+  private async prunedBefore(): Promise<number> {
+    return Number((await this.query("SELECT value FROM meta WHERE name = 'pruned_before'")).rows[0]?.value ?? 0);
+  }
+
+  async prune(before: number, opts: { maxLines?: number } = {}): Promise<PruneResult> {
+    const cut = Math.floor(before / DAY_MS) * DAY_MS;
+    await this.query("UPDATE meta SET value = GREATEST(value, $1) WHERE name = 'pruned_before'", [cut]);
+    const r: PruneResult = { deleted: 0, prunedBefore: await this.prunedBefore() };
+    const chunk = Math.min(2000, opts.maxLines ?? 2000);
+    // The newest line stays: its seq keeps commit sequences increasing (ledgerTail).
+    for (;;) {
+      const n =
+        (
+          await this.query('DELETE FROM ledger WHERE id IN (SELECT id FROM ledger WHERE ts < $1 AND seq < (SELECT MAX(seq) FROM ledger) LIMIT $2)', [
+            cut,
+            chunk,
+          ])
+        ).rowCount ?? 0;
+      r.deleted += n;
+      if (n < chunk || (opts.maxLines !== undefined && r.deleted >= opts.maxLines)) break;
+    }
+    return r;
+  }
+
+  async rebuildRollups(): Promise<{ lines: number }> {
+    return this.tx(async () => {
+      const from = await this.prunedBefore();
+      await this.query('DELETE FROM rollup_hour WHERE hour >= $1', [from]);
+      await this.query('DELETE FROM rollup_day WHERE day >= $1', [from]);
+      await this.query(rollupRebuild('rollup_hour'), [from]);
+      await this.query(rollupRebuild('rollup_day'), [from]);
+      return { lines: Number((await this.query('SELECT COUNT(*) AS n FROM ledger WHERE ts >= $1', [from])).rows[0]?.n ?? 0) };
+    });
+  }
+
+  async listBudgets(): Promise<BudgetRecord[]> {
+    const r = await this.query('SELECT * FROM budgets ORDER BY scope COLLATE "C", scope_value COLLATE "C" NULLS FIRST, period COLLATE "C"');
+    return r.rows.map((row) => ({ ...row, alert_at: JSON.parse(String(row.alert_at)) as number[] }) as BudgetRecord);
+  }
+
+  async upsertBudget(b: BudgetRecord): Promise<void> {
+    await this.tx(async () => {
+      await this.bump('budgets_version');
+      await this.query("DELETE FROM budgets WHERE scope = $1 AND COALESCE(scope_value, '') = COALESCE($2, '') AND period = $3", [
+        b.scope,
+        b.scope_value,
+        b.period,
+      ]);
+      await this.query(
+        'INSERT INTO budgets (id, scope, scope_value, period, limit_nanousd, mode, alert_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+        [b.id, b.scope, b.scope_value, b.period, b.limit_nanousd, b.mode, JSON.stringify(b.alert_at), b.created_at, b.updated_at],
+      );
+    });
+  }
+
+  async removeBudget(scope: BudgetScope, value: string | null, period?: BudgetPeriod): Promise<number> {
+    return this.tx(async () => {
+      const sql = "DELETE FROM budgets WHERE scope = $1 AND COALESCE(scope_value, '') = COALESCE($2, '')" + (period ? ' AND period = $3' : '');
+      const n = (await this.query(sql, period ? [scope, value, period] : [scope, value])).rowCount ?? 0;
+      if (n) await this.bump('budgets_version');
+      return n;
+    });
+  }
+
+  async spend(scope: BudgetScope, value: string | null, since: number, until: number): Promise<number> {
+    const col = ({ key: 'key_id', user: 'user', team: 'team', project: 'project', org: null } as const)[scope];
+    const s = spendSql(col, value, since, until);
+    if (!s) return 0;
+    return Number((await this.query(s.sql, s.params)).rows[0]?.total ?? 0);
+  }
+
+  async spendGroups(since: number, until: number): Promise<SpendGroup[]> {
+    const s = spendGroupsSql(since, until);
+    if (!s) return [];
+    return (await this.query(s.sql, s.params)).rows as unknown as SpendGroup[];
+  }
+
+  async markAlertSent(budgetId: string, periodStart: number, threshold: number, at: number): Promise<boolean> {
+    const r = await this.query('INSERT INTO alerts_sent (budget_id, period_start, threshold, sent_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [
+      budgetId,
+      periodStart,
+      threshold,
+      at,
+    ]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async appendAudit(e: AuditEntry): Promise<void> {
+    await this.query('INSERT INTO audit (ts, actor, action, target, details) VALUES ($1, $2, $3, $4, $5)', [
+      e.ts,
+      e.actor,
+      e.action,
+      e.target,
+      e.details ? JSON.stringify(e.details) : null,
+    ]);
+  }
+
+  async listAudit(limit: number): Promise<AuditEntry[]> {
+    const r = await this.query('SELECT * FROM audit ORDER BY id DESC LIMIT $1', [limit]);
+    return r.rows.map((row) => ({ ...row, details: row.details ? (JSON.parse(String(row.details)) as unknown) : null }) as AuditEntry);
+  }
+
+  async recordTelemetryEvents(events: TelemetryEvent[]): Promise<void> {
+    await this.tx(async () => {
+      for (const e of events)
+        await this.query(
+          `INSERT INTO telemetry_events (id, ts, key_id, "user", team, session_id, otel_user_id, model, input_tokens, output_tokens,
+          cache_read_input_tokens, cache_creation_input_tokens, cost_nanousd, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+          ON CONFLICT DO NOTHING`,
+          [
+            e.id,
+            e.ts,
+            e.key_id,
+            e.user,
+            e.team,
+            e.session_id,
+            e.otel_user_id,
+            e.model,
+            e.input_tokens,
+            e.output_tokens,
+            e.cache_read_input_tokens,
+            e.cache_creation_input_tokens,
+            e.cost_nanousd,
+            e.duration_ms,
+          ],
+        );
+    });
+  }
+
+  async recordTelemetryPoints(points: TelemetryPoint[]): Promise<void> {
+    await this.tx(async () => {
+      for (const p of points) {
+        let delta = p.value;
+        if (p.cumulative) {
+          const prev = (await this.query('SELECT start_ts, value FROM telemetry_cumulative WHERE series = $1 FOR UPDATE', [p.series])).rows[0];
+          delta = prev && Number(prev.start_ts) === p.start_ts ? p.value - Number(prev.value) : p.value;
+          await this.query(
+            'INSERT INTO telemetry_cumulative (series, start_ts, value) VALUES ($1, $2, $3) ON CONFLICT (series) DO UPDATE SET start_ts = excluded.start_ts, value = excluded.value',
+            [p.series, p.start_ts, p.value],
+          );
+        }
+        await this.query(
+          'INSERT INTO telemetry_metrics (series, ts, key_id, "user", team, session_id, model, metric, kind, delta) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING',
+          [p.series, p.ts, p.key_id, p.user, p.team, p.session_id, p.model, p.metric, p.kind, delta],
+        );
+      }
+    });
+  }
+
+  async writeExternalUsage(rows: ExternalUsage[]): Promise<ExternalWriteResult> {
+    const r: ExternalWriteResult = { imported: 0, updated: 0, duplicates: 0 };
+    const cols = `(id, source, ts, principal, session_id, model, region, input_tokens, output_tokens, cache_read_input_tokens,
+      cache_creation_input_tokens, calls, usage_type, cost_nanousd, priced) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`;
+    await this.tx(async () => {
+      for (const x of rows) {
+        const params = [
+          x.id,
+          x.source,
+          x.ts,
+          x.principal,
+          x.session_id,
+          x.model,
+          x.region,
+          x.input_tokens,
+          x.output_tokens,
+          x.cache_read_input_tokens,
+          x.cache_creation_input_tokens,
+          x.calls,
+          x.usage_type,
+          x.cost_nanousd,
+          x.priced,
+        ];
+        if (x.source === 'transcript') {
+          // The final snapshot of a response wins (Claude Code writes one line per content block).
+          const had = (await this.query('SELECT 1 FROM external_usage WHERE id = $1', [x.id])).rows.length > 0;
+          const changes =
+            (
+              await this.query(
+                `INSERT INTO external_usage ${cols} ON CONFLICT (id) DO UPDATE SET input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
+              cache_read_input_tokens = excluded.cache_read_input_tokens, cache_creation_input_tokens = excluded.cache_creation_input_tokens,
+              cost_nanousd = excluded.cost_nanousd, priced = excluded.priced, model = excluded.model
+              WHERE external_usage.input_tokens != excluded.input_tokens OR external_usage.output_tokens != excluded.output_tokens
+                OR external_usage.cache_read_input_tokens != excluded.cache_read_input_tokens
+                OR external_usage.cache_creation_input_tokens != excluded.cache_creation_input_tokens OR external_usage.cost_nanousd != excluded.cost_nanousd`,
+                params,
+              )
+            ).rowCount ?? 0;
+          if (!had) r.imported++;
+          else if (changes) r.updated++;
+          else r.duplicates++;
+        } else if ((await this.query(`INSERT INTO external_usage ${cols} ON CONFLICT DO NOTHING`, params)).rowCount) r.imported++;
+        else r.duplicates++;
+      }
+    });
+    return r;
+  }
+
+  async externalPage(x: ExternalUsageQuery, after: { ts: number; id: string } | null, pageSize: number): Promise<ExternalUsageRow[]> {
+    if (!x.sources.length) return [];
+    const params: unknown[] = [x.sources, x.since ?? 0, x.until ?? Number.MAX_SAFE_INTEGER];
+    let more = '';
+    if (after) {
+      params.push(after.ts, after.id);
+      more = ` AND (e.ts > $4 OR (e.ts = $4 AND e.id COLLATE "C" > $5))`;
+    }
+    params.push(pageSize);
+    const r = await this.query(
+      `SELECT e.*, (e.source = 'bedrock_log' AND EXISTS (SELECT 1 FROM ledger l WHERE l.upstream_request_id = substr(e.id, 9))) AS matched_ledger
+      FROM external_usage e WHERE e.source = ANY($1) AND e.ts >= $2 AND e.ts < $3${more} ORDER BY e.ts, e.id COLLATE "C" LIMIT $${params.length}`,
+      params,
+    );
+    return r.rows as unknown as ExternalUsageRow[];
+  }
+
+  async sourcesPresent(): Promise<Record<ExternalSource | 'telemetry', boolean>> {
+    const out = { telemetry: (await this.query('SELECT 1 FROM telemetry_events LIMIT 1')).rows.length > 0 } as Record<ExternalSource | 'telemetry', boolean>;
+    for (const s of EXTERNAL_SOURCES) out[s] = (await this.query('SELECT 1 FROM external_usage WHERE source = $1 LIMIT 1', [s])).rows.length > 0;
+    return out;
+  }
+
+  async telemetryDaily(since: number, until: number): Promise<DailyUsage[]> {
+    return (
+      await this.query(
+        `SELECT "user", team, model, to_char(to_timestamp(ts / 1000) AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, SUM(cost_nanousd) AS cost,
+        SUM(input_tokens + output_tokens + cache_read_input_tokens + cache_creation_input_tokens) AS tokens
+      FROM telemetry_events WHERE ts >= $1 AND ts < $2 GROUP BY 1, 2, 3, 4`,
+        [since, until],
+      )
+    ).rows as unknown as DailyUsage[];
+  }
+
+  async upsertIdentity(i: Identity, at: number): Promise<void> {
+    await this.query(
+      'INSERT INTO identities (external_id, "user", team, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (external_id) DO UPDATE SET "user" = excluded."user", team = excluded.team, created_at = excluded.created_at',
+      [i.external_id, i.user, i.team, at],
+    );
+  }
+
+  async removeIdentity(externalId: string): Promise<boolean> {
+    return ((await this.query('DELETE FROM identities WHERE external_id = $1', [externalId])).rowCount ?? 0) > 0;
+  }
+
+  async listIdentities(): Promise<Identity[]> {
+    return (await this.query('SELECT external_id, "user", team FROM identities ORDER BY "user" COLLATE "C", external_id COLLATE "C"'))
+      .rows as unknown as Identity[];
+  }
+
+  async insertDeviceGrant(g: DeviceGrant): Promise<void> {
+    await this.query(
+      `INSERT INTO device_grants (device_hash, ${GRANT_FIELDS.join(', ')}) VALUES (${['device_hash', ...GRANT_FIELDS].map((_, i) => `$${i + 1}`).join(', ')})`,
+      [g.device_hash, ...GRANT_FIELDS.map((f) => g[f])],
+    );
+  }
+
+  async findDeviceGrant(by: { deviceHash?: string; userCode?: string; state?: string }): Promise<DeviceGrant | undefined> {
+    const [col, v] =
+      by.deviceHash !== undefined ? ['device_hash', by.deviceHash] : by.userCode !== undefined ? ['user_code', by.userCode] : ['state', by.state];
+    if (v === undefined) return undefined;
+    return (await this.query(`SELECT * FROM device_grants WHERE ${col} = $1`, [v])).rows[0] as DeviceGrant | undefined;
+  }
+
+  async updateDeviceGrant(deviceHash: string, patch: Partial<DeviceGrant>): Promise<void> {
+    const { sql, values } = setClause(patch, GRANT_FIELDS, 1);
+    if (sql) await this.query(`UPDATE device_grants SET ${sql} WHERE device_hash = $${values.length + 1}`, [...values, deviceHash]);
+  }
+
+  async insertSession(s: SignInSession): Promise<void> {
+    await this.query(`INSERT INTO sessions (id, ${SESSION_FIELDS.join(', ')}) VALUES (${['id', ...SESSION_FIELDS].map((_, i) => `$${i + 1}`).join(', ')})`, [
+      s.id,
+      ...SESSION_FIELDS.map((f) => (f === 'groups' ? JSON.stringify(s.groups) : s[f])),
+    ]);
+  }
+
+  async findSession(id: string): Promise<SignInSession | undefined> {
+    const r = (await this.query('SELECT * FROM sessions WHERE id = $1', [id])).rows[0];
+    return r ? ({ ...r, groups: JSON.parse(String(r.groups)) as string[] } as SignInSession) : undefined;
+  }
+
+  async updateSession(id: string, patch: Partial<SignInSession>): Promise<void> {
+    const p: Record<string, unknown> = { ...patch };
+    if (patch.groups) p.groups = JSON.stringify(patch.groups);
+    const { sql, values } = setClause(p, SESSION_FIELDS, 1);
+    if (!sql) return;
+    await this.tx(async () => {
+      await this.query(`UPDATE sessions SET ${sql} WHERE id = $${values.length + 1}`, [...values, id]);
+      await this.bump('sessions_version');
+    });
+  }
+
+  async insertToken(t: TokenRecord): Promise<void> {
+    await this.query('INSERT INTO tokens (hash, session_id, kind, expires_at, used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)', [
+      t.hash,
+      t.session_id,
+      t.kind,
+      t.expires_at,
+      t.used_at,
+      t.revoked_at,
+    ]);
+  }
+
+  async findToken(hash: string): Promise<TokenRecord | undefined> {
+    return (await this.query('SELECT * FROM tokens WHERE hash = $1', [hash])).rows[0] as TokenRecord | undefined;
+  }
+
+  async useToken(hash: string, at: number): Promise<boolean> {
+    return ((await this.query('UPDATE tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL', [at, hash])).rowCount ?? 0) > 0;
+  }
+
+  async revokeSession(id: string, at: number): Promise<void> {
+    await this.tx(async () => {
+      await this.query('UPDATE sessions SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2', [at, id]);
+      await this.query('UPDATE tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE session_id = $2', [at, id]);
+      await this.bump('sessions_version');
+    });
+  }
+
+  async revokeToken(hash: string, at: number): Promise<void> {
+    await this.tx(async () => {
+      if ((await this.query('UPDATE tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE hash = $2', [at, hash])).rowCount)
+        await this.bump('sessions_version');
+    });
+  }
+
+  async pruneSignIn(before: number): Promise<number> {
+    return this.tx(
+      async () =>
+        ((await this.query('DELETE FROM tokens WHERE expires_at < $1', [before])).rowCount ?? 0) +
+        ((await this.query('DELETE FROM device_grants WHERE expires_at < $1', [before])).rowCount ?? 0),
+    );
+  }
+
+  async reportSettings(r: FleetReport): Promise<void> {
+    await this.query(
+      `INSERT INTO fleet_reports (identity, "user", team, groups, checksum, seen_at) VALUES ($1, $2, $3, $4, $5, $6)
+      ON CONFLICT (identity) DO UPDATE SET "user" = excluded."user", team = excluded.team, groups = excluded.groups, checksum = excluded.checksum, seen_at = excluded.seen_at`,
+      [r.identity, r.user, r.team, JSON.stringify(r.groups), r.checksum, r.seen_at],
+    );
+  }
+
+  async listFleet(): Promise<FleetReport[]> {
+    const r = await this.query('SELECT * FROM fleet_reports ORDER BY "user" COLLATE "C", identity COLLATE "C"');
+    return r.rows.map((row) => ({ ...row, groups: JSON.parse(String(row.groups)) as string[] }) as FleetReport);
+  }
+
+  async recordServedSettings(checksum: string, at: number): Promise<void> {
+    await this.query('INSERT INTO served_settings (checksum, first_served_at) VALUES ($1, $2) ON CONFLICT DO NOTHING', [checksum, at]);
+  }
+
+  async servedSettings(): Promise<string[]> {
+    return (await this.query('SELECT checksum FROM served_settings')).rows.map((r) => String(r.checksum));
+  }
+
+  /** The secret by name; `candidate` becomes it if none was made yet (by any replica). */
+  async secret(name: string, candidate: string): Promise<string> {
+    await this.query('INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING', [name, candidate]);
+    return String((await this.query('SELECT value FROM secrets WHERE name = $1', [name])).rows[0]?.value);
+  }
+}

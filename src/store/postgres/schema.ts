@@ -1,0 +1,226 @@
+// The PostgreSQL schema, as versioned migrations (one transaction each, under an advisory lock
+// so replicas starting together migrate once). The tables and columns are the SQLite store's,
+// in PostgreSQL's types: times are ms since the epoch (BIGINT), money nano-USD (BIGINT), and
+// "user" is quoted (a reserved word). Never edit a shipped migration: add the next one.
+
+export const pgMigrations: string[] = [
+  // 1: everything the SQLite store has at its migration 10.
+  `
+  CREATE TABLE keys (
+    id TEXT PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    prefix TEXT NOT NULL,
+    name TEXT,
+    "user" TEXT NOT NULL,
+    team TEXT,
+    project TEXT,
+    created_at BIGINT NOT NULL,
+    last_used_at BIGINT,
+    revoked_at BIGINT
+  );
+  -- seq: the commit sequence budgets follow (ledgerTail), as SQLite's rowid.
+  CREATE TABLE ledger (
+    seq BIGSERIAL NOT NULL,
+    id TEXT PRIMARY KEY,
+    ts BIGINT NOT NULL,
+    key_id TEXT,
+    "user" TEXT,
+    team TEXT,
+    project TEXT,
+    session_id TEXT,
+    endpoint TEXT NOT NULL,
+    model_requested TEXT,
+    model_served TEXT,
+    upstream TEXT,
+    route TEXT,
+    region TEXT,
+    http_status INTEGER NOT NULL,
+    error_type TEXT,
+    error_code TEXT,
+    stop_reason TEXT,
+    streamed BOOLEAN NOT NULL,
+    input_tokens BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    cache_read_input_tokens BIGINT NOT NULL,
+    cache_creation_5m_input_tokens BIGINT NOT NULL,
+    cache_creation_1h_input_tokens BIGINT NOT NULL,
+    web_search_requests BIGINT NOT NULL,
+    web_fetch_requests BIGINT NOT NULL,
+    cost_nanousd BIGINT NOT NULL,
+    priced BOOLEAN NOT NULL,
+    ttfb_ms DOUBLE PRECISION,
+    duration_ms DOUBLE PRECISION NOT NULL,
+    client_aborted BOOLEAN NOT NULL,
+    upstream_request_id TEXT,
+    message_id TEXT,
+    upstream_model TEXT,
+    endpoint_type TEXT,
+    attempts JSONB,
+    speed TEXT,
+    inference_geo TEXT,
+    price_tier TEXT
+  );
+  CREATE UNIQUE INDEX ledger_seq ON ledger(seq);
+  -- Listings go in (ts, id) order, ids compared byte by byte as SQLite does (COLLATE "C").
+  CREATE INDEX ledger_ts ON ledger(ts, id COLLATE "C");
+  CREATE INDEX ledger_user_ts ON ledger("user", ts);
+  CREATE INDEX ledger_upstream_request_id ON ledger(upstream_request_id) WHERE upstream_request_id IS NOT NULL;
+
+  CREATE TABLE rollup_hour (
+    hour BIGINT NOT NULL,
+    key_id TEXT NOT NULL, "user" TEXT NOT NULL, team TEXT NOT NULL, project TEXT NOT NULL, model TEXT NOT NULL,
+    route TEXT NOT NULL, upstream TEXT NOT NULL, region TEXT NOT NULL, endpoint TEXT NOT NULL,
+    requests BIGINT NOT NULL, errors BIGINT NOT NULL, unpriced BIGINT NOT NULL,
+    input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL, cache_read_input_tokens BIGINT NOT NULL,
+    cache_creation_5m_input_tokens BIGINT NOT NULL, cache_creation_1h_input_tokens BIGINT NOT NULL,
+    web_search_requests BIGINT NOT NULL, web_fetch_requests BIGINT NOT NULL, cost_nanousd BIGINT NOT NULL,
+    PRIMARY KEY (hour, key_id, "user", team, project, model, route, upstream, region, endpoint)
+  );
+  CREATE TABLE rollup_day (
+    day BIGINT NOT NULL,
+    key_id TEXT NOT NULL, "user" TEXT NOT NULL, team TEXT NOT NULL, project TEXT NOT NULL, model TEXT NOT NULL,
+    route TEXT NOT NULL, upstream TEXT NOT NULL, region TEXT NOT NULL, endpoint TEXT NOT NULL,
+    requests BIGINT NOT NULL, errors BIGINT NOT NULL, unpriced BIGINT NOT NULL,
+    input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL, cache_read_input_tokens BIGINT NOT NULL,
+    cache_creation_5m_input_tokens BIGINT NOT NULL, cache_creation_1h_input_tokens BIGINT NOT NULL,
+    web_search_requests BIGINT NOT NULL, web_fetch_requests BIGINT NOT NULL, cost_nanousd BIGINT NOT NULL,
+    PRIMARY KEY (day, key_id, "user", team, project, model, route, upstream, region, endpoint)
+  );
+  CREATE TABLE meta (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
+  INSERT INTO meta (name, value) VALUES ('keys_version', 0), ('budgets_version', 0), ('sessions_version', 0), ('pruned_before', 0);
+
+  CREATE TABLE budgets (
+    id TEXT PRIMARY KEY,
+    scope TEXT NOT NULL,
+    scope_value TEXT,
+    period TEXT NOT NULL,
+    limit_nanousd BIGINT NOT NULL,
+    mode TEXT NOT NULL,
+    alert_at TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+  );
+  CREATE UNIQUE INDEX budgets_scope ON budgets(scope, COALESCE(scope_value, ''), period);
+  CREATE TABLE alerts_sent (
+    budget_id TEXT NOT NULL,
+    period_start BIGINT NOT NULL,
+    threshold DOUBLE PRECISION NOT NULL,
+    sent_at BIGINT NOT NULL,
+    PRIMARY KEY (budget_id, period_start, threshold)
+  );
+  CREATE TABLE audit (
+    id BIGSERIAL PRIMARY KEY,
+    ts BIGINT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT,
+    details TEXT
+  );
+
+  CREATE TABLE telemetry_events (
+    id TEXT PRIMARY KEY,
+    ts BIGINT NOT NULL,
+    key_id TEXT,
+    "user" TEXT,
+    team TEXT,
+    session_id TEXT,
+    otel_user_id TEXT,
+    model TEXT,
+    input_tokens BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    cache_read_input_tokens BIGINT NOT NULL,
+    cache_creation_input_tokens BIGINT NOT NULL,
+    cost_nanousd BIGINT NOT NULL,
+    duration_ms DOUBLE PRECISION
+  );
+  CREATE INDEX telemetry_events_ts ON telemetry_events(ts);
+  CREATE TABLE telemetry_metrics (
+    series TEXT NOT NULL,
+    ts BIGINT NOT NULL,
+    key_id TEXT,
+    "user" TEXT,
+    team TEXT,
+    session_id TEXT,
+    model TEXT,
+    metric TEXT NOT NULL,
+    kind TEXT,
+    delta DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (series, ts)
+  );
+  CREATE TABLE telemetry_cumulative (
+    series TEXT PRIMARY KEY,
+    start_ts BIGINT NOT NULL,
+    value DOUBLE PRECISION NOT NULL
+  );
+  CREATE TABLE external_usage (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    ts BIGINT NOT NULL,
+    principal TEXT,
+    session_id TEXT,
+    model TEXT,
+    region TEXT,
+    input_tokens BIGINT NOT NULL DEFAULT 0,
+    output_tokens BIGINT NOT NULL DEFAULT 0,
+    cache_read_input_tokens BIGINT NOT NULL DEFAULT 0,
+    cache_creation_input_tokens BIGINT NOT NULL DEFAULT 0,
+    calls BIGINT NOT NULL DEFAULT 1,
+    usage_type TEXT,
+    cost_nanousd BIGINT NOT NULL DEFAULT 0,
+    priced BOOLEAN NOT NULL DEFAULT TRUE
+  );
+  CREATE INDEX external_usage_ts ON external_usage(source, ts);
+  CREATE TABLE identities (
+    external_id TEXT PRIMARY KEY,
+    "user" TEXT NOT NULL,
+    team TEXT,
+    created_at BIGINT NOT NULL
+  );
+
+  CREATE TABLE device_grants (
+    device_hash TEXT PRIMARY KEY,
+    user_code TEXT NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    interval_s INTEGER NOT NULL,
+    last_poll_at BIGINT,
+    status TEXT NOT NULL,
+    state TEXT UNIQUE,
+    pkce_verifier TEXT,
+    nonce TEXT,
+    session_id TEXT,
+    denied_reason TEXT
+  );
+  CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    subject TEXT NOT NULL,
+    email TEXT,
+    name TEXT,
+    groups TEXT NOT NULL,
+    team TEXT,
+    idp_refresh_token TEXT,
+    created_at BIGINT NOT NULL,
+    refreshed_at BIGINT NOT NULL,
+    revoked_at BIGINT
+  );
+  CREATE TABLE tokens (
+    hash TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at BIGINT,
+    revoked_at BIGINT
+  );
+  CREATE INDEX tokens_session ON tokens(session_id);
+  CREATE TABLE secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+  CREATE TABLE fleet_reports (
+    identity TEXT PRIMARY KEY,
+    "user" TEXT NOT NULL,
+    team TEXT,
+    groups TEXT NOT NULL,
+    checksum TEXT NOT NULL,
+    seen_at BIGINT NOT NULL
+  );
+  CREATE TABLE served_settings (checksum TEXT PRIMARY KEY, first_served_at BIGINT NOT NULL);
+  `,
+];
