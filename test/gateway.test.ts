@@ -7,8 +7,8 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { request } from 'undici';
 import { FakeAnthropic } from './helpers/fake-anthropic.js';
 import { claudeBody, startGateway, upstreamYaml, type TestGateway } from './helpers/gateway.js';
-import { SqliteStore } from '../src/store/sqlite/index.js';
-import { join } from 'node:path';
+import { loadConfig } from '../src/config/load.js';
+import { openStore } from '../src/store/open.js';
 
 let fake: FakeAnthropic;
 let t: TestGateway;
@@ -305,8 +305,9 @@ describe('errors are Anthropic-shaped with stable codes', () => {
     const k2 = t.key('bob');
     r = await post('/v1/messages', claudeBody(100), { authorization: '', 'x-api-key': k2.secret });
     assert.equal(r.status, 200, 'x-api-key works');
-    // Revoked from another connection, as the CLI does; the running gateway notices within a second.
-    const other = new SqliteStore(join(t.dir, 'tollgate.db'));
+    // Revoked from another connection to the same store, as the CLI (or another replica) does;
+    // the running gateway notices within a second.
+    const other = openStore(loadConfig(t.configFile));
     other.revokeKey(k2.id, Date.now());
     other.close();
     const t0 = Date.now();

@@ -432,10 +432,10 @@ describe('fleet-sized ledgers: seed, stream, prune', () => {
 
 describe('retention', () => {
   it('store.retention_days: the gateway deletes old lines a step at a time and the totals stay', async () => {
-    const { startGateway } = await import('./helpers/gateway.js');
+    const { startGateway, storeFor } = await import('./helpers/gateway.js');
     const d = mkdtempSync(join(tmpdir(), 'tollgate-retention-'));
     const now = Date.UTC(2026, 10, 20, 12);
-    const s = new SqliteStore(join(d, 'tollgate.db'));
+    const s = await storeFor(d);
     const lines: LedgerLine[] = [];
     // 2,500 lines 40–45 days old (three steps of the gateway's prune), 10 from yesterday.
     for (let i = 0; i < 2500; i++) lines.push(line({ id: `old${i}`, ts: now - 45 * 86400e3 + i * 60_000, user: 'ann', team: 'web', cost_nanousd: 1000 + i }));

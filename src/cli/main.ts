@@ -49,6 +49,10 @@ export const COMMANDS: Record<string, { description: string; load: () => Promise
     description: 'managed settings per machine: current, stale, edited or unmanaged (needs CLAUDE_CODE_GATEWAY_HINT_HEADERS=1 in the settings served)',
     load: () => import('./commands/fleet.js'),
   },
+  migrate: {
+    description: "apply the store's missing schema migrations (PostgreSQL: run once per upgrade, before or while replicas run)",
+    load: () => import('./commands/migrate.js'),
+  },
   prune: {
     description: 'delete ledger lines before a date (floored to its UTC day); rollups keep the totals for reports and budgets',
     load: () => import('./commands/prune.js'),

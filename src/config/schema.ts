@@ -138,6 +138,16 @@ export const configSchema = z.strictObject({
   store: z
     .strictObject({
       sqlite: z.string().min(1).default('./data/tollgate.db'),
+      /** A PostgreSQL connection URL (postgres://user:password@host:5432/db?sslmode=require):
+       * the store of several gateway replicas, instead of the SQLite file. */
+      postgres: z
+        .string()
+        .refine((v) => v.length > 0, { message: 'is empty (is the variable it names, e.g. $DATABASE_URL, set?)' })
+        .refine((v) => /^postgres(ql)?:\/\//.test(v), { message: 'must be a postgres:// or postgresql:// URL' })
+        .optional(),
+      /** Apply missing PostgreSQL migrations when the gateway or a command opens the store (off:
+       * only `tollgate migrate` does, and an older schema is refused). */
+      migrate_on_start: z.boolean().default(true),
       /**
        * `normal` keeps every committed ledger line across a crash or kill of the gateway (WAL
        * appends reach the OS before the response ends); `full` also fsyncs each group commit so

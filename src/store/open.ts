@@ -1,11 +1,19 @@
 // The one place a store implementation is chosen from the config: the gateway and every CLI
-// command open their store here. (Today the embedded SQLite store; a PostgreSQL store joins it.)
+// command open their store here: the embedded SQLite file, or PostgreSQL (store.postgres).
 import { resolveFrom, type LoadedConfig } from '../config/load.js';
+import { PostgresStore, redactUrl } from './postgres/index.js';
 import { SqliteStore } from './sqlite/index.js';
 import type { Store } from './types.js';
 
-/** `gateway`: the long-running server (checkpoints move to a worker thread). */
-export function openStore(loaded: LoadedConfig, role: 'gateway' | 'cli'): Store {
+/** `gateway`: the long-running server (SQLite checkpoints move to a worker thread). */
+export function openStore(loaded: LoadedConfig, role: 'gateway' | 'cli' = 'cli'): Store {
   const { store } = loaded.config;
+  if (store.postgres) return new PostgresStore(store.postgres, { migrate: store.migrate_on_start });
   return new SqliteStore(resolveFrom(loaded, store.sqlite), { sync: store.sync, backgroundCheckpoint: role === 'gateway' });
+}
+
+/** Where the store is, for messages (a PostgreSQL URL without its password). */
+export function describeStore(loaded: LoadedConfig): string {
+  const { store } = loaded.config;
+  return store.postgres ? `PostgreSQL ${redactUrl(store.postgres)}` : resolveFrom(loaded, store.sqlite);
 }

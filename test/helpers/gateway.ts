@@ -1,13 +1,17 @@
 // Starts a real gateway (the same assembly `tollgate serve` uses) on loopback with a scratch
 // store, for end-to-end tests.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
 import { mintKey } from '../../src/identity/keys.js';
 import type { Gateway } from '../../src/server/app.js';
 import { createGateway } from '../../src/server/start.js';
+import { PostgresStore } from '../../src/store/postgres/index.js';
+import { SqliteStore } from '../../src/store/sqlite/index.js';
+import type { Store } from '../../src/store/types.js';
 import { silentLogger, type Logger } from '../../src/util/log.js';
+import { sharedPostgres } from './postgres.js';
 
 export interface TestGateway {
   gw: Gateway;
@@ -20,6 +24,24 @@ export interface TestGateway {
   halt(): Promise<void>;
 }
 
+/** The SQLite file beside the config, or with TOLLGATE_TEST_STORE=postgres a fresh PostgreSQL
+ * database: the whole suite runs on either store. */
+async function storeLocation(dir: string): Promise<string> {
+  if (process.env.TOLLGATE_TEST_STORE !== 'postgres') return 'sqlite: ./tollgate.db';
+  // A gateway restarted in the same directory finds the same database.
+  const remembered = join(dir, 'postgres-url');
+  if (!existsSync(remembered)) writeFileSync(remembered, await (await sharedPostgres()).database());
+  return `postgres: "${readFileSync(remembered, 'utf8')}"`;
+}
+
+/** The store a gateway started in `dir` uses (SQLite or PostgreSQL, as the suite runs), opened
+ * from outside it, as the CLI or another replica would. */
+export async function storeFor(dir: string): Promise<Store> {
+  const where = await storeLocation(dir);
+  if (where.startsWith('postgres:')) return new PostgresStore(readFileSync(join(dir, 'postgres-url'), 'utf8'));
+  return new SqliteStore(join(dir, 'tollgate.db'));
+}
+
 export async function startGateway(
   yaml: string,
   opts: { logger?: Logger; env?: NodeJS.ProcessEnv; server?: string; storeExtra?: string; wallNow?: () => number; dir?: string } = {},
@@ -28,7 +50,7 @@ export async function startGateway(
   const configFile = join(dir, 'tollgate.yaml');
   writeFileSync(
     configFile,
-    `store: { sqlite: ./tollgate.db${opts.storeExtra ? `, ${opts.storeExtra}` : ''} }\nserver: { host: 127.0.0.1, port: 0${opts.server ? `, ${opts.server}` : ''} }\n${yaml}`,
+    `store: { ${await storeLocation(dir)}${opts.storeExtra ? `, ${opts.storeExtra}` : ''} }\nserver: { host: 127.0.0.1, port: 0${opts.server ? `, ${opts.server}` : ''} }\n${yaml}`,
   );
   const loaded = loadConfig(configFile, opts.env ?? process.env);
   const gw = createGateway(loaded, { logger: opts.logger ?? silentLogger, pollMs: 50, wallNow: opts.wallNow });

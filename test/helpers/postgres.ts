@@ -48,6 +48,18 @@ export function postgresUnavailable(): string | null {
 
 let dbCounter = 0;
 
+let shared: Promise<TestPostgres> | null = null;
+
+/** One server for the whole test process (started on first use, stopped when it exits): the
+ * gateway helper's databases when the suite runs on PostgreSQL (TOLLGATE_TEST_STORE=postgres). */
+export function sharedPostgres(): Promise<TestPostgres> {
+  shared ??= startPostgres().then((p) => {
+    process.once('exit', () => void p.stop());
+    return p;
+  });
+  return shared;
+}
+
 export async function startPostgres(): Promise<TestPostgres> {
   const admin = process.env.TOLLGATE_TEST_POSTGRES;
   if (admin) return databases(admin, async () => {});

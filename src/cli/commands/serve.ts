@@ -1,7 +1,7 @@
 // tollgate serve: run the gateway.
 import type { Command } from 'commander';
-import { resolveFrom } from '../../config/load.js';
 import { createGateway } from '../../server/start.js';
+import { describeStore } from '../../store/open.js';
 import { createLogger } from '../../util/log.js';
 import { VERSION } from '../../util/version.js';
 import { openConfig, UsageError, type GlobalOpts } from '../shared.js';
@@ -30,7 +30,7 @@ export function register(program: Command, globals: () => GlobalOpts): void {
       const lines = [
         `tollgate ${VERSION} listening on ${url}`,
         `config: ${loaded.file ?? 'none found (tollgate.yaml, $TOLLGATE_CONFIG or --config); running on defaults'}`,
-        `store:  ${resolveFrom(loaded, loaded.config.store.sqlite)}`,
+        `store:  ${describeStore(loaded)}`,
       ];
       for (const u of gw.ctx.upstreams) {
         const p = u.credentialProblem();

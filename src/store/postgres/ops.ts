@@ -64,6 +64,8 @@ export interface PgOptions {
   connectTimeoutMs?: number;
   /** Run the migrations on open (replicas do unless told not to; `tollgate migrate` does it). */
   migrate?: boolean;
+  /** With migrate off: open even if the schema is behind (tollgate migrate, to report it). */
+  allowBehind?: boolean;
 }
 
 /** A listing page: rows after a (ts, id) position, in the listing's order. */
@@ -92,34 +94,68 @@ function setClause(patch: Record<string, unknown>, allowed: readonly string[], f
   return { sql: keys.map((k, i) => `${k} = $${from + i}`).join(', '), values: keys.map((k) => patch[k]) };
 }
 
-export class PgOps {
-  private readonly client: pg.Client;
+/** Errors after which this connection is no use: the socket failed, or the server ended the
+ * session (SQLSTATE class 08 connection exceptions, 57P01-57P03 shutdown). */
+function lostConnection(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  if (typeof e.code === 'string' && (/^08/.test(e.code) || /^57P0[123]$/.test(e.code) || /^E[A-Z]+$/.test(e.code))) return true;
+  return /Connection terminated|Client has encountered a connection error|not queryable/i.test(e.message ?? '');
+}
 
-  private constructor(client: pg.Client) {
-    this.client = client;
-  }
+export class PgOps {
+  private client: pg.Client | null = null;
+  /** The connection was lost (server restarted, network): reconnect before the next query. */
+  private broken = false;
+
+  private constructor(
+    private readonly url: string,
+    private readonly opts: PgOptions,
+  ) {}
 
   static async open(url: string, opts: PgOptions = {}): Promise<PgOps> {
-    const client = new pg.Client({
-      connectionString: url,
-      connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
-      statement_timeout: opts.statementTimeoutMs ?? 30_000,
-      application_name: 'tollgate',
-    });
-    // A connection lost later surfaces as the next query's error, not as an unhandled event.
-    client.on('error', () => {});
-    await client.connect();
-    const ops = new PgOps(client);
+    const ops = new PgOps(url, opts);
+    await ops.connect();
+    const version = await ops.schemaVersion();
+    if (version > pgMigrations.length) {
+      await ops.close();
+      throw new Error(`the PostgreSQL schema (version ${version}) is newer than this tollgate knows (${pgMigrations.length}): upgrade tollgate`);
+    }
     if (opts.migrate !== false) await ops.migrate();
-    else if ((await ops.schemaVersion()) < pgMigrations.length) {
-      await client.end();
-      throw new Error(`the PostgreSQL schema is behind this tollgate (run \`tollgate migrate\`)`);
+    else if (!opts.allowBehind && version < pgMigrations.length) {
+      await ops.close();
+      throw new Error(`the PostgreSQL schema is at version ${version} of ${pgMigrations.length} (run \`tollgate migrate\`)`);
     }
     return ops;
   }
 
+  private async connect(): Promise<void> {
+    const client = new pg.Client({
+      connectionString: this.url,
+      connectionTimeoutMillis: this.opts.connectTimeoutMs ?? 5000,
+      statement_timeout: this.opts.statementTimeoutMs ?? 30_000,
+      application_name: 'tollgate',
+    });
+    // A lost connection surfaces as the next query's error; the one after reconnects.
+    client.on('error', () => {
+      this.broken = true;
+    });
+    await client.connect();
+    this.client = client;
+    this.broken = false;
+  }
+
   private async query(sql: string, params: unknown[] = []): Promise<pg.QueryResult<Row>> {
-    return this.client.query<Row>(sql, params);
+    if (!this.client || this.broken) {
+      await this.client?.end().catch(() => {});
+      this.client = null;
+      await this.connect();
+    }
+    try {
+      return await this.client!.query<Row>(sql, params);
+    } catch (err) {
+      if (lostConnection(err)) this.broken = true;
+      throw err;
+    }
   }
 
   private async tx<T>(fn: () => Promise<T>): Promise<T> {
@@ -161,7 +197,9 @@ export class PgOps {
   }
 
   async close(): Promise<void> {
-    await this.client.end();
+    const c = this.client;
+    this.client = null;
+    await c?.end().catch(() => {});
   }
 
   // Snapshots: readSnapshot's reads run in one REPEATABLE READ transaction on this connection.
