@@ -2,6 +2,7 @@
 // particular to it: migrations run once when several replicas start together, and a clear error
 // when the database cannot be reached.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { PostgresStore } from '../src/store/postgres/index.js';
 import { pgMigrations } from '../src/store/postgres/schema.js';
@@ -43,6 +44,56 @@ if (skip) {
         assert.deepEqual(stores[0]!.migrate(), [], 'nothing left to apply');
       } finally {
         for (const s of stores) s.close();
+      }
+    });
+
+    it('two writers at once: a reader following the ledger by commit sequence sees every line exactly once', async () => {
+      const db = await server!.database();
+      new PostgresStore(db).close();
+      const storeModule = new URL('../src/store/postgres/index.js', import.meta.url).href;
+      const helper = new URL('./helpers/store-conformance.js', import.meta.url).href;
+      // Each writer: 150 one-line batches (the gateway's flushes under light load), as fast as it can.
+      const writer = (name: string) =>
+        new Promise<void>((resolve, reject) => {
+          const child = spawn(
+            process.execPath,
+            [
+              '--input-type=module',
+              '-e',
+              `const { PostgresStore } = await import(${JSON.stringify(storeModule)});
+               const { ledgerLine } = await import(${JSON.stringify(helper)});
+               const s = new PostgresStore(process.argv[1]);
+               for (let i = 0; i < 150; i++) s.writeBatch([ledgerLine({ id: '${name}' + i, ts: 1000 + i, cost_nanousd: 1 })], new Map());
+               s.close();`,
+              db,
+            ],
+            { stdio: ['ignore', 'ignore', 'pipe'] },
+          );
+          let err = '';
+          child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+          child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`writer ${name} exited ${code}: ${err}`))));
+        });
+      const reader = new PostgresStore(db);
+      const seen: string[] = [];
+      let cursor = 0;
+      let done = false;
+      const writers = Promise.all([writer('a'), writer('b')]).finally(() => (done = true));
+      try {
+        for (;;) {
+          const finished = done;
+          for (const l of reader.ledgerTail(cursor, 1000)) {
+            seen.push(l.id);
+            cursor = l.seq;
+          }
+          if (finished) break;
+          await new Promise((r) => setImmediate(r));
+        }
+        await writers;
+        for (const l of reader.ledgerTail(cursor, 1000)) seen.push(l.id);
+        assert.equal(seen.length, 300, 'no line missed or seen twice');
+        assert.equal(new Set(seen).size, 300);
+      } finally {
+        reader.close();
       }
     });
 

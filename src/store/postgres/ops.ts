@@ -55,6 +55,10 @@ pg.types.setTypeParser(1700, (v) => Number(v));
 
 type Row = Record<string, unknown>;
 const LOCK_MIGRATE = 7_346_110_001;
+/** Held by each ledger write until it commits: commit order is seq order, so a reader following
+ * the ledger by seq (budgets on every replica) never steps past a line another replica has yet
+ * to commit with a smaller seq. */
+const LOCK_LEDGER = 7_346_110_002;
 /** Rows per INSERT: well under PostgreSQL's 65,535 parameters for 38 columns. */
 const CHUNK = 500;
 
@@ -260,6 +264,7 @@ export class PgOps {
    * in one transaction. */
   async writeBatch(lines: LedgerLine[], keysUsed: [string, number][]): Promise<void> {
     await this.tx(async () => {
+      await this.query('SELECT pg_advisory_xact_lock($1)', [LOCK_LEDGER]);
       const inserted: LedgerLine[] = [];
       for (let i = 0; i < lines.length; i += CHUNK) {
         const chunk = lines.slice(i, i + CHUNK);
