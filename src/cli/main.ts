@@ -53,6 +53,10 @@ export const COMMANDS: Record<string, { description: string; load: () => Promise
     description: "apply the store's missing schema migrations (PostgreSQL: run once per upgrade, before or while replicas run)",
     load: () => import('./commands/migrate.js'),
   },
+  store: {
+    description: 'move an installation from its SQLite file to PostgreSQL (store copy; safe to rerun)',
+    load: () => import('./commands/store.js'),
+  },
   prune: {
     description: 'delete ledger lines before a date (floored to its UTC day); rollups keep the totals for reports and budgets',
     load: () => import('./commands/prune.js'),

@@ -265,6 +265,17 @@ export class PostgresStore implements Store {
   servedSettings(): string[] {
     return this.op('servedSettings');
   }
+  /** Rows from another store (tollgate store copy); how many were written. */
+  importRows(table: string, rows: Record<string, unknown>[]): number {
+    return this.op('importRows', table, rows);
+  }
+  countLedgerIds(ids: string[]): number {
+    return this.op('countLedgerIds', ids);
+  }
+  finishImport(prunedBefore: number): void {
+    this.op('finishImport', prunedBefore);
+  }
+
   secret(name: string, make: () => string): string {
     return this.op('secret', name, make());
   }

@@ -106,6 +106,35 @@ function lostConnection(err: unknown): boolean {
   return /Connection terminated|Client has encountered a connection error|not queryable/i.test(e.message ?? '');
 }
 
+/** ON CONFLICT for rows copied in, per table: lines and once-only records are kept; state the
+ * source holds more recently (revocations, budgets, sessions, totals) replaces what is there. */
+const replace = (key: string[]) => (cols: string[]) =>
+  `ON CONFLICT (${key.map((k) => `"${k}"`).join(', ')}) DO UPDATE SET ${cols
+    .filter((c) => !key.includes(c))
+    .map((c) => `"${c}" = excluded."${c}"`)
+    .join(', ')}`;
+const keep = () => 'ON CONFLICT DO NOTHING';
+const ROLLUP_KEY = ['key_id', 'user', 'team', 'project', 'model', 'route', 'upstream', 'region', 'endpoint'];
+const IMPORT_CONFLICT: Record<string, (cols: string[]) => string> = {
+  keys: replace(['id']),
+  budgets: (cols) => `ON CONFLICT (scope, COALESCE(scope_value, ''), period) DO UPDATE SET ${cols.map((c) => `"${c}" = excluded."${c}"`).join(', ')}`,
+  alerts_sent: keep,
+  audit: keep,
+  ledger: keep,
+  rollup_hour: replace(['hour', ...ROLLUP_KEY]),
+  rollup_day: replace(['day', ...ROLLUP_KEY]),
+  telemetry_events: keep,
+  telemetry_metrics: keep,
+  telemetry_cumulative: replace(['series']),
+  external_usage: replace(['id']),
+  identities: replace(['external_id']),
+  sessions: replace(['id']),
+  tokens: replace(['hash']),
+  secrets: keep,
+  fleet_reports: replace(['identity']),
+  served_settings: keep,
+};
+
 export class PgOps {
   private client: pg.Client | null = null;
   /** The connection was lost (server restarted, network): reconnect before the next query. */
@@ -694,6 +723,44 @@ export class PgOps {
 
   async servedSettings(): Promise<string[]> {
     return (await this.query('SELECT checksum FROM served_settings')).rows.map((r) => String(r.checksum));
+  }
+
+  /** Rows copied from another store (tollgate store copy): inserted, or meeting a row already
+   * there as IMPORT_CONFLICT says. Returns how many were written. */
+  async importRows(table: string, rows: Row[]): Promise<number> {
+    const conflict = IMPORT_CONFLICT[table];
+    if (conflict === undefined || !rows.length) return 0;
+    const cols = Object.keys(rows[0]!);
+    let written = 0;
+    await this.tx(async () => {
+      if (table === 'ledger') await this.query('SELECT pg_advisory_xact_lock($1)', [LOCK_LEDGER]);
+      for (let i = 0; i < rows.length; i += CHUNK) {
+        const chunk = rows.slice(i, i + CHUNK);
+        const values = chunk.flatMap((r) => cols.map((c) => (c === 'attempts' && typeof r[c] !== 'string' ? JSON.stringify(r[c] ?? []) : r[c])));
+        const r = await this.query(
+          `INSERT INTO ${table} (${cols.map((c) => `"${c}"`).join(', ')}) VALUES ${placeholders(chunk.length, cols.length)} ${conflict(cols)}`,
+          values,
+        );
+        written += r.rowCount ?? 0;
+      }
+    });
+    return written;
+  }
+
+  /** How many of these ledger ids are present. */
+  async countLedgerIds(ids: string[]): Promise<number> {
+    if (!ids.length) return 0;
+    return Number((await this.query('SELECT COUNT(*) AS n FROM ledger WHERE id = ANY($1)', [ids])).rows[0]?.n ?? 0);
+  }
+
+  /** After an import: sequences past the copied ids, the prune horizon, and every replica told
+   * to reload keys, budgets and sessions. */
+  async finishImport(prunedBefore: number): Promise<void> {
+    await this.tx(async () => {
+      await this.query("SELECT setval(pg_get_serial_sequence('audit', 'id'), GREATEST((SELECT COALESCE(MAX(id), 0) FROM audit), 1))");
+      await this.query("UPDATE meta SET value = GREATEST(value, $1) WHERE name = 'pruned_before'", [prunedBefore]);
+      await this.query("UPDATE meta SET value = value + 1 WHERE name IN ('keys_version', 'budgets_version', 'sessions_version')");
+    });
   }
 
   /** The secret by name; `candidate` becomes it if none was made yet (by any replica). */
