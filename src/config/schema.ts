@@ -148,6 +148,10 @@ export const configSchema = z.strictObject({
       /** Apply missing PostgreSQL migrations when the gateway or a command opens the store (off:
        * only `tollgate migrate` does, and an older schema is refused). */
       migrate_on_start: z.boolean().default(true),
+      /** With postgres: each gateway replica's local spool (SQLite), where a ledger line is
+       * durable before its response ends and from which it is shipped to PostgreSQL (kept there
+       * while PostgreSQL is unreachable). One per replica; relative to the config file. */
+      spool: z.string().min(1).default('./data/spool.db'),
       /**
        * `normal` keeps every committed ledger line across a crash or kill of the gateway (WAL
        * appends reach the OS before the response ends); `full` also fsyncs each group commit so

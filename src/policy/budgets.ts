@@ -109,7 +109,16 @@ export class BudgetEngine {
   /** Re-reads the budget definitions (config + store). Budgets already known keep their spend
    * and reservations; only new ones read theirs. */
   reload(): void {
-    this.version = this.store.versions().budgets;
+    // A version below 0: the store has not been reachable yet (a replica started while its
+    // database was down). Once it is, every budget's spend is read afresh, and the tail is
+    // followed from the ledger's head then (not replayed from the beginning).
+    const v = this.store.versions().budgets;
+    const recovering = this.version < 0 && v >= 0 && this.states.length > 0;
+    this.version = v;
+    if (recovering) {
+      this.cursor = this.store.ledgerHead();
+      this.states = [];
+    }
     const fromStore = this.store.listBudgets().map((b) => budgetFromRecord(b, 'store'));
     // A budget set from the CLI or admin API replaces a config one with the same scope and period.
     const ids = new Set(fromStore.map((b) => b.id));

@@ -32,6 +32,8 @@ import { handleMessages } from './messages.js';
 import { anthropicMessages } from '../inbound/anthropic.js';
 import { handleAdmin } from '../admin/api.js';
 import { handleOtlp } from '../ingest/receiver.js';
+import { StoreUnavailableError } from '../store/errors.js';
+import { SpooledStore } from '../store/postgres/spooled.js';
 import { VERSION } from '../util/version.js';
 
 export interface GatewayOptions {
@@ -176,6 +178,12 @@ export class Gateway {
       shutdown: this.cut,
       storeProblem: () => (ledger.failure ? `writing the ledger failed: ${ledger.failure.message}` : this.diskLow),
     };
+    if (store instanceof SpooledStore) {
+      store.onChange = (down, st) => {
+        if (down) logger.error(`PostgreSQL unreachable: ${down}; ledger lines are kept in the local spool and shipped when it is back`, { spooled: st.lines });
+        else logger.info(`PostgreSQL reachable again: shipping the spool`, { spooled: st.lines });
+      };
+    }
     let lastDiskCheck = -Infinity;
     let lastFailureLog = performance.now();
     this.poller = setInterval(() => {
@@ -484,10 +492,16 @@ export class Gateway {
     const problems: string[] = [];
     const store = this.ctx.storeProblem();
     if (store) problems.push(`store: ${store}`);
+    // Serving on (lines are durable in the spool), but reports and new keys need the database.
+    const spool = this.ctx.store instanceof SpooledStore ? this.ctx.store.status() : null;
+    if (spool?.down) problems.push(`postgres: unreachable (${spool.down}); ${spool.lines} ledger lines spooled`);
+    // Never reached since start: it knows no key or budget yet, so it cannot serve.
+    const blind = this.ctx.store instanceof SpooledStore && this.ctx.store.knownVersions().keys < 0;
+    if (blind) problems.push('store: PostgreSQL not reached since start (keys and budgets unknown)');
     const upstreams = this.ctx.upstreams.map((u) => ({ name: u.name, route: u.route, ready: u.credentialProblem() === null }));
     if (!upstreams.some((u) => u.ready)) problems.push('no upstream has credentials');
     if (this.closing) problems.push('shutting down');
-    const blocking = problems.filter((p) => !(p.startsWith('store:') && this.ctx.config.store.on_failure === 'open'));
+    const blocking = problems.filter((p) => !p.startsWith('postgres:') && !(p.startsWith('store:') && this.ctx.config.store.on_failure === 'open'));
     sendJson(res, blocking.length ? 503 : 200, {
       status: blocking.length ? 'not_ready' : problems.length ? 'degraded' : 'ok',
       version: VERSION,
@@ -500,6 +514,7 @@ export class Gateway {
         written_lines: this.ctx.ledger.written,
       },
       connections: { open: this.conns.size, max: this.maxConnections },
+      ...(this.ctx.store instanceof SpooledStore ? { spool: this.ctx.store.status() } : {}),
     });
   }
 
@@ -510,6 +525,7 @@ export class Gateway {
       res.destroy();
       return;
     }
+    if (err instanceof StoreUnavailableError) err = new GatewayError('TG_STORE_UNAVAILABLE', `${err.message}; retry shortly`);
     const ge = err instanceof GatewayError ? err : new GatewayError('TG_INTERNAL', 'internal error');
     if (!(err instanceof GatewayError)) this.ctx.logger.error('unhandled error', { request_id: requestId, error: (err as Error)?.stack ?? String(err) });
     if (res.headersSent) {

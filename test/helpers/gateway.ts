@@ -44,13 +44,22 @@ export async function storeFor(dir: string): Promise<Store> {
 
 export async function startGateway(
   yaml: string,
-  opts: { logger?: Logger; env?: NodeJS.ProcessEnv; server?: string; storeExtra?: string; wallNow?: () => number; dir?: string } = {},
+  opts: {
+    logger?: Logger;
+    env?: NodeJS.ProcessEnv;
+    server?: string;
+    storeExtra?: string;
+    wallNow?: () => number;
+    dir?: string;
+    /** The store line itself (e.g. `postgres: "…"`), instead of the suite's choice. */
+    store?: string;
+  } = {},
 ): Promise<TestGateway> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'tollgate-test-'));
   const configFile = join(dir, 'tollgate.yaml');
   writeFileSync(
     configFile,
-    `store: { ${await storeLocation(dir)}${opts.storeExtra ? `, ${opts.storeExtra}` : ''} }\nserver: { host: 127.0.0.1, port: 0${opts.server ? `, ${opts.server}` : ''} }\n${yaml}`,
+    `store: { ${opts.store ?? (await storeLocation(dir))}${opts.storeExtra ? `, ${opts.storeExtra}` : ''} }\nserver: { host: 127.0.0.1, port: 0${opts.server ? `, ${opts.server}` : ''} }\n${yaml}`,
   );
   const loaded = loadConfig(configFile, opts.env ?? process.env);
   const gw = createGateway(loaded, { logger: opts.logger ?? silentLogger, pollMs: 50, wallNow: opts.wallNow });

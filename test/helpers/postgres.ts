@@ -13,6 +13,8 @@ export interface TestPostgres {
   /** A URL for a fresh, empty database. */
   database(): Promise<string>;
   stop(): Promise<void>;
+  /** Stops and starts the server (an outage), where this helper started it; null otherwise. */
+  outage: { down(): void; up(): void } | null;
 }
 
 function findBin(name: string): string | null {
@@ -62,7 +64,7 @@ export function sharedPostgres(): Promise<TestPostgres> {
 
 export async function startPostgres(): Promise<TestPostgres> {
   const admin = process.env.TOLLGATE_TEST_POSTGRES;
-  if (admin) return databases(admin, async () => {});
+  if (admin) return databases(admin, async () => {}, null);
   const initdb = findBin('initdb')!;
   const pgCtl = findBin('pg_ctl')!;
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-pg-'));
@@ -78,27 +80,44 @@ export async function startPostgres(): Promise<TestPostgres> {
   const data = join(dir, 'data');
   run(initdb, ['-D', data, '-U', 'tollgate', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale', 'C']);
   const port = await freePort();
-  run(pgCtl, [
-    '-D',
-    data,
-    '-l',
-    join(dir, 'server.log'),
-    '-w',
-    '-o',
-    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`,
-    'start',
-  ]);
-  return databases(`postgres://tollgate@127.0.0.1:${port}/postgres`, async () => {
-    try {
-      run(pgCtl, ['-D', data, '-m', 'immediate', '-w', 'stop']);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  const start = () =>
+    run(pgCtl, [
+      '-D',
+      data,
+      '-l',
+      join(dir, 'server.log'),
+      '-w',
+      '-o',
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`,
+      'start',
+    ]);
+  start();
+  let running = true;
+  return databases(
+    `postgres://tollgate@127.0.0.1:${port}/postgres`,
+    async () => {
+      try {
+        if (running) run(pgCtl, ['-D', data, '-m', 'immediate', '-w', 'stop']);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    {
+      down: () => {
+        run(pgCtl, ['-D', data, '-m', 'fast', '-w', 'stop']);
+        running = false;
+      },
+      up: () => {
+        start();
+        running = true;
+      },
+    },
+  );
 }
 
-function databases(adminUrl: string, stopServer: () => Promise<void>): TestPostgres {
+function databases(adminUrl: string, stopServer: () => Promise<void>, outage: TestPostgres['outage']): TestPostgres {
   return {
+    outage,
     async database() {
       const name = `tollgate_test_${process.pid}_${++dbCounter}`;
       const c = new pg.Client({ connectionString: adminUrl });

@@ -65,7 +65,7 @@ export class PostgresStore implements Store {
     }
   }
 
-  private op<T>(method: string, ...args: unknown[]): T {
+  protected op<T>(method: string, ...args: unknown[]): T {
     return this.call(this.handle, method, args) as T;
   }
 

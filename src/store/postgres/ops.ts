@@ -70,6 +70,8 @@ export interface PgOptions {
   migrate?: boolean;
   /** With migrate off: open even if the schema is behind (tollgate migrate, to report it). */
   allowBehind?: boolean;
+  /** Connect at the first operation, not on open. */
+  lazy?: boolean;
 }
 
 /** A listing page: rows after a (ts, id) position, in the listing's order. */
@@ -139,25 +141,18 @@ export class PgOps {
   private client: pg.Client | null = null;
   /** The connection was lost (server restarted, network): reconnect before the next query. */
   private broken = false;
+  private schemaReady = false;
 
   private constructor(
     private readonly url: string,
     private readonly opts: PgOptions,
   ) {}
 
+  /** Connects (and brings the schema up to date, or checks it) now; with `lazy`, at the first
+   * operation (a replica starting while PostgreSQL is down). */
   static async open(url: string, opts: PgOptions = {}): Promise<PgOps> {
     const ops = new PgOps(url, opts);
-    await ops.connect();
-    const version = await ops.schemaVersion();
-    if (version > pgMigrations.length) {
-      await ops.close();
-      throw new Error(`the PostgreSQL schema (version ${version}) is newer than this tollgate knows (${pgMigrations.length}): upgrade tollgate`);
-    }
-    if (opts.migrate !== false) await ops.migrate();
-    else if (!opts.allowBehind && version < pgMigrations.length) {
-      await ops.close();
-      throw new Error(`the PostgreSQL schema is at version ${version} of ${pgMigrations.length} (run \`tollgate migrate\`)`);
-    }
+    if (!opts.lazy) await ops.query('SELECT 1');
     return ops;
   }
 
@@ -175,6 +170,25 @@ export class PgOps {
     await client.connect();
     this.client = client;
     this.broken = false;
+    if (this.schemaReady) return;
+    try {
+      await this.prepareSchema();
+      this.schemaReady = true;
+    } catch (err) {
+      this.client = null;
+      await client.end().catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Once per store: migrations applied (migrate on) or the schema checked to be current. */
+  private async prepareSchema(): Promise<void> {
+    const version = await this.schemaVersion();
+    if (version > pgMigrations.length)
+      throw new Error(`the PostgreSQL schema (version ${version}) is newer than this tollgate knows (${pgMigrations.length}): upgrade tollgate`);
+    if (this.opts.migrate !== false) await this.migrate();
+    else if (!this.opts.allowBehind && version < pgMigrations.length)
+      throw new Error(`the PostgreSQL schema is at version ${version} of ${pgMigrations.length} (run \`tollgate migrate\`)`);
   }
 
   private async query(sql: string, params: unknown[] = []): Promise<pg.QueryResult<Row>> {

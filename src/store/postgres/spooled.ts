@@ -1,0 +1,222 @@
+// A gateway replica's store on PostgreSQL: every ledger batch is first made durable in a small
+// local SQLite file (the spool), which is what a response waits on, and then shipped to
+// PostgreSQL — at once while it is reachable, in order and idempotently (lines are keyed by
+// id), and from the spool when it comes back after an outage. So a slow or stopped database
+// loses no line, and a replica killed mid-load finds its unshipped lines in its spool when it
+// starts again.
+//
+// While PostgreSQL is unreachable nothing on the request path waits for it: what the gateway
+// polls (change counters, the ledger's tail) answers from what was last read, and reconnection
+// is probed asynchronously, off the event loop, with backoff. Reads that need the database
+// (reports, listings, unknown keys) fail with a clear error meanwhile.
+import Database from 'better-sqlite3';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { LedgerLine, StoreVersions } from '../types.js';
+import { StoreUnavailableError } from '../errors.js';
+import { PostgresStore } from './index.js';
+import { PgOps } from './ops.js';
+
+/** Errors that mean the database cannot be reached (rather than a bad statement). */
+function unreachable(err: unknown): boolean {
+  const m = (err as Error)?.message ?? '';
+  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EPIPE|timeout expired|Connection terminated|terminating connection|the database system is (starting up|shutting down)|connection error|not queryable|Client has encountered/i.test(
+    m,
+  );
+}
+
+/** What a replica answers from memory while PostgreSQL is unreachable: nothing changed that it
+ * could learn about, no new ledger lines from others, and alerts are sent (an alert repeated
+ * after an outage is better than one lost). Settings reports are dropped (the next one comes). */
+const FALLBACK: Record<string, (s: SpooledStore, args: unknown[]) => unknown> = {
+  versions: (s) => s.knownVersions(),
+  ledgerTail: () => [],
+  ledgerHead: () => 0,
+  listKeys: () => [],
+  listBudgets: () => [],
+  spend: () => 0,
+  spendGroups: () => [],
+  beginSnapshot: () => null,
+  endSnapshot: () => null,
+  markAlertSent: () => true,
+  reportSettings: () => null,
+  recordServedSettings: () => null,
+  servedSettings: () => [],
+  pruneSignIn: () => 0,
+  prune: () => ({ deleted: 0, prunedBefore: 0 }),
+};
+
+/** Batches shipped per PostgreSQL transaction when catching up. */
+const SHIP_BATCHES = 200;
+const BACKOFF_MIN_MS = 250;
+const BACKOFF_MAX_MS = 5000;
+
+export interface SpoolStatus {
+  /** Lines in the spool, not yet in PostgreSQL. */
+  lines: number;
+  /** Why PostgreSQL is not reachable, or null. */
+  down: string | null;
+  /** Lines shipped since start. */
+  shipped: number;
+}
+
+/** The PostgreSQL store with a local spool; every Store method not about the ledger's writes
+ * goes straight to PostgreSQL. */
+export class SpooledStore extends PostgresStore {
+  private readonly spool: Database.Database;
+  private readonly insert: Database.Statement;
+  private down: string | null = null;
+  private backoff = BACKOFF_MIN_MS;
+  private probing = false;
+  private readonly timer: NodeJS.Timeout;
+  private lastVersions: StoreVersions = { keys: -1, budgets: -1, sessions: -1 };
+  private spooled = 0;
+  shipped = 0;
+
+  constructor(
+    url: string,
+    private readonly spoolFile: string,
+    opts: { migrate?: boolean } = {},
+  ) {
+    // Lazy: a replica starts (and serves, spooling) while PostgreSQL is down.
+    super(url, { migrate: opts.migrate, connectTimeoutMs: 2000, lazy: true });
+    mkdirSync(dirname(spoolFile), { recursive: true, mode: 0o700 });
+    // Ledger lines name people: the spool is the owner's alone, like the SQLite store.
+    if (!existsSync(spoolFile)) closeSync(openSync(spoolFile, 'a', 0o600));
+    chmodSync(spoolFile, 0o600);
+    this.spool = new Database(spoolFile);
+    this.spool.pragma('journal_mode = WAL');
+    // FULL: the spool is the only copy of a line until it is shipped.
+    this.spool.pragma('synchronous = FULL');
+    this.spool.exec('CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, lines TEXT NOT NULL, keys TEXT NOT NULL)');
+    this.insert = this.spool.prepare('INSERT INTO spool (lines, keys) VALUES (?, ?)');
+    this.spooled = this.countSpooled();
+    this.versions();
+    // Lines left by an earlier run (a crash, a kill, an outage at shutdown) go first.
+    this.ship();
+    this.timer = setInterval(() => this.tick(), 500);
+    this.timer.unref();
+  }
+
+  /** Hears PostgreSQL becoming unreachable (a reason) and reachable again (null). */
+  onChange: (down: string | null, status: SpoolStatus) => void = () => {};
+
+  private countSpooled(): number {
+    let n = 0;
+    for (const r of this.spool.prepare('SELECT lines FROM spool').pluck().iterate() as IterableIterator<string>) n += (JSON.parse(r) as unknown[]).length;
+    return n;
+  }
+
+  status(): SpoolStatus {
+    return { lines: this.spooled, down: this.down, shipped: this.shipped };
+  }
+
+  /** Durable in the spool before it returns (the response waits on this); then shipped. */
+  override writeBatch(lines: LedgerLine[], keysUsed: Map<string, number>): void {
+    this.insert.run(JSON.stringify(lines), JSON.stringify([...keysUsed]));
+    this.spooled += lines.length;
+    if (!this.down) this.ship();
+  }
+
+  /** Ships the spool in order while PostgreSQL takes it; false when it failed (now down). */
+  ship(): boolean {
+    for (;;) {
+      const rows = this.spool.prepare('SELECT seq, lines, keys FROM spool ORDER BY seq LIMIT ?').all(SHIP_BATCHES) as {
+        seq: number;
+        lines: string;
+        keys: string;
+      }[];
+      if (!rows.length) return true;
+      const lines: LedgerLine[] = [];
+      const keys = new Map<string, number>();
+      for (const r of rows) {
+        for (const l of JSON.parse(r.lines) as LedgerLine[]) lines.push(l);
+        for (const [k, at] of JSON.parse(r.keys) as [string, number][]) keys.set(k, Math.max(keys.get(k) ?? 0, at));
+      }
+      try {
+        super.writeBatch(lines, keys);
+      } catch (err) {
+        this.markDown(err);
+        return false;
+      }
+      // Shipped (idempotent on id: a crash between the commit above and this delete only
+      // ships those lines again, which PostgreSQL ignores).
+      this.spool.prepare('DELETE FROM spool WHERE seq <= ?').run(rows[rows.length - 1]!.seq);
+      this.spooled = Math.max(0, this.spooled - lines.length);
+      this.shipped += lines.length;
+      if (rows.length < SHIP_BATCHES) return true;
+    }
+  }
+
+  private markDown(err: unknown): void {
+    const why = (err as Error).message?.split('\n')[0] ?? String(err);
+    const first = this.down === null;
+    this.down = why;
+    if (first) this.onChange(why, this.status());
+  }
+
+  private markUp(): void {
+    if (this.down === null) return;
+    this.down = null;
+    this.backoff = BACKOFF_MIN_MS;
+    this.ship();
+    this.onChange(null, this.status());
+  }
+
+  /** While down: probe asynchronously (never blocking the event loop), with backoff. */
+  private tick(): void {
+    if (!this.down) {
+      if (this.spooled > 0) this.ship();
+      return;
+    }
+    if (this.probing) return;
+    this.probing = true;
+    const url = this.url;
+    void (async () => {
+      try {
+        const probe = await PgOps.open(url, { migrate: false, allowBehind: true, connectTimeoutMs: 2000 });
+        await probe.close();
+        this.markUp();
+      } catch {
+        this.backoff = Math.min(BACKOFF_MAX_MS, this.backoff * 2);
+        await new Promise((r) => setTimeout(r, this.backoff).unref());
+      } finally {
+        this.probing = false;
+      }
+    })();
+  }
+
+  /** While PostgreSQL is unreachable, what the gateway reads on every poll or request answers
+   * from what this replica knows (FALLBACK); anything else fails at once (StoreUnavailableError,
+   * a 503) instead of waiting on a connection. */
+  protected override op<T>(method: string, ...args: unknown[]): T {
+    const fallback = FALLBACK[method];
+    if (this.down) {
+      if (fallback) return fallback(this, args) as T;
+      throw new StoreUnavailableError(this.down);
+    }
+    try {
+      const out = super.op<T>(method, ...args);
+      if (method === 'versions') this.lastVersions = out as StoreVersions;
+      return out;
+    } catch (err) {
+      if (!unreachable(err)) throw err;
+      this.markDown(err);
+      if (fallback) return fallback(this, args) as T;
+      throw new StoreUnavailableError(this.down ?? 'unreachable');
+    }
+  }
+
+  /** The change counters last read; -1 before any (so the first real read reloads all). */
+  knownVersions(): StoreVersions {
+    return this.lastVersions;
+  }
+
+  override close(): void {
+    clearInterval(this.timer);
+    // One last try: what cannot be shipped now stays in the spool for the next start.
+    if (this.spooled > 0) this.ship();
+    this.spool.close();
+    super.close();
+  }
+}
