@@ -191,6 +191,50 @@ describe('gateway replicas on PostgreSQL', { skip: skip ? `no PostgreSQL here: $
     }
   });
 
+  it('a budget worth ~3 requests across three replicas and 30 parallel streams: at most one request over, as with one gateway', async () => {
+    const dbBudget = await pg!.database();
+    const gs = [0, 1, 2].map(() => startGateway(upstreamYaml(up.url), { store: `postgres: "${dbBudget}"` }));
+    const [a, b, c] = await Promise.all(gs);
+    try {
+      const k = a!.key('dee', 'web');
+      const first = await post(a!.url, k.secret);
+      assert.equal(first.status, 200);
+      const s = new PostgresStore(dbBudget);
+      const cost = s.queryLedger({ user: 'dee' })[0]!.cost_nanousd;
+      assert.ok(cost > 0);
+      const limit = Math.round(4.5 * cost);
+      const t = Date.now();
+      s.upsertBudget({
+        id: 'bud_dee',
+        scope: 'user',
+        scope_value: 'dee',
+        period: 'day',
+        limit_nanousd: limit,
+        mode: 'hard',
+        alert_at: [],
+        created_at: t,
+        updated_at: t,
+      });
+      // Every replica has picked the budget up (within a poll).
+      for (const g of [a!, b!, c!]) await until('the budget seen', async () => g.gw.ctx.spend.budgets.snapshot().some((x) => x.def.id === 'bud_dee'));
+      const urls = [a!.url, b!.url, c!.url];
+      const results = await Promise.all(Array.from({ length: 30 }, (_, i) => post(urls[i % 3]!, k.secret)));
+      const served = results.filter((r) => r.status === 200).length;
+      const refused = results.filter((r) => r.status === 429).length;
+      assert.equal(served + refused, 30, results.map((r) => r.status).join(','));
+      let spent = s.spend('user', 'dee', 0, Number.MAX_SAFE_INTEGER);
+      assert.ok(spent <= limit + cost, `spent ${spent} > limit ${limit} + one request (${cost}); ${served} served`);
+      assert.ok(served >= 2, `the budget was used (${served} served besides the first)`);
+      // Then one by one, round the replicas: it fills up to the limit and stops, as one gateway does.
+      for (let i = 0; i < 12; i++) await post(urls[i % 3]!, k.secret);
+      spent = s.spend('user', 'dee', 0, Number.MAX_SAFE_INTEGER);
+      s.close();
+      assert.ok(spent >= limit && spent <= limit + cost, `spent ${spent}: the limit ${limit} reached, at most one request (${cost}) over`);
+    } finally {
+      await Promise.all([a, b, c].map((g) => g!.stop()));
+    }
+  });
+
   it('a replica killed with SIGKILL mid-load: every answered request has its line', async () => {
     const dbKill = await pg!.database();
     const dir = mkdtempSync(join(tmpdir(), 'tollgate-kill-'));

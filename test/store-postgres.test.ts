@@ -156,7 +156,7 @@ if (skip) {
       assert.equal(status.status, 0, status.stderr);
       assert.match(status.stdout, new RegExp(`schema version 0 of ${pgMigrations.length} \\(${pgMigrations.length} to apply: tollgate migrate\\)`));
       const migrated = tollgate(['migrate'], { cwd: dir, env: { TOLLGATE_CONFIG: writeConfig(dir, db) } });
-      assert.match(migrated.stdout, /applied migration 1; schema version 1/);
+      assert.match(migrated.stdout, new RegExp(`applied migrations? ${pgMigrations.map((_, i) => i + 1).join(', ')}; schema version ${pgMigrations.length}`));
       assert.doesNotMatch(migrated.stdout + migrated.stderr, /s3cret/);
 
       const copy = () => tollgate(['store', 'copy', '--from', `sqlite:${file}`, '--to', db], { cwd: dir });

@@ -9,12 +9,23 @@
 // the lines other processes commit (read from the ledger's tail, each line once, by sequence).
 // Budgets are indexed by scope, so a request checks only the budgets that cover it.
 //
+// Several replicas on one shared store (PostgreSQL) also hold claims: a replica admits a
+// request against a hard budget only within its claim on the budget's headroom (its requests
+// in flight + its spend not yet in the ledger + headroom for the next ones), and claims are
+// granted atomically in the store within limit − settled spend − other replicas' claims. A
+// database round trip happens only when a claim runs short (or, on the poll, to keep it), not
+// per request. The last scraps of a budget (less than a request) go to one replica at a time,
+// which may admit one request on them: so the bound below holds across any number of
+// replicas, as for one process.
+//
 // Bound (docs/spend-control.md): when a budget runs out, the requests already in flight
 // still finish, so the final spend is at most
 //   limit + cost(last admitted request) + Σ over requests in flight of max(0, actual − reserved)
 // and with reservations at least as large as actual costs, at most one request's cost over.
-import { createHash } from 'node:crypto';
-import type { BudgetPeriod, BudgetRecord, BudgetScope, KeyRecord, Store } from '../store/types.js';
+import { createHash, randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { StoreUnavailableError } from '../store/errors.js';
+import type { BudgetClaimGrant, BudgetPeriod, BudgetRecord, BudgetScope, KeyRecord, Store } from '../store/types.js';
 import { periodAt } from './periods.js';
 
 export interface BudgetDef {
@@ -40,6 +51,13 @@ interface State {
   /** The ledger's commit sequence the spend was read at: later lines of other processes are
    * added from the tail, earlier ones are in it already. */
   asOf: number;
+  /** With claims (replicas): what this replica holds of the headroom, until when, and its own
+   * settled spend not yet seen in the ledger's tail. */
+  claim: number;
+  claimExpires: number;
+  unshipped: number;
+  lastEstimate: number;
+  lastAdmit: number;
 }
 
 type Who = Pick<KeyRecord, 'id' | 'user' | 'team' | 'project'>;
@@ -62,12 +80,20 @@ export interface Refusal {
   spent: number;
   reserved: number;
   resetsAt: number;
+  /** The budget could not be checked: the shared store is unreachable and this replica's
+   * claim does not cover the request (store.on_failure: closed). */
+  unavailable?: string;
 }
+
+/** How long a claim lasts unless renewed (a replica that dies gives its claim back by then). */
+export const CLAIM_TTL_MS = 10_000;
 
 export interface Reservation {
   states: State[];
   amount: number;
   settled: boolean;
+  /** The request's ledger line (its cost comes back in the tail under this id). */
+  lineId?: string;
 }
 
 export function budgetId(scope: BudgetScope, value: string | null, period: BudgetPeriod): string {
@@ -95,13 +121,21 @@ export class BudgetEngine {
   private readonly own = new Set<string>();
   private version = -1;
 
+  /** Claims are held when the store is shared by replicas (it implements claimBudget). */
+  private readonly claims: boolean;
+  readonly replica = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+
   constructor(
     private readonly store: Store,
     private readonly configBudgets: BudgetDef[],
     private readonly tz: string,
     private readonly now: () => number,
     private readonly onEvent: (e: BudgetEvent) => void = () => {},
+    /** While the shared store is unreachable and a claim does not cover a request: refuse
+     * (closed) or admit on this replica's own figures (open). */
+    private readonly onStoreFailure: 'closed' | 'open' = 'closed',
   ) {
+    this.claims = typeof store.claimBudget === 'function';
     this.cursor = store.ledgerHead();
     this.reload();
   }
@@ -135,7 +169,10 @@ export class BudgetEngine {
         return prev;
       }
       const w = periodAt(def.period, t, this.tz);
-      const s: State = { def, start: w.start, end: w.end, spent: 0, reserved: 0, alerted: new Set(), exhaustedAlerted: false, asOf: 0 };
+      const s: State = {
+        ...{ def, start: w.start, end: w.end, spent: 0, reserved: 0, alerted: new Set<number>(), exhaustedAlerted: false, asOf: 0 },
+        ...{ claim: 0, claimExpires: 0, unshipped: 0, lastEstimate: 0, lastAdmit: 0 },
+      };
       fresh.push(s);
       return s;
     });
@@ -200,11 +237,23 @@ export class BudgetEngine {
   poll(): void {
     if (this.store.versions().budgets !== this.version) this.reload();
     const t = this.now();
+    this.followTail(t);
+    if (this.claims) this.keepClaims(t);
+  }
+
+  /** Applies the lines committed since the cursor: others' spend, and our own lines arriving. */
+  private followTail(t: number): void {
     for (;;) {
       const lines = this.store.ledgerTail(this.cursor, TAIL_BATCH);
       for (const l of lines) {
         this.cursor = l.seq;
-        if (this.own.delete(l.id) || l.cost_nanousd === 0) continue;
+        if (this.own.delete(l.id)) {
+          // Our own line reached the ledger: its cost is in the settled spend claims are
+          // granted against, no longer ours to hold.
+          if (this.claims && l.cost_nanousd) for (const s of this.covering(l.key_id, l)) s.unshipped = Math.max(0, s.unshipped - l.cost_nanousd);
+          continue;
+        }
+        if (l.cost_nanousd === 0) continue;
         for (const s of this.covering(l.key_id, l)) {
           if (l.seq <= s.asOf) continue;
           this.roll(s, t);
@@ -213,6 +262,66 @@ export class BudgetEngine {
       }
       if (lines.length < TAIL_BATCH) break;
     }
+  }
+
+  /** Renews claims about to expire (keeping headroom while requests come), and gives back
+   * those idle for a while, so other replicas can use them. */
+  private keepClaims(t: number): void {
+    for (const s of this.states) {
+      if (s.def.mode !== 'hard' || s.claim === 0 || s.claimExpires - t > CLAIM_TTL_MS / 2) continue;
+      const idle = s.reserved === 0 && s.unshipped === 0 && t - s.lastAdmit > CLAIM_TTL_MS;
+      try {
+        this.claim(s, idle ? 0 : s.reserved + s.unshipped + this.headroom(s, s.lastEstimate), t);
+      } catch {
+        // Unreachable: the claim stays good here until it expires; admission decides then.
+      }
+    }
+  }
+
+  private headroom(s: State, estimate: number): number {
+    return Math.max(2 * estimate, Math.floor(s.def.limit / 20));
+  }
+
+  private claim(s: State, want: number, t: number): BudgetClaimGrant {
+    const g = this.store.claimBudget!({
+      budgetId: s.def.id,
+      scope: s.def.scope,
+      value: s.def.value,
+      periodStart: s.start,
+      periodEnd: s.end === Infinity ? Number.MAX_SAFE_INTEGER : s.end,
+      limit: s.def.limit,
+      replica: this.replica,
+      want,
+      now: t,
+      ttlMs: CLAIM_TTL_MS,
+    });
+    s.claim = g.granted;
+    s.claimExpires = t + CLAIM_TTL_MS;
+    return g;
+  }
+
+  /** Admission under claims: null when this replica's claim (renewed if short) covers the
+   * request, else why not. */
+  private claimCovers(s: State, estimate: number, t: number): Refusal | null {
+    if (s.reserved + s.unshipped + estimate <= s.claim && t < s.claimExpires) return null;
+    let g: BudgetClaimGrant;
+    let need = s.reserved + s.unshipped + estimate;
+    try {
+      // Our lines written since the last poll are in the settled spend the claim is granted
+      // against: take them out of what we hold first, or they would count twice.
+      this.followTail(t);
+      need = s.reserved + s.unshipped + estimate;
+      g = this.claim(s, need + this.headroom(s, estimate), t);
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      if (this.onStoreFailure === 'open' || (need <= s.claim && t < s.claimExpires)) return null;
+      return { budget: s.def, spent: s.spent, reserved: s.reserved, resetsAt: s.end, unavailable: err.reason };
+    }
+    if (need <= g.granted) return null;
+    // The last scraps of the budget, all held here (no other replica can have any): one more
+    // request on them, as one process admits one while spent + reserved < limit.
+    if (g.final && g.granted - s.reserved - s.unshipped > 0) return null;
+    return { budget: s.def, spent: Math.max(s.spent, g.spent), reserved: s.reserved + g.others, resetsAt: s.end };
   }
 
   /** Moves a state into the period containing t; spend in a new period starts at zero. */
@@ -224,6 +333,10 @@ export class BudgetEngine {
     s.spent = 0;
     s.alerted = new Set();
     s.exhaustedAlerted = false;
+    // Claims are per period; own spend of the old period no longer counts against the new one.
+    s.claim = 0;
+    s.claimExpires = 0;
+    s.unshipped = 0;
   }
 
   /** Admission: a refusal for the first exhausted hard budget, or a reservation. `lineId`: the
@@ -249,9 +362,18 @@ export class BudgetEngine {
       const lowest = Math.min(...s.def.alertAt, 100) / 100;
       if (u >= lowest && (!warning || u > warning.utilization)) warning = { utilization: u, resetsAt: s.end };
     }
+    if (this.claims) {
+      for (const s of mine) {
+        if (s.def.mode !== 'hard') continue;
+        s.lastEstimate = estimate;
+        s.lastAdmit = t;
+        const refusal = this.claimCovers(s, estimate, t);
+        if (refusal) return { ok: false, refusal };
+      }
+    }
     for (const s of mine) s.reserved += estimate;
     if (lineId !== undefined && this.own.size < MAX_OWN) this.own.add(lineId);
-    return { ok: true, reservation: { states: mine, amount: estimate, settled: false }, warning };
+    return { ok: true, reservation: { states: mine, amount: estimate, settled: false, lineId: this.own.has(lineId ?? '') ? lineId : undefined }, warning };
   }
 
   /** Highest utilisation (spent / limit) among budgets covering a key, for policy rules. */
@@ -274,6 +396,8 @@ export class BudgetEngine {
       this.roll(s, this.now());
       if (ts < s.start || ts >= s.end) continue;
       this.book(s, cost);
+      // Until the line is seen in the ledger's tail, its cost is part of this replica's claim.
+      if (this.claims && r.lineId !== undefined && cost > 0) s.unshipped += cost;
     }
   }
 

@@ -46,7 +46,7 @@ export class SpendControl {
     private readonly logger: Logger,
     private readonly now: () => number,
   ) {
-    this.budgets = new BudgetEngine(store, configBudgetDefs(config.budgets), config.spend.timezone, now, (e) => this.onBudgetEvent(e));
+    this.budgets = new BudgetEngine(store, configBudgetDefs(config.budgets), config.spend.timezone, now, (e) => this.onBudgetEvent(e), config.store.on_failure);
     this.rates = new RateLimiter(rateRules(config.rate_limits), now);
     this.policy = new ModelPolicy(config.policy, catalog);
   }
@@ -150,6 +150,11 @@ export class SpendControl {
     if (!b.ok) {
       this.rates.finish(rate.ticket, 0);
       const r = b.refusal;
+      if (r.unavailable)
+        throw new GatewayError(
+          'TG_STORE_UNAVAILABLE',
+          `${describeBudget(r.budget)} cannot be checked: ${r.unavailable}; this gateway's share of it is used up (store.on_failure: closed); retry shortly`,
+        );
       const inFlight = r.reserved > 0 ? ` (including ${usd(r.reserved)} in flight)` : '';
       const reset = Number.isFinite(r.resetsAt) ? `It resets ${this.when(r.resetsAt)}.` : 'It does not reset (a total budget).';
       const headers: Record<string, string> = {

@@ -400,6 +400,35 @@ export interface PruneResult {
   prunedBefore: number;
 }
 
+/** A replica's claim on a budget's remaining headroom (stores shared by several gateway
+ * replicas): see policy/budgets.ts. */
+export interface BudgetClaimRequest {
+  budgetId: string;
+  scope: BudgetScope;
+  value: string | null;
+  periodStart: number;
+  /** Exclusive; Number.MAX_SAFE_INTEGER for a total budget. */
+  periodEnd: number;
+  limit: number;
+  replica: string;
+  /** What this replica wants to hold (its requests in flight, its spend not yet in the ledger,
+   * and headroom for the next requests). 0 gives its claim back. */
+  want: number;
+  now: number;
+  ttlMs: number;
+}
+
+export interface BudgetClaimGrant {
+  /** What this replica now holds: `want`, or what was left if less. */
+  granted: number;
+  /** Settled spend in the ledger, and what other replicas hold, when it was granted. */
+  spent: number;
+  others: number;
+  /** Less was left than wanted, and this replica holds those last scraps (one replica at a
+   * time): it may admit one more request on them. */
+  final: boolean;
+}
+
 export interface Store {
   /** Counters that move when keys or budgets change (other processes reload what moved). */
   versions(): StoreVersions;
@@ -490,6 +519,10 @@ export interface Store {
   /** Remembers a managed-settings checksum as served (to tell stale from edited). */
   recordServedSettings(checksum: string, at: number): void;
   servedSettings(): string[];
+  /** Shared by several replicas (PostgreSQL): sets this replica's claim on a budget, within
+   * limit − settled spend − other replicas' unexpired claims, atomically. Stores used by one
+   * gateway process do not implement it (budgets then need no claims). */
+  claimBudget?(c: BudgetClaimRequest): BudgetClaimGrant;
   /** A server secret by name, made once (by whichever process asks first) and then shared. */
   secret(name: string, make: () => string): string;
 

@@ -7,6 +7,8 @@ import { createSyncFn } from 'synckit';
 import { ledgerDailyFrom, summarizeFrom } from '../derived.js';
 import type {
   AuditEntry,
+  BudgetClaimGrant,
+  BudgetClaimRequest,
   BudgetPeriod,
   BudgetRecord,
   BudgetScope,
@@ -274,6 +276,10 @@ export class PostgresStore implements Store {
   }
   finishImport(prunedBefore: number): void {
     this.op('finishImport', prunedBefore);
+  }
+
+  claimBudget(c: BudgetClaimRequest): BudgetClaimGrant {
+    return this.op('claimBudget', c);
   }
 
   secret(name: string, make: () => string): string {

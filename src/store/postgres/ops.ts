@@ -7,6 +7,8 @@ import {
   EXTERNAL_SOURCES,
   USAGE_LINE_FIELDS,
   type AuditEntry,
+  type BudgetClaimGrant,
+  type BudgetClaimRequest,
   type BudgetPeriod,
   type BudgetRecord,
   type BudgetScope,
@@ -59,6 +61,8 @@ const LOCK_MIGRATE = 7_346_110_001;
  * the ledger by seq (budgets on every replica) never steps past a line another replica has yet
  * to commit with a smaller seq. */
 const LOCK_LEDGER = 7_346_110_002;
+/** With a hash of the budget and period: claims on one budget are decided one at a time. */
+const LOCK_CLAIMS = 734_611;
 /** Rows per INSERT: well under PostgreSQL's 65,535 parameters for 38 columns. */
 const CHUNK = 500;
 
@@ -759,6 +763,46 @@ export class PgOps {
       }
     });
     return written;
+  }
+
+  /** A replica's claim on a budget's headroom, decided under a per-budget lock so replicas
+   * claiming at once see each other's claims. */
+  async claimBudget(c: BudgetClaimRequest): Promise<BudgetClaimGrant> {
+    return this.tx(async () => {
+      await this.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_CLAIMS, `${c.budgetId}:${c.periodStart}`]);
+      const col = ({ key: 'key_id', user: 'user', team: 'team', project: 'project', org: null } as const)[c.scope];
+      const q = spendSql(col, c.value, c.periodStart, c.periodEnd);
+      const spent = q ? Number((await this.query(q.sql, q.params)).rows[0]?.total ?? 0) : 0;
+      await this.query('DELETE FROM budget_claims WHERE budget_id = $1 AND expires_at <= $2', [c.budgetId, c.now]);
+      const others = Number(
+        (
+          await this.query('SELECT COALESCE(SUM(amount), 0) AS s FROM budget_claims WHERE budget_id = $1 AND period_start = $2 AND replica <> $3', [
+            c.budgetId,
+            c.periodStart,
+            c.replica,
+          ])
+        ).rows[0]?.s ?? 0,
+      );
+      const available = c.limit - spent - others;
+      const granted = Math.max(0, Math.min(c.want, available));
+      // Less left than wanted: the last scraps. One replica at a time may spend them.
+      let final = false;
+      if (granted > 0 && granted < c.want) {
+        const held = await this.query(
+          'SELECT 1 FROM budget_claims WHERE budget_id = $1 AND period_start = $2 AND replica <> $3 AND final AND expires_at > $4 LIMIT 1',
+          [c.budgetId, c.periodStart, c.replica, c.now],
+        );
+        final = held.rows.length === 0;
+      }
+      if (granted > 0)
+        await this.query(
+          `INSERT INTO budget_claims (budget_id, period_start, replica, amount, expires_at, final) VALUES ($1, $2, $3, $4, $5, $6)
+          ON CONFLICT (budget_id, period_start, replica) DO UPDATE SET amount = excluded.amount, expires_at = excluded.expires_at, final = excluded.final`,
+          [c.budgetId, c.periodStart, c.replica, granted, c.now + c.ttlMs, final],
+        );
+      else await this.query('DELETE FROM budget_claims WHERE budget_id = $1 AND period_start = $2 AND replica = $3', [c.budgetId, c.periodStart, c.replica]);
+      return { granted, spent, others, final };
+    });
   }
 
   /** How many of these ledger ids are present. */

@@ -223,4 +223,17 @@ export const pgMigrations: string[] = [
   );
   CREATE TABLE served_settings (checksum TEXT PRIMARY KEY, first_served_at BIGINT NOT NULL);
   `,
+  // 2: budget claims — each replica's share of a budget's remaining headroom (policy/budgets.ts)
+  `
+  CREATE TABLE budget_claims (
+    budget_id TEXT NOT NULL,
+    period_start BIGINT NOT NULL,
+    replica TEXT NOT NULL,
+    amount BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    -- Holds the budget's last scraps (less than a request): one replica at a time.
+    final BOOLEAN NOT NULL DEFAULT FALSE,
+    PRIMARY KEY (budget_id, period_start, replica)
+  );
+  `,
 ];
