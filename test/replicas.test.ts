@@ -4,12 +4,15 @@
 // replica killed with SIGKILL mid-load. A real PostgreSQL server (helpers/postgres.ts) and the
 // real `tollgate serve` where a process must die.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { request } from 'undici';
 import { PostgresStore } from '../src/store/postgres/index.js';
+import { packageRoot } from '../src/util/paths.js';
 import { serve } from './helpers/cli.js';
 import { FakeAnthropic } from './helpers/fake-anthropic.js';
 import { claudeBody, startGateway, upstreamYaml, type TestGateway } from './helpers/gateway.js';
@@ -30,6 +33,26 @@ after(async () => {
   await up?.stop();
   await pg?.stop();
 });
+
+const CLAUDE = resolve(packageRoot(), 'node_modules', '.bin', 'claude');
+
+/** `claude -p` against a replica, with a scratch HOME (offline, loopback only). */
+async function claudeP(url: string, token: string): Promise<{ is_error: boolean; result: string; session_id: string }> {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env))
+    if (!/^(ANTHROPIC_|CLAUDE_|AWS_|GOOGLE_|CLOUD_ML|VERTEX_|OTEL_|FAKETIME_SHARED|NODE_TEST_CONTEXT)/.test(k)) env[k] = v;
+  const home = mkdtempSync(join(tmpdir(), 'tollgate-replica-claude-'));
+  try {
+    const { stdout } = await promisify(execFile)(CLAUDE, ['-p', 'say hello', '--output-format', 'json'], {
+      env: { ...env, HOME: home, CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1', ANTHROPIC_BASE_URL: url, ANTHROPIC_AUTH_TOKEN: token },
+      cwd: home,
+      timeout: 90_000,
+    });
+    return JSON.parse(stdout) as { is_error: boolean; result: string; session_id: string };
+  } finally {
+    rmSync(home, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
+  }
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -106,15 +129,20 @@ describe('gateway replicas on PostgreSQL', { skip: skip ? `no PostgreSQL here: $
   let db = '';
   let secret = '';
 
-  it('PostgreSQL stopped under load and started again: served throughout from the spool, no line lost or doubled', async () => {
+  it('PostgreSQL stopped for 30 s under load and started again: served from the spool, budgets held by policy, no line lost or doubled', async () => {
     db = await pg!.database();
-    const g = await startGateway(upstreamYaml(up.url), { store: `postgres: "${db}"` });
+    // bea has a hard budget (ann none): while the database is down her requests are admitted
+    // within this replica's claim on it, then refused (store.on_failure: closed) until it is back.
+    const g = await startGateway(`${upstreamYaml(up.url)}budgets:\n  - { user: bea, period: day, limit_usd: 1000 }\n`, { store: `postgres: "${db}"` });
     try {
       secret = g.key('ann', 'web').secret;
+      const bea = g.key('bea', 'web').secret;
       const l = load([g.url], secret, 4);
-      await until('some answers', async () => l.ok.length >= 20);
+      const lb = load([g.url], bea, 1);
+      await until('some answers', async () => l.ok.length >= 20 && lb.ok.length >= 5);
       pg!.outage!.down();
-      const atDown = l.ok.length;
+      const downAt = Date.now();
+      const [annAtDown, beaAtDown] = [l.ok.length, lb.ok.length];
       const h = await until('the outage noticed', async () => {
         const x = await health(g.url);
         return x.body.spool?.down ? x : null;
@@ -122,18 +150,33 @@ describe('gateway replicas on PostgreSQL', { skip: skip ? `no PostgreSQL here: $
       assert.equal(h.status, 200, 'still ready: lines are durable in the spool');
       assert.equal(h.body.status, 'degraded');
       assert.ok(h.body.problems.some((p) => /^postgres: unreachable/.test(p)));
-      await sleep(1500);
-      assert.ok(l.ok.length - atDown >= 20, `served while PostgreSQL was down (${l.ok.length - atDown})`);
+      await until('bea refused once her claim is used up or expired', async () => lb.failed.length > 0, 25_000);
+      await sleep(Math.max(0, 30_000 - (Date.now() - downAt)));
+      assert.ok(l.ok.length - annAtDown >= 100, `ann served while PostgreSQL was down (${l.ok.length - annAtDown})`);
+      assert.ok(lb.ok.length > beaAtDown, 'bea served within the claim at first');
+      assert.ok(
+        lb.failed.every((f) => /^503 .*TG_STORE_UNAVAILABLE: the daily budget of user bea cannot be checked/.test(f)),
+        lb.failed.slice(0, 3).join('\n'),
+      );
       assert.ok((await health(g.url)).body.spool!.lines > 0, 'lines wait in the spool');
       pg!.outage!.up();
-      await sleep(500);
+      const beaAtUp = lb.ok.length;
+      await until('bea served again', async () => lb.ok.length > beaAtUp + 2, 20_000);
       await l.stop();
-      assert.deepEqual(l.failed, [], 'no request failed');
+      await lb.stop();
+      assert.deepEqual(l.failed, [], 'no request of ann failed');
       await until('the spool shipped', async () => {
         const x = await health(g.url);
         return !x.body.spool!.down && x.body.spool!.lines === 0;
       });
-      assertLedgerHolds(db, l.ok);
+      assertLedgerHolds(db, [...l.ok, ...lb.ok], false);
+      const s = new PostgresStore(db);
+      try {
+        // Exactly the answered requests (bea's refusals have their lines too, at no cost).
+        assert.equal(s.queryLedger({ endpoint: 'messages' }).filter((x) => x.http_status === 200).length, l.ok.length + lb.ok.length);
+      } finally {
+        s.close();
+      }
     } finally {
       await g.stop();
     }
@@ -170,16 +213,30 @@ describe('gateway replicas on PostgreSQL', { skip: skip ? `no PostgreSQL here: $
     }
   });
 
-  it('two replicas share the ledger and keys: every line once; a key revoked on one is refused by the other within a second', async () => {
+  it('two replicas share the ledger and keys (load and the real Claude Code CLI on both): every line once; a key revoked on one is refused by the other within a second', async () => {
     const dbTwo = await pg!.database();
     const a = await startGateway(upstreamYaml(up.url), { store: `postgres: "${dbTwo}"` });
     const b = await startGateway(upstreamYaml(up.url), { store: `postgres: "${dbTwo}"` });
     try {
       const k = a.key('bob', 'web');
       const l = load([a.url, b.url], k.secret, 8);
+      // The real Claude Code CLI, one run against each replica, while the load runs on both.
+      const runs = existsSync(CLAUDE) ? await Promise.all([claudeP(a.url, k.secret), claudeP(b.url, k.secret)]) : [];
       await until('answers from both', async () => l.ok.length >= 60);
       await l.stop();
       assert.deepEqual(l.failed, []);
+      const s = new PostgresStore(dbTwo);
+      try {
+        for (const r of runs) {
+          assert.equal(r.is_error, false, r.result);
+          const lines = s.queryLedger({}).filter((x) => x.session_id === r.session_id && x.endpoint === 'messages');
+          assert.ok(lines.length >= 1, "Claude Code's requests are in the shared ledger");
+          assert.ok(lines.every((x) => x.user === 'bob'));
+          for (const x of lines) l.ok.push(x.id);
+        }
+      } finally {
+        s.close();
+      }
       assertLedgerHolds(dbTwo, l.ok);
       a.gw.ctx.store.revokeKey(k.id, Date.now());
       const t0 = Date.now();
