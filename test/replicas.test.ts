@@ -292,6 +292,29 @@ describe('gateway replicas on PostgreSQL', { skip: skip ? `no PostgreSQL here: $
     }
   });
 
+  it('rate limits count across replicas: 10 requests a minute for a user, whichever replica they reach', async () => {
+    const dbRate = await pg!.database();
+    const yaml = `${upstreamYaml(up.url)}rate_limits:\n  - { user: rae, rpm: 10 }\n`;
+    const [a, b] = await Promise.all([0, 1].map(() => startGateway(yaml, { store: `postgres: "${dbRate}"` })));
+    try {
+      const k = a!.key('rae', 'web');
+      const statuses: number[] = [];
+      for (let i = 0; i < 16; i++) {
+        statuses.push((await post([a!.url, b!.url][i % 2]!, k.secret)).status);
+        // Replicas share their counts on each poll (every 50 ms in these tests).
+        const polls = [a!.gw.polls, b!.gw.polls];
+        await until('both polled', async () => a!.gw.polls > polls[0]! + 1 && b!.gw.polls > polls[1]! + 1);
+      }
+      assert.deepEqual(
+        statuses,
+        Array.from({ length: 16 }, (_, i) => (i < 10 ? 200 : 429)),
+        'ten in the minute across both replicas (each alone would have allowed ten)',
+      );
+    } finally {
+      await Promise.all([a!.stop(), b!.stop()]);
+    }
+  });
+
   it('a replica killed with SIGKILL mid-load: every answered request has its line', async () => {
     const dbKill = await pg!.database();
     const dir = mkdtempSync(join(tmpdir(), 'tollgate-kill-'));

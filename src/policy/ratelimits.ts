@@ -1,6 +1,11 @@
 // Rate limits per key, user or team: requests per minute and tokens per minute over a sliding
 // minute (one-second buckets), and concurrent requests in flight. All in memory: a check is a
 // few array reads.
+//
+// Replicas on a shared store count together: on each poll a replica publishes its own figures
+// per counter and reads the other replicas' (store.syncRates), and admission adds those to its
+// own. No database round trip per request; the others' figures are at most one poll old, so a
+// limit can be passed by what the other replicas admit within one poll interval.
 import type { KeyRecord } from '../store/types.js';
 
 export interface RateRule {
@@ -44,11 +49,23 @@ class Window {
 }
 
 interface Counter {
+  id: string;
   rule: RateRule;
   requests: Window;
   tokens: Window;
   inFlight: number;
+  /** The other replicas' figures at the last sync. */
+  others: RateFigures;
 }
+
+export interface RateFigures {
+  requests: number;
+  tokens: number;
+  inFlight: number;
+}
+
+/** Publishes this replica's figures per counter and returns the other replicas' sums. */
+export type RateSync = (mine: (RateFigures & { counter: string })[]) => Map<string, RateFigures>;
 
 export type RateRefusal = { limit: 'rpm' | 'tpm' | 'concurrent'; rule: RateRule; retryAfterS: number; current: number; max: number };
 
@@ -74,7 +91,7 @@ export class RateLimiter {
       const id = `${r.scope}:${r.value}:${v}:${r.rpm ?? ''}:${r.tpm ?? ''}:${r.concurrent ?? ''}`;
       let c = this.counters.get(id);
       if (!c) {
-        c = { rule: r, requests: new Window(), tokens: new Window(), inFlight: 0 };
+        c = { id, rule: r, requests: new Window(), tokens: new Window(), inFlight: 0, others: { requests: 0, tokens: 0, inFlight: 0 } };
         this.counters.set(id, c);
       }
       out.push(c);
@@ -87,15 +104,15 @@ export class RateLimiter {
     const sec = Math.floor(this.now() / 1000);
     for (const c of cs) {
       const r = c.rule;
-      if (r.concurrent !== undefined && c.inFlight >= r.concurrent)
-        return { ok: false, refusal: { limit: 'concurrent', rule: r, retryAfterS: 1, current: c.inFlight, max: r.concurrent } };
+      if (r.concurrent !== undefined && c.inFlight + c.others.inFlight >= r.concurrent)
+        return { ok: false, refusal: { limit: 'concurrent', rule: r, retryAfterS: 1, current: c.inFlight + c.others.inFlight, max: r.concurrent } };
       if (r.rpm !== undefined) {
-        const n = c.requests.sum(sec);
+        const n = c.requests.sum(sec) + c.others.requests;
         if (n >= r.rpm)
           return { ok: false, refusal: { limit: 'rpm', rule: r, retryAfterS: c.requests.secondsUntilBelow(sec, n - r.rpm + 1), current: n, max: r.rpm } };
       }
       if (r.tpm !== undefined) {
-        const n = c.tokens.sum(sec);
+        const n = c.tokens.sum(sec) + c.others.tokens;
         if (n >= r.tpm)
           return { ok: false, refusal: { limit: 'tpm', rule: r, retryAfterS: c.tokens.secondsUntilBelow(sec, n - r.tpm + 1), current: n, max: r.tpm } };
       }
@@ -105,6 +122,16 @@ export class RateLimiter {
       c.inFlight++;
     }
     return { ok: true, ticket: { counters: cs, done: false } };
+  }
+
+  /** Shares figures with the other replicas (on the gateway's poll). A failed sync keeps the
+   * last figures: limits then hold per replica plus what was last known of the others. */
+  sync(share: RateSync): void {
+    if (this.counters.size === 0) return;
+    const sec = Math.floor(this.now() / 1000);
+    const mine = [...this.counters.values()].map((c) => ({ counter: c.id, requests: c.requests.sum(sec), tokens: c.tokens.sum(sec), inFlight: c.inFlight }));
+    const others = share(mine);
+    for (const c of this.counters.values()) c.others = others.get(c.id) ?? { requests: 0, tokens: 0, inFlight: 0 };
   }
 
   /** The request finished: free its concurrency slot and count its tokens (input + output). */

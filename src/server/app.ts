@@ -106,6 +106,9 @@ interface ConnState {
   busy: number;
 }
 
+/** Another replica's rate-limit figures count while it published them this recently. */
+const RATE_ALIVE_MS = 2000;
+
 export class Gateway {
   readonly server: Server;
   readonly ctx: GatewayContext;
@@ -191,6 +194,15 @@ export class Gateway {
         this.ctx.keys.poll();
         // Budgets changed, and spend committed, by the CLI or another replica: within a poll.
         this.ctx.spend.budgets.poll();
+        // Rate limits count across replicas on a shared store.
+        const sync = store.syncRates?.bind(store);
+        if (sync) {
+          const replica = this.ctx.spend.budgets.replica;
+          this.ctx.spend.rates.sync(
+            (mine) =>
+              new Map(sync(replica, wallNow(), RATE_ALIVE_MS, mine).map((o) => [o.counter, { requests: o.requests, tokens: o.tokens, inFlight: o.inFlight }])),
+          );
+        }
       } catch (err) {
         logger.error('key refresh failed', { error: (err as Error).message });
       }

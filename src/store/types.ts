@@ -523,6 +523,19 @@ export interface Store {
    * limit − settled spend − other replicas' unexpired claims, atomically. Stores used by one
    * gateway process do not implement it (budgets then need no claims). */
   claimBudget?(c: BudgetClaimRequest): BudgetClaimGrant;
+  /** Shared by several replicas: publishes this replica's rate-limit figures per counter and
+   * returns the sums of the other replicas that published within `aliveMs`. */
+  syncRates?(
+    replica: string,
+    now: number,
+    aliveMs: number,
+    mine: { counter: string; requests: number; tokens: number; inFlight: number }[],
+  ): {
+    counter: string;
+    requests: number;
+    tokens: number;
+    inFlight: number;
+  }[];
   /** A server secret by name, made once (by whichever process asks first) and then shared. */
   secret(name: string, make: () => string): string;
 

@@ -278,6 +278,15 @@ export class PostgresStore implements Store {
     this.op('finishImport', prunedBefore);
   }
 
+  syncRates(
+    replica: string,
+    now: number,
+    aliveMs: number,
+    mine: { counter: string; requests: number; tokens: number; inFlight: number }[],
+  ): { counter: string; requests: number; tokens: number; inFlight: number }[] {
+    return this.op('syncRates', replica, now, aliveMs, mine);
+  }
+
   claimBudget(c: BudgetClaimRequest): BudgetClaimGrant {
     return this.op('claimBudget', c);
   }

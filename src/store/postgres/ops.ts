@@ -805,6 +805,31 @@ export class PgOps {
     });
   }
 
+  async syncRates(
+    replica: string,
+    now: number,
+    aliveMs: number,
+    mine: { counter: string; requests: number; tokens: number; inFlight: number }[],
+  ): Promise<{ counter: string; requests: number; tokens: number; inFlight: number }[]> {
+    return this.tx(async () => {
+      for (let i = 0; i < mine.length; i += CHUNK) {
+        const chunk = [...mine.slice(i, i + CHUNK)].sort((a, b) => (a.counter < b.counter ? -1 : 1));
+        await this.query(
+          `INSERT INTO rate_shares (counter, replica, requests, tokens, in_flight, updated_at) VALUES ${placeholders(chunk.length, 6)}
+          ON CONFLICT (counter, replica) DO UPDATE SET requests = excluded.requests, tokens = excluded.tokens, in_flight = excluded.in_flight, updated_at = excluded.updated_at`,
+          chunk.flatMap((m) => [m.counter, replica, m.requests, m.tokens, m.inFlight, now]),
+        );
+      }
+      await this.query('DELETE FROM rate_shares WHERE updated_at < $1', [now - 10 * aliveMs]);
+      const r = await this.query(
+        `SELECT counter, SUM(requests) AS requests, SUM(tokens) AS tokens, SUM(in_flight) AS in_flight FROM rate_shares
+        WHERE replica <> $1 AND updated_at >= $2 AND counter = ANY($3) GROUP BY counter`,
+        [replica, now - aliveMs, mine.map((m) => m.counter)],
+      );
+      return r.rows.map((x) => ({ counter: String(x.counter), requests: Number(x.requests), tokens: Number(x.tokens), inFlight: Number(x.in_flight) }));
+    });
+  }
+
   /** How many of these ledger ids are present. */
   async countLedgerIds(ids: string[]): Promise<number> {
     if (!ids.length) return 0;

@@ -235,5 +235,15 @@ export const pgMigrations: string[] = [
     final BOOLEAN NOT NULL DEFAULT FALSE,
     PRIMARY KEY (budget_id, period_start, replica)
   );
+  -- Rate-limit figures each replica publishes on its poll (policy/ratelimits.ts).
+  CREATE TABLE rate_shares (
+    counter TEXT NOT NULL,
+    replica TEXT NOT NULL,
+    requests DOUBLE PRECISION NOT NULL,
+    tokens DOUBLE PRECISION NOT NULL,
+    in_flight INTEGER NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (counter, replica)
+  );
   `,
 ];

@@ -39,6 +39,8 @@ const FALLBACK: Record<string, (s: SpooledStore, args: unknown[]) => unknown> = 
   beginSnapshot: () => null,
   endSnapshot: () => null,
   markAlertSent: () => true,
+  // Rate limits then count this replica alone.
+  syncRates: () => [],
   reportSettings: () => null,
   recordServedSettings: () => null,
   servedSettings: () => [],
