@@ -11,6 +11,7 @@ import { benchPolicy } from './policy.js';
 import { benchIngest } from './ingest.js';
 import { benchReports } from './reports.js';
 import { benchTranscripts } from './transcripts.js';
+import { benchPostgres } from './postgres.js';
 import { benchTwoGateways } from './two-gateways.js';
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
@@ -101,6 +102,11 @@ async function main(): Promise<void> {
   }
   const up = await start('./upstream.js', []);
   const upUrl = `http://127.0.0.1:${up.msg.port as number}`;
+  if (onlyCases.includes('postgres')) {
+    await benchPostgres(upUrl, quick);
+    up.child.kill();
+    return;
+  }
   if (onlyCases.includes('two-gateways')) {
     await benchTwoGateways(upUrl);
     up.child.kill();

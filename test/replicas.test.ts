@@ -99,6 +99,12 @@ function load(urls: string[], secret: string, loops: number) {
   };
 }
 
+/** Waits until each replica has shipped its spool (lines reach PostgreSQL just after their
+ * response, from the spool). */
+async function drained(...urls: string[]): Promise<void> {
+  for (const u of urls) await until(`${u} shipped its spool`, async () => (await health(u)).body.spool?.lines === 0);
+}
+
 /** Every id once in the ledger, and the rollups agree (no line counted twice); `exact`: and no
  * other line. */
 function assertLedgerHolds(db: string, ids: string[], exact = true): void {
@@ -201,6 +207,7 @@ describe('gateway replicas on PostgreSQL', { skip: skip ? `no PostgreSQL here: $
         const r = await post(g.url, secret);
         return r.status === 200 ? r : null;
       });
+      await drained(g.url);
       const s = new PostgresStore(db);
       try {
         assert.equal(s.queryLedger({}).filter((x) => x.id === served.id).length, 1);
@@ -225,6 +232,7 @@ describe('gateway replicas on PostgreSQL', { skip: skip ? `no PostgreSQL here: $
       await until('answers from both', async () => l.ok.length >= 60);
       await l.stop();
       assert.deepEqual(l.failed, []);
+      await drained(a.url, b.url);
       const s = new PostgresStore(dbTwo);
       try {
         for (const r of runs) {
@@ -256,6 +264,7 @@ describe('gateway replicas on PostgreSQL', { skip: skip ? `no PostgreSQL here: $
       const k = a!.key('dee', 'web');
       const first = await post(a!.url, k.secret);
       assert.equal(first.status, 200);
+      await drained(a!.url);
       const s = new PostgresStore(dbBudget);
       const cost = s.queryLedger({ user: 'dee' })[0]!.cost_nanousd;
       assert.ok(cost > 0);
@@ -279,11 +288,13 @@ describe('gateway replicas on PostgreSQL', { skip: skip ? `no PostgreSQL here: $
       const served = results.filter((r) => r.status === 200).length;
       const refused = results.filter((r) => r.status === 429).length;
       assert.equal(served + refused, 30, results.map((r) => r.status).join(','));
+      await drained(...urls);
       let spent = s.spend('user', 'dee', 0, Number.MAX_SAFE_INTEGER);
       assert.ok(spent <= limit + cost, `spent ${spent} > limit ${limit} + one request (${cost}); ${served} served`);
       assert.ok(served >= 2, `the budget was used (${served} served besides the first)`);
       // Then one by one, round the replicas: it fills up to the limit and stops, as one gateway does.
       for (let i = 0; i < 12; i++) await post(urls[i % 3]!, k.secret);
+      await drained(...urls);
       spent = s.spend('user', 'dee', 0, Number.MAX_SAFE_INTEGER);
       s.close();
       assert.ok(spent >= limit && spent <= limit + cost, `spent ${spent}: the limit ${limit} reached, at most one request (${cost}) over`);
@@ -333,7 +344,15 @@ describe('gateway replicas on PostgreSQL', { skip: skip ? `no PostgreSQL here: $
       victim.child.kill('SIGKILL');
       await sleep(300);
       await l.stop();
-      // Requests cut by the kill failed; every one that was answered is in the ledger.
+      // Its spool holds what it answered but had not shipped yet: started again on the same
+      // spool, it ships those first.
+      const again = await serve(['--config', cfg], { cwd: dir });
+      try {
+        await drained(again.url, other.url);
+      } finally {
+        again.child.kill('SIGKILL');
+      }
+      // Every request that was answered is in the ledger.
       // (Requests the kill cut may have lines too: metered up to the cut, by the survivor's
       // view they failed. Those are not counted here.)
       assertLedgerHolds(dbKill, l.ok, false);

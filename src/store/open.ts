@@ -11,7 +11,7 @@ export function openStore(loaded: LoadedConfig, role: 'gateway' | 'cli' = 'cli')
   const { store } = loaded.config;
   if (store.postgres) {
     // A gateway replica writes through its local spool; commands talk to PostgreSQL directly.
-    if (role === 'gateway') return new SpooledStore(store.postgres, resolveFrom(loaded, store.spool), { migrate: store.migrate_on_start });
+    if (role === 'gateway') return new SpooledStore(store.postgres, resolveFrom(loaded, store.spool), { migrate: store.migrate_on_start, sync: store.sync });
     return new PostgresStore(store.postgres, { migrate: store.migrate_on_start });
   }
   return new SqliteStore(resolveFrom(loaded, store.sqlite), { sync: store.sync, backgroundCheckpoint: role === 'gateway' });

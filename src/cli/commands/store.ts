@@ -11,7 +11,7 @@ function usd(nano: number): string {
 }
 
 export function register(program: Command, _globals: () => GlobalOpts): void {
-  const store = program.command('store').description('move an installation between stores');
+  const store = program.command('store').description('move an installation from its SQLite file to PostgreSQL (store copy; safe to rerun)');
   store
     .command('copy')
     .description(

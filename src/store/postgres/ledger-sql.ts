@@ -26,6 +26,54 @@ export function lineValues(l: LedgerLine): unknown[] {
   });
 }
 
+/** Each ledger column's PostgreSQL type (to read a batch of lines sent as one JSON value). */
+const TYPES: Record<string, string> = {
+  ts: 'bigint',
+  http_status: 'integer',
+  streamed: 'boolean',
+  priced: 'boolean',
+  client_aborted: 'boolean',
+  ttfb_ms: 'double precision',
+  duration_ms: 'double precision',
+  attempts: 'jsonb',
+};
+for (const f of [
+  'input_tokens',
+  'output_tokens',
+  'cache_read_input_tokens',
+  'cache_creation_5m_input_tokens',
+  'cache_creation_1h_input_tokens',
+  'web_search_requests',
+  'web_fetch_requests',
+  'cost_nanousd',
+])
+  TYPES[f] = 'bigint';
+
+/**
+ * A batch of lines in one statement (one round trip, its own transaction): the ledger lock,
+ * the lines (idempotent on id), the hour and day rollups of the lines actually inserted, and
+ * the keys' last use. $1: the lines as a JSON array; $2: [{id, at}] of keys used.
+ */
+export function writeBatchSql(lock: number): string {
+  const cols = LEDGER_FIELDS.map((f) => `${q(f)} ${TYPES[f] ?? 'text'}`).join(', ');
+  const rollup = (table: 'rollup_hour' | 'rollup_day', unit: number) => {
+    const bucket = table === 'rollup_hour' ? 'hour' : 'day';
+    const dims = DIMS.map((d) => LINE_DIM[d]);
+    return `INSERT INTO ${table} (${[bucket, ...DIMS, ...MEASURES].map(q).join(', ')})
+      SELECT (ts / ${unit}) * ${unit}, ${dims.join(', ')}, ${MEASURES.map((m) => `SUM(${MEASURE_EXPR[m]})`).join(', ')}
+      FROM ins GROUP BY ${[1, ...DIMS.map((_, i) => i + 2)].join(', ')} ORDER BY ${[1, ...DIMS.map((_, i) => i + 2)].join(', ')}
+      ON CONFLICT (${[bucket, ...DIMS].map(q).join(', ')}) DO UPDATE SET ${MEASURES.map((m) => `${m} = ${table}.${m} + excluded.${m}`).join(', ')}`;
+  };
+  return `WITH lock AS (SELECT pg_advisory_xact_lock(${lock}) AS held),
+    src AS (SELECT x.* FROM lock, jsonb_to_recordset($1::jsonb) AS x(${cols})),
+    ins AS (INSERT INTO ledger (${LEDGER_COLS}) SELECT ${LEDGER_COLS} FROM src ON CONFLICT (id) DO NOTHING RETURNING *),
+    hour AS (${rollup('rollup_hour', HOUR_MS)}),
+    day AS (${rollup('rollup_day', DAY_MS)}),
+    touched AS (UPDATE keys k SET last_used_at = GREATEST(COALESCE(k.last_used_at, 0), t.at)
+      FROM jsonb_to_recordset($2::jsonb) AS t(id text, at bigint) WHERE k.id = t.id RETURNING 1)
+    SELECT (SELECT COUNT(*) FROM ins) AS inserted`;
+}
+
 /** `$n, $n+1, …` placeholders for `rows` rows of `width` values. */
 export function placeholders(rows: number, width: number, from = 1): string {
   const out: string[] = [];

@@ -2,7 +2,7 @@
 // in a worker thread (worker.ts) behind the synchronous Store interface (index.ts); the method
 // names and arguments are the Store's, except where a Store method takes a callback.
 import pg from 'pg';
-import { DAY_MS, HOUR_MS } from '../segments.js';
+import { DAY_MS } from '../segments.js';
 import {
   EXTERNAL_SOURCES,
   USAGE_LINE_FIELDS,
@@ -35,19 +35,7 @@ import {
   type TelemetryPoint,
   type TokenRecord,
 } from '../types.js';
-import {
-  filters,
-  LEDGER_COLS,
-  lineValues,
-  placeholders,
-  reportSql,
-  rollupRebuild,
-  rollupRows,
-  rollupUpsert,
-  spendGroupsSql,
-  spendSql,
-  toLine,
-} from './ledger-sql.js';
+import { filters, LEDGER_COLS, placeholders, reportSql, rollupRebuild, spendGroupsSql, spendSql, toLine, writeBatchSql } from './ledger-sql.js';
 import { pgMigrations } from './schema.js';
 
 // BIGINT (20) and NUMERIC (1700, what SUM of BIGINT gives) as numbers: nano-USD and token
@@ -310,34 +298,14 @@ export class PgOps {
   /** Lines (idempotent on id), the rollups of those actually inserted, and key last-used times,
    * in one transaction. */
   async writeBatch(lines: LedgerLine[], keysUsed: [string, number][]): Promise<void> {
-    await this.tx(async () => {
-      await this.query('SELECT pg_advisory_xact_lock($1)', [LOCK_LEDGER]);
-      const inserted: LedgerLine[] = [];
-      for (let i = 0; i < lines.length; i += CHUNK) {
-        const chunk = lines.slice(i, i + CHUNK);
-        const values = chunk.flatMap(lineValues);
-        const width = values.length / chunk.length;
-        const r = await this.query(
-          `INSERT INTO ledger (${LEDGER_COLS}) VALUES ${placeholders(chunk.length, width)} ON CONFLICT (id) DO NOTHING RETURNING id`,
-          values,
-        );
-        const ids = new Set(r.rows.map((x) => String(x.id)));
-        for (const l of chunk) if (ids.has(l.id)) inserted.push(l);
-      }
-      for (const [table, unit] of [
-        ['rollup_hour', HOUR_MS],
-        ['rollup_day', DAY_MS],
-      ] as const) {
-        const rows = rollupRows(inserted, unit);
-        for (let i = 0; i < rows.length; i += CHUNK) {
-          const chunk = rows.slice(i, i + CHUNK);
-          await this.query(rollupUpsert(table, chunk.length), chunk.flat());
-        }
-      }
-      for (const [id, at] of [...keysUsed].sort(([a], [b]) => (a < b ? -1 : 1)))
-        await this.query('UPDATE keys SET last_used_at = GREATEST(COALESCE(last_used_at, 0), $1) WHERE id = $2', [at, id]);
-    });
+    // One statement, one round trip: the replica's event loop is held for as little as possible.
+    await this.query(this.writeSql, [
+      JSON.stringify(lines.map((l) => ({ ...l, attempts: l.attempts ?? [] }))),
+      JSON.stringify(keysUsed.map(([id, at]) => ({ id, at }))),
+    ]);
   }
+
+  private readonly writeSql = writeBatchSql(LOCK_LEDGER);
 
   /** One page of a listing: `after` is the last (ts, id) of the previous page. */
   async ledgerPage(x: LedgerQuery, cols: 'all' | 'usage', after: { ts: number; id: string } | null, pageSize: number): Promise<LedgerPage> {

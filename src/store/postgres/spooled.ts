@@ -12,7 +12,7 @@
 import Database from 'better-sqlite3';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { LedgerLine, StoreVersions } from '../types.js';
+import type { BudgetScope, LedgerLine, LedgerQuery, ReportDimension, ReportRow, StoreVersions } from '../types.js';
 import { StoreUnavailableError } from '../errors.js';
 import { PostgresStore } from './index.js';
 import { PgOps } from './ops.js';
@@ -70,6 +70,11 @@ export class SpooledStore extends PostgresStore {
   private down: string | null = null;
   private backoff = BACKOFF_MIN_MS;
   private probing = false;
+  private shipping = false;
+  private inSnapshot = 0;
+  private closed = false;
+  /** The background shipper's own connection (asynchronous, in this thread). */
+  private async: PgOps | null = null;
   private readonly timer: NodeJS.Timeout;
   private lastVersions: StoreVersions = { keys: -1, budgets: -1, sessions: -1 };
   private spooled = 0;
@@ -78,7 +83,7 @@ export class SpooledStore extends PostgresStore {
   constructor(
     url: string,
     private readonly spoolFile: string,
-    opts: { migrate?: boolean } = {},
+    opts: { migrate?: boolean; sync?: 'normal' | 'full' } = {},
   ) {
     // Lazy: a replica starts (and serves, spooling) while PostgreSQL is down.
     super(url, { migrate: opts.migrate, connectTimeoutMs: 2000, lazy: true });
@@ -88,14 +93,16 @@ export class SpooledStore extends PostgresStore {
     chmodSync(spoolFile, 0o600);
     this.spool = new Database(spoolFile);
     this.spool.pragma('journal_mode = WAL');
-    // FULL: the spool is the only copy of a line until it is shipped.
-    this.spool.pragma('synchronous = FULL');
-    this.spool.exec('CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, lines TEXT NOT NULL, keys TEXT NOT NULL)');
-    this.insert = this.spool.prepare('INSERT INTO spool (lines, keys) VALUES (?, ?)');
+    // As the SQLite store (store.sync): normal keeps a committed line across a kill of the
+    // process; full also across a power loss, at a disk flush per batch.
+    this.spool.pragma(`synchronous = ${opts.sync === 'full' ? 'FULL' : 'NORMAL'}`);
+    // n: lines in the batch (the spool's depth without parsing it).
+    this.spool.exec('CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, lines TEXT NOT NULL, keys TEXT NOT NULL, n INTEGER NOT NULL)');
+    this.insert = this.spool.prepare('INSERT INTO spool (lines, keys, n) VALUES (?, ?, ?)');
     this.spooled = this.countSpooled();
     this.versions();
     // Lines left by an earlier run (a crash, a kill, an outage at shutdown) go first.
-    this.ship();
+    this.kick();
     this.timer = setInterval(() => this.tick(), 500);
     this.timer.unref();
   }
@@ -104,50 +111,120 @@ export class SpooledStore extends PostgresStore {
   onChange: (down: string | null, status: SpoolStatus) => void = () => {};
 
   private countSpooled(): number {
-    let n = 0;
-    for (const r of this.spool.prepare('SELECT lines FROM spool').pluck().iterate() as IterableIterator<string>) n += (JSON.parse(r) as unknown[]).length;
-    return n;
+    return Number(this.spool.prepare('SELECT COALESCE(SUM(n), 0) FROM spool').pluck().get());
   }
 
   status(): SpoolStatus {
     return { lines: this.spooled, down: this.down, shipped: this.shipped };
   }
 
-  /** Durable in the spool before it returns (the response waits on this); then shipped. */
+  /** Durable in the spool before it returns (the response waits on this); shipped right after,
+   * off the event loop. */
   override writeBatch(lines: LedgerLine[], keysUsed: Map<string, number>): void {
-    this.insert.run(JSON.stringify(lines), JSON.stringify([...keysUsed]));
+    this.insert.run(JSON.stringify(lines), JSON.stringify([...keysUsed]), lines.length);
     this.spooled += lines.length;
-    if (!this.down) this.ship();
+    this.kick();
   }
 
-  /** Ships the spool in order while PostgreSQL takes it; false when it failed (now down). */
-  ship(): boolean {
-    for (;;) {
-      const rows = this.spool.prepare('SELECT seq, lines, keys FROM spool ORDER BY seq LIMIT ?').all(SHIP_BATCHES) as {
-        seq: number;
-        lines: string;
-        keys: string;
-      }[];
-      if (!rows.length) return true;
-      const lines: LedgerLine[] = [];
-      const keys = new Map<string, number>();
-      for (const r of rows) {
-        for (const l of JSON.parse(r.lines) as LedgerLine[]) lines.push(l);
-        for (const [k, at] of JSON.parse(r.keys) as [string, number][]) keys.set(k, Math.max(keys.get(k) ?? 0, at));
-      }
+  /** The oldest spooled batches, merged. */
+  private nextBatch(): { last: number; lines: LedgerLine[]; keys: Map<string, number> } | null {
+    const rows = this.spool.prepare('SELECT seq, lines, keys FROM spool ORDER BY seq LIMIT ?').all(SHIP_BATCHES) as { seq: number; lines: string; keys: string }[];
+    if (!rows.length) return null;
+    const lines: LedgerLine[] = [];
+    const keys = new Map<string, number>();
+    for (const r of rows) {
+      for (const l of JSON.parse(r.lines) as LedgerLine[]) lines.push(l);
+      for (const [k, at] of JSON.parse(r.keys) as [string, number][]) keys.set(k, Math.max(keys.get(k) ?? 0, at));
+    }
+    return { last: rows[rows.length - 1]!.seq, lines, keys };
+  }
+
+  /** Shipped (idempotent on id: a crash before this delete only ships those lines again, and
+   * a batch shipped twice, by the background shipper and by a read, counts once). */
+  private shippedUpTo(last: number): void {
+    const n = Number(this.spool.prepare('SELECT COALESCE(SUM(n), 0) FROM spool WHERE seq <= ?').pluck().get(last));
+    this.spool.prepare('DELETE FROM spool WHERE seq <= ?').run(last);
+    this.spooled = Math.max(0, this.spooled - n);
+    this.shipped += n;
+  }
+
+  /** Starts the background shipper (its own connection, asynchronous) unless it runs. */
+  private kick(): void {
+    if (this.shipping || this.down || this.closed) return;
+    this.shipping = true;
+    void (async () => {
       try {
-        super.writeBatch(lines, keys);
+        for (;;) {
+          const b = this.nextBatch();
+          if (!b) return;
+          this.async ??= await PgOps.open(this.url, { migrate: false, allowBehind: true, lazy: true, connectTimeoutMs: 2000 });
+          await this.async.writeBatch(b.lines, [...b.keys]);
+          // Closed meanwhile: close() shipped (or kept) the spool itself.
+          if (this.closed) return;
+          this.shippedUpTo(b.last);
+        }
+      } catch (err) {
+        if (!this.closed) this.markDown(err);
+        const a = this.async;
+        this.async = null;
+        await a?.close();
+      } finally {
+        this.shipping = false;
+        // Closed while shipping: this connection was opened or in use after close() ran.
+        if (this.closed && this.async) {
+          const a = this.async;
+          this.async = null;
+          await a.close();
+        }
+      }
+    })();
+  }
+
+  /** Ships the whole spool now, synchronously (before a read of the ledger through this store,
+   * so it sees this replica's own lines; and at close). False when PostgreSQL is down. */
+  ship(): boolean {
+    // Inside a read snapshot the connection is in a read-only transaction: the snapshot's
+    // start shipped already.
+    if (this.down || this.inSnapshot > 0) return false;
+    for (;;) {
+      const b = this.nextBatch();
+      if (!b) return true;
+      try {
+        super.writeBatch(b.lines, b.keys);
       } catch (err) {
         this.markDown(err);
         return false;
       }
-      // Shipped (idempotent on id: a crash between the commit above and this delete only
-      // ships those lines again, which PostgreSQL ignores).
-      this.spool.prepare('DELETE FROM spool WHERE seq <= ?').run(rows[rows.length - 1]!.seq);
-      this.spooled = Math.max(0, this.spooled - lines.length);
-      this.shipped += lines.length;
-      if (rows.length < SHIP_BATCHES) return true;
+      this.shippedUpTo(b.last);
     }
+  }
+
+  override readSnapshot<T>(fn: () => T): T {
+    this.ship();
+    this.inSnapshot++;
+    try {
+      return super.readSnapshot(fn);
+    } finally {
+      this.inSnapshot--;
+    }
+  }
+
+  // Reads of the ledger through this store see this replica's own lines.
+  override queryLedger(q: LedgerQuery): LedgerLine[] {
+    this.ship();
+    return super.queryLedger(q);
+  }
+  override iterateLedger(q: LedgerQuery): IterableIterator<LedgerLine> {
+    this.ship();
+    return super.iterateLedger(q);
+  }
+  override report(by: ReportDimension[], q: LedgerQuery): ReportRow[] {
+    this.ship();
+    return super.report(by, q);
+  }
+  override spend(scope: BudgetScope, value: string | null, since: number, until: number): number {
+    this.ship();
+    return super.spend(scope, value, since, until);
   }
 
   private markDown(err: unknown): void {
@@ -161,14 +238,14 @@ export class SpooledStore extends PostgresStore {
     if (this.down === null) return;
     this.down = null;
     this.backoff = BACKOFF_MIN_MS;
-    this.ship();
+    this.kick();
     this.onChange(null, this.status());
   }
 
   /** While down: probe asynchronously (never blocking the event loop), with backoff. */
   private tick(): void {
     if (!this.down) {
-      if (this.spooled > 0) this.ship();
+      if (this.spooled > 0) this.kick();
       return;
     }
     if (this.probing) return;
@@ -215,7 +292,11 @@ export class SpooledStore extends PostgresStore {
   }
 
   override close(): void {
+    this.closed = true;
     clearInterval(this.timer);
+    // A shipper in flight closes its connection itself when it ends.
+    if (!this.shipping) void this.async?.close();
+    if (!this.shipping) this.async = null;
     // One last try: what cannot be shipped now stays in the spool for the next start.
     if (this.spooled > 0) this.ship();
     this.spool.close();

@@ -1,0 +1,144 @@
+// npm run bench -- --case postgres: one gateway on PostgreSQL (a throwaway local server, each
+// replica with its spool) against one on SQLite, same run, same fake upstream: added latency
+// over direct calls and CPU per request of the gateway process; then throughput of two replicas
+// on one PostgreSQL against one replica.
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { Agent, request } from 'undici';
+import { mintKey } from '../src/identity/keys.js';
+import { PostgresStore } from '../src/store/postgres/index.js';
+import { SqliteStore } from '../src/store/sqlite/index.js';
+import { claudeBody } from '../test/helpers/gateway.js';
+import { postgresUnavailable, startPostgres } from '../test/helpers/postgres.js';
+
+const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
+const client = new Agent({ connections: 64, keepAliveTimeout: 60_000 });
+
+interface Gw {
+  url: string;
+  child: ChildProcess;
+}
+
+function gateway(cfg: string): Promise<Gw> {
+  const child = fork(here('./gateway-process.js'), [cfg], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    child.once('message', (m) => resolve({ url: `http://127.0.0.1:${(m as { port: number }).port}`, child }));
+    child.once('exit', (c) => reject(new Error(`gateway exited ${c}`)));
+  });
+}
+
+const cpu = (g: Gw): Promise<number> =>
+  new Promise((res) => {
+    g.child.once('message', (m) => res((m as { cpu: number }).cpu));
+    g.child.send('cpu');
+  });
+
+async function one(url: string, body: Buffer, key: string): Promise<number> {
+  const t0 = performance.now();
+  const r = await request(`${url}/v1/messages`, {
+    dispatcher: client,
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'anthropic-version': '2023-06-01' },
+  });
+  await r.body.arrayBuffer();
+  if (r.statusCode !== 200) throw new Error(`status ${r.statusCode} from ${url}`);
+  return performance.now() - t0;
+}
+
+async function run(urls: string[], body: Buffer, key: string, n: number, conc: number): Promise<{ ms: number[]; seconds: number }> {
+  const ms: number[] = [];
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: conc }, async (_, i) => {
+      while (next < n) {
+        next++;
+        ms.push(await one(urls[i % urls.length]!, body, key));
+      }
+    }),
+  );
+  return { ms, seconds: (performance.now() - t0) / 1000 };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+export async function benchPostgres(upstream: string, quick: boolean): Promise<void> {
+  const why = postgresUnavailable();
+  if (why) {
+    console.log(`postgres benchmark skipped: ${why}`);
+    return;
+  }
+  const pg = await startPostgres();
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-pg-'));
+  const gws: Gw[] = [];
+  try {
+    const db = await pg.database();
+    const up = `upstreams:\n  - { name: anthropic, type: anthropic, base_url: "${upstream}", api_key: k }\n`;
+    const cfg = (name: string, store: string) => {
+      const f = join(dir, `${name}.yaml`);
+      writeFileSync(f, `store: { ${store} }\n${up}`);
+      return f;
+    };
+    const key = mintKey({ user: 'bench', team: 'perf' }, Date.now());
+    const s = new SqliteStore(join(dir, 'bench.db'));
+    s.insertKey(key.record);
+    s.close();
+    const p = new PostgresStore(db);
+    p.insertKey(key.record);
+    p.close();
+    const sqlite = await gateway(cfg('sqlite', 'sqlite: ./bench.db'));
+    const pgA = await gateway(cfg('pg-a', `postgres: "${db}", spool: ./spool-a.db`));
+    const pgB = await gateway(cfg('pg-b', `postgres: "${db}", spool: ./spool-b.db`));
+    gws.push(sqlite, pgA, pgB);
+    const body = claudeBody(20_000, { model: 'claude-sonnet-4-6' });
+    const n = quick ? 300 : 1500;
+    const rounds = quick ? 2 : 4;
+    const conc = 8;
+    // Warm up each, then interleave rounds: machine noise hits both alike.
+    for (const u of [upstream, sqlite.url, pgA.url]) await run([u], body, key.secret, 100, conc);
+    const lat: Record<string, number[]> = { direct: [], sqlite: [], postgres: [] };
+    const cpuMs: Record<string, number[]> = { sqlite: [], postgres: [] };
+    for (let r = 0; r < rounds; r++) {
+      lat.direct!.push(median((await run([upstream], body, key.secret, n, conc)).ms));
+      for (const [name, g] of [
+        ['sqlite', sqlite],
+        ['postgres', pgA],
+      ] as const) {
+        const c0 = await cpu(g);
+        const x = await run([g.url], body, key.secret, n, conc);
+        const c1 = await cpu(g);
+        cpuMs[name]!.push((c1 - c0) / 1000 / n);
+        lat[name]!.push(median(x.ms));
+      }
+    }
+    const med = (k: string) => median(lat[k]!);
+    const added = (k: string) => med(k) - med('direct');
+    console.log(`one gateway, 20 KB streaming requests, concurrency ${conc}, ${rounds} rounds of ${n} (median of round medians, ms):`);
+    console.log(`  direct ${med('direct').toFixed(2)}; SQLite ${med('sqlite').toFixed(2)} (+${added('sqlite').toFixed(2)}); PostgreSQL ${med('postgres').toFixed(2)} (+${added('postgres').toFixed(2)})`);
+    console.log(`  added latency PostgreSQL / SQLite: ${(added('postgres') / added('sqlite')).toFixed(2)}×`);
+    const c = (k: string) => median(cpuMs[k]!);
+    console.log(`  gateway CPU per request: SQLite ${c('sqlite').toFixed(3)} ms, PostgreSQL ${c('postgres').toFixed(3)} ms (${(c('postgres') / c('sqlite')).toFixed(2)}×; the PostgreSQL server's own CPU not included)`);
+    // Throughput: the same offered load (concurrency 16) on one replica, then split over two.
+    const tn = quick ? 1000 : 4000;
+    const one1 = await run([pgA.url], body, key.secret, tn, 16);
+    const two = await run([pgA.url, pgB.url], body, key.secret, tn, 16);
+    const rps1 = tn / one1.seconds;
+    const rps2 = tn / two.seconds;
+    console.log(
+      `throughput on PostgreSQL, concurrency 16: one replica ${rps1.toFixed(0)} req/s, two replicas ${rps2.toFixed(0)} req/s (${(rps2 / rps1).toFixed(2)}×; this machine has ${(await import('node:os')).availableParallelism()} cores shared by the client, the upstream, PostgreSQL and the replicas)`,
+    );
+    const check = new PostgresStore(db);
+    const lines = Number(check.report([], {})[0]!.requests);
+    check.close();
+    console.log(`  ledger on PostgreSQL: ${lines} lines (every request of both replicas)`);
+  } finally {
+    for (const g of gws) g.child.kill();
+    await pg.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
