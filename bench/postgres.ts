@@ -119,10 +119,14 @@ export async function benchPostgres(upstream: string, quick: boolean): Promise<v
     const med = (k: string) => median(lat[k]!);
     const added = (k: string) => med(k) - med('direct');
     console.log(`one gateway, 20 KB streaming requests, concurrency ${conc}, ${rounds} rounds of ${n} (median of round medians, ms):`);
-    console.log(`  direct ${med('direct').toFixed(2)}; SQLite ${med('sqlite').toFixed(2)} (+${added('sqlite').toFixed(2)}); PostgreSQL ${med('postgres').toFixed(2)} (+${added('postgres').toFixed(2)})`);
+    console.log(
+      `  direct ${med('direct').toFixed(2)}; SQLite ${med('sqlite').toFixed(2)} (+${added('sqlite').toFixed(2)}); PostgreSQL ${med('postgres').toFixed(2)} (+${added('postgres').toFixed(2)})`,
+    );
     console.log(`  added latency PostgreSQL / SQLite: ${(added('postgres') / added('sqlite')).toFixed(2)}×`);
     const c = (k: string) => median(cpuMs[k]!);
-    console.log(`  gateway CPU per request: SQLite ${c('sqlite').toFixed(3)} ms, PostgreSQL ${c('postgres').toFixed(3)} ms (${(c('postgres') / c('sqlite')).toFixed(2)}×; the PostgreSQL server's own CPU not included)`);
+    console.log(
+      `  gateway CPU per request: SQLite ${c('sqlite').toFixed(3)} ms, PostgreSQL ${c('postgres').toFixed(3)} ms (${(c('postgres') / c('sqlite')).toFixed(2)}×; the PostgreSQL server's own CPU not included)`,
+    );
     // Throughput: the same offered load (concurrency 16) on one replica, then split over two.
     const tn = quick ? 1000 : 4000;
     const one1 = await run([pgA.url], body, key.secret, tn, 16);

@@ -128,7 +128,11 @@ export class SpooledStore extends PostgresStore {
 
   /** The oldest spooled batches, merged. */
   private nextBatch(): { last: number; lines: LedgerLine[]; keys: Map<string, number> } | null {
-    const rows = this.spool.prepare('SELECT seq, lines, keys FROM spool ORDER BY seq LIMIT ?').all(SHIP_BATCHES) as { seq: number; lines: string; keys: string }[];
+    const rows = this.spool.prepare('SELECT seq, lines, keys FROM spool ORDER BY seq LIMIT ?').all(SHIP_BATCHES) as {
+      seq: number;
+      lines: string;
+      keys: string;
+    }[];
     if (!rows.length) return null;
     const lines: LedgerLine[] = [];
     const keys = new Map<string, number>();
