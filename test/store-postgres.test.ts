@@ -7,11 +7,13 @@ import { after, before, describe, it } from 'node:test';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { mintKey } from '../src/identity/keys.js';
 import { PostgresStore } from '../src/store/postgres/index.js';
 import { SqliteStore } from '../src/store/sqlite/index.js';
 import { tollgate } from './helpers/cli.js';
 import { pgMigrations } from '../src/store/postgres/schema.js';
+import { LEDGER_COLS } from '../src/store/postgres/ledger-sql.js';
 import { postgresUnavailable, startPostgres, type TestPostgres } from './helpers/postgres.js';
 import { randomLines, rng, storeConformance } from './helpers/store-conformance.js';
 
@@ -201,6 +203,67 @@ if (skip) {
       assert.match(c.stdout, /ledger\s+\d+ read\s+1000 written/);
       check();
       rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('the ledger is partitioned by month: an older database moves its lines over, months get their partition on the first line, prune drops whole months', async () => {
+      const db = await server!.database();
+      const raw = new pg.Client({ connectionString: db });
+      await raw.connect();
+      const partitions = async () =>
+        (await raw.query<{ name: string }>("SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'ledger'::regclass ORDER BY 1")).rows
+          .map((r) => r.name)
+          .filter((n) => n !== nowPartition());
+      const nowPartition = () => `ledger_${new Date().toISOString().slice(0, 7).replace('-', '')}`;
+      try {
+        // A database left at migration 2 (before partitions), with lines over three months.
+        for (let v = 0; v < 2; v++) await raw.query(pgMigrations[v]!);
+        await raw.query('CREATE TABLE IF NOT EXISTS tollgate_schema (version INTEGER NOT NULL, applied_at BIGINT NOT NULL)');
+        await raw.query('INSERT INTO tollgate_schema VALUES (1, 0), (2, 0)');
+        const month = (m: number, day: number) => Date.UTC(2025, m, day, 12);
+        const old = [
+          ...randomLines(rng(7), 40, 'jan').map((l, i) => ({ ...l, ts: month(0, 1 + (i % 28)) })),
+          ...randomLines(rng(8), 30, 'feb').map((l, i) => ({ ...l, ts: month(1, 1 + (i % 28)) })),
+          ...randomLines(rng(9), 20, 'mar').map((l, i) => ({ ...l, ts: month(2, 1 + (i % 28)) })),
+        ];
+        await raw.query(`INSERT INTO ledger (${LEDGER_COLS}) SELECT ${LEDGER_COLS} FROM jsonb_populate_recordset(NULL::ledger, $1)`, [JSON.stringify(old)]);
+
+        const s = new PostgresStore(db);
+        try {
+          assert.equal(s.schemaVersion(), pgMigrations.length);
+          assert.deepEqual(await partitions(), ['ledger_202501', 'ledger_202502', 'ledger_202503']);
+          const moved = s.queryLedger({});
+          assert.equal(moved.length, old.length, 'every line moved over');
+          assert.equal(
+            moved.reduce((a, l) => a + l.cost_nanousd, 0),
+            old.reduce((a, l) => a + l.cost_nanousd, 0),
+          );
+          // A line in a month without a partition makes it; the same line again is kept once.
+          const later = randomLines(rng(10), 1, 'jun').map((l) => ({ ...l, ts: month(5, 3) }));
+          s.writeBatch(later, new Map());
+          s.writeBatch(later, new Map());
+          assert.deepEqual(await partitions(), ['ledger_202501', 'ledger_202502', 'ledger_202503', 'ledger_202506']);
+          assert.equal(s.queryLedger({ since: month(5, 1) }).length, 1);
+          // This store now knows January's partition (a line shipped again)...
+          s.writeBatch([old[0]!], new Map());
+          const before = s.report(['model'], {});
+          // ...when another process prunes before 1 March: January and February are dropped whole.
+          const other = new PostgresStore(db);
+          const r = other.prune(Date.UTC(2025, 2, 1));
+          other.close();
+          assert.equal(r.deleted, 70);
+          assert.deepEqual(await partitions(), ['ledger_202503', 'ledger_202506']);
+          assert.equal(s.queryLedger({}).length, 21);
+          assert.deepEqual(s.report(['model'], {}), before, 'totals over whole days stay in the rollups');
+          // A late line for a dropped month (a spool shipped after the prune) still lands.
+          s.writeBatch(randomLines(rng(11), 1, 'late').map((l) => ({ ...l, ts: month(0, 9) })), new Map());
+          assert.ok((await partitions()).includes('ledger_202501'));
+          assert.equal(s.queryLedger({ until: Date.UTC(2025, 1, 1) }).length, 1);
+        } finally {
+          s.close();
+        }
+      } finally {
+        await raw.end();
+      }
     });
 
     it('says which database it cannot reach, without its password', () => {

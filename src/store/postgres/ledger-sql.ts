@@ -66,7 +66,7 @@ export function writeBatchSql(lock: number): string {
   };
   return `WITH lock AS (SELECT pg_advisory_xact_lock(${lock}) AS held),
     src AS (SELECT x.* FROM lock, jsonb_to_recordset($1::jsonb) AS x(${cols})),
-    ins AS (INSERT INTO ledger (${LEDGER_COLS}) SELECT ${LEDGER_COLS} FROM src ON CONFLICT (id) DO NOTHING RETURNING *),
+    ins AS (INSERT INTO ledger (${LEDGER_COLS}) SELECT ${LEDGER_COLS} FROM src ON CONFLICT (id, ts) DO NOTHING RETURNING *),
     hour AS (${rollup('rollup_hour', HOUR_MS)}),
     day AS (${rollup('rollup_day', DAY_MS)}),
     touched AS (UPDATE keys k SET last_used_at = GREATEST(COALESCE(k.last_used_at, 0), t.at)

@@ -44,6 +44,12 @@ pg.types.setTypeParser(20, (v) => Number(v));
 pg.types.setTypeParser(1700, (v) => Number(v));
 
 type Row = Record<string, unknown>;
+
+/** The first ms of the UTC month containing t: the ledger's partitions. */
+function monthStart(t: number): number {
+  const d = new Date(t);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+}
 const LOCK_MIGRATE = 7_346_110_001;
 /** Held by each ledger write until it commits: commit order is seq order, so a reader following
  * the ledger by seq (budgets on every replica) never steps past a line another replica has yet
@@ -299,10 +305,37 @@ export class PgOps {
    * in one transaction. */
   async writeBatch(lines: LedgerLine[], keysUsed: [string, number][]): Promise<void> {
     // One statement, one round trip: the replica's event loop is held for as little as possible.
-    await this.query(this.writeSql, [
-      JSON.stringify(lines.map((l) => ({ ...l, attempts: l.attempts ?? [] }))),
-      JSON.stringify(keysUsed.map(([id, at]) => ({ id, at }))),
-    ]);
+    const params = [JSON.stringify(lines.map((l) => ({ ...l, attempts: l.attempts ?? [] }))), JSON.stringify(keysUsed.map(([id, at]) => ({ id, at })))];
+    await this.withPartitions(
+      lines.map((l) => l.ts),
+      () => this.query(this.writeSql, params),
+    );
+  }
+
+  /** Months (UTC) whose ledger partition this connection knows exists. */
+  private readonly months = new Set<number>();
+
+  /** Runs a ledger insert after making sure each month it writes has its partition (created on
+   * the first line of a month: one call per month per process). A partition dropped meanwhile by
+   * a prune elsewhere (an old line shipped late) is made again. */
+  private async withPartitions<T>(times: number[], insert: () => Promise<T>): Promise<T> {
+    const ensure = async () => {
+      for (const m of new Set(times.map(monthStart))) {
+        if (this.months.has(m)) continue;
+        await this.query('SELECT tollgate_ledger_partition($1)', [m]);
+        this.months.add(m);
+      }
+    };
+    await ensure();
+    try {
+      return await insert();
+    } catch (err) {
+      // 23514: no partition of relation "ledger" found for row.
+      if ((err as { code?: string }).code !== '23514') throw err;
+      this.months.clear();
+      await ensure();
+      return insert();
+    }
   }
 
   private readonly writeSql = writeBatchSql(LOCK_LEDGER);
@@ -367,6 +400,22 @@ export class PgOps {
     const cut = Math.floor(before / DAY_MS) * DAY_MS;
     await this.query("UPDATE meta SET value = GREATEST(value, $1) WHERE name = 'pruned_before'", [cut]);
     const r: PruneResult = { deleted: 0, prunedBefore: await this.prunedBefore() };
+    // Whole months before the cut go at once: their partition is dropped (no row-by-row delete,
+    // nothing left for VACUUM) unless it holds the newest line, which stays (its seq keeps
+    // commit sequences increasing for ledgerTail).
+    const newest = await this.query('SELECT tableoid::regclass::text AS part FROM ledger ORDER BY seq DESC LIMIT 1');
+    const keepPart = String(newest.rows[0]?.part ?? '');
+    const parts = await this.query("SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'ledger'::regclass");
+    for (const row of parts.rows) {
+      const name = String(row.name);
+      const ym = /^ledger_(\d{4})(\d{2})$/.exec(name);
+      if (!ym || name === keepPart || Date.UTC(Number(ym[1]), Number(ym[2])) > cut) continue;
+      await this.tx(async () => {
+        r.deleted += Number((await this.query(`SELECT COUNT(*) AS n FROM "${name}"`)).rows[0]?.n ?? 0);
+        await this.query(`DROP TABLE "${name}"`);
+      });
+      this.months.delete(Date.UTC(Number(ym[1]), Number(ym[2]) - 1));
+    }
     const chunk = Math.min(2000, opts.maxLines ?? 2000);
     // The newest line stays: its seq keeps commit sequences increasing (ledgerTail).
     for (;;) {
@@ -718,6 +767,8 @@ export class PgOps {
     if (conflict === undefined || !rows.length) return 0;
     const cols = Object.keys(rows[0]!);
     let written = 0;
+    // Partitions first, outside the transaction (creating one takes a lock on the whole ledger).
+    if (table === 'ledger') await this.withPartitions(rows.map((r) => Number(r.ts)), async () => {});
     await this.tx(async () => {
       if (table === 'ledger') await this.query('SELECT pg_advisory_xact_lock($1)', [LOCK_LEDGER]);
       for (let i = 0; i < rows.length; i += CHUNK) {

@@ -246,4 +246,39 @@ export const pgMigrations: string[] = [
     PRIMARY KEY (counter, replica)
   );
   `,
+  // 3: the ledger partitioned by month of ts (UTC), so a year of a large fleet stays fast: a
+  // month's lines, and its indexes, are one table of their own; prune drops whole months. The
+  // key becomes (id, ts) — PostgreSQL requires the partition key in it; a line's ts never
+  // changes, so a line shipped again still meets itself. Lines already written move over.
+  `
+  ALTER TABLE ledger RENAME TO ledger_unpartitioned;
+  ALTER SEQUENCE ledger_seq_seq OWNED BY NONE;
+  CREATE TABLE ledger (LIKE ledger_unpartitioned INCLUDING DEFAULTS) PARTITION BY RANGE (ts);
+  ALTER SEQUENCE ledger_seq_seq OWNED BY ledger.seq;
+  -- The month's partition of a time (ms since the epoch), created when missing. Two replicas
+  -- may ask at once: one at a time under an advisory lock.
+  CREATE FUNCTION tollgate_ledger_partition(at BIGINT) RETURNS TEXT LANGUAGE plpgsql AS $fn$
+  DECLARE
+    m TIMESTAMP := date_trunc('month', to_timestamp(at / 1000.0) AT TIME ZONE 'UTC');
+    name TEXT := 'ledger_' || to_char(m, 'YYYYMM');
+  BEGIN
+    IF to_regclass(name) IS NULL THEN
+      PERFORM pg_advisory_xact_lock(7346110003);
+      IF to_regclass(name) IS NULL THEN
+        EXECUTE format('CREATE TABLE %I PARTITION OF ledger FOR VALUES FROM (%s) TO (%s)', name,
+          (extract(epoch FROM m) * 1000)::BIGINT, (extract(epoch FROM m + INTERVAL '1 month') * 1000)::BIGINT);
+      END IF;
+    END IF;
+    RETURN name;
+  END $fn$;
+  SELECT tollgate_ledger_partition(m) FROM (SELECT DISTINCT (ts / 86400000) * 86400000 AS m FROM ledger_unpartitioned) d;
+  SELECT tollgate_ledger_partition((extract(epoch FROM now()) * 1000)::BIGINT);
+  INSERT INTO ledger SELECT * FROM ledger_unpartitioned;
+  DROP TABLE ledger_unpartitioned;
+  ALTER TABLE ledger ADD PRIMARY KEY (id, ts);
+  CREATE INDEX ledger_seq ON ledger(seq);
+  CREATE INDEX ledger_ts ON ledger(ts, id COLLATE "C");
+  CREATE INDEX ledger_user_ts ON ledger("user", ts);
+  CREATE INDEX ledger_upstream_request_id ON ledger(upstream_request_id) WHERE upstream_request_id IS NOT NULL;
+  `,
 ];
