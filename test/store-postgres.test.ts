@@ -210,7 +210,11 @@ if (skip) {
       const raw = new pg.Client({ connectionString: db });
       await raw.connect();
       const partitions = async () =>
-        (await raw.query<{ name: string }>("SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'ledger'::regclass ORDER BY 1")).rows
+        (
+          await raw.query<{ name: string }>(
+            "SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'ledger'::regclass ORDER BY 1",
+          )
+        ).rows
           .map((r) => r.name)
           .filter((n) => n !== nowPartition());
       const nowPartition = () => `ledger_${new Date().toISOString().slice(0, 7).replace('-', '')}`;
@@ -255,7 +259,10 @@ if (skip) {
           assert.equal(s.queryLedger({}).length, 21);
           assert.deepEqual(s.report(['model'], {}), before, 'totals over whole days stay in the rollups');
           // A late line for a dropped month (a spool shipped after the prune) still lands.
-          s.writeBatch(randomLines(rng(11), 1, 'late').map((l) => ({ ...l, ts: month(0, 9) })), new Map());
+          s.writeBatch(
+            randomLines(rng(11), 1, 'late').map((l) => ({ ...l, ts: month(0, 9) })),
+            new Map(),
+          );
           assert.ok((await partitions()).includes('ledger_202501'));
           assert.equal(s.queryLedger({ until: Date.UTC(2025, 1, 1) }).length, 1);
         } finally {

@@ -768,7 +768,11 @@ export class PgOps {
     const cols = Object.keys(rows[0]!);
     let written = 0;
     // Partitions first, outside the transaction (creating one takes a lock on the whole ledger).
-    if (table === 'ledger') await this.withPartitions(rows.map((r) => Number(r.ts)), async () => {});
+    if (table === 'ledger')
+      await this.withPartitions(
+        rows.map((r) => Number(r.ts)),
+        async () => {},
+      );
     await this.tx(async () => {
       if (table === 'ledger') await this.query('SELECT pg_advisory_xact_lock($1)', [LOCK_LEDGER]);
       for (let i = 0; i < rows.length; i += CHUNK) {
