@@ -16,7 +16,7 @@ if (why) {
 }
 // Tests of SQLite's own failure modes (a full disk, a locked file) and of SQL read from the
 // SQLite file directly stay on SQLite; these run on both.
-const files = ['gateway', 'signin', 'ci-identity', 'spend', 'routes', 'reports', 'doctor', 'claude-login']
+const files = ['gateway', 'signin', 'ci-identity', 'spend', 'routes', 'reports', 'reconcile', 'ingest', 'doctor', 'claude-login']
   .map((f) => join(root, 'dist/test', `${f}.test.js`))
   .filter((f) => existsSync(f));
 process.stderr.write(`tests on PostgreSQL: ${files.length} files\n`);

@@ -2,21 +2,35 @@
 // re-import is a no-op, identities join records to people, reconcile flags the bypass.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { SqliteStore } from '../src/store/sqlite/index.js';
+import { EXTERNAL_SOURCES, type ExternalUsageRow } from '../src/store/types.js';
 import { tollgate } from './helpers/cli.js';
+import { storeFor, storeLocation } from './helpers/gateway.js';
+
+/** The store beside a test's config (SQLite, or PostgreSQL when the suite runs on it). */
+const storeConfig = async (d: string) => `store: { ${await storeLocation(d, 't.db')} }\n`;
+
+/** Every imported record, by id, read through the Store interface as reports read them. */
+async function imported(d: string): Promise<ExternalUsageRow[]> {
+  const s = await storeFor(d, 't.db');
+  try {
+    return [...s.iterateExternalUsage({ sources: EXTERNAL_SOURCES })].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  } finally {
+    s.close();
+  }
+}
 
 let dir: string;
 let cfg: string;
 const SECRET_PROMPT = 'TOP-SECRET-PROMPT-TEXT-42';
 
-before(() => {
+before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tollgate-ingest-'));
   cfg = join(dir, 'c.yaml');
-  writeFileSync(cfg, 'store: { sqlite: ./t.db }\n');
+  writeFileSync(cfg, await storeConfig(dir));
   const proj = join(dir, 'claude', 'projects', '-home-ann-repo');
   mkdirSync(proj, { recursive: true });
   const usage = {
@@ -132,23 +146,19 @@ describe('tollgate ingest', () => {
     assert.deepEqual([again.imported, again.duplicates], [0, 4], 're-import is a no-op');
   });
 
-  it('imports gzipped Bedrock invocation logs, prices them per route, and never stores prompts', () => {
+  it('imports gzipped Bedrock invocation logs, prices them per route, and never stores prompts', async () => {
     const r = ingest('bedrock-invocation-logs', join(dir, 'bedrock'));
     assert.deepEqual([r.records, r.imported, r.malformed], [2, 2, 1]);
-    const s = new SqliteStore(join(dir, 't.db'));
-    const rows = s.db.prepare("SELECT * FROM external_usage WHERE source = 'bedrock_log' ORDER BY id").all() as {
-      principal: string;
-      input_tokens: number;
-      output_tokens: number;
-      cost_nanousd: number;
-      region: string;
-    }[];
-    s.close();
+    const rows = (await imported(dir)).filter((x) => x.source === 'bedrock_log');
+    assert.ok(
+      rows.every((x) => !JSON.stringify(x).includes(SECRET_PROMPT)),
+      'no prompt or completion text in the records',
+    );
     // Sonnet 4.5 on an eu. (geo) profile: 1.1 × ($3/M in, $15/M out); Haiku 4.5 global: list.
     assert.equal(rows[0]!.cost_nanousd, Math.round((1_000_000 * 3000 + 100_000 * 15000) * 1.1));
     assert.equal(rows[1]!.cost_nanousd, 1_000_000 * 1000);
     assert.deepEqual([rows[0]!.input_tokens, rows[0]!.output_tokens, rows[0]!.region], [1_000_000, 100_000, 'eu-west-1']);
-    assert.equal(readFileSync(join(dir, 't.db')).indexOf(SECRET_PROMPT), -1, 'no prompt or completion text in the store');
+    if (existsSync(join(dir, 't.db'))) assert.equal(readFileSync(join(dir, 't.db')).indexOf(SECRET_PROMPT), -1, 'no prompt or completion text in the store');
     assert.equal(ingest('bedrock-invocation-logs', join(dir, 'bedrock')).imported, 0);
   });
 
@@ -178,9 +188,7 @@ describe('tollgate ingest', () => {
     const r = ingest('cur', file);
     assert.deepEqual([r.records, r.imported, r.malformed], [3, 2, 1]);
     assert.equal(ingest('cur', file).imported, 0);
-    const s = new SqliteStore(join(dir, 't.db'));
-    const sum = (s.db.prepare("SELECT SUM(cost_nanousd) AS c FROM external_usage WHERE id LIKE 'cur:pq-%'").get() as { c: number }).c;
-    s.close();
+    const sum = (await imported(dir)).filter((x) => x.id.startsWith('cur:pq-')).reduce((a, x) => a + x.cost_nanousd, 0);
     assert.equal(sum, 750_000_000);
   });
 
@@ -216,10 +224,10 @@ describe('tollgate ingest', () => {
     assert.match(missing.stderr, /no such file or directory/);
   });
 
-  it('keeps the final snapshot of a response, prices transcripts as the gateway does, and updates on a later import', () => {
+  it('keeps the final snapshot of a response, prices transcripts as the gateway does, and updates on a later import', async () => {
     const d = mkdtempSync(join(tmpdir(), 'tollgate-snap-'));
     const c = join(d, 'c.yaml');
-    writeFileSync(c, 'store: { sqlite: ./t.db }\n');
+    writeFileSync(c, await storeConfig(d));
     const line = (out: number, extra: Record<string, unknown> = {}) =>
       JSON.stringify({
         type: 'assistant',
@@ -240,29 +248,22 @@ describe('tollgate ingest', () => {
     assert.deepEqual([first.imported, first.updated, first.duplicates], [1, 0, 2]);
     const again = run([join(d, 'a.jsonl')]);
     assert.deepEqual([again.imported, again.updated, again.duplicates], [0, 0, 3], 're-import changes nothing');
-    const s = new SqliteStore(join(d, 't.db'));
-    const row = () =>
-      s.db.prepare("SELECT output_tokens, cost_nanousd FROM external_usage WHERE id = 'transcript:msg_9:req_9'").get() as {
-        output_tokens: number;
-        cost_nanousd: number;
-      };
-    assert.equal(row().output_tokens, 159);
-    assert.equal(row().cost_nanousd, 1000 * 5000 + 159 * 25000);
+    const row = async () => (await imported(d)).find((x) => x.id === 'transcript:msg_9:req_9')!;
+    assert.equal((await row()).output_tokens, 159);
+    assert.equal((await row()).cost_nanousd, 1000 * 5000 + 159 * 25000);
     // A later file with the response in fast mode (the same ids): the record is updated.
     writeFileSync(join(d, 'b.jsonl'), line(159, { speed: 'fast' }) + '\n');
     assert.equal(run([join(d, 'b.jsonl')]).updated, 1);
-    assert.equal(row().cost_nanousd, 1000 * 30000 + 159 * 150000);
-    s.close();
+    assert.equal((await row()).cost_nanousd, 1000 * 30000 + 159 * 150000);
     rmSync(d, { recursive: true, force: true });
   });
 
-  it('resolves ARN model ids in invocation logs; an application profile the config does not map is flagged, never $0', () => {
+  it('resolves ARN model ids in invocation logs; an application profile the config does not map is flagged, never $0', async () => {
     const d = mkdtempSync(join(tmpdir(), 'tollgate-arn-'));
     const c = join(d, 'c.yaml');
     writeFileSync(
       c,
-      `store: { sqlite: ./t.db }
-upstreams:
+      `${await storeConfig(d)}upstreams:
   - { name: br, type: bedrock, region: us-east-1, team_inference_profiles: { web: { claude-sonnet-4-5: "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/webprof" } } }
 `,
     );
@@ -287,32 +288,25 @@ upstreams:
     );
     const r = tollgate(['ingest', 'bedrock-invocation-logs', join(d, 'log.json'), '--json', '--config', c]);
     assert.equal(r.status, 0, r.stderr);
-    const s = new SqliteStore(join(d, 't.db'));
-    const rows = s.db.prepare('SELECT id, model, cost_nanousd, priced FROM external_usage ORDER BY id').all() as {
-      id: string;
-      model: string;
-      cost_nanousd: number;
-      priced: number;
-    }[];
-    s.close();
+    const rows = await imported(d);
     // Haiku 4.5 $1/M: global list; in-region (foundation model) 1.1×; Sonnet 4.5 $3/M behind the team profile, 1.1×.
     assert.deepEqual(
       rows.map((x) => [x.id, x.cost_nanousd, x.priced]),
       [
-        ['bedrock:a1', 1_000_000_000, 1],
-        ['bedrock:a2', 1_100_000_000, 1],
-        ['bedrock:a3', 3_300_000_000, 1],
-        ['bedrock:a4', 30_000_000_000, 0],
+        ['bedrock:a1', 1_000_000_000, true],
+        ['bedrock:a2', 1_100_000_000, true],
+        ['bedrock:a3', 3_300_000_000, true],
+        ['bedrock:a4', 30_000_000_000, false],
       ],
     );
     assert.equal(rows[2]!.model, 'claude-sonnet-4-5');
     rmSync(d, { recursive: true, force: true });
   });
 
-  it('skips only a malformed CSV row, at its true line, and refuses a file of the wrong kind', () => {
+  it('skips only a malformed CSV row, at its true line, and refuses a file of the wrong kind', async () => {
     const d = mkdtempSync(join(tmpdir(), 'tollgate-csv-'));
     const c = join(d, 'c.yaml');
-    writeFileSync(c, 'store: { sqlite: ./t.db }\n');
+    writeFileSync(c, await storeConfig(d));
     writeFileSync(
       join(d, 'cur.csv'),
       [

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { PriceBook } from '../src/metering/prices.js';
 import { emptyUsage } from '../src/metering/usage.js';
 import { loadCatalog } from '../src/routing/catalog.js';
-import { SqliteStore } from '../src/store/sqlite/index.js';
+import { storeFor, storeLocation } from './helpers/gateway.js';
 import type { LedgerLine } from '../src/store/types.js';
 import { tollgate } from './helpers/cli.js';
 
@@ -60,11 +60,12 @@ function ledgerLine(id: string, ts: string, user: string, requestId: string | nu
   };
 }
 
-before(() => {
+before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tollgate-reconcile-'));
   cfg = join(dir, 'c.yaml');
-  writeFileSync(cfg, 'store: { sqlite: ./t.db }\n');
-  const store = new SqliteStore(join(dir, 't.db'));
+  // SQLite, or PostgreSQL when the suite runs on it (TOLLGATE_TEST_STORE=postgres).
+  writeFileSync(cfg, `store: { ${await storeLocation(dir, 't.db')} }\n`);
+  const store = await storeFor(dir, 't.db');
   // Alice works through the gateway, which calls Bedrock as its own role; Bob uses the
   // Anthropic route. Carol is in the gateway too, but also calls Bedrock directly.
   store.writeBatch(

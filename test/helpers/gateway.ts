@@ -26,8 +26,8 @@ export interface TestGateway {
 
 /** The SQLite file beside the config, or with TOLLGATE_TEST_STORE=postgres a fresh PostgreSQL
  * database: the whole suite runs on either store. */
-async function storeLocation(dir: string): Promise<string> {
-  if (process.env.TOLLGATE_TEST_STORE !== 'postgres') return 'sqlite: ./tollgate.db';
+export async function storeLocation(dir: string, sqliteFile = 'tollgate.db'): Promise<string> {
+  if (process.env.TOLLGATE_TEST_STORE !== 'postgres') return `sqlite: ./${sqliteFile}`;
   // A gateway restarted in the same directory finds the same database.
   const remembered = join(dir, 'postgres-url');
   if (!existsSync(remembered)) writeFileSync(remembered, await (await sharedPostgres()).database());
@@ -36,10 +36,10 @@ async function storeLocation(dir: string): Promise<string> {
 
 /** The store a gateway started in `dir` uses (SQLite or PostgreSQL, as the suite runs), opened
  * from outside it, as the CLI or another replica would. */
-export async function storeFor(dir: string): Promise<Store> {
-  const where = await storeLocation(dir);
+export async function storeFor(dir: string, sqliteFile = 'tollgate.db'): Promise<Store> {
+  const where = await storeLocation(dir, sqliteFile);
   if (where.startsWith('postgres:')) return new PostgresStore(readFileSync(join(dir, 'postgres-url'), 'utf8'));
-  return new SqliteStore(join(dir, 'tollgate.db'));
+  return new SqliteStore(join(dir, sqliteFile));
 }
 
 export async function startGateway(

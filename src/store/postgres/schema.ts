@@ -255,19 +255,20 @@ export const pgMigrations: string[] = [
   ALTER SEQUENCE ledger_seq_seq OWNED BY NONE;
   CREATE TABLE ledger (LIKE ledger_unpartitioned INCLUDING DEFAULTS) PARTITION BY RANGE (ts);
   ALTER SEQUENCE ledger_seq_seq OWNED BY ledger.seq;
-  -- The month's partition of a time (ms since the epoch), created when missing. Two replicas
-  -- may ask at once: one at a time under an advisory lock.
+  -- The month's partition of a time (ms since the epoch), created when missing. Two
+  -- connections may ask at once: the one that loses the race finds it made.
   CREATE FUNCTION tollgate_ledger_partition(at BIGINT) RETURNS TEXT LANGUAGE plpgsql AS $fn$
   DECLARE
     m TIMESTAMP := date_trunc('month', to_timestamp(at / 1000.0) AT TIME ZONE 'UTC');
     name TEXT := 'ledger_' || to_char(m, 'YYYYMM');
   BEGIN
     IF to_regclass(name) IS NULL THEN
-      PERFORM pg_advisory_xact_lock(7346110003);
-      IF to_regclass(name) IS NULL THEN
+      BEGIN
         EXECUTE format('CREATE TABLE %I PARTITION OF ledger FOR VALUES FROM (%s) TO (%s)', name,
           (extract(epoch FROM m) * 1000)::BIGINT, (extract(epoch FROM m + INTERVAL '1 month') * 1000)::BIGINT);
-      END IF;
+      EXCEPTION WHEN duplicate_table OR unique_violation THEN
+        NULL;
+      END;
     END IF;
     RETURN name;
   END $fn$;
