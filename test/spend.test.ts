@@ -311,11 +311,13 @@ budgets:
     const s = g.key('sol', 'savers');
     fake.fallback = { kind: 'stream', usageStart: { input_tokens: 5000, output_tokens: 1 }, usageEnd: { output_tokens: 1 } };
     fake.requests.length = 0;
-    await post(g, s.secret, 'claude-opus-4-6'); // $0.025 on opus 4.6: 50 %
-    await post(g, s.secret, 'claude-opus-4-6');
+    const first = await post(g, s.secret, 'claude-opus-4-6'); // $0.025 on opus 4.6: 50 %
+    const second = await post(g, s.secret, 'claude-opus-4-6');
+    assert.deepEqual([first.status, second.status], [200, 200], JSON.stringify([first.error, second.error]));
     assert.deepEqual(
       fake.requests.map((q) => (JSON.parse(q.body.toString()) as { model: string }).model),
       ['claude-opus-4-6', 'claude-sonnet-4-6'],
+      JSON.stringify([first.headers, second.headers]),
     );
     l = g.gw.ctx.store.queryLedger({ user: 'sol' }).pop()!;
     assert.deepEqual([l.model_requested, l.model_served], ['claude-opus-4-6', 'claude-sonnet-4-6']);

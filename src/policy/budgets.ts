@@ -241,11 +241,13 @@ export class BudgetEngine {
     if (this.claims) this.keepClaims(t);
   }
 
-  /** Applies the lines committed since the cursor: others' spend, and our own lines arriving. */
-  private followTail(t: number): void {
+  /** Applies the lines committed since the cursor (up to `upTo` if given): others' spend, and
+   * our own lines arriving. */
+  private followTail(t: number, upTo = Infinity): void {
     for (;;) {
       const lines = this.store.ledgerTail(this.cursor, TAIL_BATCH);
       for (const l of lines) {
+        if (l.seq > upTo) return;
         this.cursor = l.seq;
         if (this.own.delete(l.id)) {
           // Our own line reached the ledger: its cost is in the settled spend claims are
@@ -308,10 +310,15 @@ export class BudgetEngine {
     let need = s.reserved + s.unshipped + estimate;
     try {
       // Our lines written since the last poll are in the settled spend the claim is granted
-      // against: take them out of what we hold first, or they would count twice.
+      // against: take them out of what we hold first, or they would count twice. Lines of ours
+      // shipped meanwhile (the spool ships in the background) are followed after the grant, up
+      // to the commit sequence its figure is current to — no further: a line past it is not in
+      // that figure and still ours to hold.
       this.followTail(t);
       need = s.reserved + s.unshipped + estimate;
       g = this.claim(s, need + this.headroom(s, estimate), t);
+      this.followTail(t, g.asOf);
+      need = s.reserved + s.unshipped + estimate;
     } catch (err) {
       if (!(err instanceof StoreUnavailableError)) throw err;
       if (this.onStoreFailure === 'open' || (need <= s.claim && t < s.claimExpires)) return null;

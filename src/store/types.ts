@@ -424,6 +424,9 @@ export interface BudgetClaimGrant {
   /** Settled spend in the ledger, and what other replicas hold, when it was granted. */
   spent: number;
   others: number;
+  /** The ledger's commit sequence `spent` is current to: this replica's lines up to it are in
+   * `spent`, later ones are not. */
+  asOf: number;
   /** Less was left than wanted, and this replica holds those last scraps (one replica at a
    * time): it may admit one more request on them. */
   final: boolean;

@@ -1,5 +1,6 @@
 // Starts a real gateway (the same assembly `tollgate serve` uses) on loopback with a scratch
 // store, for end-to-end tests.
+import { after } from 'node:test';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +43,19 @@ export async function storeFor(dir: string, sqliteFile = 'tollgate.db'): Promise
   return new SqliteStore(join(dir, sqliteFile));
 }
 
+/** Gateways a test started and did not stop (it failed before its stop()): stopped when the
+ * file's tests end, so a failure is reported instead of the file hanging until its timeout. */
+const running = new Set<Gateway>();
+// Only under the test runner (the benchmarks import this file too).
+if (process.env.NODE_TEST_CONTEXT)
+  after(async () => {
+    for (const gw of running) {
+      await gw.close(100).catch(() => {});
+      gw.ctx.store.close();
+    }
+    running.clear();
+  });
+
 export async function startGateway(
   yaml: string,
   opts: {
@@ -64,6 +78,7 @@ export async function startGateway(
   const loaded = loadConfig(configFile, opts.env ?? process.env);
   const gw = createGateway(loaded, { logger: opts.logger ?? silentLogger, pollMs: 50, wallNow: opts.wallNow });
   const addr = await gw.listen();
+  running.add(gw);
   return {
     gw,
     dir,
@@ -75,11 +90,13 @@ export async function startGateway(
       return { secret: k.secret, id: k.record.id };
     },
     async stop() {
+      running.delete(gw);
       await gw.close(100);
       gw.ctx.store.close();
       rmSync(dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 });
     },
     async halt() {
+      running.delete(gw);
       await gw.close(100);
       gw.ctx.store.close();
     },

@@ -795,7 +795,15 @@ export class PgOps {
       await this.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_CLAIMS, `${c.budgetId}:${c.periodStart}`]);
       const col = ({ key: 'key_id', user: 'user', team: 'team', project: 'project', org: null } as const)[c.scope];
       const q = spendSql(col, c.value, c.periodStart, c.periodEnd);
-      const spent = q ? Number((await this.query(q.sql, q.params)).rows[0]?.total ?? 0) : 0;
+      // One statement, one snapshot: the settled spend and the commit sequence it is current to
+      // (ledger writes commit in seq order), so the replica can tell which of its own lines the
+      // figure includes.
+      const head = 'SELECT COALESCE(MAX(seq), 0) FROM ledger';
+      const r = q
+        ? (await this.query(`SELECT COALESCE(s.total, 0) AS total, (${head}) AS head FROM (${q.sql}) s`, q.params)).rows[0]
+        : (await this.query(`SELECT 0 AS total, (${head}) AS head`)).rows[0];
+      const spent = Number(r?.total ?? 0);
+      const asOf = Number(r?.head ?? 0);
       await this.query('DELETE FROM budget_claims WHERE budget_id = $1 AND expires_at <= $2', [c.budgetId, c.now]);
       const others = Number(
         (
@@ -824,7 +832,7 @@ export class PgOps {
           [c.budgetId, c.periodStart, c.replica, granted, c.now + c.ttlMs, final],
         );
       else await this.query('DELETE FROM budget_claims WHERE budget_id = $1 AND period_start = $2 AND replica = $3', [c.budgetId, c.periodStart, c.replica]);
-      return { granted, spent, others, final };
+      return { granted, spent, others, final, asOf };
     });
   }
 
