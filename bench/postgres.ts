@@ -79,11 +79,13 @@ export async function benchPostgres(upstream: string, quick: boolean): Promise<v
   try {
     const db = await pg.database();
     const up = `upstreams:\n  - { name: anthropic, type: anthropic, base_url: "${upstream}", api_key: k }\n`;
-    const cfg = (name: string, store: string) => {
+    const cfg = (name: string, store: string, extra = '') => {
       const f = join(dir, `${name}.yaml`);
-      writeFileSync(f, `store: { ${store} }\n${up}`);
+      writeFileSync(f, `store: { ${store} }\n${up}${extra}`);
       return f;
     };
+    // A budget covering every request (large enough never to refuse): what the claims cost.
+    const budget = 'budgets:\n  - { team: perf, period: day, limit_usd: 1000 }\n';
     const key = mintKey({ user: 'bench', team: 'perf' }, Date.now());
     const s = new SqliteStore(join(dir, 'bench.db'));
     s.insertKey(key.record);
@@ -94,20 +96,24 @@ export async function benchPostgres(upstream: string, quick: boolean): Promise<v
     const sqlite = await gateway(cfg('sqlite', 'sqlite: ./bench.db'));
     const pgA = await gateway(cfg('pg-a', `postgres: "${db}", spool: ./spool-a.db`));
     const pgB = await gateway(cfg('pg-b', `postgres: "${db}", spool: ./spool-b.db`));
-    gws.push(sqlite, pgA, pgB);
+    const pgBudget = await gateway(cfg('pg-budget', `postgres: "${db}", spool: ./spool-c.db`, budget));
+    const sqliteBudget = await gateway(cfg('sqlite-budget', 'sqlite: ./bench.db', budget));
+    gws.push(sqlite, pgA, pgB, pgBudget, sqliteBudget);
     const body = claudeBody(20_000, { model: 'claude-sonnet-4-6' });
     const n = quick ? 300 : 1500;
     const rounds = quick ? 2 : 4;
     const conc = 8;
     // Warm up each, then interleave rounds: machine noise hits both alike.
-    for (const u of [upstream, sqlite.url, pgA.url]) await run([u], body, key.secret, 100, conc);
-    const lat: Record<string, number[]> = { direct: [], sqlite: [], postgres: [] };
-    const cpuMs: Record<string, number[]> = { sqlite: [], postgres: [] };
+    for (const u of [upstream, sqlite.url, pgA.url, pgBudget.url, sqliteBudget.url]) await run([u], body, key.secret, 100, conc);
+    const lat: Record<string, number[]> = { direct: [], sqlite: [], postgres: [], 'sqlite+budget': [], 'postgres+budget': [] };
+    const cpuMs: Record<string, number[]> = { sqlite: [], postgres: [], 'sqlite+budget': [], 'postgres+budget': [] };
     for (let r = 0; r < rounds; r++) {
       lat.direct!.push(median((await run([upstream], body, key.secret, n, conc)).ms));
       for (const [name, g] of [
         ['sqlite', sqlite],
         ['postgres', pgA],
+        ['sqlite+budget', sqliteBudget],
+        ['postgres+budget', pgBudget],
       ] as const) {
         const c0 = await cpu(g);
         const x = await run([g.url], body, key.secret, n, conc);
@@ -126,6 +132,9 @@ export async function benchPostgres(upstream: string, quick: boolean): Promise<v
     const c = (k: string) => median(cpuMs[k]!);
     console.log(
       `  gateway CPU per request: SQLite ${c('sqlite').toFixed(3)} ms, PostgreSQL ${c('postgres').toFixed(3)} ms (${(c('postgres') / c('sqlite')).toFixed(2)}×; the PostgreSQL server's own CPU not included)`,
+    );
+    console.log(
+      `  with a budget on every request ($1,000 a day): SQLite +${added('sqlite+budget').toFixed(2)} ms, ${c('sqlite+budget').toFixed(3)} ms CPU; PostgreSQL (claims) +${added('postgres+budget').toFixed(2)} ms, ${c('postgres+budget').toFixed(3)} ms CPU (${(added('postgres+budget') / added('postgres')).toFixed(2)}× the added latency and ${(c('postgres+budget') / c('postgres')).toFixed(2)}× the CPU of PostgreSQL without a budget)`,
     );
     // Throughput: the same offered load (concurrency 16) on one replica, then split over two.
     const tn = quick ? 1000 : 4000;
