@@ -14,9 +14,12 @@ if (why) {
   process.stderr.write(`tests on PostgreSQL skipped: ${why}\n`);
   process.exit(0);
 }
-// Tests of SQLite's own failure modes (a full disk, a locked file) and of SQL read from the
-// SQLite file directly stay on SQLite; these run on both.
-const files = ['gateway', 'signin', 'ci-identity', 'spend', 'routes', 'reports', 'reconcile', 'ingest', 'doctor', 'claude-login']
+// These run on both stores. On SQLite only: faults (SQLite's own failure modes: a full disk, a
+// read-only or locked file), store (the SQLite store's contract and migrations; the PostgreSQL
+// one is store-postgres), cli (argument parsing, packaging, and a key-at-rest check that reads
+// the SQLite file), claude-cli (its telemetry check reads SQLite's telemetry tables directly;
+// the real CLI runs on PostgreSQL in claude-login and replicas).
+const files = ['gateway', 'signin', 'ci-identity', 'spend', 'routes', 'reports', 'reconcile', 'ingest', 'html-report', 'doctor', 'claude-login']
   .map((f) => join(root, 'dist/test', `${f}.test.js`))
   .filter((f) => existsSync(f));
 process.stderr.write(`tests on PostgreSQL: ${files.length} files\n`);

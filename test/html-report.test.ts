@@ -5,13 +5,13 @@
 // placeholders, every chart drawn. Writes a screenshot next to the report.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { SqliteStore } from '../src/store/sqlite/index.js';
-import type { LedgerLine } from '../src/store/types.js';
+import type { LedgerLine, Store } from '../src/store/types.js';
 import { tollgate } from './helpers/cli.js';
+import { storeFor, storeLocation } from './helpers/gateway.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const NOW = '2026-11-30T12:00:00Z';
@@ -27,15 +27,21 @@ interface Page {
 }
 
 /** Writes the report for a store prepared by `fill`, loads it, and reads what a person sees. */
-async function render(name: string, fill: (cfg: string, db: string) => void, screenshot?: string): Promise<{ page: Page; ledgerNano: number }> {
+async function render(
+  name: string,
+  fill: (cfg: string, open: () => Promise<Store>) => void | Promise<void>,
+  screenshot?: string,
+): Promise<{ page: Page; ledgerNano: number }> {
   const d = join(dir, name);
-  const cfg = join(dir, `${name}.yaml`);
-  writeFileSync(cfg, `store: { sqlite: ./${name}/t.db }\n`);
-  fill(cfg, join(d, 't.db'));
+  mkdirSync(d, { recursive: true });
+  const cfg = join(d, 'c.yaml');
+  // SQLite, or PostgreSQL when the suite runs on it (TOLLGATE_TEST_STORE=postgres).
+  writeFileSync(cfg, `store: { ${await storeLocation(d, 't.db')} }\n`);
+  await fill(cfg, () => storeFor(d, 't.db'));
   const html = join(dir, `${name}.html`);
   const r = tollgate(['report', '--html', html, '--config', cfg], { env: { TOLLGATE_NOW: NOW } });
   assert.equal(r.status, 0, r.stderr);
-  const s = new SqliteStore(join(d, 't.db'));
+  const s = await storeFor(d, 't.db');
   const ledgerNano = s.queryLedger({ since: Date.parse(NOW) - 30 * 86400e3, until: Date.parse(NOW) }).reduce((a, l) => a + l.cost_nanousd, 0);
   s.close();
   const page = await browser.newPage({ viewport: { width: 1300, height: 1500 } });
@@ -147,8 +153,8 @@ describe(
     });
 
     it('a single request: one day on the time axis, not years', async () => {
-      const { page, ledgerNano } = await render('one', (_cfg, db) => {
-        const s = new SqliteStore(db);
+      const { page, ledgerNano } = await render('one', async (_cfg, open) => {
+        const s = await open();
         const l: LedgerLine = {
           id: 'one',
           ts: Date.parse('2026-11-29T10:00:00Z'),
@@ -202,7 +208,7 @@ describe(
     });
 
     it('an empty store: zero totals and a note, no broken charts', async () => {
-      const { page, ledgerNano } = await render('empty', (_cfg, db) => new SqliteStore(db).close());
+      const { page, ledgerNano } = await render('empty', async (_cfg, open) => (await open()).close());
       assert.equal(ledgerNano, 0);
       checkTotals(page, 0);
       assert.equal(page.empty, true);
