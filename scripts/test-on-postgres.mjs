@@ -14,12 +14,26 @@ if (why) {
   process.stderr.write(`tests on PostgreSQL skipped: ${why}\n`);
   process.exit(0);
 }
-// These run on both stores. On SQLite only: faults (SQLite's own failure modes: a full disk, a
-// read-only or locked file), store (the SQLite store's contract and migrations; the PostgreSQL
-// one is store-postgres), cli (argument parsing, packaging, and a key-at-rest check that reads
-// the SQLite file), claude-cli (its telemetry check reads SQLite's telemetry tables directly;
-// the real CLI runs on PostgreSQL in claude-login and replicas).
-const files = ['gateway', 'signin', 'ci-identity', 'spend', 'routes', 'reports', 'reconcile', 'ingest', 'html-report', 'doctor', 'claude-login']
+// Every end-to-end suite runs on both stores, except: store (the SQLite store's contract and
+// migrations; PostgreSQL's are store-postgres and replicas, in the first half) and, inside
+// faults, "the store failing" (SQLite's own failure modes: a full disk, a read-only file, its
+// WAL; PostgreSQL's outage is in replicas).
+const files = [
+  'gateway',
+  'signin',
+  'ci-identity',
+  'spend',
+  'routes',
+  'reports',
+  'reconcile',
+  'ingest',
+  'html-report',
+  'cli',
+  'faults',
+  'doctor',
+  'claude-cli',
+  'claude-login',
+]
   .map((f) => join(root, 'dist/test', `${f}.test.js`))
   .filter((f) => existsSync(f));
 process.stderr.write(`tests on PostgreSQL: ${files.length} files\n`);

@@ -3,10 +3,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import pg from 'pg';
+import { SqliteStore } from '../src/store/sqlite/index.js';
 import { packageRoot } from '../src/util/paths.js';
 import { FakeAnthropic, type UsageSpec } from './helpers/fake-anthropic.js';
 import { AWS_TEST_CREDS, FakeBedrock } from './helpers/fake-bedrock.js';
@@ -597,21 +599,33 @@ describe(
         });
         assert.equal(r.is_error, false, JSON.stringify(r));
         fake.fallback = { kind: 'stream' };
-        const db = (t.gw.ctx.store as import('../src/store/sqlite/index.js').SqliteStore).db;
+        // The telemetry tables as stored (same names and columns on both stores).
+        const stored = async <T>(sql: string, param: string): Promise<T[]> => {
+          const store = t.gw.ctx.store;
+          if (store instanceof SqliteStore) return store.db.prepare(sql.replace('$1', '?')).all(param) as T[];
+          const c = new pg.Client({ connectionString: readFileSync(join(t.dir, 'postgres-url'), 'utf8') });
+          await c.connect();
+          try {
+            return (await c.query(sql, [param])).rows as T[];
+          } finally {
+            await c.end();
+          }
+        };
         const deadline = Date.now() + 10_000;
         let events: { user: string; team: string; session_id: string; cost_nanousd: number; input_tokens: number }[] = [];
         while (Date.now() < deadline) {
-          events = db.prepare('SELECT * FROM telemetry_events WHERE session_id = ?').all(r.session_id) as typeof events;
+          events = await stored<(typeof events)[number]>('SELECT * FROM telemetry_events WHERE session_id = $1', r.session_id);
           if (events.length) break;
           await new Promise((res) => setTimeout(res, 200));
         }
         assert.ok(events.length >= 1, 'api_request events arrived');
-        assert.deepEqual([events[0]!.user, events[0]!.team, events[0]!.input_tokens], [user, 'obs', 1000]);
-        const metrics = db.prepare('SELECT metric, kind, SUM(delta) AS v FROM telemetry_metrics WHERE session_id = ? GROUP BY 1, 2').all(r.session_id) as {
-          metric: string;
-          kind: string | null;
-          v: number;
-        }[];
+        assert.deepEqual([events[0]!.user, events[0]!.team, Number(events[0]!.input_tokens)], [user, 'obs', 1000]);
+        const metrics = (
+          await stored<{ metric: string; kind: string | null; v: number | string }>(
+            'SELECT metric, kind, SUM(delta) AS v FROM telemetry_metrics WHERE session_id = $1 GROUP BY 1, 2',
+            r.session_id,
+          )
+        ).map((m) => ({ ...m, v: Number(m.v) }));
         assert.ok(
           metrics.some((m) => m.metric === 'claude_code.cost.usage' && Math.abs(m.v - r.total_cost_usd) < 1e-9),
           JSON.stringify(metrics),

@@ -3,13 +3,14 @@ import { after, before, describe, it } from 'node:test';
 import { packageRoot } from '../src/util/paths.js';
 import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { request } from 'undici';
 import { SqliteStore } from '../src/store/sqlite/index.js';
 import { FakeAnthropic } from './helpers/fake-anthropic.js';
-import { claudeBody } from './helpers/gateway.js';
+import { claudeBody, storeLocation } from './helpers/gateway.js';
 import { serve, tollgate } from './helpers/cli.js';
 
 let dir: string;
@@ -22,7 +23,7 @@ before(async () => {
   cfg = join(dir, 'tollgate.yaml');
   writeFileSync(
     cfg,
-    `store: { sqlite: ./db/tollgate.db }\nupstreams:\n  - { name: anthropic, type: anthropic, base_url: "${fake.url}", api_key: "\${UPSTREAM_KEY}" }\n`,
+    `store: { ${await storeLocation(dir, 'db/tollgate.db')} }\nupstreams:\n  - { name: anthropic, type: anthropic, base_url: "${fake.url}", api_key: "\${UPSTREAM_KEY}" }\n`,
   );
 });
 after(async () => {
@@ -30,15 +31,26 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** What the store holds at rest: the SQLite file's bytes, or PostgreSQL's keys table as text. */
+async function storedText(): Promise<string> {
+  if (!existsSync(join(dir, 'postgres-url'))) return readFileSync(join(dir, 'db', 'tollgate.db')).toString('latin1');
+  const c = new pg.Client({ connectionString: readFileSync(join(dir, 'postgres-url'), 'utf8') });
+  await c.connect();
+  try {
+    return JSON.stringify((await c.query('SELECT * FROM keys')).rows);
+  } finally {
+    await c.end();
+  }
+}
+
 describe('tollgate CLI', () => {
-  it('creates keys (secret once, stored only as a hash), lists and revokes them', () => {
+  it('creates keys (secret once, stored only as a hash), lists and revokes them', async () => {
     const c = tollgate(['--config', cfg, 'keys', 'create', '--user', 'alice', '--team', 'core', '--project', 'atlas', '--name', 'laptop', '--json']);
     assert.equal(c.status, 0, c.stderr);
     const k = JSON.parse(c.stdout) as { id: string; key: string; user: string; team: string };
     assert.match(k.key, /^tg_[A-Za-z0-9_-]{43}$/);
     assert.equal(k.user, 'alice');
-    const db = readFileSync(join(dir, 'db', 'tollgate.db'));
-    assert.equal(db.indexOf(k.key), -1, 'the secret is not in the database file');
+    assert.equal((await storedText()).indexOf(k.key), -1, 'the secret is not in the store');
     const plain = tollgate(['--config', cfg, 'keys', 'create', '--user', 'bob']);
     assert.match(plain.stdout.trim(), /^tg_\S+$/, 'plain output is just the key, for scripts');
     assert.match(plain.stderr, /shown only once/);

@@ -11,7 +11,7 @@ import { request } from 'undici';
 import Anthropic from '@anthropic-ai/sdk';
 import { FakeAnthropic } from './helpers/fake-anthropic.js';
 import { AWS_TEST_CREDS, FakeBedrock } from './helpers/fake-bedrock.js';
-import { claudeBody, startGateway, upstreamYaml, type TestGateway } from './helpers/gateway.js';
+import { claudeBody, startGateway, storeFor, storeLocation, upstreamYaml, type TestGateway } from './helpers/gateway.js';
 import { serve, tollgate } from './helpers/cli.js';
 import { SqliteStore } from '../src/store/sqlite/index.js';
 import { createLogger } from '../src/util/log.js';
@@ -211,7 +211,7 @@ describe('clients that leave or dawdle', () => {
     async () => {
       const dir = mkdtempSync(join(tmpdir(), 'tollgate-fd-'));
       const cfg = join(dir, 'tollgate.yaml');
-      writeFileSync(cfg, `store: { sqlite: ./t.db }\n${upstreamYaml(fake.url)}`);
+      writeFileSync(cfg, `store: { ${await storeLocation(dir, 't.db')} }\n${upstreamYaml(fake.url)}`);
       const key = /tg_\S+/.exec(tollgate(['keys', 'create', '--user', 'fd', '--config', cfg]).stdout)![0];
       const s = await serve(['--config', cfg], { fdLimit: 1024 });
       const socks: Socket[] = [];
@@ -252,7 +252,7 @@ describe('shutdown', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   async function start(grace: number) {
-    writeFileSync(cfg, `store: { sqlite: ./t.db }\nserver: { shutdown_grace_ms: ${grace} }\n${upstreamYaml(fake.url)}`);
+    writeFileSync(cfg, `store: { ${await storeLocation(dir, 't.db')} }\nserver: { shutdown_grace_ms: ${grace} }\n${upstreamYaml(fake.url)}`);
     key ??= /tg_\S+/.exec(tollgate(['keys', 'create', '--user', 'stop', '--config', cfg]).stdout)![0];
     return serve(['--config', cfg]);
   }
@@ -275,8 +275,8 @@ describe('shutdown', () => {
   function exited(child: import('node:child_process').ChildProcess): Promise<number | null> {
     return new Promise((r) => child.once('exit', (code) => r(code)));
   }
-  function ledger(): LedgerLine[] {
-    const s = new SqliteStore(join(dir, 't.db'));
+  async function ledger(): Promise<LedgerLine[]> {
+    const s = await storeFor(dir, 't.db');
     try {
       return s.queryLedger({});
     } finally {
@@ -294,7 +294,7 @@ describe('shutdown', () => {
     const bodies = await Promise.all(streams.map((x) => x.rest));
     for (const b of bodies) assert.match(b, /event: error\ndata: .*TG_SHUTDOWN: the gateway is shutting down/);
     assert.equal(await exit, 0, s.stderr());
-    const cut = ledger().filter((l) => l.error_code === 'TG_SHUTDOWN');
+    const cut = (await ledger()).filter((l) => l.error_code === 'TG_SHUTDOWN');
     assert.equal(cut.length, 20);
     const cost = book.cost('claude-opus-5-5', { ...emptyUsage(), input_tokens: 1234, output_tokens: 1 }).nanoUsd;
     assert.ok(cost > 0);
@@ -306,7 +306,7 @@ describe('shutdown', () => {
   });
 
   it('lets streams that end within the grace period finish; SIGHUP does not stop it', async () => {
-    const before = ledger().length;
+    const before = (await ledger()).length;
     const s = await start(60_000);
     fake.fallback = { kind: 'stream', chunkSize: 200, delayMs: 100 };
     const streams = await Promise.all(Array.from({ length: 5 }, () => open(s.url)));
@@ -321,13 +321,15 @@ describe('shutdown', () => {
       assert.doesNotMatch(b, /event: error/);
     }
     assert.equal(await exit, 0, s.stderr());
-    const done = ledger().slice(before);
+    const done = (await ledger()).slice(before);
     assert.equal(done.length, 5);
     assert.ok(done.every((l) => l.http_status === 200 && l.error_code === null && l.stop_reason === 'end_turn'));
   });
 });
 
-describe('the store failing', () => {
+// SQLite's own failure modes (a full disk, a read-only file, its WAL); PostgreSQL's outage is in
+// replicas.test.
+describe('the store failing', { skip: process.env.TOLLGATE_TEST_STORE === 'postgres' ? 'SQLite only' : false }, () => {
   /** Fills the store's disk as SQLite sees it: no page may be added. */
   function fill(g: TestGateway): () => void {
     const db = (g.gw.ctx.store as SqliteStore).db;
