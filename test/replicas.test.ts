@@ -11,6 +11,8 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { request } from 'undici';
+import pgDriver from 'pg';
+import { mintKey } from '../src/identity/keys.js';
 import { PostgresStore } from '../src/store/postgres/index.js';
 import { packageRoot } from '../src/util/paths.js';
 import { serve } from './helpers/cli.js';
@@ -323,6 +325,42 @@ describe('gateway replicas on PostgreSQL', { skip: skip ? `no PostgreSQL here: $
       );
     } finally {
       await Promise.all([a!.stop(), b!.stop()]);
+    }
+  });
+
+  it('PostgreSQL reachable but refusing ledger lines: served on (degraded), lines kept in the spool, shipped once it takes them', async () => {
+    const own = await pg!.database();
+    const k = mintKey({ user: 'rex', team: 'ops', project: null }, Date.now());
+    const s = new PostgresStore(own);
+    s.insertKey(k.record);
+    s.close();
+    const raw = new pgDriver.Client({ connectionString: own });
+    await raw.connect();
+    const g = await startGateway(upstreamYaml(up.url), { store: `postgres: "${own}"` });
+    try {
+      await raw.query(`CREATE FUNCTION tg_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused by a test trigger'; END $$`);
+      await raw.query('CREATE TRIGGER tg_test_refuse BEFORE INSERT ON ledger FOR EACH ROW EXECUTE FUNCTION tg_test_refuse()');
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const r = await post(g.url, k.secret);
+        assert.equal(r.status, 200, r.text);
+        ids.push(r.id);
+      }
+      const h = await until('the refusal on /health', async () => {
+        const x = await health(g.url);
+        return x.body.problems.some((p) => /^postgres: ledger lines refused \(refused by a test trigger\)/.test(p)) ? x : null;
+      });
+      assert.equal(h.status, 200, 'still ready: the lines are durable in the spool');
+      assert.equal(h.body.status, 'degraded');
+      assert.ok(h.body.spool!.lines >= 1, 'kept in the spool');
+      assert.equal(h.body.spool!.down, null, 'not an outage');
+      await raw.query('DROP TRIGGER tg_test_refuse ON ledger');
+      await drained(g.url);
+      assertLedgerHolds(own, ids);
+      assert.equal((await health(g.url)).body.status, 'ok');
+    } finally {
+      await g.stop();
+      await raw.end();
     }
   });
 

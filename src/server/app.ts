@@ -186,6 +186,10 @@ export class Gateway {
         if (down) logger.error(`PostgreSQL unreachable: ${down}; ledger lines are kept in the local spool and shipped when it is back`, { spooled: st.lines });
         else logger.info(`PostgreSQL reachable again: shipping the spool`, { spooled: st.lines });
       };
+      store.onRefused = (why, st) => {
+        if (why) logger.error(`PostgreSQL refused ledger lines: ${why}; they stay in the local spool and are retried with backoff`, { spooled: st.lines });
+        else logger.info('PostgreSQL takes ledger lines again: shipping the spool', { spooled: st.lines });
+      };
     }
     let lastDiskCheck = -Infinity;
     let lastFailureLog = performance.now();
@@ -507,6 +511,7 @@ export class Gateway {
     // Serving on (lines are durable in the spool), but reports and new keys need the database.
     const spool = this.ctx.store instanceof SpooledStore ? this.ctx.store.status() : null;
     if (spool?.down) problems.push(`postgres: unreachable (${spool.down}); ${spool.lines} ledger lines spooled`);
+    if (spool?.refused) problems.push(`postgres: ledger lines refused (${spool.refused}); ${spool.lines} kept in the spool, retried`);
     // Never reached since start: it knows no key or budget yet, so it cannot serve.
     const blind = this.ctx.store instanceof SpooledStore && this.ctx.store.knownVersions().keys < 0;
     if (blind) problems.push('store: PostgreSQL not reached since start (keys and budgets unknown)');

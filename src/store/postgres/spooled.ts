@@ -60,6 +60,9 @@ export interface SpoolStatus {
   down: string | null;
   /** Lines shipped since start. */
   shipped: number;
+  /** Why PostgreSQL, reachable, refused the spool's oldest batch (retried with backoff; the
+   * lines stay in the spool meanwhile), or null. */
+  refused: string | null;
 }
 
 /** The PostgreSQL store with a local spool; every Store method not about the ledger's writes
@@ -69,6 +72,9 @@ export class SpooledStore extends PostgresStore {
   private readonly insert: Database.Statement;
   private down: string | null = null;
   private backoff = BACKOFF_MIN_MS;
+  private refused: string | null = null;
+  private refusedUntil = 0;
+  private refusedBackoff = BACKOFF_MIN_MS;
   private probing = false;
   private shipping = false;
   private inSnapshot = 0;
@@ -115,7 +121,7 @@ export class SpooledStore extends PostgresStore {
   }
 
   status(): SpoolStatus {
-    return { lines: this.spooled, down: this.down, shipped: this.shipped };
+    return { lines: this.spooled, down: this.down, shipped: this.shipped, refused: this.refused };
   }
 
   /** Durable in the spool before it returns (the response waits on this); shipped right after,
@@ -146,6 +152,11 @@ export class SpooledStore extends PostgresStore {
   /** Shipped (idempotent on id: a crash before this delete only ships those lines again, and
    * a batch shipped twice, by the background shipper and by a read, counts once). */
   private shippedUpTo(last: number): void {
+    if (this.refused !== null) {
+      this.refused = null;
+      this.refusedBackoff = BACKOFF_MIN_MS;
+      this.onRefused(null, this.status());
+    }
     const n = Number(this.spool.prepare('SELECT COALESCE(SUM(n), 0) FROM spool WHERE seq <= ?').pluck().get(last));
     this.spool.prepare('DELETE FROM spool WHERE seq <= ?').run(last);
     this.spooled = Math.max(0, this.spooled - n);
@@ -154,7 +165,7 @@ export class SpooledStore extends PostgresStore {
 
   /** Starts the background shipper (its own connection, asynchronous) unless it runs. */
   private kick(): void {
-    if (this.shipping || this.down || this.closed) return;
+    if (this.shipping || this.down || this.closed || this.waitingAfterRefusal()) return;
     this.shipping = true;
     void (async () => {
       try {
@@ -168,7 +179,7 @@ export class SpooledStore extends PostgresStore {
           this.shippedUpTo(b.last);
         }
       } catch (err) {
-        if (!this.closed) this.markDown(err);
+        if (!this.closed) this.shipFailed(err);
         const a = this.async;
         this.async = null;
         await a?.close();
@@ -189,19 +200,42 @@ export class SpooledStore extends PostgresStore {
   ship(): boolean {
     // Inside a read snapshot the connection is in a read-only transaction: the snapshot's
     // start shipped already.
-    if (this.down || this.inSnapshot > 0) return false;
+    if (this.down || this.inSnapshot > 0 || this.waitingAfterRefusal()) return false;
     for (;;) {
       const b = this.nextBatch();
       if (!b) return true;
       try {
         super.writeBatch(b.lines, b.keys);
       } catch (err) {
-        this.markDown(err);
+        this.shipFailed(err);
         return false;
       }
       this.shippedUpTo(b.last);
     }
   }
+
+  private waitingAfterRefusal(): boolean {
+    return this.refused !== null && Date.now() < this.refusedUntil;
+  }
+
+  /** A batch did not ship. Unreachable: the outage path. Reachable but refused (a constraint,
+   * a bug, a full disk on the server): the replica keeps serving — the lines are durable in its
+   * spool — retries with backoff up to a minute, and says so once, loudly, and on /health. */
+  private shipFailed(err: unknown): void {
+    if (unreachable(err)) {
+      this.markDown(err);
+      return;
+    }
+    const why = (err as Error).message?.split('\n')[0] ?? String(err);
+    const first = this.refused === null;
+    this.refused = why;
+    this.refusedUntil = Date.now() + this.refusedBackoff;
+    this.refusedBackoff = Math.min(60_000, this.refusedBackoff * 2);
+    if (first) this.onRefused(why, this.status());
+  }
+
+  /** PostgreSQL refused the spool's oldest batch (why), or took it again after that (null). */
+  onRefused: (why: string | null, status: SpoolStatus) => void = () => {};
 
   override readSnapshot<T>(fn: () => T): T {
     this.ship();
