@@ -465,7 +465,8 @@ export interface Store {
   ledgerTail(seq: number, limit: number): SpendLine[];
   /** Deletes ledger lines before `before` (floored to a UTC day) in small transactions; the
    * rollups keep their totals. With `maxLines`, stops after about that many (a step of a
-   * longer prune that must not hold the store for long). */
+   * longer prune that must not hold the store for long; a store that drops whole months at
+   * once may go past it, and then counts them from its statistics). */
   prune(before: number, opts?: { maxLines?: number }): PruneResult;
   /** Recomputes the rollups from the ledger lines still there (after `prunedBefore`). */
   rebuildRollups(): { lines: number };
