@@ -37,17 +37,8 @@ const TYPES: Record<string, string> = {
   duration_ms: 'double precision',
   attempts: 'jsonb',
 };
-for (const f of [
-  'input_tokens',
-  'output_tokens',
-  'cache_read_input_tokens',
-  'cache_creation_5m_input_tokens',
-  'cache_creation_1h_input_tokens',
-  'web_search_requests',
-  'web_fetch_requests',
-  'cost_nanousd',
-])
-  TYPES[f] = 'bigint';
+/** The token counts and cost: the rollups' measures that are ledger columns (BIGINT). */
+const columnType = (f: string): string => TYPES[f] ?? ((MEASURES as readonly string[]).includes(f) ? 'bigint' : 'text');
 
 /**
  * A batch of lines in one statement (one round trip, its own transaction): the ledger lock,
@@ -55,7 +46,7 @@ for (const f of [
  * the keys' last use. $1: the lines as a JSON array; $2: [{id, at}] of keys used.
  */
 export function writeBatchSql(lock: number): string {
-  const cols = LEDGER_FIELDS.map((f) => `${q(f)} ${TYPES[f] ?? 'text'}`).join(', ');
+  const cols = LEDGER_FIELDS.map((f) => `${q(f)} ${columnType(f)}`).join(', ');
   const rollup = (table: 'rollup_hour' | 'rollup_day', unit: number) => {
     const bucket = table === 'rollup_hour' ? 'hour' : 'day';
     const dims = DIMS.map((d) => LINE_DIM[d]);
