@@ -209,6 +209,7 @@ if (skip) {
       const db = await server!.database();
       const raw = new pg.Client({ connectionString: db });
       await raw.connect();
+      const serverMonth = (await raw.query<{ p: string }>("SELECT 'ledger_' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMM') AS p")).rows[0]!.p;
       const partitions = async () =>
         (
           await raw.query<{ name: string }>(
@@ -216,8 +217,8 @@ if (skip) {
           )
         ).rows
           .map((r) => r.name)
-          // The lines here are all of 2025; the migration also makes the server's current month.
-          .filter((n) => n.startsWith('ledger_2025'));
+          // The migration also makes the server's current month (by its clock, not this one's).
+          .filter((n) => n !== serverMonth);
       try {
         // A database left at migration 2 (before partitions), with lines over three months.
         for (let v = 0; v < 2; v++) await raw.query(pgMigrations[v]!);
