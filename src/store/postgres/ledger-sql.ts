@@ -7,23 +7,11 @@ import { LEDGER_FIELDS, type LedgerLine, type LedgerQuery, type ReportDimension 
 
 const q = (c: string) => `"${c}"`;
 export const LEDGER_COLS = LEDGER_FIELDS.map(q).join(', ');
-const BOOLS = new Set<string>(['streamed', 'priced', 'client_aborted']);
-
 /** A row as the pg driver returns it → a ledger line (JSONB attempts arrive parsed). */
 export function toLine(r: Record<string, unknown>): LedgerLine {
   const out: Record<string, unknown> = {};
   for (const f of LEDGER_FIELDS) out[f] = f === 'attempts' ? (r[f] ?? []) : r[f];
   return out as unknown as LedgerLine;
-}
-
-/** A line's values in LEDGER_FIELDS order. */
-export function lineValues(l: LedgerLine): unknown[] {
-  return LEDGER_FIELDS.map((f) => {
-    const x = l[f as keyof LedgerLine];
-    if (f === 'attempts') return JSON.stringify(x ?? []);
-    if (BOOLS.has(f)) return Boolean(x);
-    return x ?? null;
-  });
 }
 
 /** Each ledger column's PostgreSQL type (to read a batch of lines sent as one JSON value). */
@@ -42,7 +30,8 @@ const columnType = (f: string): string => TYPES[f] ?? ((MEASURES as readonly str
 
 /**
  * A batch of lines in one statement (one round trip, its own transaction): the ledger lock,
- * the lines (idempotent on id), the hour and day rollups of the lines actually inserted, and
+ * the lines (idempotent on the request id; the key is (id, ts), and a line's ts never changes),
+ * the hour and day rollups of the lines actually inserted, and
  * the keys' last use. $1: the lines as a JSON array; $2: [{id, at}] of keys used.
  */
 export function writeBatchSql(lock: number): string {
@@ -114,53 +103,6 @@ const LINE_DIM: Record<(typeof DIMS)[number], string> = {
   region: "COALESCE(region, '')",
   endpoint: 'endpoint',
 };
-
-/** One rollup row's dimensions and measures for a line. */
-export function rollupValues(l: LedgerLine): (string | number)[] {
-  return [
-    l.key_id ?? '',
-    l.user ?? '',
-    l.team ?? '',
-    l.project ?? '',
-    l.model_served ?? l.model_requested ?? '',
-    l.route ?? '',
-    l.upstream ?? '',
-    l.region ?? '',
-    l.endpoint,
-    1,
-    l.http_status >= 400 ? 1 : 0,
-    l.priced ? 0 : 1,
-    l.input_tokens,
-    l.output_tokens,
-    l.cache_read_input_tokens,
-    l.cache_creation_5m_input_tokens,
-    l.cache_creation_1h_input_tokens,
-    l.web_search_requests,
-    l.web_fetch_requests,
-    l.cost_nanousd,
-  ];
-}
-
-/** Rows for one rollup table, lines of a group summed, sorted by key: two replicas upserting
- * overlapping groups then lock rows in the same order and cannot deadlock. */
-export function rollupRows(lines: LedgerLine[], unit: number): (string | number)[][] {
-  const groups = new Map<string, (string | number)[]>();
-  for (const l of lines) {
-    const v = [Math.floor(l.ts / unit) * unit, ...rollupValues(l)];
-    const k = v.slice(0, 1 + DIMS.length).join('\u0000');
-    const g = groups.get(k);
-    if (!g) groups.set(k, v);
-    else for (let i = 1 + DIMS.length; i < v.length; i++) g[i] = (g[i] as number) + (v[i] as number);
-  }
-  return [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
-}
-
-export function rollupUpsert(table: 'rollup_hour' | 'rollup_day', rows: number): string {
-  const bucket = table === 'rollup_hour' ? 'hour' : 'day';
-  const cols = [bucket, ...DIMS, ...MEASURES].map(q);
-  return `INSERT INTO ${table} (${cols.join(', ')}) VALUES ${placeholders(rows, cols.length)}
-    ON CONFLICT (${[bucket, ...DIMS].map(q).join(', ')}) DO UPDATE SET ${MEASURES.map((m) => `${m} = ${table}.${m} + excluded.${m}`).join(', ')}`;
-}
 
 export function rollupRebuild(table: 'rollup_hour' | 'rollup_day'): string {
   const bucket = table === 'rollup_hour' ? 'hour' : 'day';
