@@ -49,6 +49,23 @@ function oauthError(res: ServerResponse, status: number, error: string, descript
   sendOAuth(res, status, { error, ...(description ? { error_description: description } : {}) });
 }
 
+/** An OAuth endpoint's form: POST and form-encoded, or the OAuth error answered (null). */
+async function postedForm(req: IncomingMessage, res: ServerResponse): Promise<URLSearchParams | null> {
+  if (req.method !== 'POST') {
+    oauthError(res, 405, 'invalid_request', 'use POST');
+    return null;
+  }
+  try {
+    return await readForm(req);
+  } catch (err) {
+    if (err instanceof OAuthInputError) {
+      oauthError(res, 400, 'invalid_request', err.message);
+      return null;
+    }
+    throw err;
+  }
+}
+
 async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   const type = (headerValue(req.headers, 'content-type') ?? '').toLowerCase();
   const body = await readBody(req, 64 * 1024);
@@ -116,13 +133,8 @@ export class AuthServer {
   }
 
   private async deviceAuthorization(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (req.method !== 'POST') return oauthError(res, 405, 'invalid_request', 'use POST');
-    try {
-      await readForm(req); // surface=claude_code and nothing else required (no client_id, no scope)
-    } catch (err) {
-      if (err instanceof OAuthInputError) return oauthError(res, 400, 'invalid_request', err.message);
-      throw err;
-    }
+    // surface=claude_code and nothing else required (no client_id, no scope)
+    if (!(await postedForm(req, res))) return;
     const now = this.o.wallNow();
     const deviceCode = randomBytes(32).toString('base64url'); // 256 bits, single use
     let code = userCode();
@@ -154,14 +166,8 @@ export class AuthServer {
   }
 
   private async token(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (req.method !== 'POST') return oauthError(res, 405, 'invalid_request', 'use POST');
-    let form: URLSearchParams;
-    try {
-      form = await readForm(req);
-    } catch (err) {
-      if (err instanceof OAuthInputError) return oauthError(res, 400, 'invalid_request', err.message);
-      throw err;
-    }
+    const form = await postedForm(req, res);
+    if (!form) return;
     const grant = form.get('grant_type');
     if (grant === DEVICE_GRANT) return this.deviceToken(res, form.get('device_code'));
     if (grant === 'refresh_token') return this.refresh(res, form.get('refresh_token'));
@@ -264,14 +270,8 @@ export class AuthServer {
   }
 
   private async revoke(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (req.method !== 'POST') return oauthError(res, 405, 'invalid_request', 'use POST');
-    let form: URLSearchParams;
-    try {
-      form = await readForm(req);
-    } catch (err) {
-      if (err instanceof OAuthInputError) return oauthError(res, 400, 'invalid_request', err.message);
-      throw err;
-    }
+    const form = await postedForm(req, res);
+    if (!form) return;
     const token = form.get('token');
     if (!token) return oauthError(res, 400, 'invalid_request', 'token is required');
     const now = this.o.wallNow();
