@@ -157,6 +157,15 @@ describe('sign-in (Claude Code /login)', () => {
     assert.equal((await post('/oauth/token', {})).body.error, 'invalid_request');
     const json = await request(`${g.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     assert.deepEqual([json.statusCode, ((await json.body.json()) as { error: string }).error], [400, 'invalid_request']);
+    // Every OAuth endpoint: POST with a form, or an OAuth error saying so.
+    for (const path of ['/oauth/device_authorization', '/oauth/token', '/oauth/revoke']) {
+      const get = await request(`${g.url}${path}`);
+      assert.deepEqual([get.statusCode, ((await get.body.json()) as { error_description: string }).error_description], [405, 'use POST'], path);
+      const asJson = await request(`${g.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      const b = (await asJson.body.json()) as { error: string; error_description: string };
+      assert.deepEqual([asJson.statusCode, b.error], [400, 'invalid_request'], path);
+      assert.match(b.error_description, /application\/x-www-form-urlencoded/, path);
+    }
     // Someone the IdP signs in but the gateway does not allow (another email domain).
     const e = await startDevice();
     const refused = await approve(e.user_code, 'u-eve');
