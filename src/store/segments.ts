@@ -48,3 +48,23 @@ export function plan(since: number, until: number, ledgerOnly = false): Segment[
   hours(b, until, out);
   return out;
 }
+
+/** The measures every segment's SELECT yields (rollup columns, or per line from the ledger), in
+ * the order both stores' report SQL unions them. */
+export const SEGMENT_MEASURES = [
+  'requests',
+  'unpriced',
+  'input_tokens',
+  'output_tokens',
+  'cache_read_input_tokens',
+  'cache_creation_5m_input_tokens',
+  'cache_creation_1h_input_tokens',
+  'web_search_requests',
+  'cost_nanousd',
+];
+
+/** The report totals (REPORT_TOTALS) summed over the union of segments. */
+export const SEGMENT_TOTALS = `SUM(requests) AS requests, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,
+  SUM(cache_read_input_tokens) AS cache_read_input_tokens, SUM(cache_creation_5m_input_tokens) AS cache_creation_5m_input_tokens,
+  SUM(cache_creation_1h_input_tokens) AS cache_creation_1h_input_tokens, SUM(web_search_requests) AS web_search_requests,
+  SUM(cost_nanousd) AS cost_nanousd, SUM(unpriced) AS unpriced_requests`;

@@ -350,6 +350,23 @@ export interface FleetReport {
 }
 
 /** An RFC 8628 device authorization, from Claude Code's /login to the token it collects. */
+/** A device grant's columns after its key (device_hash), in the order both stores write them. */
+export const DEVICE_GRANT_FIELDS = [
+  'user_code',
+  'created_at',
+  'expires_at',
+  'interval_s',
+  'last_poll_at',
+  'status',
+  'state',
+  'pkce_verifier',
+  'nonce',
+  'session_id',
+  'denied_reason',
+] as const;
+/** A sign-in session's columns after its key (id). */
+export const SESSION_FIELDS = ['subject', 'email', 'name', 'groups', 'team', 'idp_refresh_token', 'created_at', 'refreshed_at', 'revoked_at'] as const;
+
 export interface DeviceGrant {
   /** SHA-256 of the device code (the code itself is only ever with the client). */
   device_hash: string;

@@ -2,7 +2,7 @@
 // spend queries over the same segment plan as the SQLite store (rollups for whole days and
 // hours, lines for the ragged edges). Groups sort byte by byte with no group first (COLLATE
 // "C", NULLS FIRST), as SQLite orders them, so both stores give identical answers.
-import { DAY_MS, HOUR_MS, plan, type Segment } from '../segments.js';
+import { DAY_MS, HOUR_MS, plan, SEGMENT_MEASURES, SEGMENT_TOTALS, type Segment } from '../segments.js';
 import { LEDGER_FIELDS, type LedgerLine, type LedgerQuery, type ReportDimension } from '../types.js';
 
 const q = (c: string) => `"${c}"`;
@@ -144,18 +144,6 @@ const REPORT_EXPR: Record<ReportDimension, string> = {
   month: "to_char(to_timestamp(t / 1000) AT TIME ZONE 'UTC', 'YYYY-MM')",
 };
 
-const UNION_MEASURES = [
-  'requests',
-  'unpriced',
-  'input_tokens',
-  'output_tokens',
-  'cache_read_input_tokens',
-  'cache_creation_5m_input_tokens',
-  'cache_creation_1h_input_tokens',
-  'web_search_requests',
-  'cost_nanousd',
-];
-
 function segmentSelect(s: Segment, x: LedgerQuery, needSession: boolean, params: unknown[]): string {
   params.push(s.from, s.to);
   const range = [`$${params.length - 1}`, `$${params.length}`];
@@ -171,14 +159,9 @@ function segmentSelect(s: Segment, x: LedgerQuery, needSession: boolean, params:
   const table = s.source === 'day' ? 'rollup_day' : 'rollup_hour';
   const n = (c: string) => `NULLIF(${q(c)}, '') AS ${q(c)}`;
   return `SELECT ${s.source} AS t, ${['key_id', 'user', 'team', 'project', 'model', 'route', 'upstream', 'region'].map(n).join(', ')},
-      NULL::text AS session_id, ${UNION_MEASURES.join(', ')}
+      NULL::text AS session_id, ${SEGMENT_MEASURES.join(', ')}
     FROM ${table} WHERE ${s.source} >= ${range[0]} AND ${s.source} < ${range[1]}${f}`;
 }
-
-const TOTALS = `SUM(requests) AS requests, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,
-  SUM(cache_read_input_tokens) AS cache_read_input_tokens, SUM(cache_creation_5m_input_tokens) AS cache_creation_5m_input_tokens,
-  SUM(cache_creation_1h_input_tokens) AS cache_creation_1h_input_tokens, SUM(web_search_requests) AS web_search_requests,
-  SUM(cost_nanousd) AS cost_nanousd, SUM(unpriced) AS unpriced_requests`;
 
 export function reportSql(by: ReportDimension[], x: LedgerQuery): { sql: string; params: unknown[] } {
   const since = x.since ?? 0;
@@ -190,7 +173,7 @@ export function reportSql(by: ReportDimension[], x: LedgerQuery): { sql: string;
     .map((s) => segmentSelect(s, x, needSession, params))
     .join('\nUNION ALL\n');
   const cols = by.map((d) => `${REPORT_EXPR[d]} AS ${q(d)}`);
-  const grouped = `SELECT ${[...cols, TOTALS].join(', ')} FROM (${union}) u ${by.length ? `GROUP BY ${by.map((_, i) => i + 1).join(', ')}` : ''}`;
+  const grouped = `SELECT ${[...cols, SEGMENT_TOTALS].join(', ')} FROM (${union}) u ${by.length ? `GROUP BY ${by.map((_, i) => i + 1).join(', ')}` : ''}`;
   if (!by.length) return { sql: grouped, params };
   const order = [...by.map((d) => `g.${q(d)} COLLATE "C" NULLS FIRST`), 'g.cost_nanousd DESC'];
   return { sql: `SELECT * FROM (${grouped}) g ORDER BY ${order.join(', ')}`, params };

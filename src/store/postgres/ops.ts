@@ -4,7 +4,9 @@
 import pg from 'pg';
 import { DAY_MS } from '../segments.js';
 import {
+  DEVICE_GRANT_FIELDS,
   EXTERNAL_SOURCES,
+  SESSION_FIELDS,
   USAGE_LINE_FIELDS,
   type AuditEntry,
   type BudgetClaimGrant,
@@ -77,21 +79,6 @@ export interface LedgerPage {
   lines: Row[];
   last: { ts: number; id: string } | null;
 }
-
-const GRANT_FIELDS = [
-  'user_code',
-  'created_at',
-  'expires_at',
-  'interval_s',
-  'last_poll_at',
-  'status',
-  'state',
-  'pkce_verifier',
-  'nonce',
-  'session_id',
-  'denied_reason',
-] as const;
-const SESSION_FIELDS = ['subject', 'email', 'name', 'groups', 'team', 'idp_refresh_token', 'created_at', 'refreshed_at', 'revoked_at'] as const;
 
 function setClause(patch: Record<string, unknown>, allowed: readonly string[], from: number): { sql: string; values: unknown[] } {
   const keys = Object.keys(patch).filter((k) => allowed.includes(k));
@@ -663,8 +650,8 @@ export class PgOps {
 
   async insertDeviceGrant(g: DeviceGrant): Promise<void> {
     await this.query(
-      `INSERT INTO device_grants (device_hash, ${GRANT_FIELDS.join(', ')}) VALUES (${['device_hash', ...GRANT_FIELDS].map((_, i) => `$${i + 1}`).join(', ')})`,
-      [g.device_hash, ...GRANT_FIELDS.map((f) => g[f])],
+      `INSERT INTO device_grants (device_hash, ${DEVICE_GRANT_FIELDS.join(', ')}) VALUES (${['device_hash', ...DEVICE_GRANT_FIELDS].map((_, i) => `$${i + 1}`).join(', ')})`,
+      [g.device_hash, ...DEVICE_GRANT_FIELDS.map((f) => g[f])],
     );
   }
 
@@ -676,7 +663,7 @@ export class PgOps {
   }
 
   async updateDeviceGrant(deviceHash: string, patch: Partial<DeviceGrant>): Promise<void> {
-    const { sql, values } = setClause(patch, GRANT_FIELDS, 1);
+    const { sql, values } = setClause(patch, DEVICE_GRANT_FIELDS, 1);
     if (sql) await this.query(`UPDATE device_grants SET ${sql} WHERE device_hash = $${values.length + 1}`, [...values, deviceHash]);
   }
 

@@ -1,7 +1,7 @@
 // The ledger on SQLite: lines, their hour and day rollups, and the report queries that read
 // rollups for whole hours and days and lines only for the ragged edges of a range.
 import type Database from 'better-sqlite3';
-import { DAY_MS, HOUR_MS, plan, type Segment } from '../segments.js';
+import { DAY_MS, HOUR_MS, plan, SEGMENT_MEASURES, SEGMENT_TOTALS, type Segment } from '../segments.js';
 import { LEDGER_FIELDS, type LedgerLine, type LedgerQuery, type ReportDimension, type SpendGroup } from '../types.js';
 
 /** Ledger columns are named as the line's fields. */
@@ -170,23 +170,6 @@ const REPORT_EXPR: Record<ReportDimension, string> = {
   month: "strftime('%Y-%m', t / 1000, 'unixepoch')",
 };
 
-const TOTALS = `SUM(requests) AS requests, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,
-  SUM(cache_read_input_tokens) AS cache_read_input_tokens, SUM(cache_creation_5m_input_tokens) AS cache_creation_5m_input_tokens,
-  SUM(cache_creation_1h_input_tokens) AS cache_creation_1h_input_tokens, SUM(web_search_requests) AS web_search_requests,
-  SUM(cost_nanousd) AS cost_nanousd, SUM(unpriced) AS unpriced_requests`;
-
-const UNION_MEASURES = [
-  'requests',
-  'unpriced',
-  'input_tokens',
-  'output_tokens',
-  'cache_read_input_tokens',
-  'cache_creation_5m_input_tokens',
-  'cache_creation_1h_input_tokens',
-  'web_search_requests',
-  'cost_nanousd',
-];
-
 /** One SELECT per segment with the same columns, for UNION ALL. */
 function segmentSelect(s: Segment, q: LedgerQuery, needSession: boolean, params: unknown[]): string {
   const filters: string[] = [];
@@ -217,7 +200,7 @@ function segmentSelect(s: Segment, q: LedgerQuery, needSession: boolean, params:
   filter('endpoint', q.endpoint);
   const n = (c: string) => `NULLIF(${c}, '') AS ${c}`;
   return `SELECT ${bucket} AS t, ${n('key_id')}, ${n('user')}, ${n('team')}, ${n('project')}, ${n('model')}, ${n('route')}, ${n('upstream')}, ${n('region')},
-      NULL AS session_id, ${UNION_MEASURES.join(', ')}
+      NULL AS session_id, ${SEGMENT_MEASURES.join(', ')}
     FROM ${table} WHERE ${bucket} >= ? AND ${bucket} < ?${filters.map((f) => ' AND ' + f).join('')}`;
 }
 
@@ -233,7 +216,7 @@ export function reportSql(by: ReportDimension[], q: LedgerQuery): { sql: string;
     ? segments.map((s) => segmentSelect(s, q, needSession, params)).join('\nUNION ALL\n')
     : segmentSelect({ source: 'ledger', from: 0, to: 0 }, q, needSession, params);
   const cols = by.map((d) => `${REPORT_EXPR[d]} AS "${d}"`);
-  const sql = `SELECT ${[...cols, TOTALS].join(', ')} FROM (${union})
+  const sql = `SELECT ${[...cols, SEGMENT_TOTALS].join(', ')} FROM (${union})
     ${by.length ? `GROUP BY ${by.map((_, i) => i + 1).join(', ')}` : ''}
     ${by.length ? `ORDER BY ${[...by.map((_, i) => i + 1), 'cost_nanousd DESC'].join(', ')}` : ''}`;
   return { sql, params };

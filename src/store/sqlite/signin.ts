@@ -1,6 +1,6 @@
 // Sign-in state on SQLite: device grants, sessions and their tokens (hashes only).
 import type Database from 'better-sqlite3';
-import type { DeviceGrant, SignInSession, TokenRecord } from '../types.js';
+import { DEVICE_GRANT_FIELDS, SESSION_FIELDS, type DeviceGrant, type SignInSession, type TokenRecord } from '../types.js';
 
 type Row = Record<string, unknown>;
 
@@ -8,21 +8,6 @@ function setClause(patch: Record<string, unknown>, allowed: readonly string[]): 
   const keys = Object.keys(patch).filter((k) => allowed.includes(k));
   return { sql: keys.map((k) => `${k} = ?`).join(', '), values: keys.map((k) => patch[k]) };
 }
-
-const GRANT_FIELDS = [
-  'user_code',
-  'created_at',
-  'expires_at',
-  'interval_s',
-  'last_poll_at',
-  'status',
-  'state',
-  'pkce_verifier',
-  'nonce',
-  'session_id',
-  'denied_reason',
-] as const;
-const SESSION_FIELDS = ['subject', 'email', 'name', 'groups', 'team', 'idp_refresh_token', 'created_at', 'refreshed_at', 'revoked_at'] as const;
 
 function toSession(r: Row | undefined): SignInSession | undefined {
   return r ? ({ ...r, groups: JSON.parse(String(r.groups)) as string[] } as SignInSession) : undefined;
@@ -36,7 +21,9 @@ export class SignInTables {
 
   insertGrant(g: DeviceGrant): void {
     this.db
-      .prepare(`INSERT INTO device_grants (device_hash, ${GRANT_FIELDS.join(', ')}) VALUES (@device_hash, ${GRANT_FIELDS.map((f) => '@' + f).join(', ')})`)
+      .prepare(
+        `INSERT INTO device_grants (device_hash, ${DEVICE_GRANT_FIELDS.join(', ')}) VALUES (@device_hash, ${DEVICE_GRANT_FIELDS.map((f) => '@' + f).join(', ')})`,
+      )
       .run(g);
   }
 
@@ -48,7 +35,7 @@ export class SignInTables {
   }
 
   updateGrant(deviceHash: string, patch: Partial<DeviceGrant>): void {
-    const { sql, values } = setClause(patch, GRANT_FIELDS);
+    const { sql, values } = setClause(patch, DEVICE_GRANT_FIELDS);
     if (sql) this.db.prepare(`UPDATE device_grants SET ${sql} WHERE device_hash = ?`).run(...values, deviceHash);
   }
 
