@@ -20,7 +20,7 @@ function newest(path) {
   return m;
 }
 
-const sources = Math.max(...['src', 'bench', 'test', 'tsconfig.json', 'package.json'].map((p) => newest(join(root, p))));
+const sources = Math.max(...['src', 'bench', 'test', 'web', 'tsconfig.json', 'package.json'].map((p) => newest(join(root, p))));
 const built = existsSync(stamp) ? statSync(stamp).mtimeMs : 0;
 if (built >= sources && existsSync(join(root, 'dist', 'src', 'cli', 'main.js'))) process.exit(0);
 
@@ -32,4 +32,7 @@ if (!existsSync(tsc)) {
 process.stderr.write('building tollgate (sources changed)…\n');
 const r = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
 if (r.status !== 0) process.exit(r.status ?? 1);
+// The web console (esbuild, a dev dependency like TypeScript).
+const c = spawnSync(process.execPath, [join(root, 'scripts', 'build-console.mjs')], { stdio: 'inherit' });
+if (c.status !== 0) process.exit(c.status ?? 1);
 writeFileSync(stamp, new Date().toISOString() + '\n');

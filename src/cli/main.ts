@@ -66,6 +66,9 @@ export const COMMANDS: Record<string, { description: string; load: () => Promise
   dev: { description: 'tools for trying tollgate out', load: () => import('./commands/dev.js') },
 };
 
+/** Commands that work on a remote gateway through its admin API (--url or $TOLLGATE_URL). */
+export const REMOTE = new Set(['keys', 'budgets', 'usage', 'report', 'reconcile', 'ingest', 'identities', 'fleet', 'advise']);
+
 /** The command a command line names: the first word that is not a global option (or the word
  * after `help`). */
 function commandName(args: string[]): string | undefined {
@@ -111,8 +114,9 @@ export async function main(argv: string[]): Promise<void> {
   const addConfigOption = (c: Command): void => {
     for (const sub of c.commands) {
       if (sub.name() !== 'help') sub.option('-c, --config <file>', 'config file');
-      // Keys and budgets can be managed on a remote gateway through its admin API.
-      if (c.name() === 'keys' || c.name() === 'budgets') sub.option('--url <url>', 'a remote gateway (admin API; token in $TOLLGATE_ADMIN_TOKEN)');
+      // Commands the admin API covers run against a remote gateway with --url.
+      if (REMOTE.has(c.name() === 'tollgate' ? sub.name() : c.name()) && !(c.name() === 'advise' && sub.name() === 'route'))
+        sub.option('--url <url>', 'a remote gateway (its admin API; token in $TOLLGATE_ADMIN_TOKEN; default $TOLLGATE_URL)');
       sub.exitOverride();
       addConfigOption(sub);
     }

@@ -302,6 +302,41 @@ export const configSchema = z.strictObject({
   log: z
     .strictObject({
       level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+      /** `json`: one JSON object per line (time, level, msg, then the facts) for a log stack;
+       * `text`: time, level, message and the facts as JSON, for a terminal. */
+      format: z.enum(['text', 'json']).default('text'),
+      /** One line per request served (request id, key, user, model, route, status, tokens,
+       * cost, timings; never prompt text or secrets), at info; health checks and scrapes at debug. */
+      access: z.boolean().default(true),
+    })
+    .prefault({}),
+  /** Prometheus metrics at /metrics (text format). */
+  metrics: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** A bearer token the scraper must send (bearer_token in Prometheus); unset: open, like
+       * most exporters; bind to a private address or set this. */
+      token: z.string().min(16, 'metrics.token: at least 16 characters').optional(),
+      /** Per-user labels on the token and cost counters: off by default, as each user adds a
+       * series per model and route (Prometheus's cardinality); teams are labelled. */
+      user_label: z.boolean().default(false),
+    })
+    .prefault({}),
+  /** The web console at /console. Admins sign in with the admin token, or through the identity
+   * provider (auth.oidc) when in one of these groups. */
+  console: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** IdP groups whose members may change things (keys, budgets, identities). */
+      admin_groups: z.array(z.string().min(1)).default([]),
+      /** IdP groups whose members may look but not change. */
+      read_groups: z.array(z.string().min(1)).default([]),
+      /** Signs console session cookies; every replica needs the same one. Unset: derived from
+       * the admin token, else random per process (sessions then last until a restart and do
+       * not carry across replicas). */
+      session_secret: z.string().min(32, 'console.session_secret: at least 32 characters').optional(),
+      /** A console session lasts this long. */
+      session_ttl: duration.prefault('8h'),
     })
     .prefault({}),
   /** Sign-in with the company's identity provider (Claude Code's /login). */

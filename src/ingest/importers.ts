@@ -8,12 +8,26 @@ import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'h
 import { closeSync, openSync, readSync } from 'node:fs';
 import { constants, gunzipSync } from 'node:zlib';
 import type { PriceBook } from '../metering/prices.js';
+import type { Config } from '../config/schema.js';
+import type { ModelCatalog } from '../routing/catalog.js';
 import { emptyUsage, UsageAccumulator } from '../metering/usage.js';
 import type { ExternalUsage, Store } from '../store/types.js';
 import { expandPaths, lines, openRecords, progressReporter, type Progress } from './files.js';
 
 export const IMPORT_KINDS = ['claude-transcripts', 'bedrock-invocation-logs', 'cloudtrail', 'cur'] as const;
 export type ImportKind = (typeof IMPORT_KINDS)[number];
+
+/** Application inference profile ARN → model, from the Bedrock upstreams' config, so logs that
+ * name only the ARN are priced as the model behind it. */
+export function appProfiles(config: Config, catalog: ModelCatalog): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const u of config.upstreams) {
+    if (u.type !== 'bedrock') continue;
+    const maps = [u.application_inference_profiles ?? {}, ...Object.values(u.team_inference_profiles ?? {})];
+    for (const map of maps) for (const [model, arn] of Object.entries(map)) m.set(arn, catalog.resolve(model)?.id ?? model);
+  }
+  return m;
+}
 
 export interface ImportResult {
   files: number;

@@ -51,6 +51,8 @@ export class LedgerWriter {
     private readonly store: Store,
     private readonly onError: (err: Error) => void,
     private readonly onRecover: (lines: number) => void = () => {},
+    /** Seconds each successful commit took (the store-write histogram). */
+    private readonly onCommit: (seconds: number) => void = () => {},
   ) {}
 
   get healthy(): boolean {
@@ -104,6 +106,7 @@ export class LedgerWriter {
       if (!k || l.ts - (this.touched.get(k) ?? -Infinity) < TOUCH_EVERY_MS) continue;
       keysUsed.set(k, Math.max(keysUsed.get(k) ?? 0, l.ts));
     }
+    const t0 = performance.now();
     try {
       this.store.writeBatch(lines, keysUsed);
     } catch (err) {
@@ -115,6 +118,7 @@ export class LedgerWriter {
       if (first) this.onError(e);
       return e;
     }
+    this.onCommit((performance.now() - t0) / 1000);
     const recovered = this.held.length;
     if (recovered) this.held = [];
     this.written += lines.length;

@@ -35,6 +35,14 @@ import { handleOtlp } from '../ingest/receiver.js';
 import { StoreUnavailableError } from '../store/errors.js';
 import { SpooledStore } from '../store/postgres/spooled.js';
 import { VERSION } from '../util/version.js';
+import { Metrics } from '../observability/metrics.js';
+import { accessFields, LINED } from '../observability/access-log.js';
+import { configBudgetDefs } from '../policy/budgets.js';
+import { budgetRows } from '../admin/operations.js';
+import { handleConsole } from '../console/serve.js';
+import { ConsoleAuth } from '../console/auth.js';
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { LedgerLine } from '../store/types.js';
 
 export interface GatewayOptions {
   config: Config;
@@ -48,6 +56,13 @@ export interface GatewayOptions {
 }
 
 let sequence = 0;
+
+/** On a response: the error code the gateway answered with. */
+const ERROR_CODE = Symbol('tollgate.errorCode');
+type Tagged = ServerResponse & { [LINED]?: boolean; [ERROR_CODE]?: string };
+
+/** Paths polled by machines (load balancers, Prometheus): their access lines go at debug. */
+const PROBES = new Set(['/health', '/healthz', '/health/ready', '/readyz', '/health/live', '/livez', '/metrics']);
 
 /** Time-sortable request id: milliseconds, a per-process sequence (order within a
  * millisecond), then randomness (uniqueness across replicas). */
@@ -150,7 +165,9 @@ export class Gateway {
     );
     const spend = new SpendControl(alerts, config, store, opts.prices, opts.catalog, logger, wallNow);
     // Routing events go to the log and the alert destinations directly.
+    let metrics: Metrics | null = null;
     const onRouterEvent = (e: RouterEvent) => {
+      if (e.kind === 'failover') metrics?.failover(e.from, e.to);
       logger.warn(e.kind === 'failover' ? `failover from ${e.from} to ${e.to}` : `upstream ${e.upstream} in cooldown`, { ...e });
       alerts.send(routerAlert(e));
     };
@@ -162,7 +179,32 @@ export class Gateway {
           `ledger write failed: ${err.message}; ${failOpen ? 'still serving (store.on_failure: open), unwritten lines held in memory' : 'no request goes upstream until the store takes lines again (store.on_failure: closed)'}`,
         ),
       (n) => logger.info(`store recovered: ${n} held ledger lines written`),
+      (seconds) => metrics?.storeCommit(seconds),
     );
+    if (config.metrics.enabled) {
+      metrics = new Metrics(opts.catalog, {
+        userLabel: config.metrics.user_label,
+        state: {
+          openConnections: () => this.conns.size,
+          inFlight: () => this.active,
+          ledgerPending: () => ledger.pending,
+          spooledLines: () => (store instanceof SpooledStore ? store.status().lines : null),
+          budgets: () =>
+            budgetRows(store, configBudgetDefs(config.budgets), config.spend.timezone, wallNow()).map((b) => ({
+              id: String(b.id),
+              scope: String(b.scope),
+              value: (b.value as string | null) ?? null,
+              period: String(b.period),
+              utilisation: Number(b.limit_usd) > 0 ? Number(b.spent_usd) / Number(b.limit_usd) : 0,
+            })),
+        },
+      });
+    }
+    const access = config.log.access;
+    const observe = (line: LedgerLine) => {
+      metrics?.request(line);
+      if (access && logger.enabled('info')) logger.info('request', accessFields(line));
+    };
     this.ctx = {
       config,
       store,
@@ -180,6 +222,9 @@ export class Gateway {
       wallNow,
       shutdown: this.cut,
       storeProblem: () => (ledger.failure ? `writing the ledger failed: ${ledger.failure.message}` : this.diskLow),
+      metrics,
+      observe,
+      console: new ConsoleAuth(config, config.admin.token || process.env.TOLLGATE_ADMIN_TOKEN || '', () => this.publicUrl, wallNow),
     };
     if (store instanceof SpooledStore) {
       store.onChange = (down, st) => {
@@ -407,7 +452,9 @@ export class Gateway {
     return addr;
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async handle(req: IncomingMessage, res: Tagged): Promise<void> {
+    const t0 = this.ctx.now();
+    const requestId = newRequestId(this.ctx.wallNow());
     this.active++;
     const st = this.conns.get(req.socket);
     if (st) {
@@ -417,19 +464,43 @@ export class Gateway {
       this.conns.set(req.socket, st);
     }
     try {
-      await this.route(req, res);
+      await this.route(req, res, requestId, t0);
     } catch (err) {
-      this.ctx.logger.error('request handler failed', { error: (err as Error)?.message });
+      this.ctx.logger.error('request handler failed', { request_id: requestId, error: (err as Error)?.message });
     } finally {
+      // Requests without a ledger line (admin, sign-in, health, refusals before a key is
+      // known): their error count and access line here; lined ones when their line is written.
+      if (!res[LINED]) this.accessLine(req, res, requestId, t0);
       // The handler returns when its response has ended (streams included) or was cut.
       if (st) st.busy--;
       if (--this.active === 0) this.onIdle?.();
     }
   }
 
-  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const t0 = this.ctx.now();
-    const requestId = newRequestId(this.ctx.wallNow());
+  private accessLine(req: IncomingMessage, res: Tagged, requestId: string, t0: number): void {
+    const status = res.headersSent ? res.statusCode : 0;
+    const code = res[ERROR_CODE];
+    if (status >= 400) this.ctx.metrics?.error(code ?? String(status));
+    const log = this.ctx.logger;
+    if (!this.ctx.config.log.access) return;
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    // The path only: a query string can carry a code or state (sign-in pages).
+    const path = q === -1 ? url : url.slice(0, q);
+    const level = PROBES.has(path) && status < 400 ? 'debug' : 'info';
+    if (!log.enabled(level)) return;
+    log[level]('request', {
+      request_id: requestId,
+      method: req.method,
+      path: path.length > 200 ? path.slice(0, 200) + '…' : path,
+      status,
+      ...(code ? { error_code: code } : {}),
+      duration_ms: Math.round((this.ctx.now() - t0) * 10) / 10,
+      remote: req.socket.remoteAddress,
+    });
+  }
+
+  private async route(req: IncomingMessage, res: Tagged, requestId: string, t0: number): Promise<void> {
     // While shutting down, every answer ends its connection.
     if (this.closing) res.setHeader('connection', 'close');
     const url = req.url ?? '/';
@@ -473,6 +544,9 @@ export class Gateway {
           // Claude Code's own telemetry (OTLP/HTTP JSON), for reconciliation with the ledger.
           await handleOtlp(this.ctx, req, res, path === '/v1/metrics' ? 'metrics' : 'logs');
           return;
+        case '/metrics':
+          await this.scrape(req, res);
+          return;
         case '/health/live':
         case '/livez':
           // The process answers: restart it only if this fails.
@@ -495,6 +569,7 @@ export class Gateway {
             await handleAdmin(this.ctx, req, res, path, search);
             return;
           }
+          if ((path === '/console' || path.startsWith('/console/') || path === '/') && (await handleConsole(this.ctx, req, res, path, search))) return;
           throw new GatewayError('TG_NOT_FOUND', `${req.method} ${path} is not a tollgate endpoint`);
       }
     } catch (err) {
@@ -535,8 +610,24 @@ export class Gateway {
     });
   }
 
+  /** Prometheus text format; a bearer token when metrics.token is set. */
+  private async scrape(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'GET' && req.method !== 'HEAD') throw new GatewayError('TG_METHOD', `${req.method} /metrics: use GET`, { allow: 'GET' });
+    const m = this.ctx.metrics;
+    if (!m) throw new GatewayError('TG_NOT_FOUND', 'metrics are off (metrics.enabled: false)');
+    const want = this.ctx.config.metrics.token;
+    if (want) {
+      const got = /^Bearer\s+(.+)$/i.exec(String(req.headers.authorization ?? ''))?.[1]?.trim() ?? '';
+      const h = (x: string) => createHash('sha256').update(x).digest();
+      if (!timingSafeEqual(h(got), h(want))) throw new GatewayError('TG_METRICS_AUTH', 'metrics need the bearer token set in metrics.token');
+    }
+    const text = await m.text();
+    res.writeHead(200, { 'content-type': m.contentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+    res.end(req.method === 'HEAD' ? undefined : text);
+  }
+
   /** The one error boundary: every failure leaves as an Anthropic-shaped error. */
-  private fail(req: IncomingMessage, res: ServerResponse, err: unknown, requestId: string): void {
+  private fail(req: IncomingMessage, res: Tagged, err: unknown, requestId: string): void {
     // Nobody is left to answer; the ledger already has the line (499).
     if (err instanceof ClientAbortError) {
       res.destroy();
@@ -544,6 +635,7 @@ export class Gateway {
     }
     if (err instanceof StoreUnavailableError) err = new GatewayError('TG_STORE_UNAVAILABLE', `${err.message}; retry shortly`);
     const ge = err instanceof GatewayError ? err : new GatewayError('TG_INTERNAL', 'internal error');
+    res[ERROR_CODE] = ge.code;
     if (!(err instanceof GatewayError)) this.ctx.logger.error('unhandled error', { request_id: requestId, error: (err as Error)?.stack ?? String(err) });
     if (res.headersSent) {
       res.destroy();

@@ -11,6 +11,9 @@ import type { SpendControl } from '../policy/spend.js';
 import type { ModelCatalog } from '../routing/catalog.js';
 import type { Store } from '../store/types.js';
 import type { Logger } from '../util/log.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { ConsoleAuth } from '../console/auth.js';
+import type { LedgerLine } from '../store/types.js';
 
 /** One listener per request in flight, added and removed in O(1) (an AbortSignal warns past
  * ten listeners and removes them in O(n)). */
@@ -57,4 +60,10 @@ export interface GatewayContext {
   shutdown: ShutdownSignal;
   /** Why the store cannot take ledger lines now (write failing, disk nearly full), or null. */
   storeProblem(): string | null;
+  /** Console sign-in and sessions (also accepted by the admin API). */
+  console: ConsoleAuth;
+  /** Prometheus counters (null when metrics.enabled is false). */
+  metrics: Metrics | null;
+  /** A request's ledger line is in the store: its metrics and access-log line. */
+  observe(line: LedgerLine): void;
 }

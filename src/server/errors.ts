@@ -62,6 +62,12 @@ export const errorCodes = {
     summary: 'a hard budget covering the request is spent; the message says which, spent vs limit, when it resets and whom to ask (x-should-retry: false)',
   },
   TG_ADMIN_AUTH: { status: 401, type: 'authentication_error', summary: 'the admin API needs Authorization: Bearer <admin token>' },
+  TG_ADMIN_FORBIDDEN: {
+    status: 403,
+    type: 'permission_error',
+    summary: 'a read-only console role may look but not change; or a console change without its CSRF token (x-csrf-token)',
+  },
+  TG_METRICS_AUTH: { status: 401, type: 'authentication_error', summary: '/metrics needs Authorization: Bearer <metrics.token>' },
   TG_ADMIN_DISABLED: { status: 403, type: 'permission_error', summary: 'the admin API is off: set TOLLGATE_ADMIN_TOKEN or admin.token' },
   TG_NO_UPSTREAM: { status: 503, type: 'api_error', summary: 'no upstream is configured to serve this request', retry: false },
   TG_UPSTREAM_NO_CREDENTIALS: {

@@ -153,6 +153,11 @@ export class RequestContext {
     this.line.duration_ms = this.ctx.now() - this.t0;
     if (this.admission) this.ctx.spend.settle(this.admission, this.line);
     this.written = this.ctx.ledger.write(this.line);
+    // Counted and logged once durable, so /metrics and the access log agree with the ledger.
+    this.written.then(
+      () => this.ctx.observe(this.line),
+      () => {},
+    );
     return this.written;
   }
 }

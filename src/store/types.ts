@@ -142,6 +142,14 @@ export const USAGE_LINE_FIELDS = [
 ] as const;
 export type UsageLine = Pick<LedgerLine, (typeof USAGE_LINE_FIELDS)[number]>;
 
+/** A budget alert that went out (once per budget, period and threshold). */
+export interface AlertSent {
+  budget_id: string;
+  period_start: number;
+  threshold: number;
+  sent_at: number;
+}
+
 export interface LedgerQuery {
   since?: number;
   until?: number;
@@ -149,6 +157,8 @@ export interface LedgerQuery {
   team?: string;
   project?: string;
   keyId?: string;
+  /** One line by its request id (listings only; reports read rollups, which have no ids). */
+  id?: string;
   /** messages or count_tokens */
   endpoint?: string;
   limit?: number;
@@ -500,6 +510,8 @@ export interface Store {
   spendGroups(since: number, until: number): SpendGroup[];
   /** Records that an alert went out; false if it already had (once per budget, period, threshold). */
   markAlertSent(budgetId: string, periodStart: number, threshold: number, at: number): boolean;
+  /** Budget alerts that went out, newest first. */
+  listAlertsSent(limit: number): AlertSent[];
   appendAudit(e: AuditEntry): void;
   listAudit(limit: number): AuditEntry[];
 

@@ -1,21 +1,14 @@
 // tollgate advise seats | route
 import type { Command } from 'commander';
 import { createInterface } from 'node:readline/promises';
-import {
-  adviseRoute,
-  adviseSeats,
-  hybridSummary,
-  loadSeatPlans,
-  missingRouteAnswer,
-  userUsage,
-  type RouteQuestions,
-  type UserUsage,
-} from '../../reports/advisors.js';
+import { adviseRoute, loadSeatPlans, missingRouteAnswer, type RouteQuestions } from '../../reports/advisors.js';
 import { generateSettings } from '../../clientconfig/setup.js';
 import { loadCatalog } from '../../routing/catalog.js';
 import { parseTime, wallClock } from '../../util/time.js';
 import { formatUsdAmount } from '../../metering/prices.js';
 import { openConfig, openStore, out, table, UsageError, type GlobalOpts } from '../shared.js';
+import { seatReport, type SeatReport } from '../../reports/queries.js';
+import { admin } from '../remote.js';
 
 export function register(program: Command, globals: () => GlobalOpts): void {
   const advise = program.command('advise').description('advisors: seat or metered per user, and which billing route');
@@ -29,34 +22,32 @@ export function register(program: Command, globals: () => GlobalOpts): void {
     .option('--plans <file>', 'seat plans file (same format as data/seat-plans.json)')
     .option('--individual', 'also consider individual plans (Pro, Max): by default company engineers get team plans')
     .option('--json')
-    .action((o: { since: string; until?: string; team?: string; plans?: string; individual?: boolean; json?: boolean }) => {
-      // An unreadable time is a TimeInputError: exit 2 with its message (cli/main.ts).
+    .action(async (o: { since: string; until?: string; team?: string; plans?: string; individual?: boolean; json?: boolean }) => {
       const since = parseTime(o.since);
       const until = o.until ? parseTime(o.until) : wallClock();
       if (until <= since) throw new UsageError('--until must be after --since');
-      let plans;
-      try {
-        plans = loadSeatPlans(o.plans);
-      } catch (err) {
-        throw new UsageError(`seat plans: ${(err as Error).message}`);
+      const g = globals();
+      let r: SeatReport;
+      if (g.url) {
+        if (o.plans) throw new UsageError('--plans: with --url the gateway uses its own seat plans');
+        r = (await admin(g.url, 'GET', '/admin/advice/seats', undefined, {
+          query: { since: new Date(since).toISOString(), until: new Date(until).toISOString(), team: o.team, individual: o.individual },
+        })) as SeatReport;
+      } else {
+        let plans;
+        try {
+          plans = loadSeatPlans(o.plans);
+        } catch (err) {
+          throw new UsageError(`seat plans: ${(err as Error).message}`);
+        }
+        const store = openStore(openConfig(g));
+        try {
+          r = seatReport(store, plans, { since, until, team: o.team, individual: o.individual, plansFile: o.plans });
+        } finally {
+          store.close();
+        }
       }
-      const store = openStore(openConfig(globals()));
-      let users: UserUsage[];
-      try {
-        users = userUsage(store, since, until, o.team);
-      } finally {
-        store.close();
-      }
-      const advice = adviseSeats(users, plans, since, until, { individual: o.individual });
-      const summary = hybridSummary(advice);
-      const assumptions = [
-        `seat prices and caps from ${o.plans ?? 'data/seat-plans.json'} (${plans.date}; ${plans.source})`,
-        'seats have session and weekly caps, not token budgets: "fits" uses each plan\'s metered_equivalent_usd, an assumption you can override',
-        'metered cost is scaled to a 30-day month; a seat is advised only for use on at least half the working days',
-        o.individual
-          ? 'individual plans (Pro, Max) considered too (--individual)'
-          : 'team plans only, with their minimum seat counts (add --individual to consider Pro/Max for individuals)',
-      ];
+      const { users: advice, team: summary, assumptions } = r;
       if (o.json) return out(JSON.stringify({ users: advice, team: summary, assumptions }, null, 2));
       out(
         table(

@@ -2,6 +2,8 @@
 // session names, emails, OTel user.id), so imported usage joins the ledger's people.
 import type { Command } from 'commander';
 import { out, table, UsageError, withStore, type GlobalOpts } from '../shared.js';
+import { admin } from '../remote.js';
+import type { Identity } from '../../store/types.js';
 
 export function register(program: Command, globals: () => GlobalOpts): void {
   const ids = program
@@ -13,37 +15,40 @@ export function register(program: Command, globals: () => GlobalOpts): void {
     .argument('<external-id>')
     .requiredOption('--user <user>')
     .option('--team <team>')
-    .action((ext: string, o: { user: string; team?: string }) =>
-      withStore(globals(), (store) => {
-        store.upsertIdentity({ external_id: ext, user: o.user, team: o.team ?? null });
-        out(`${ext} → ${o.user}${o.team ? ` (${o.team})` : ''}`);
-      }),
-    );
+    .action(async (ext: string, o: { user: string; team?: string }) => {
+      const g = globals();
+      const i = { external_id: ext, user: o.user, team: o.team ?? null };
+      if (g.url) await admin(g.url, 'PUT', '/admin/identities', i);
+      else await withStore(g, (store) => store.upsertIdentity(i));
+      out(`${ext} → ${o.user}${o.team ? ` (${o.team})` : ''}`);
+    });
   ids
     .command('list')
     .description('every mapping')
     .option('--json')
-    .action((o: { json?: boolean }) =>
-      withStore(globals(), (store) => {
-        const rows = store.listIdentities();
-        out(
-          o.json
-            ? JSON.stringify(rows, null, 2)
-            : table(
-                ['EXTERNAL ID', 'USER', 'TEAM'],
-                rows.map((r) => [r.external_id, r.user, r.team]),
-              ),
-        );
-      }),
-    );
+    .action(async (o: { json?: boolean }) => {
+      const g = globals();
+      const rows = g.url ? ((await admin(g.url, 'GET', '/admin/identities')) as Identity[]) : await withStore(g, (store) => store.listIdentities());
+      out(
+        o.json
+          ? JSON.stringify(rows, null, 2)
+          : table(
+              ['EXTERNAL ID', 'USER', 'TEAM'],
+              rows.map((r) => [r.external_id, r.user, r.team]),
+            ),
+      );
+    });
   ids
     .command('remove')
     .description('forget a mapping')
     .argument('<external-id>')
-    .action((ext: string) =>
-      withStore(globals(), (store) => {
-        if (!store.removeIdentity(ext)) throw new UsageError(`no identity ${ext}`);
-        out(`removed ${ext}`);
-      }),
-    );
+    .action(async (ext: string) => {
+      const g = globals();
+      if (g.url) await admin(g.url, 'DELETE', `/admin/identities/${encodeURIComponent(ext)}`);
+      else
+        await withStore(g, (store) => {
+          if (!store.removeIdentity(ext)) throw new UsageError(`no identity ${ext}`);
+        });
+      out(`removed ${ext}`);
+    });
 }

@@ -1,16 +1,16 @@
 // tollgate report: spend and tokens grouped by any dimensions; chargeback per team or project.
 import type { Command } from 'commander';
-import { formatUsd, nanoToUsd } from '../../metering/prices.js';
-import { REPORT_DIMENSIONS, REPORT_TOTALS, type ReportDimension, type ReportRow } from '../../store/types.js';
+import { formatUsd } from '../../metering/prices.js';
+import { REPORT_DIMENSIONS, type ReportDimension, type ReportRow } from '../../store/types.js';
 import { parseTime, wallClock } from '../../util/time.js';
 import { openConfig, openStore, out, table, UsageError, type GlobalOpts } from '../shared.js';
 import { renderHtml } from '../../reports/html.js';
 import { adviseSeats, loadSeatPlans, userUsage } from '../../reports/advisors.js';
 import { writeFileSync } from 'node:fs';
 import { loadCatalog } from '../../routing/catalog.js';
-import { externalReport, USAGE_SOURCES, type UsageSource } from '../../reports/sources.js';
-
-const TOTALS = REPORT_TOTALS;
+import { USAGE_SOURCES, type UsageSource } from '../../reports/sources.js';
+import { reportRows, type ReportResult } from '../../reports/queries.js';
+import { admin } from '../remote.js';
 
 function sortByCost(rows: ReportRow[]): ReportRow[] {
   return rows.sort((a, b) => Number(b.cost_nanousd) - Number(a.cost_nanousd) || String(a).localeCompare(String(b)));
@@ -38,18 +38,6 @@ function range(o: { since?: string; until?: string }): { since?: number; until?:
 function csvCell(v: unknown): string {
   const s = v === null || v === undefined ? '' : String(v);
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-/** Rows for output: dimension fields by name, totals, cost in USD (and exact nano-USD). */
-function shape(rows: ReportRow[], by: ReportDimension[]): Record<string, unknown>[] {
-  return rows.map((r) => {
-    const o: Record<string, unknown> = {};
-    for (const d of by) o[d] = r[d] ?? null;
-    for (const t of TOTALS) if (t !== 'cost_nanousd') o[t] = r[t];
-    o.cost_usd = nanoToUsd(Number(r.cost_nanousd));
-    o.cost_nanousd = Number(r.cost_nanousd);
-    return o;
-  });
 }
 
 function print(rows: Record<string, unknown>[], by: string[], fmt: { json?: boolean; csv?: boolean }, total: number): void {
@@ -101,22 +89,21 @@ export function register(program: Command, globals: () => GlobalOpts): void {
       'ledger',
     )
     .enablePositionalOptions()
-    .action((o: { by: string; since?: string; until?: string; json?: boolean; csv?: boolean; html?: string; source: string }) => {
+    .action(async (o: { by: string; since?: string; until?: string; json?: boolean; csv?: boolean; html?: string; source: string }) => {
       const by = dims(o.by);
       const source = sourceOf(o.source);
-      const store = openStore(openConfig(globals()));
+      if (o.html && source !== 'ledger') throw new UsageError('--html reports the ledger; drop --source');
+      const g = globals();
+      if (g.url) {
+        if (o.html) throw new UsageError('--html renders from the local store; with --url use --json or the console');
+        const r = (await admin(g.url, 'GET', '/admin/report', undefined, {
+          query: { by: by.join(','), since: o.since, until: o.until, source },
+        })) as ReportResult;
+        return print(r.rows, r.by, o, r.total_nanousd);
+      }
+      const store = openStore(openConfig(g));
       try {
         const q = range(o);
-        if (source !== 'ledger') {
-          if (o.html) throw new UsageError('--html reports the ledger; drop --source');
-          const rows: ReportRow[] = [
-            ...(source === 'all' ? store.report(by, q).map((r): ReportRow => ({ source: 'ledger', ...r })) : []),
-            ...externalReport(store, loadCatalog(), source, by, q),
-          ];
-          const total = rows.reduce((a, r) => a + Number(r.cost_nanousd), 0);
-          print(shape(rows, ['source' as ReportDimension, ...by]), ['source', ...by], o, total);
-          return;
-        }
         if (o.html) {
           const since = q.since ?? wallClock() - 30 * 86400e3;
           const until = q.until ?? wallClock();
@@ -135,10 +122,8 @@ export function register(program: Command, globals: () => GlobalOpts): void {
           out(`wrote ${o.html}`);
           return;
         }
-        const rows = store.report(by, q);
-        // Totals are the exact integer sum of ledger lines, whatever the grouping.
-        const total = Number(store.report([], q)[0]?.cost_nanousd ?? 0);
-        print(shape(rows, by), by, o, total);
+        const r = reportRows(store, loadCatalog(), by, q, source);
+        print(r.rows, r.by, o, r.total_nanousd);
       } finally {
         store.close();
       }
@@ -152,13 +137,18 @@ export function register(program: Command, globals: () => GlobalOpts): void {
     .option('--until <time>')
     .option('--json')
     .option('--csv')
-    .action((o: { by: string; since?: string; until?: string; json?: boolean; csv?: boolean }) => {
+    .action(async (o: { by: string; since?: string; until?: string; json?: boolean; csv?: boolean }) => {
       if (o.by !== 'team' && o.by !== 'project') throw new UsageError('--by: team or project');
       const by: ReportDimension[] = ['month', o.by as ReportDimension];
-      const store = openStore(openConfig(globals()));
+      const g = globals();
+      if (g.url) {
+        const r = (await admin(g.url, 'GET', '/admin/report', undefined, { query: { by: by.join(','), since: o.since, until: o.until } })) as ReportResult;
+        return print(r.rows, r.by, o, r.total_nanousd);
+      }
+      const store = openStore(openConfig(g));
       try {
-        const q = range(o);
-        print(shape(store.report(by, q), by), by, o, Number(store.report([], q)[0]?.cost_nanousd ?? 0));
+        const r = reportRows(store, loadCatalog(), by, range(o));
+        print(r.rows, r.by, o, r.total_nanousd);
       } finally {
         store.close();
       }

@@ -22,7 +22,7 @@ export function register(program: Command, globals: () => GlobalOpts): void {
     })
     .action(async (o: { host?: string; port?: number }) => {
       const loaded = openConfig(globals());
-      const logger = createLogger(loaded.config.log.level);
+      const logger = createLogger({ level: loaded.config.log.level, format: loaded.config.log.format });
       const gw = createGateway(loaded, { logger });
       const addr = await gw.listen(o.port ?? loaded.config.server.port, o.host ?? loaded.config.server.host);
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;

@@ -1,8 +1,10 @@
 // tollgate usage [summary]
 import type { Command } from 'commander';
 import { formatUsd, nanoToUsd } from '../../metering/prices.js';
-import { LEDGER_FIELDS, SUMMARY_DIMENSIONS, type LedgerLine, type LedgerQuery, type SummaryDimension, type SummaryRow } from '../../store/types.js';
-import { externalRecords, externalReport, USAGE_SOURCES, type UsageSource } from '../../reports/sources.js';
+import { lineFromJson, lineToJson, summaryFromJson, summaryRows, summaryToJson, type SummaryResultRow } from '../../reports/queries.js';
+import { admin } from '../remote.js';
+import { SUMMARY_DIMENSIONS, type LedgerLine, type LedgerQuery, type Store, type SummaryDimension } from '../../store/types.js';
+import { externalRecords, USAGE_SOURCES, type UsageSource } from '../../reports/sources.js';
 import { loadCatalog } from '../../routing/catalog.js';
 import { parseTime } from '../../util/time.js';
 import { iso, openConfig, openStore, out, positiveInt, StreamOut, table, UsageError, withStore, type GlobalOpts } from '../shared.js';
@@ -27,15 +29,12 @@ function query(o: FilterOpts): LedgerQuery {
   };
 }
 
-/** A ledger line as printed by `usage --json`: the ledger's field names, time as ISO, cost in USD. */
-export function lineToJson(l: LedgerLine): Record<string, unknown> {
-  // Built field by field in one order (a rest spread made a slow dictionary object per line).
-  const o: Record<string, unknown> = {};
-  for (const f of LEDGER_FIELDS) if (f !== 'ts' && f !== 'cost_nanousd') o[f] = l[f];
-  o.time = iso(l.ts);
-  o.cost_usd = nanoToUsd(l.cost_nanousd);
-  o.cost_nanousd = l.cost_nanousd;
-  return o;
+/** A ledger line as printed by `usage --json` (shared with the admin API). */
+export { lineToJson };
+
+/** The filters as the admin API's query parameters. */
+function remoteFilters(o: FilterOpts, extra: Record<string, string | number | undefined>): Record<string, string | number | undefined> {
+  return { since: o.since, until: o.until, user: o.user, team: o.team, project: o.project, key: o.key, ...extra };
 }
 
 function filters(c: Command): Command {
@@ -115,9 +114,16 @@ export function register(program: Command, globals: () => GlobalOpts): void {
     .option('--limit <n>', 'at most n lines (the latest)', positiveInt('--limit'))
     .option('--json', 'print a JSON array of ledger lines')
     .option('--source <source>', `whose records: ${USAGE_SOURCES.join(' | ')} (imported records through tollgate identities)`, 'ledger')
-    .action((o: FilterOpts & { json?: boolean; limit?: number; source: string }) => {
+    .action(async (o: FilterOpts & { json?: boolean; limit?: number; source: string }) => {
       if (!(USAGE_SOURCES as readonly string[]).includes(o.source)) throw new UsageError(`--source ${o.source}: use one of ${USAGE_SOURCES.join(', ')}`);
-      return withStore(globals(), async (store) => {
+      const g = globals();
+      if (g.url) {
+        if (o.source !== 'ledger') throw new UsageError('--source: with --url only the ledger (imported records: usage summary or report --source)');
+        const rows = (await admin(g.url, 'GET', '/admin/usage', undefined, { query: remoteFilters(o, { limit: o.limit }) })) as Record<string, unknown>[];
+        if (o.json) return out(JSON.stringify(rows, null, 2));
+        return streamLines(rows.map(lineFromJson), false);
+      }
+      return withStore(g, async (store) => {
         if (o.source !== 'ledger') {
           const ledger = o.source === 'all' ? store.queryLedger(query(o)).map((l) => ({ source: 'ledger', ...lineToJson(l) })) : [];
           let recs: Record<string, unknown>[] = [
@@ -164,42 +170,19 @@ export function register(program: Command, globals: () => GlobalOpts): void {
       if (!(USAGE_SOURCES as readonly string[]).includes(o.source)) throw new UsageError(`--source ${o.source}: use one of ${USAGE_SOURCES.join(', ')}`);
       const by = o.by as SummaryDimension;
       const source = o.source as UsageSource;
-      const store = openStore(openConfig(globals()));
+      const g = globals();
+      let rows: SummaryResultRow[] = [];
+      let store: Store | null = null;
+      if (g.url) {
+        const remote = (await admin(g.url, 'GET', '/admin/usage/summary', undefined, { query: remoteFilters(o, { by, source }) })) as Record<string, unknown>[];
+        if (o.json) return out(JSON.stringify(remote, null, 2));
+        rows = summaryFromJson(by, remote);
+      } else {
+        store = openStore(openConfig(g));
+      }
       try {
-        // Each source's rows stay apart (source field): the same spend can appear in several
-        // records (a gateway call in the ledger, its invocation log, the bill), so summing
-        // across sources would count it twice.
-        let rows: (SummaryRow & { source?: string })[];
-        if (source === 'ledger') rows = store.summarize(by, query(o));
-        else {
-          const num = (r: Record<string, unknown>, f: string) => Number(r[f] ?? 0);
-          rows = [
-            ...(source === 'all' ? store.summarize(by, query(o)).map((r) => ({ source: 'ledger', ...r })) : []),
-            ...externalReport(store, loadCatalog(), source, [by], query(o)).map((r) => ({
-              source: String(r.source),
-              group: r[by] === null || r[by] === undefined ? null : String(r[by]),
-              requests: num(r, 'requests'),
-              input_tokens: num(r, 'input_tokens'),
-              output_tokens: num(r, 'output_tokens'),
-              cache_read_input_tokens: num(r, 'cache_read_input_tokens'),
-              cache_creation_5m_input_tokens: num(r, 'cache_creation_5m_input_tokens'),
-              cache_creation_1h_input_tokens: num(r, 'cache_creation_1h_input_tokens'),
-              web_search_requests: num(r, 'web_search_requests'),
-              cost_nanousd: num(r, 'cost_nanousd'),
-              unpriced_requests: num(r, 'unpriced_requests'),
-            })),
-          ];
-        }
-        if (o.json) {
-          out(
-            JSON.stringify(
-              rows.map(({ group, cost_nanousd, ...r }) => ({ [by]: group, ...r, cost_usd: nanoToUsd(cost_nanousd), cost_nanousd })),
-              null,
-              2,
-            ),
-          );
-          return;
-        }
+        if (store) rows = summaryRows(store, loadCatalog(), by, query(o), source);
+        if (o.json) return out(JSON.stringify(summaryToJson(by, rows), null, 2));
         const total = rows.reduce((a, r) => a + BigInt(r.cost_nanousd), 0n);
         const withSource = source !== 'ledger';
         out(
@@ -239,7 +222,7 @@ export function register(program: Command, globals: () => GlobalOpts): void {
           ),
         );
       } finally {
-        store.close();
+        store?.close();
       }
     });
 }

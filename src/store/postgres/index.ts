@@ -6,6 +6,7 @@
 import { createSyncFn } from 'synckit';
 import { ledgerDailyFrom, summarizeFrom } from '../derived.js';
 import type {
+  AlertSent,
   AuditEntry,
   BudgetClaimGrant,
   BudgetClaimRequest,
@@ -176,6 +177,10 @@ export class PostgresStore implements Store {
   appendAudit(e: AuditEntry): void {
     this.op('appendAudit', e);
   }
+  listAlertsSent(limit: number): AlertSent[] {
+    return this.op('listAlertsSent', limit);
+  }
+
   listAudit(limit: number): AuditEntry[] {
     return this.op('listAudit', limit);
   }

@@ -8,6 +8,7 @@ import {
   EXTERNAL_SOURCES,
   SESSION_FIELDS,
   USAGE_LINE_FIELDS,
+  type AlertSent,
   type AuditEntry,
   type BudgetClaimGrant,
   type BudgetClaimRequest,
@@ -331,6 +332,10 @@ export class PgOps {
   async ledgerPage(x: LedgerQuery, cols: 'all' | 'usage', after: { ts: number; id: string } | null, pageSize: number): Promise<LedgerPage> {
     const params: unknown[] = [];
     const where = filters(x, params);
+    if (x.id !== undefined) {
+      params.push(x.id);
+      where.push(`id = $${params.length}`);
+    }
     if (x.since !== undefined) {
       params.push(x.since);
       where.push(`ts >= $${params.length}`);
@@ -486,6 +491,16 @@ export class PgOps {
       at,
     ]);
     return (r.rowCount ?? 0) > 0;
+  }
+
+  async listAlertsSent(limit: number): Promise<AlertSent[]> {
+    const r = await this.query('SELECT budget_id, period_start, threshold, sent_at FROM alerts_sent ORDER BY sent_at DESC LIMIT $1', [limit]);
+    return r.rows.map((row) => ({
+      budget_id: String(row.budget_id),
+      period_start: Number(row.period_start),
+      threshold: Number(row.threshold),
+      sent_at: Number(row.sent_at),
+    }));
   }
 
   async appendAudit(e: AuditEntry): Promise<void> {

@@ -9,6 +9,7 @@ import { migrations } from '../migrations.js';
 import { DAY_MS } from '../segments.js';
 import { USAGE_LINE_FIELDS, type DeviceGrant, type FleetReport, type SignInSession, type TokenRecord, type UsageLine } from '../types.js';
 import type {
+  AlertSent,
   AuditEntry,
   BudgetPeriod,
   BudgetRecord,
@@ -230,6 +231,10 @@ export class SqliteStore implements Store {
       parts.push('key_id = ?');
       params.push(q.keyId);
     }
+    if (q.id !== undefined) {
+      parts.push('id = ?');
+      params.push(q.id);
+    }
     if (q.endpoint !== undefined) {
       parts.push('endpoint = ?');
       params.push(q.endpoint);
@@ -365,6 +370,10 @@ export class SqliteStore implements Store {
         .prepare('INSERT OR IGNORE INTO alerts_sent (budget_id, period_start, threshold, sent_at) VALUES (?, ?, ?, ?)')
         .run(budgetId, periodStart, threshold, at).changes > 0
     );
+  }
+
+  listAlertsSent(limit: number): AlertSent[] {
+    return this.db.prepare('SELECT budget_id, period_start, threshold, sent_at FROM alerts_sent ORDER BY sent_at DESC LIMIT ?').all(limit) as AlertSent[];
   }
 
   appendAudit(e: AuditEntry): void {
