@@ -174,8 +174,31 @@ describe('admin API', () => {
     const nf = await call('GET', '/admin/nothing-here');
     assert.equal(nf.status, 404);
     assert.match(JSON.stringify(nf.json), /openapi\.json/);
+    const past = await call('POST', '/admin/keys', { user: 'x', expires: '2020-01-01' });
+    assert.equal(past.status, 400);
+    assert.match(JSON.stringify(past.json), /not in the future/);
+    assert.equal((await call('POST', '/admin/keys', { user: 'x', expires: 'someday' })).status, 400);
     assert.equal((await call('GET', '/admin/keys', undefined, { authorization: 'Bearer wrong' })).status, 401);
     assert.equal((await call('GET', '/admin/keys', undefined, { authorization: '' })).status, 401);
+  });
+
+  it('lets a key expire: listed with its date, refused after it with TG_KEY_EXPIRED', async () => {
+    const made = (await call('POST', '/admin/keys', { user: 'temp', expires: '90d' })).json as { id: string; key: string; expires: string };
+    const days = (Date.parse(made.expires) - Date.now()) / 86_400_000;
+    assert.ok(days > 89.9 && days <= 90, String(days));
+    const ok = await request(t.url + '/v1/messages', { method: 'POST', body: claudeBody(200), headers: { authorization: `Bearer ${made.key}` } });
+    await ok.body.text();
+    assert.equal(ok.statusCode, 200);
+    // One that expired a second ago (as if 90 days had passed).
+    const { mintKey } = await import('../src/identity/keys.js');
+    const old = mintKey({ user: 'temp', expiresAt: Date.now() - 1000 }, Date.now() - 86_400_000);
+    t.gw.ctx.store.insertKey(old.record);
+    const refused = await request(t.url + '/v1/messages', { method: 'POST', body: claudeBody(200), headers: { authorization: `Bearer ${old.secret}` } });
+    const body = JSON.parse(await refused.body.text()) as { error: { message: string } };
+    assert.equal(refused.statusCode, 401);
+    assert.match(body.error.message, /^TG_KEY_EXPIRED: this virtual key has expired/);
+    const listed = (await call('GET', '/admin/keys')).json as { id: string; expires: string | null }[];
+    assert.equal(listed.find((k) => k.id === made.id)?.expires, made.expires);
   });
 
   it('lets a read-only console session look but not change, and a change needs the CSRF token', async () => {

@@ -25,7 +25,7 @@ const TOKENS = {
 const schemas: Record<string, unknown> = {
   Error: obj(['type', 'error'], { type: { const: 'error' }, error: obj(['type', 'message'], { type: str, message: str }), request_id: str }),
   Principal: obj(['actor', 'role'], { actor: str, role: { enum: ['admin', 'read'] } }),
-  Key: obj(['id', 'prefix', 'user', 'team', 'project', 'created', 'last_used', 'revoked'], {
+  Key: obj(['id', 'prefix', 'user', 'team', 'project', 'created', 'last_used', 'revoked', 'expires'], {
     id: str,
     prefix: { ...str, description: 'the first characters of the secret, to recognise it' },
     name: nstr,
@@ -35,8 +35,15 @@ const schemas: Record<string, unknown> = {
     created: { ...str, format: 'date-time' },
     last_used: { ...nstr, format: 'date-time' },
     revoked: { ...nstr, format: 'date-time' },
+    expires: { ...nstr, format: 'date-time', description: 'refused after this (null: never)' },
   }),
-  KeyInput: obj(['user'], { user: str, team: str, project: str, name: str }),
+  KeyInput: obj(['user'], {
+    user: str,
+    team: str,
+    project: str,
+    name: str,
+    expires: { ...str, description: 'a date (2027-03-31), a time, or a span from now (90d, 12h, 4w)' },
+  }),
   NewKey: { allOf: [{ $ref: '#/components/schemas/Key' }, obj(['key'], { key: { ...str, description: 'the secret: shown once, stored only as a hash' } })] },
   RevokedKey: { allOf: [{ $ref: '#/components/schemas/Key' }, obj(['already_revoked'], { already_revoked: bool })] },
   Budget: obj(['id', 'scope', 'value', 'period', 'mode', 'limit_usd', 'spent_usd', 'remaining_usd', 'state', 'source', 'burn_usd_per_day', 'runs_out_at'], {

@@ -25,6 +25,17 @@ function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 
+/** When a new key expires: an ISO date or time, or a span from now (90d, 12h); null: never. */
+export function expiry(v: unknown, now: number): number | null {
+  if (v === undefined || v === null || v === '') return null;
+  if (typeof v !== 'string') throw new OperationError('expires: a date (2027-03-31), a time, or a span such as 90d');
+  const span = /^(\d+)\s*([hdw])$/.exec(v.trim());
+  const at = span ? now + Number(span[1]) * { h: 3_600_000, d: 86_400_000, w: 604_800_000 }[span[2] as 'h' | 'd' | 'w'] : Date.parse(v);
+  if (!Number.isFinite(at)) throw new OperationError(`expires "${v}": a date (2027-03-31), a time, or a span such as 90d`);
+  if (at <= now) throw new OperationError(`expires "${v}": that is not in the future`);
+  return at;
+}
+
 export function keyView(k: KeyRecord): Record<string, unknown> {
   return {
     id: k.id,
@@ -36,6 +47,7 @@ export function keyView(k: KeyRecord): Record<string, unknown> {
     created: iso(k.created_at),
     last_used: iso(k.last_used_at),
     revoked: iso(k.revoked_at),
+    expires: iso(k.expires_at ?? null),
   };
 }
 
@@ -50,7 +62,7 @@ export class Operations {
     this.store.appendAudit({ ts: this.now(), actor: this.actor, action, target, details });
   }
 
-  createKey(input: { user?: unknown; team?: unknown; project?: unknown; name?: unknown }): { secret: string; record: KeyRecord } {
+  createKey(input: { user?: unknown; team?: unknown; project?: unknown; name?: unknown; expires?: unknown }): { secret: string; record: KeyRecord } {
     const str = (v: unknown, what: string): string | undefined => {
       if (v === undefined || v === null) return undefined;
       if (typeof v !== 'string') throw new OperationError(`${what}: expected a string`);
@@ -66,9 +78,10 @@ export class Operations {
     checkName('project', project);
     if (name !== undefined && (name.length > 200 || [...name].some((c) => c.charCodeAt(0) < 0x20)))
       throw new OperationError('name: at most 200 printable characters');
-    const k = mintKey({ user, team, project, name }, this.now());
+    const expiresAt = expiry(input.expires, this.now());
+    const k = mintKey({ user, team, project, name, expiresAt }, this.now());
     this.store.insertKey(k.record);
-    this.audit('key.create', k.record.id, { user, team: team ?? null, project: project ?? null, name: name ?? null });
+    this.audit('key.create', k.record.id, { user, team: team ?? null, project: project ?? null, name: name ?? null, expires: iso(expiresAt) });
     return k;
   }
 

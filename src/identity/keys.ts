@@ -19,7 +19,10 @@ export interface NewKey {
   record: KeyRecord;
 }
 
-export function mintKey(input: { user: string; team?: string | null; project?: string | null; name?: string | null }, now: number): NewKey {
+export function mintKey(
+  input: { user: string; team?: string | null; project?: string | null; name?: string | null; expiresAt?: number | null },
+  now: number,
+): NewKey {
   const secret = KEY_PREFIX + randomBytes(32).toString('base64url');
   return {
     secret,
@@ -34,6 +37,7 @@ export function mintKey(input: { user: string; team?: string | null; project?: s
       created_at: now,
       last_used_at: null,
       revoked_at: null,
+      expires_at: input.expiresAt ?? null,
     },
   };
 }
@@ -52,7 +56,8 @@ export function credentialsFrom(headers: Record<string, string | string[] | unde
   return out;
 }
 
-export type AuthResult = { ok: true; key: KeyRecord } | { ok: false; code: 'TG_NO_KEY' | 'TG_UNKNOWN_KEY' | 'TG_REVOKED_KEY' | 'TG_TOKEN_EXPIRED' };
+export type AuthResult =
+  { ok: true; key: KeyRecord } | { ok: false; code: 'TG_NO_KEY' | 'TG_UNKNOWN_KEY' | 'TG_REVOKED_KEY' | 'TG_TOKEN_EXPIRED' | 'TG_KEY_EXPIRED' };
 
 /** Bearer tokens other than virtual keys (sign-in sessions): resolved by the token's hash. */
 export interface TokenAuthority {
@@ -115,6 +120,7 @@ export class KeyRing {
     if (creds.length === 0) return { ok: false, code: 'TG_NO_KEY' };
     let revoked = false;
     let expired = false;
+    let keyExpired = false;
     for (const c of creds) {
       const h = hashKey(c);
       let k = this.byHash.get(h);
@@ -139,8 +145,12 @@ export class KeyRing {
         revoked = true;
         continue;
       }
+      if (k.expires_at !== null && k.expires_at !== undefined && this.now() >= k.expires_at) {
+        keyExpired = true;
+        continue;
+      }
       return { ok: true, key: k };
     }
-    return { ok: false, code: expired ? 'TG_TOKEN_EXPIRED' : revoked ? 'TG_REVOKED_KEY' : 'TG_UNKNOWN_KEY' };
+    return { ok: false, code: expired ? 'TG_TOKEN_EXPIRED' : revoked ? 'TG_REVOKED_KEY' : keyExpired ? 'TG_KEY_EXPIRED' : 'TG_UNKNOWN_KEY' };
   }
 }

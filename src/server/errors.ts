@@ -26,6 +26,7 @@ export const errorCodes = {
     type: 'authentication_error',
     summary: 'the sign-in access token expired (Claude Code refreshes it; x-should-retry: false)',
   },
+  TG_KEY_EXPIRED: { status: 401, type: 'authentication_error', summary: 'the virtual key is past its expiry date (keys create --expires)' },
   TG_NOT_FOUND: { status: 404, type: 'not_found_error', summary: 'no such endpoint on this gateway' },
   TG_METHOD: { status: 405, type: 'invalid_request_error', summary: 'method not allowed on this endpoint' },
   TG_BODY_TOO_LARGE: { status: 413, type: 'request_too_large', summary: 'request body larger than server.max_body_bytes' },

@@ -24,6 +24,7 @@ async function authenticate(ctx: GatewayContext, req: IncomingMessage) {
       'sign in with /login in Claude Code, or send a tollgate virtual key as ANTHROPIC_AUTH_TOKEN (Authorization: Bearer) or ANTHROPIC_API_KEY (x-api-key)',
     TG_REVOKED_KEY: 'this key or sign-in was revoked; run /login again, or ask your platform team for a new key',
     TG_TOKEN_EXPIRED: 'the sign-in has expired; Claude Code refreshes it (or run /login again)',
+    TG_KEY_EXPIRED: 'this virtual key has expired; ask your platform team for a new one (or sign in with /login)',
     TG_UNKNOWN_KEY: 'this virtual key is not known to the gateway (nor is it a sign-in token of this gateway)',
   }[auth.code];
   throw new GatewayError(auth.code, why);

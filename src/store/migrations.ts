@@ -254,4 +254,8 @@ export const migrations: string[] = [
   CREATE TABLE served_settings (checksum TEXT PRIMARY KEY, first_served_at INTEGER NOT NULL);
   INSERT INTO meta (name, value) VALUES ('sessions_version', 0);
   `,
+  // 6: keys may expire
+  `
+  ALTER TABLE keys ADD COLUMN expires_at INTEGER;
+  `,
 ];

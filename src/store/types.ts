@@ -14,6 +14,8 @@ export interface KeyRecord {
   created_at: number;
   last_used_at: number | null;
   revoked_at: number | null;
+  /** After this (epoch ms) the key is refused (TG_KEY_EXPIRED); null: it does not expire. */
+  expires_at?: number | null;
   /** A signed-in engineer's IdP groups (sign-in sessions only; never stored with keys). */
   groups?: string[];
   /** How the identity signed in: a virtual key (default), Claude Code's /login, or a CI token.

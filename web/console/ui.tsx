@@ -88,7 +88,7 @@ export function SpendChart({ days, series }: { days: string[]; series: { name: s
             value: (_u: uPlot, v: number | null) => (v === null ? '—' : `$${v.toFixed(2)}`),
           })),
         ],
-        axes: [{}, { values: (_u: uPlot, ticks: number[]) => ticks.map((t) => `$${t}`) }],
+        axes: [{}, { values: (_u: uPlot, ticks: number[]) => ticks.map((t) => `$${t.toFixed(t >= 100 ? 0 : 2)}`) }],
         scales: { x: { time: true } },
       },
       [days.map((d) => Date.parse(`${d}T00:00:00Z`) / 1000), ...series.map((s) => s.values)],

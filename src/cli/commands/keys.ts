@@ -31,8 +31,8 @@ function printKeys(rows: Record<string, unknown>[], json?: boolean): void {
   if (json) return out(JSON.stringify(rows, null, 2));
   out(
     table(
-      ['ID', 'PREFIX', 'USER', 'TEAM', 'PROJECT', 'NAME', 'CREATED', 'LAST USED', 'REVOKED'],
-      rows.map((r) => [r.id, `${String(r.prefix)}…`, r.user, r.team, r.project, r.name, r.created, r.last_used, r.revoked] as (string | null)[]),
+      ['ID', 'PREFIX', 'USER', 'TEAM', 'PROJECT', 'NAME', 'CREATED', 'LAST USED', 'REVOKED', 'EXPIRES'],
+      rows.map((r) => [r.id, `${String(r.prefix)}…`, r.user, r.team, r.project, r.name, r.created, r.last_used, r.revoked, r.expires] as (string | null)[]),
     ),
   );
 }
@@ -47,13 +47,17 @@ export function register(program: Command, globals: () => GlobalOpts): void {
     .option('--team <team>', 'team, for routing, budgets and chargeback')
     .option('--project <project>', 'project, for chargeback')
     .option('--name <name>', 'a label, e.g. the laptop or CI job using it')
+    .option('--expires <when>', 'refused after this: a date (2027-03-31), a time, or a span from now (90d, 12h, 4w); default: never')
     .option('--json', 'print {"id","key",...} as JSON')
-    .action(async (o: { user: string; team?: string; project?: string; name?: string; json?: boolean }) => {
+    .action(async (o: { user: string; team?: string; project?: string; name?: string; expires?: string; json?: boolean }) => {
       const g = globals();
       let view: Record<string, unknown>;
       let secret: string;
       if (g.url) {
-        const r = (await admin(g.url, 'POST', '/admin/keys', { user: o.user, team: o.team, project: o.project, name: o.name })) as Record<string, unknown>;
+        const r = (await admin(g.url, 'POST', '/admin/keys', { user: o.user, team: o.team, project: o.project, name: o.name, expires: o.expires })) as Record<
+          string,
+          unknown
+        >;
         secret = String(r.key);
         view = r;
       } else {
@@ -66,7 +70,7 @@ export function register(program: Command, globals: () => GlobalOpts): void {
       } else {
         out(`${secret}\n`);
         process.stderr.write(
-          `created ${String(view.id)} for user ${o.user}${o.team ? ` (team ${o.team})` : ''}. The key above is shown only once.\n` +
+          `created ${String(view.id)} for user ${o.user}${o.team ? ` (team ${o.team})` : ''}${view.expires ? `, expires ${String(view.expires)}` : ''}. The key above is shown only once.\n` +
             `Claude Code: export ANTHROPIC_AUTH_TOKEN=<key>  (or ANTHROPIC_API_KEY, or an apiKeyHelper that prints it)\n`,
         );
       }

@@ -262,8 +262,8 @@ export class PgOps {
   async insertKey(k: KeyRecord): Promise<void> {
     await this.tx(async () => {
       await this.query(
-        `INSERT INTO keys (id, hash, prefix, name, "user", team, project, created_at, last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-        [k.id, k.hash, k.prefix, k.name, k.user, k.team, k.project, k.created_at, k.last_used_at, k.revoked_at],
+        `INSERT INTO keys (id, hash, prefix, name, "user", team, project, created_at, last_used_at, revoked_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+        [k.id, k.hash, k.prefix, k.name, k.user, k.team, k.project, k.created_at, k.last_used_at, k.revoked_at, k.expires_at ?? null],
       );
       await this.bump('keys_version');
     });

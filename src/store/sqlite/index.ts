@@ -169,10 +169,10 @@ export class SqliteStore implements Store {
       .transaction(() => {
         this.db
           .prepare(
-            `INSERT INTO keys (id, hash, prefix, name, user, team, project, created_at, last_used_at, revoked_at)
-        VALUES (@id, @hash, @prefix, @name, @user, @team, @project, @created_at, @last_used_at, @revoked_at)`,
+            `INSERT INTO keys (id, hash, prefix, name, user, team, project, created_at, last_used_at, revoked_at, expires_at)
+        VALUES (@id, @hash, @prefix, @name, @user, @team, @project, @created_at, @last_used_at, @revoked_at, @expires_at)`,
           )
-          .run(k);
+          .run({ ...k, expires_at: k.expires_at ?? null });
         this.bump('keys_version');
       })
       .immediate();

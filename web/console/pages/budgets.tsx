@@ -31,12 +31,14 @@ export function BudgetsPage({ admin }: { admin: boolean }) {
     setErr(null);
     setMsg(null);
     try {
-      const b = await api<{ id: string }>('PUT', '/admin/budgets', {
+      const b = await api<{ scope: string; scope_value: string | null; period: string; limit_usd: number; mode: string }>('PUT', '/admin/budgets', {
         ...form,
         value: form.scope === 'org' ? undefined : form.value,
         limit_usd: form.limit_usd,
       });
-      setMsg(`Budget ${b.id} set.`);
+      setMsg(
+        `Budget set: ${b.scope}${b.scope_value ? ` ${b.scope_value}` : ''}, ${usd(b.limit_usd)} a ${b.period === 'total' ? 'lifetime' : b.period} (${b.mode}).`,
+      );
       list.reload();
     } catch (x) {
       setErr((x as Error).message);
@@ -82,7 +84,10 @@ export function BudgetsPage({ admin }: { admin: boolean }) {
               },
             },
             { title: 'Burn / day', cell: (b) => (b.burn_usd_per_day === null ? '—' : usd(b.burn_usd_per_day)), num: true },
-            { title: 'Runs out', cell: (b) => (b.runs_out_at ? when(b.runs_out_at).slice(0, 16) : b.state === 'exhausted' ? 'now' : 'not this period') },
+            {
+              title: 'Runs out',
+              cell: (b) => (b.state === 'exhausted' ? 'spent' : b.runs_out_at ? when(b.runs_out_at).slice(0, 16) : 'not this period'),
+            },
             { title: 'Resets', cell: (b) => when(b.resets_at).slice(0, 10) },
             { title: 'State', cell: (b) => <span class={`state ${b.state.replace(/\W+/g, '-')}`}>{b.state}</span> },
             {

@@ -13,11 +13,12 @@ interface Key {
   created: string;
   last_used: string | null;
   revoked: string | null;
+  expires: string | null;
 }
 
 export function KeysPage({ admin }: { admin: boolean }) {
   const list = useData(() => api<Key[]>('GET', '/admin/keys'), []);
-  const [form, setForm] = useState({ user: '', team: '', project: '', name: '' });
+  const [form, setForm] = useState({ user: '', team: '', project: '', name: '', expires: '' });
   const [secret, setSecret] = useState<{ key: string; id: string; user: string } | null>(null);
   const [err, setErr] = useState<string | null>(null);
   const [showRevoked, setShowRevoked] = useState(false);
@@ -29,7 +30,7 @@ export function KeysPage({ admin }: { admin: boolean }) {
       const body = Object.fromEntries(Object.entries(form).filter(([, v]) => v.trim() !== ''));
       const k = await api<Key & { key: string }>('POST', '/admin/keys', body);
       setSecret({ key: k.key, id: k.id, user: k.user });
-      setForm({ user: '', team: '', project: '', name: '' });
+      setForm({ user: '', team: '', project: '', name: '', expires: '' });
       list.reload();
     } catch (x) {
       setErr((x as Error).message);
@@ -83,6 +84,9 @@ export function KeysPage({ admin }: { admin: boolean }) {
             <Field label="Name">
               <input name="name" placeholder="laptop" value={form.name} onInput={(e) => setForm({ ...form, name: e.currentTarget.value })} />
             </Field>
+            <Field label="Expires (optional)">
+              <input type="date" name="expires" value={form.expires} onChange={(e) => setForm({ ...form, expires: e.currentTarget.value })} />
+            </Field>
             <button type="submit" class="primary">
               Create key
             </button>
@@ -105,11 +109,14 @@ export function KeysPage({ admin }: { admin: boolean }) {
           { title: 'Name', cell: (k) => k.name ?? '—' },
           { title: 'Created', cell: (k) => when(k.created).slice(0, 16) },
           { title: 'Last used', cell: (k) => when(k.last_used).slice(0, 16) },
+          { title: 'Expires', cell: (k) => (k.expires ? when(k.expires).slice(0, 10) : 'never') },
           {
             title: 'State',
             cell: (k) =>
               k.revoked ? (
                 <span class="state exhausted">revoked {when(k.revoked).slice(0, 10)}</span>
+              ) : k.expires && Date.parse(k.expires) <= Date.now() ? (
+                <span class="state exhausted">expired</span>
               ) : admin ? (
                 <button class="link danger" onClick={() => void revoke(k)} aria-label={`revoke ${k.id}`}>
                   Revoke
