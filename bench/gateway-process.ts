@@ -1,9 +1,20 @@
 // One gateway on a given config, in its own process (the two-gateways and postgres benchmarks).
 import { loadConfig } from '../src/config/load.js';
 import { createGateway } from '../src/server/start.js';
-import { silentLogger } from '../src/util/log.js';
+import { createWriteStream } from 'node:fs';
+import { createLogger, silentLogger } from '../src/util/log.js';
 
-const gw = createGateway(loadConfig(process.argv[2] as string), { logger: silentLogger });
+// A second argument: a file the gateway logs to, as configured (log.format, log.access), the way
+// a service's log goes to a file or journal; without it, nothing is logged.
+const loaded = loadConfig(process.argv[2] as string);
+const logFile = process.argv[3];
+const logger = logFile
+  ? (() => {
+      const out = createWriteStream(logFile);
+      return createLogger({ level: loaded.config.log.level, format: loaded.config.log.format, sink: (l) => out.write(l + '\n') });
+    })()
+  : silentLogger;
+const gw = createGateway(loaded, { logger });
 const addr = await gw.listen(0, '127.0.0.1');
 process.send?.({ port: addr.port });
 process.on('message', (m) => {

@@ -2,70 +2,15 @@
 // replica with its spool) against one on SQLite, same run, same fake upstream: added latency
 // over direct calls and CPU per request of the gateway process; then throughput of two replicas
 // on one PostgreSQL against one replica.
-import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { performance } from 'node:perf_hooks';
-import { Agent, request } from 'undici';
 import { mintKey } from '../src/identity/keys.js';
 import { PostgresStore } from '../src/store/postgres/index.js';
 import { SqliteStore } from '../src/store/sqlite/index.js';
 import { claudeBody } from '../test/helpers/gateway.js';
 import { postgresUnavailable, startPostgres } from '../test/helpers/postgres.js';
-
-const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
-const client = new Agent({ connections: 64, keepAliveTimeout: 60_000 });
-
-interface Gw {
-  url: string;
-  child: ChildProcess;
-}
-
-function gateway(cfg: string): Promise<Gw> {
-  const child = fork(here('./gateway-process.js'), [cfg], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return new Promise((resolve, reject) => {
-    child.once('message', (m) => resolve({ url: `http://127.0.0.1:${(m as { port: number }).port}`, child }));
-    child.once('exit', (c) => reject(new Error(`gateway exited ${c}`)));
-  });
-}
-
-const cpu = (g: Gw): Promise<number> =>
-  new Promise((res) => {
-    g.child.once('message', (m) => res((m as { cpu: number }).cpu));
-    g.child.send('cpu');
-  });
-
-async function one(url: string, body: Buffer, key: string): Promise<number> {
-  const t0 = performance.now();
-  const r = await request(`${url}/v1/messages`, {
-    dispatcher: client,
-    method: 'POST',
-    body,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'anthropic-version': '2023-06-01' },
-  });
-  await r.body.arrayBuffer();
-  if (r.statusCode !== 200) throw new Error(`status ${r.statusCode} from ${url}`);
-  return performance.now() - t0;
-}
-
-async function run(urls: string[], body: Buffer, key: string, n: number, conc: number): Promise<{ ms: number[]; seconds: number }> {
-  const ms: number[] = [];
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: conc }, async (_, i) => {
-      while (next < n) {
-        next++;
-        ms.push(await one(urls[i % urls.length]!, body, key));
-      }
-    }),
-  );
-  return { ms, seconds: (performance.now() - t0) / 1000 };
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+import { cpu, gateway, median, run, type Gw } from './harness.js';
 
 export async function benchPostgres(upstream: string, quick: boolean): Promise<void> {
   const why = postgresUnavailable();

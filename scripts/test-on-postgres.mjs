@@ -33,6 +33,9 @@ const files = [
   'doctor',
   'claude-cli',
   'claude-login',
+  'admin-api',
+  'observability',
+  'console',
 ]
   .map((f) => join(root, 'dist/test', `${f}.test.js`))
   .filter((f) => existsSync(f));

@@ -3,7 +3,8 @@
 // CSRF hold, and the CLI's --url gives what the local command gives.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { packageRoot } from '../src/util/paths.js';
 import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -133,7 +134,6 @@ describe('admin API', () => {
       const p = plan[op.operationId]!;
       let body = p.body;
       if (op.operationId === 'ingest') {
-        const { readFileSync } = await import('node:fs');
         body = readFileSync(join(dir, 'invocations.json.gz'));
       }
       const res = await call(method, p.path ?? path, body);
@@ -160,6 +160,13 @@ describe('admin API', () => {
         audit.some((e) => e.action === a && e.actor.startsWith('admin-api')),
         a,
       );
+  });
+
+  it('docs/admin-api.md lists every operation the gateway serves', () => {
+    const text = readFileSync(join(packageRoot(), 'docs', 'admin-api.md'), 'utf8');
+    for (const [path, methods] of Object.entries(doc.paths))
+      for (const [method, op] of Object.entries(methods))
+        assert.ok(text.includes(`| \`${method.toUpperCase()} ${path}\` | ${(op as unknown as { summary: string }).summary}`), `${method} ${path}`);
   });
 
   it('refuses bad input, wrong methods and unknown paths with clear errors', async () => {

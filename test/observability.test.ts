@@ -4,6 +4,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../src/util/paths.js';
 import { FakeAnthropic } from './helpers/fake-anthropic.js';
 import { claudeBody, startGateway, upstreamYaml, type TestGateway } from './helpers/gateway.js';
 import { createLogger } from '../src/util/log.js';
@@ -181,6 +184,16 @@ describe('metrics and logs', () => {
     assert.ok(!all.includes(UPSTREAM_SECRET), 'the upstream key in the logs');
     assert.ok(!all.includes(ADMIN_TOKEN), 'the admin token in the logs');
     for (const k of Object.values(keys)) assert.ok(!all.includes(k), 'a virtual key in the logs');
+  });
+
+  it('the sample Grafana dashboard asks only for metrics the gateway exports', async () => {
+    const dash = JSON.parse(readFileSync(join(packageRoot(), 'docs', 'grafana-dashboard.json'), 'utf8')) as { panels: { targets: { expr: string }[] }[] };
+    const res = await request(t.url + '/metrics', { headers: { authorization: 'Bearer metrics-token-0123456789' } });
+    // Declared metrics (# TYPE lines): a counter with no sample yet, such as failovers, counts.
+    const exported = new Set([...(await res.body.text()).matchAll(/^# TYPE (\w+) /gm)].map((m) => m[1]!));
+    const used = new Set(dash.panels.flatMap((p) => p.targets.flatMap((x) => x.expr.match(/tollgate_\w+/g) ?? [])));
+    assert.ok(used.size >= 10);
+    for (const name of used) assert.ok(exported.has(name.replace(/_(bucket|count|sum)$/, '')), `${name} is in the dashboard but not in /metrics`);
   });
 
   it('masks a secret passed to the logger by mistake', () => {

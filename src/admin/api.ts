@@ -78,6 +78,9 @@ function authenticate(ctx: GatewayContext, req: IncomingMessage): Principal {
   }
   const s = ctx.console.session(req);
   if (s) return { actor: `console:${s.sub}`, role: s.role, csrf: s.csrf };
+  // Nothing could ever sign in: say how to turn it on rather than "wrong credentials".
+  if (!adminToken(ctx) && !ctx.console.idp)
+    throw new GatewayError('TG_ADMIN_DISABLED', 'the admin API is off: set TOLLGATE_ADMIN_TOKEN (or admin.token in the config) and restart');
   throw new GatewayError('TG_ADMIN_AUTH', 'missing or wrong admin token (Authorization: Bearer), and no console session');
 }
 
@@ -429,13 +432,17 @@ function people(c: Call, kind: 'user' | 'team'): Record<string, unknown>[] {
     for (const t of Object.keys(cfg.policy.teams ?? {})) names.add(t);
   }
   const budgets = budgetRows(c.ctx.store, configBudgetDefs(cfg.budgets), cfg.spend.timezone, now);
+  // Who spent under which team this month (people without a key: signed in, or keys since removed).
+  const pairs = c.ctx.store.report(['user', 'team'], { since: month.start, until: now + 1 });
   return [...names].sort().map((name) => {
     const mine = keys.filter((k) => k[kind] === name);
-    const team = kind === 'team' ? name : (mine.find((k) => k.team)?.team ?? null);
+    const ledgerTeam = pairs.filter((p) => p.user === name && p.team).sort((a, b) => Number(b.cost_nanousd) - Number(a.cost_nanousd))[0]?.team;
+    const team = kind === 'team' ? name : (mine.find((k) => k.team)?.team ?? (ledgerTeam as string | undefined) ?? null);
+    const users = new Set([...mine.map((k) => k.user), ...pairs.filter((p) => p.team === name && p.user).map((p) => String(p.user))]);
     const s = spend.get(name);
     return {
       [kind]: name,
-      ...(kind === 'user' ? { team } : { users: new Set(mine.map((k) => k.user)).size }),
+      ...(kind === 'user' ? { team } : { users: users.size }),
       keys: mine.length,
       active_keys: mine.filter((k) => k.revoked_at === null).length,
       route: c.ctx.router.listFor({ id: '', team }),

@@ -71,7 +71,15 @@ const range = [q('since', 'from (inclusive)', TIME), q('until', 'up to (exclusiv
 const filters = [...range, q('user', 'only this user'), q('team', 'only this team'), q('project', 'only this project'), q('key', 'only this key id')];
 
 export const ADMIN_ROUTES: AdminRoute[] = [
-  { id: 'openapi', method: 'GET', path: '/admin/openapi.json', summary: 'This document', tag: 'meta', public: true, response: { type: 'object' } },
+  {
+    id: 'openapi',
+    method: 'GET',
+    path: '/admin/openapi.json',
+    summary: 'The OpenAPI 3.1 document of this API',
+    tag: 'meta',
+    public: true,
+    response: { type: 'object' },
+  },
   { id: 'whoami', method: 'GET', path: '/admin/whoami', summary: 'Who the credentials are and their role', tag: 'meta', response: ref('Principal') },
 
   { id: 'listKeys', method: 'GET', path: '/admin/keys', summary: 'Virtual keys (never their secrets)', tag: 'keys', response: arrayOf('Key') },

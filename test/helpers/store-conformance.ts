@@ -199,9 +199,13 @@ export function storeConformance(name: string, f: StoreFactory): void {
           created_at: 1,
           last_used_at: null,
           revoked_at: null,
+          expires_at: null,
         };
         s.insertKey(k);
         assert.deepEqual(s.findKeyByHash(k.hash), k);
+        // An expiry round-trips (epoch ms beyond 32 bits).
+        s.insertKey({ ...k, id: 'key_exp', hash: 'cd'.repeat(32), expires_at: 1_800_000_000_123 });
+        assert.equal(s.findKey('key_exp')?.expires_at, 1_800_000_000_123);
         assert.deepEqual(s.findKey('key_1'), k);
         assert.equal(s.findKey('nope'), undefined);
         const v1 = s.versions();
@@ -213,7 +217,7 @@ export function storeConformance(name: string, f: StoreFactory): void {
         assert.equal(s.versions().budgets, v0.budgets);
         assert.deepEqual(
           s.listKeys().map((x) => x.id),
-          ['key_1'],
+          ['key_1', 'key_exp'],
         );
       } finally {
         s.close();
