@@ -115,6 +115,7 @@ describe('admin API', () => {
       report: { path: '/admin/report?by=team,model&since=7d' },
       reconcile: { path: '/admin/reconcile?by=user&since=7d' },
       seats: { path: '/admin/advice/seats?since=30d' },
+      route: { path: '/admin/advice/route?cloud=none&stage=steady&usage=uneven&chargeback=true' },
       ingest: { path: '/admin/ingest/bedrock-invocation-logs?name=invocations.json.gz', body: gzipSync('') },
       listIdentities: {},
       setIdentity: { body: { external_id: 'arn:aws:iam::111122223333:user/alice', user: 'alice', team: 'core' } },
@@ -174,6 +175,10 @@ describe('admin API', () => {
     assert.equal(bad.status, 400);
     assert.match(JSON.stringify(bad.json), /scope: one of key, user, team, project, org/);
     assert.equal((await call('GET', '/admin/report?by=planet')).status, 400);
+    const open = await call('GET', '/admin/advice/route?cloud=none');
+    assert.equal(open.status, 400);
+    assert.match(JSON.stringify(open.json), /stage: the decision needs it/);
+    assert.equal(((await call('GET', '/admin/advice/route?residency=eu&cloud=aws')).json as { route: string; region: string }).region, 'eu-west-1');
     assert.equal((await call('GET', '/admin/usage?since=yesterdayish')).status, 400);
     assert.equal((await call('GET', '/admin/usage/lines/tg_nope')).status, 404);
     const m = await call('DELETE', '/admin/keys');

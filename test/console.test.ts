@@ -264,6 +264,14 @@ describe(
       await teams.waitFor();
       assert.match(await teams.innerText(), /data\s+anthropic\s+allow sonnet, haiku/);
       await shot(page, 'teams');
+      // The route advisor answers as the questions change.
+      await page.getByRole('link', { name: 'Advice' }).click();
+      const advice = page.getByTestId('route-advice');
+      await advice.waitFor();
+      const before = await advice.innerText();
+      await page.getByRole('region', { name: 'route advice' }).locator('select[name=cloud]').selectOption('aws');
+      await page.waitForFunction((b) => document.querySelector('[data-testid=route-advice]')?.textContent !== b, before);
+      assert.match(await advice.innerText(), /^bedrock/);
       await page.getByRole('link', { name: 'Alerts & audit' }).click();
       await page.locator('table[aria-label="audit log"]').waitFor();
       assert.match(await page.locator('table[aria-label="audit log"]').innerText(), /console\.sign_in/);

@@ -23,7 +23,7 @@ import { parseTime } from '../util/time.js';
 import { reconcile, type ReconcileBy } from '../reports/reconcile.js';
 import { appProfiles, IMPORT_KINDS, Importer, type ImportKind } from '../ingest/importers.js';
 import { fleetRows } from '../clientconfig/fleet.js';
-import { loadSeatPlans } from '../reports/advisors.js';
+import { adviseRoute, loadSeatPlans, missingRouteAnswer, type RouteQuestions } from '../reports/advisors.js';
 import { nanoToUsd } from '../metering/prices.js';
 import { periodAt } from '../policy/periods.js';
 import { ADMIN_ROUTES, type AdminRoute } from './routes.js';
@@ -320,6 +320,29 @@ const HANDLERS: Record<AdminRoute['id'], Handler> = {
       team: c.q.get('team') || undefined,
       individual: c.q.get('individual') === 'true',
     });
+  },
+  route: (c) => {
+    const pick = <T extends string>(name: string, allowed: readonly T[]): T | undefined => {
+      const v = c.q.get(name);
+      if (v === null || v === '') return undefined;
+      if (!(allowed as readonly string[]).includes(v)) throw new OperationError(`${name} ${v}: one of ${allowed.join(', ')}`);
+      return v as T;
+    };
+    const q: Partial<RouteQuestions> = {
+      cloud: pick('cloud', ['aws', 'gcp', 'none'] as const),
+      stage: pick('stage', ['evaluation', 'steady'] as const),
+      usage: pick('usage', ['even', 'uneven'] as const),
+      residency: c.q.get('residency') || undefined,
+      chargeback: c.q.get('chargeback') === 'true',
+    };
+    // A residency requirement with no cloud named: Bedrock is assumed, as the CLI does.
+    if (q.residency && q.cloud === undefined) q.cloud = 'none';
+    const missing = missingRouteAnswer(q);
+    if (missing)
+      throw new OperationError(
+        `${missing}: the decision needs it (${{ cloud: 'aws, gcp or none', stage: 'evaluation or steady', usage: 'even or uneven' }[missing]})`,
+      );
+    return adviseRoute(q as RouteQuestions);
   },
   ingest: async (c) => {
     const kind = c.params.kind as string;

@@ -141,6 +141,11 @@ const schemas: Record<string, unknown> = {
     team: { type: 'object' },
     assumptions: { type: 'array', items: str },
   }),
+  RouteAdvice: obj(['route', 'region', 'reasons'], {
+    route: { enum: ['anthropic', 'bedrock', 'vertex', 'seats'] },
+    region: nstr,
+    reasons: { type: 'array', items: str },
+  }),
   ImportResult: obj(['files', 'records', 'imported', 'duplicates', 'malformed', 'problems'], {
     files: int,
     records: int,

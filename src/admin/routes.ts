@@ -30,6 +30,7 @@ export interface AdminRoute {
     | 'report'
     | 'reconcile'
     | 'seats'
+    | 'route'
     | 'ingest'
     | 'listIdentities'
     | 'setIdentity'
@@ -237,6 +238,22 @@ export const ADMIN_ROUTES: AdminRoute[] = [
     tag: 'usage',
     params: [...range, q('team', 'only this team'), q('individual', 'also individual plans (Pro, Max)', { type: 'string', enum: ['true', 'false'] })],
     response: ref('SeatReport'),
+    errors: [400],
+  },
+  {
+    id: 'route',
+    method: 'GET',
+    path: '/admin/advice/route',
+    summary: 'Which billing route, from the decision questions (400 names the next question the answers leave open)',
+    tag: 'usage',
+    params: [
+      q('cloud', 'an existing cloud contract', { type: 'string', enum: ['aws', 'gcp', 'none'] }),
+      q('stage', 'still evaluating, or steady use', { type: 'string', enum: ['evaluation', 'steady'] }),
+      q('usage', 'is use spread evenly across the team', { type: 'string', enum: ['even', 'uneven'] }),
+      q('residency', 'a data-residency requirement (eu, eu-central-1, europe-west4)'),
+      q('chargeback', 'spend must be charged back to teams or projects', { type: 'string', enum: ['true', 'false'] }),
+    ],
+    response: ref('RouteAdvice'),
     errors: [400],
   },
   {

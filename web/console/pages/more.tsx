@@ -226,13 +226,71 @@ interface Seats {
   assumptions: string[];
 }
 
+interface RouteAdvice {
+  route: string;
+  region: string | null;
+  reasons: string[];
+}
+
+/** Which billing route: the decision questions, answered here; the answer updates as they change. */
+function RouteAdvisor() {
+  const [q, setQ] = useState({ cloud: 'none', stage: 'steady', usage: 'uneven', residency: '', chargeback: 'true' });
+  const a = useData(() => api<RouteAdvice>('GET', `/admin/advice/route${query(q)}`), [q.cloud, q.stage, q.usage, q.residency, q.chargeback]);
+  const sel = (name: keyof typeof q, label: string, options: string[]) => (
+    <Field label={label}>
+      <select name={name} value={q[name]} onChange={(e) => setQ({ ...q, [name]: e.currentTarget.value })}>
+        {options.map((o) => (
+          <option value={o}>{o}</option>
+        ))}
+      </select>
+    </Field>
+  );
+  return (
+    <div class="card" role="region" aria-label="route advice">
+      <h2>Which billing route</h2>
+      <div class="controls">
+        {sel('cloud', 'Existing cloud contract', ['none', 'aws', 'gcp'])}
+        {sel('stage', 'Stage', ['evaluation', 'steady'])}
+        {sel('usage', 'Use across the team', ['even', 'uneven'])}
+        {sel('chargeback', 'Chargeback needed', ['true', 'false'])}
+        <Field label="Data residency (optional)">
+          <input
+            name="residency"
+            placeholder="eu, eu-central-1"
+            value={q.residency}
+            onChange={(e) => setQ({ ...q, residency: e.currentTarget.value.trim() })}
+          />
+        </Field>
+      </div>
+      <Problem text={a.error} />
+      {a.data && (
+        <>
+          <p class="total">
+            Recommended:{' '}
+            <strong data-testid="route-advice">
+              {a.data.route === 'seats' ? 'per-seat plans' : `${a.data.route}${a.data.region ? ` in ${a.data.region}` : ''}`}
+            </strong>
+          </p>
+          <ul>
+            {a.data.reasons.map((r) => (
+              <li>{r}</li>
+            ))}
+          </ul>
+        </>
+      )}
+    </div>
+  );
+}
+
 export function AdvicePage() {
   const s = useData(() => api<Seats>('GET', '/admin/advice/seats'), []);
   const t = s.data?.team;
   return (
     <section>
-      <h1>Advice: seat or metered</h1>
-      <p class="muted">The last 30 days per user, against the seat plans. Which billing route: tollgate advise route in the CLI.</p>
+      <h1>Advice</h1>
+      <RouteAdvisor />
+      <h2>Seat or metered</h2>
+      <p class="muted">The last 30 days per user, against the seat plans.</p>
       <Problem text={s.error} />
       <Loading on={s.loading} />
       {t && (
