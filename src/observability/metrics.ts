@@ -49,6 +49,17 @@ export class Metrics {
   /** Model ids seen → their label (bounded: unknown ids are not remembered). */
   private readonly labelOf = new Map<string, string>();
   private readonly byUser: boolean;
+  /** Children per (route, model, team[, user]); bounded as the label values are. */
+  private readonly children = new Map<
+    string,
+    {
+      cost: Counter.Internal;
+      tokens: Counter.Internal[];
+      ttfb: Histogram.Internal<'route'>;
+      duration: Histogram.Internal<'route'>;
+      overhead: Histogram.Internal<'route'>;
+    }
+  >();
 
   constructor(catalog: ModelCatalog, opts: { userLabel: boolean; state: MetricsState; defaults?: boolean }) {
     const r = this.registry;
@@ -159,25 +170,39 @@ export class Metrics {
     return id;
   }
 
-  /** A request's line, once written. */
+  /** A request's line, once written. The labelled children are looked up once per label set and
+   * kept (prom-client hashes a label object on every call otherwise): this runs per request. */
   request(l: LedgerLine): void {
     const route = l.route ?? 'none';
     const model = this.model(l);
-    this.requests.inc({ route, model, status: String(l.http_status), endpoint: l.endpoint });
-    for (const a of l.attempts) this.attempts.inc({ upstream: a.upstream, status: String(a.status) });
-    if (l.http_status >= 400 || l.error_code) this.errors.inc({ code: l.error_code ?? l.error_type ?? String(l.http_status) });
-    const labels: Record<string, string> = { route, model, team: l.team ?? '' };
-    if (this.byUser) labels.user = l.user ?? '';
-    for (const [cls, field] of TOKEN_CLASSES) {
-      const n = l[field];
-      if (n > 0) this.tokens.inc({ ...labels, class: cls }, n);
+    const team = l.team ?? '';
+    const user = this.byUser ? (l.user ?? '') : '';
+    const key = `${route}\u0000${model}\u0000${team}\u0000${user}`;
+    let c = this.children.get(key);
+    if (!c) {
+      const labels = this.byUser ? [route, model, team, user] : [route, model, team];
+      c = {
+        cost: this.cost.labels(...labels),
+        tokens: TOKEN_CLASSES.map(([cls]) => this.tokens.labels(...labels, cls)),
+        ttfb: this.ttfb.labels(route),
+        duration: this.duration.labels(route),
+        overhead: this.overhead.labels(route),
+      };
+      this.children.set(key, c);
     }
-    if (l.cost_nanousd > 0) this.cost.inc(labels, l.cost_nanousd / 1e9);
-    if (l.ttfb_ms !== null) this.ttfb.observe({ route }, l.ttfb_ms / 1000);
-    this.duration.observe({ route }, l.duration_ms / 1000);
+    this.requests.labels(route, model, String(l.http_status), l.endpoint).inc();
+    for (const a of l.attempts) this.attempts.labels(a.upstream, String(a.status)).inc();
+    if (l.http_status >= 400 || l.error_code) this.errors.labels(l.error_code ?? l.error_type ?? String(l.http_status)).inc();
+    for (let i = 0; i < TOKEN_CLASSES.length; i++) {
+      const n = l[(TOKEN_CLASSES[i] as (typeof TOKEN_CLASSES)[number])[1]];
+      if (n > 0) (c.tokens[i] as Counter.Internal).inc(n);
+    }
+    if (l.cost_nanousd > 0) c.cost.inc(l.cost_nanousd / 1e9);
+    if (l.ttfb_ms !== null) c.ttfb.observe(l.ttfb_ms / 1000);
+    c.duration.observe(l.duration_ms / 1000);
     let upstreamMs = 0;
     for (const a of l.attempts) upstreamMs += a.duration_ms;
-    this.overhead.observe({ route }, Math.max(0, l.duration_ms - upstreamMs) / 1000);
+    c.overhead.observe(Math.max(0, l.duration_ms - upstreamMs) / 1000);
   }
 
   /** An error answered before any line was made (bad key, unknown path, malformed HTTP). */
