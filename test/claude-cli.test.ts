@@ -2,48 +2,24 @@
 // offline against a fake Anthropic upstream on loopback.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import pg from 'pg';
 import { SqliteStore } from '../src/store/sqlite/index.js';
-import { packageRoot } from '../src/util/paths.js';
 import { FakeAnthropic, type UsageSpec } from './helpers/fake-anthropic.js';
 import { AWS_TEST_CREDS, FakeBedrock } from './helpers/fake-bedrock.js';
 import { FakeMetadata, FakeVertex } from './helpers/fake-vertex.js';
 import { startGateway, upstreamYaml, type TestGateway } from './helpers/gateway.js';
-
-const run = promisify(execFile);
-const CLAUDE = resolve(packageRoot(), 'node_modules', '.bin', 'claude');
-
-interface ClaudeResult {
-  session_id: string;
-  total_cost_usd: number;
-  is_error: boolean;
-  result: string;
-  usage: { input_tokens: number; output_tokens: number; cache_read_input_tokens: number; cache_creation_input_tokens: number };
-}
+import { CLAUDE, runClaude, type ClaudeResult } from './helpers/claude.js';
 
 let fake: FakeAnthropic;
 let t: TestGateway;
 let home: string;
 
-/** Runs `claude -p` in a scratch HOME with only the given auth variables. */
-async function claude(env: Record<string, string>, args: string[] = []): Promise<ClaudeResult> {
-  const clean: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    // FAKETIME_SHARED: libfaketime's handle in this process, which the CLI must not inherit
-    // (lets the suite run a year ahead under LD_PRELOAD=libfaketime FAKETIME=+365d).
-    if (!/^(ANTHROPIC_|CLAUDE_|AWS_|GOOGLE_|CLOUD_ML|VERTEX_|OTEL_|FAKETIME_SHARED)/.test(k)) clean[k] = v;
-  }
-  const { stdout } = await run(CLAUDE, ['-p', 'say hello', '--output-format', 'json', ...args], {
-    env: { ...clean, HOME: home, CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1', ANTHROPIC_BASE_URL: t.url, ...env },
-    cwd: home,
-    timeout: 90_000,
-  });
-  return JSON.parse(stdout) as ClaudeResult;
+/** Runs `claude -p` in a scratch HOME with only the given auth variables, aimed at `t`. */
+function claude(env: Record<string, string>, args: string[] = []): Promise<ClaudeResult> {
+  return runClaude(home, { ANTHROPIC_BASE_URL: t.url, ...env }, args);
 }
 
 function sessionLines(sessionId: string) {

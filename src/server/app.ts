@@ -30,6 +30,8 @@ import { ClientAbortError } from './body.js';
 import { GatewayError, sendError } from './errors.js';
 import { handleMessages } from './messages.js';
 import { anthropicMessages } from '../inbound/anthropic.js';
+import { cloudCall, cloudInbound, CloudResponse, sendCloudError, type CloudCall } from '../inbound/cloud.js';
+import { BEDROCK_GEO_PREFIXES } from '../routing/catalog.js';
 import { handleAdmin } from '../admin/api.js';
 import { handleOtlp } from '../ingest/receiver.js';
 import { StoreUnavailableError } from '../store/errors.js';
@@ -507,7 +509,20 @@ export class Gateway {
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     const search = q === -1 ? '' : url.slice(q);
+    let cloud: CloudCall | null = null;
     try {
+      // Claude Code in Bedrock or Vertex mode: the cloud's paths, answered in the cloud's shape.
+      cloud = path.startsWith('/model/') || path.includes('/publishers/anthropic/models/') ? cloudCall(path) : null;
+      if (cloud) {
+        if (req.method !== 'POST') throw new GatewayError('TG_METHOD', `${req.method} ${path}: use POST`, { allow: 'POST' });
+        const shim = new CloudResponse(res, cloud.mode, cloud.endpoint);
+        try {
+          await handleMessages(this.ctx, cloudInbound(cloud), req, shim as unknown as ServerResponse, cloud.endpoint, '', requestId, t0);
+        } finally {
+          if ((shim as unknown as Tagged)[LINED]) res[LINED] = true;
+        }
+        return;
+      }
       switch (path) {
         case '/v1/messages':
         case '/v1/messages/count_tokens':
@@ -517,6 +532,12 @@ export class Gateway {
         case '/v1/models':
           if (req.method !== 'GET') throw new GatewayError('TG_METHOD', `${req.method} ${path}: use GET`, { allow: 'GET' });
           await this.models(req, res);
+          return;
+        case '/inference-profiles':
+          // Bedrock mode asks at start-up (unsigned when its AWS auth is skipped): the system
+          // profiles of the catalog's models, which any route here can serve.
+          if (req.method !== 'GET') throw new GatewayError('TG_METHOD', `${req.method} ${path}: use GET`, { allow: 'GET' });
+          sendJson(res, 200, this.inferenceProfiles());
           return;
         case '/managed/settings': {
           // Claude Code's managed settings for the signed-in user (or key), per group and team.
@@ -573,8 +594,26 @@ export class Gateway {
           throw new GatewayError('TG_NOT_FOUND', `${req.method} ${path} is not a tollgate endpoint`);
       }
     } catch (err) {
-      this.fail(req, res, err, requestId);
+      this.fail(req, res, err, requestId, cloud?.mode);
     }
+  }
+
+  private inferenceProfiles(): Record<string, unknown> {
+    const summaries = [];
+    for (const m of this.ctx.catalog.models) {
+      const id = m.ids.bedrock;
+      if (!id) continue;
+      for (const geo of BEDROCK_GEO_PREFIXES)
+        summaries.push({
+          inferenceProfileId: `${geo}.${id}`,
+          inferenceProfileName: `${geo.toUpperCase()} ${m.display_name}`,
+          inferenceProfileArn: `arn:aws:bedrock:us-east-1:000000000000:inference-profile/${geo}.${id}`,
+          models: [{ modelArn: `arn:aws:bedrock:us-east-1::foundation-model/${id}` }],
+          status: 'ACTIVE',
+          type: 'SYSTEM_DEFINED',
+        });
+    }
+    return { inferenceProfileSummaries: summaries };
   }
 
   /** Readiness, for a load balancer: 503 while the store cannot take ledger lines (fail-closed),
@@ -627,7 +666,7 @@ export class Gateway {
   }
 
   /** The one error boundary: every failure leaves as an Anthropic-shaped error. */
-  private fail(req: IncomingMessage, res: Tagged, err: unknown, requestId: string): void {
+  private fail(req: IncomingMessage, res: Tagged, err: unknown, requestId: string, cloud?: 'bedrock' | 'vertex'): void {
     // Nobody is left to answer; the ledger already has the line (499).
     if (err instanceof ClientAbortError) {
       res.destroy();
@@ -649,7 +688,8 @@ export class Gateway {
     // After refusing a request whose body we did not read (a bad key is refused before it),
     // close the connection rather than drain it.
     if (!req.complete) headers.connection = 'close';
-    sendError(res, ge.status, ge.body(requestId), headers);
+    if (cloud) sendCloudError(res, cloud, ge.status, ge.body(requestId), headers);
+    else sendError(res, ge.status, ge.body(requestId), headers);
   }
 
   private async models(req: IncomingMessage, res: ServerResponse): Promise<void> {

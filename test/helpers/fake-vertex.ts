@@ -99,6 +99,24 @@ export class FakeVertex {
           res.end(JSON.stringify(b.array ? [err] : err));
           return;
         }
+        // Like Vertex: rawPredict without "stream": true answers one JSON message.
+        if (m[4] === 'rawPredict' && body.stream !== true) {
+          const usage = { ...(b.usageStart ?? { input_tokens: 10 }), output_tokens: b.usageEnd?.output_tokens ?? 20 };
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(
+            JSON.stringify({
+              id: 'msg_vrtx_json',
+              type: 'message',
+              role: 'assistant',
+              model,
+              content: [{ type: 'text', text: b.text ?? 'Hello from Vertex.' }],
+              stop_reason: 'end_turn',
+              stop_sequence: null,
+              usage,
+            }),
+          );
+          return;
+        }
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         res.end(sseEvents({ kind: 'stream', usageStart: b.usageStart, usageEnd: b.usageEnd, text: b.text ?? 'Hello from Vertex.' }, model));
       });
