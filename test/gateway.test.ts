@@ -377,6 +377,45 @@ describe('errors are Anthropic-shaped with stable codes', () => {
     await res.body.dump();
   });
 
+  it('pages /v1/models (limit, after_id, before_id) and answers /v1/models/{id}, as the official SDK reads them', async () => {
+    const { default: Anthropic } = await import('@anthropic-ai/sdk');
+    const client = new Anthropic({ baseURL: t.url, apiKey: key.secret, maxRetries: 0 });
+    const all = ((await (await request(t.url + '/v1/models?limit=1000', { headers: { 'x-api-key': key.secret } })).body.json()) as { data: { id: string }[] }).data;
+    assert.ok(all.length > 5);
+    // The SDK follows has_more/last_id page by page and ends up with the same list.
+    const paged: string[] = [];
+    for await (const m of client.models.list({ limit: 2 })) paged.push(m.id);
+    assert.deepEqual(
+      paged,
+      all.map((m) => m.id),
+    );
+    const get = async (qs: string) => (await (await request(`${t.url}/v1/models${qs}`, { headers: { 'x-api-key': key.secret } })).body.json()) as Record<string, unknown>;
+    const first = await get('?limit=3');
+    assert.deepEqual([(first.data as unknown[]).length, first.has_more, first.first_id, first.last_id], [3, true, all[0]!.id, all[2]!.id]);
+    const back = await get(`?limit=2&before_id=${all[3]!.id}`);
+    assert.deepEqual(
+      (back.data as { id: string }[]).map((m) => m.id),
+      [all[1]!.id, all[2]!.id],
+    );
+    assert.equal(back.has_more, true);
+    const end = await get(`?after_id=${all[all.length - 2]!.id}`);
+    assert.deepEqual([(end.data as unknown[]).length, end.has_more], [1, false]);
+    for (const bad of ['?limit=0', '?limit=x', '?after_id=nope', `?after_id=${all[0]!.id}&before_id=${all[1]!.id}`]) {
+      const r = await request(`${t.url}/v1/models${bad}`, { headers: { 'x-api-key': key.secret } });
+      assert.equal(r.statusCode, 400, bad);
+      await r.body.dump();
+    }
+    // One model, by its id or any id the catalog knows for it.
+    const one = await client.models.retrieve('claude-sonnet-4-5');
+    assert.equal(one.id, 'claude-sonnet-4-5-20250929');
+    assert.equal(one.type, 'model');
+    const viaBedrock = await get(`/${encodeURIComponent('eu.anthropic.claude-sonnet-4-5-20250929-v1:0')}`);
+    assert.equal(viaBedrock.id, 'claude-sonnet-4-5-20250929');
+    const missing = await request(`${t.url}/v1/models/claude-nonexistent-1`, { headers: { 'x-api-key': key.secret } });
+    assert.equal(missing.statusCode, 404);
+    assert.equal(((await missing.body.json()) as { error: { type: string } }).error.type, 'not_found_error');
+  });
+
   it('502 naming the upstream when it is unreachable, 504 when it times out', async () => {
     const dead = await startGateway(upstreamYaml('http://127.0.0.1:9', ''));
     const k = dead.key();

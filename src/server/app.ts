@@ -531,7 +531,7 @@ export class Gateway {
           return;
         case '/v1/models':
           if (req.method !== 'GET') throw new GatewayError('TG_METHOD', `${req.method} ${path}: use GET`, { allow: 'GET' });
-          await this.models(req, res);
+          await this.models(req, res, search);
           return;
         case '/inference-profiles':
           // Bedrock mode asks at start-up (unsigned when its AWS auth is skipped): the system
@@ -586,6 +586,11 @@ export class Gateway {
             (await this.ctx.auth.handle(req, res, path, search))
           )
             return;
+          if (path.startsWith('/v1/models/')) {
+            if (req.method !== 'GET') throw new GatewayError('TG_METHOD', `${req.method} ${path}: use GET`, { allow: 'GET' });
+            await this.model(req, res, path.slice('/v1/models/'.length));
+            return;
+          }
           if (path.startsWith('/admin/')) {
             await handleAdmin(this.ctx, req, res, path, search);
             return;
@@ -692,17 +697,62 @@ export class Gateway {
     else sendError(res, ge.status, ge.body(requestId), headers);
   }
 
-  private async models(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** The models this engineer may use, as the Models API lists them (newest first): those the
+   * policy of their team or key refuses are left out (Claude Code's model discovery offers what
+   * is listed). */
+  private async allowedModels(req: IncomingMessage): Promise<{ type: 'model'; id: string; display_name: string; created_at: string }[]> {
     const auth = await this.ctx.keys.authenticate(req.headers);
     if (!auth.ok) throw new GatewayError(auth.code, 'listing models needs the signed-in bearer or a virtual key');
     const created = `${this.ctx.catalog.date}T00:00:00Z`;
-    // What this engineer may use: models the policy of their team or key refuses are left out
-    // (Claude Code's model discovery offers what is listed).
-    const data = this.ctx.catalog.models
+    return this.ctx.catalog.models
       .filter((m) => m.ids.first_party && this.ctx.spend.policy.decide(auth.key, m.ids.first_party, () => 0).ok)
-      .map((m) => ({ type: 'model', id: m.ids.first_party as string, display_name: m.display_name, created_at: created }))
+      .map((m) => ({ type: 'model' as const, id: m.ids.first_party as string, display_name: m.display_name, created_at: created }))
       .reverse();
-    sendJson(res, 200, { data, has_more: false, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null });
+  }
+
+  /** GET /v1/models with the Models API's paging: limit (1–1000, default 20), after_id, before_id. */
+  private async models(req: IncomingMessage, res: ServerResponse, search: string): Promise<void> {
+    const all = await this.allowedModels(req);
+    const q = new URLSearchParams(search);
+    const limitRaw = q.get('limit');
+    const limit = limitRaw === null ? 20 : Number(limitRaw);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new GatewayError('TG_BAD_REQUEST', `limit: a whole number from 1 to 1000, got ${JSON.stringify(limitRaw)}`);
+    const after = q.get('after_id');
+    const before = q.get('before_id');
+    if (after && before) throw new GatewayError('TG_BAD_REQUEST', 'after_id and before_id: give one or the other');
+    const at = (id: string, name: string) => {
+      const i = all.findIndex((m) => m.id === id);
+      if (i < 0) throw new GatewayError('TG_BAD_REQUEST', `${name}: no model ${JSON.stringify(id.slice(0, 100))} in this list`);
+      return i;
+    };
+    let page;
+    let hasMore: boolean;
+    if (before) {
+      const i = at(before, 'before_id');
+      page = all.slice(Math.max(0, i - limit), i);
+      hasMore = i - limit > 0;
+    } else {
+      const from = after ? at(after, 'after_id') + 1 : 0;
+      page = all.slice(from, from + limit);
+      hasMore = from + limit < all.length;
+    }
+    sendJson(res, 200, { data: page, has_more: hasMore, first_id: page[0]?.id ?? null, last_id: page[page.length - 1]?.id ?? null });
+  }
+
+  /** GET /v1/models/{id}: any id the catalog knows (an alias, a dated or cloud id) answers with
+   * its first-party model, if this engineer may use it. */
+  private async model(req: IncomingMessage, res: ServerResponse, rawId: string): Promise<void> {
+    const all = await this.allowedModels(req);
+    let id: string;
+    try {
+      id = decodeURIComponent(rawId);
+    } catch {
+      throw new GatewayError('TG_BAD_REQUEST', 'the model id is not valid percent-encoding');
+    }
+    const first = this.ctx.catalog.resolve(id)?.ids.first_party;
+    const m = all.find((x) => x.id === id) ?? all.find((x) => x.id === first);
+    if (!m) throw new GatewayError('TG_NOT_FOUND', `model: ${JSON.stringify(id.slice(0, 100))} is not a model this key may use`);
+    sendJson(res, 200, m);
   }
 
   /** Requests in flight now. */
