@@ -126,6 +126,72 @@ routes:
         });
   });
 
+  it('the official Bedrock and Vertex SDK clients: a message, a stream and a token count through each route', async () => {
+    const { AnthropicBedrock } = await import('@anthropic-ai/bedrock-sdk');
+    const { AnthropicVertex } = await import('@anthropic-ai/vertex-sdk');
+    for (const [team, route] of [
+      ['web', 'anthropic'],
+      ['on-bedrock', 'bedrock'],
+      ['on-vertex', 'vertex'],
+    ] as const) {
+      const clients = {
+        bedrock: new AnthropicBedrock({ baseURL: t.url, apiKey: t.key(`sdk-b-${route}`, team).secret, awsRegion: 'us-east-1', maxRetries: 0 }),
+        // The Vertex SDK gets Google's token (from the fake metadata server here); a header set
+        // on the client wins over it, which is how a gateway key reaches tollgate.
+        vertex: new AnthropicVertex({
+          baseURL: `${t.url}/v1`,
+          region: 'us-east5',
+          projectId: 'theirs',
+          defaultHeaders: { authorization: `Bearer ${t.key(`sdk-v-${route}`, team).secret}` },
+          maxRetries: 0,
+        }),
+      };
+      const bedrockKey = (clients.bedrock as unknown as { apiKey: string }).apiKey;
+      for (const [sdk, client] of Object.entries(clients)) {
+        const model = sdk === 'bedrock' ? 'us.anthropic.claude-sonnet-4-5-20250929-v1:0' : 'claude-sonnet-4-5@20250929';
+        const msg = await client.messages.create({ model, max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] });
+        assert.equal(msg.type, 'message', `${sdk} via ${route}`);
+        const stream = client.messages.stream({ model, max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] });
+        const final = await stream.finalMessage();
+        assert.equal(final.usage.output_tokens, 40, `${sdk} via ${route}: ${JSON.stringify(final.usage)}`);
+        // The Bedrock SDK has no countTokens (Bedrock's CountTokens is its own operation): raw.
+        const count =
+          client instanceof AnthropicVertex
+            ? (await client.messages.countTokens({ model, messages: [{ role: 'user', content: 'hi' }] })).input_tokens
+            : (
+                (await (
+                  await request(`${t.url}/model/${encodeURIComponent(model)}/count-tokens`, {
+                    method: 'POST',
+                    headers: { authorization: `Bearer ${bedrockKey}` },
+                    body: JSON.stringify({
+                      input: {
+                        invokeModel: {
+                          body: Buffer.from(
+                            JSON.stringify({ anthropic_version: 'bedrock-2023-05-31', max_tokens: 9, messages: [{ role: 'user', content: 'hi' }] }),
+                          ).toString('base64'),
+                        },
+                      },
+                    }),
+                  })
+                ).body.json()) as { inputTokens: number }
+              ).inputTokens;
+        assert.ok(count > 0, `${sdk} via ${route}: ${count}`);
+        const user = `sdk-${sdk[0]}-${route}`;
+        const lines = t.gw.ctx.store.queryLedger({ user });
+        assert.deepEqual(
+          lines.map((l) => [l.endpoint, l.streamed, l.route, l.http_status]),
+          [
+            ['messages', false, route, 200],
+            ['messages', true, route, 200],
+            ['count_tokens', false, route, 200],
+          ],
+          `${sdk} via ${route}`,
+        );
+        assert.ok(lines[1]!.cost_nanousd > 0);
+      }
+    }
+  });
+
   const codec = new EventStreamCodec(toUtf8, fromUtf8);
   const bedrockBody = (extra: Record<string, unknown> = {}) =>
     JSON.stringify({

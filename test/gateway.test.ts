@@ -380,7 +380,8 @@ describe('errors are Anthropic-shaped with stable codes', () => {
   it('pages /v1/models (limit, after_id, before_id) and answers /v1/models/{id}, as the official SDK reads them', async () => {
     const { default: Anthropic } = await import('@anthropic-ai/sdk');
     const client = new Anthropic({ baseURL: t.url, apiKey: key.secret, maxRetries: 0 });
-    const all = ((await (await request(t.url + '/v1/models?limit=1000', { headers: { 'x-api-key': key.secret } })).body.json()) as { data: { id: string }[] }).data;
+    const all = ((await (await request(t.url + '/v1/models?limit=1000', { headers: { 'x-api-key': key.secret } })).body.json()) as { data: { id: string }[] })
+      .data;
     assert.ok(all.length > 5);
     // The SDK follows has_more/last_id page by page and ends up with the same list.
     const paged: string[] = [];
@@ -389,7 +390,8 @@ describe('errors are Anthropic-shaped with stable codes', () => {
       paged,
       all.map((m) => m.id),
     );
-    const get = async (qs: string) => (await (await request(`${t.url}/v1/models${qs}`, { headers: { 'x-api-key': key.secret } })).body.json()) as Record<string, unknown>;
+    const get = async (qs: string) =>
+      (await (await request(`${t.url}/v1/models${qs}`, { headers: { 'x-api-key': key.secret } })).body.json()) as Record<string, unknown>;
     const first = await get('?limit=3');
     assert.deepEqual([(first.data as unknown[]).length, first.has_more, first.first_id, first.last_id], [3, true, all[0]!.id, all[2]!.id]);
     const back = await get(`?limit=2&before_id=${all[3]!.id}`);
