@@ -28,7 +28,8 @@ function sessionLines(sessionId: string) {
 
 before(async () => {
   fake = await new FakeAnthropic().start();
-  t = await startGateway(upstreamYaml(fake.url));
+  // OTLP/gRPC on a port of its own (any free one), beside OTLP/HTTP on the gateway's.
+  t = await startGateway(upstreamYaml(fake.url) + 'telemetry: { grpc_port: 0 }\n');
   home = mkdtempSync(join(tmpdir(), 'tollgate-claude-home-'));
 });
 after(async () => {
@@ -553,9 +554,9 @@ describe(
   'real Claude Code CLI: its telemetry into tollgate, reconciled with the ledger',
   { skip: existsSync(CLAUDE) ? false : 'claude CLI not installed' },
   () => {
-    for (const protocol of ['http/json', 'http/protobuf'])
+    for (const protocol of ['http/json', 'http/protobuf', 'grpc'])
       it(`stores metrics and api_request events (${protocol}) under the key's user and session, matching the ledger`, async () => {
-        const user = protocol === 'http/json' ? 'olly' : 'polly';
+        const user = { 'http/json': 'olly', 'http/protobuf': 'polly', grpc: 'grolly' }[protocol]!;
         const k = t.key(user, 'obs');
         fake.fallback = {
           kind: 'stream',
@@ -568,7 +569,7 @@ describe(
           OTEL_METRICS_EXPORTER: 'otlp',
           OTEL_LOGS_EXPORTER: 'otlp',
           OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
-          OTEL_EXPORTER_OTLP_ENDPOINT: t.url,
+          OTEL_EXPORTER_OTLP_ENDPOINT: protocol === 'grpc' ? `http://127.0.0.1:${t.gw.grpc!.port}` : t.url,
           OTEL_EXPORTER_OTLP_HEADERS: `Authorization=Bearer ${k.secret}`,
           OTEL_METRIC_EXPORT_INTERVAL: '1000',
           OTEL_LOGS_EXPORT_INTERVAL: '500',

@@ -262,6 +262,68 @@ describe('doctor: every pitfall, named with its fix', () => {
   });
 });
 
+describe("doctor: Claude Code's telemetry aimed at the gateway", () => {
+  const base = { ANTHROPIC_BASE_URL: 'http://127.0.0.1:8787', ANTHROPIC_AUTH_TOKEN: 'tg_x', CLAUDE_CODE_ENABLE_TELEMETRY: '1', OTEL_METRICS_EXPORTER: 'otlp' };
+  it('gRPC to the HTTP port loses every record: an error with the fix', () => {
+    const r = doctor({
+      env: {
+        ...base,
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:8787',
+        OTEL_EXPORTER_OTLP_HEADERS: 'Authorization=Bearer tg_x',
+      },
+    });
+    const f = finding(r, 'TELEMETRY_GRPC_ON_HTTP_PORT');
+    assert.equal(f.severity, 'error');
+    assert.match(f.fix, /OTEL_EXPORTER_OTLP_PROTOCOL=http\/protobuf/);
+    assert.equal(exitCode(r), 2);
+  });
+  it('OTLP/HTTP to port 4317, gRPC to another port (needs telemetry.grpc_port), and no key', () => {
+    let r = doctor({ env: { ...base, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4317' } });
+    assert.ok(codes(r).includes('TELEMETRY_HTTP_ON_GRPC_PORT'));
+    assert.ok(codes(r).includes('TELEMETRY_NO_KEY'));
+    r = doctor({
+      env: {
+        ...base,
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4317',
+        OTEL_EXPORTER_OTLP_HEADERS: 'Authorization=Bearer tg_x',
+      },
+    });
+    assert.match(finding(r, 'TELEMETRY_GRPC_PORT').fix, /grpc_port: 4317/);
+    assert.ok(!codes(r).includes('TELEMETRY_NO_KEY'));
+    // Telemetry elsewhere (a collector of their own) is not the gateway's business.
+    r = doctor({ env: { ...base, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel.internal:4317' } });
+    assert.ok(!codes(r).some((c) => c.startsWith('TELEMETRY_')));
+  });
+  it('--probe asks the gateway which gRPC port it serves', async () => {
+    const fake = await new FakeAnthropic().start();
+    const gw = await startGateway(upstreamYaml(fake.url) + 'telemetry: { grpc_port: 0 }\n');
+    try {
+      const { probeTelemetry } = await import('../src/clientconfig/probe.js');
+      const at = (port: number) => {
+        const s = scratch({});
+        const env = {
+          ...base,
+          ANTHROPIC_BASE_URL: gw.url,
+          OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+          OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+          OTEL_EXPORTER_OTLP_HEADERS: 'Authorization=Bearer x',
+        };
+        const cfg = readClaudeConfig({ env, home: s.home, cwd: s.cwd, managedPath: s.managed });
+        return probeTelemetry(cfg, diagnose(cfg, loadCatalog()));
+      };
+      assert.equal((await at(gw.gw.grpc!.port))?.code, 'TELEMETRY_GRPC_SERVED');
+      const wrong = await at(4317 === gw.gw.grpc!.port ? 4318 : 4317);
+      assert.equal(wrong?.code, 'TELEMETRY_GRPC_NOT_SERVED');
+      assert.match(wrong!.fix, new RegExp(`:${gw.gw.grpc!.port}$`));
+    } finally {
+      await gw.stop();
+      await fake.stop();
+    }
+  });
+});
+
 describe('doctor: precedence and clean configurations', () => {
   it('walks the settings files in precedence order: managed > local > project > user > shell', () => {
     const r = doctor({

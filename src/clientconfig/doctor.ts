@@ -430,6 +430,10 @@ export function diagnose(cfg: ClaudeConfig, catalog: ModelCatalog): DoctorReport
         );
     }
   }
+  // 6. Telemetry (OpenTelemetry) aimed at the gateway: a protocol its port does not speak loses
+  // every record without a word from the exporter.
+  telemetry(v, where, add, endpoint);
+
   return {
     provider,
     credential,
@@ -440,6 +444,62 @@ export function diagnose(cfg: ClaudeConfig, catalog: ModelCatalog): DoctorReport
     findings,
     files: cfg.files.map((f) => ({ scope: f.scope, path: f.path, exists: f.exists, error: f.error })),
   };
+}
+
+/** The port a URL names, or its scheme's default. */
+function portOf(u: URL): string {
+  return u.port || (u.protocol === 'https:' ? '443' : '80');
+}
+
+function telemetry(
+  v: (k: string) => string | undefined,
+  where: (k: string) => string,
+  add: (severity: Severity, code: string, message: string, fix: string) => void,
+  endpoint: string,
+): void {
+  if (!truthy(v('CLAUDE_CODE_ENABLE_TELEMETRY'))) return;
+  const otlp = [v('OTEL_METRICS_EXPORTER'), v('OTEL_LOGS_EXPORTER')].some((x) => (x ?? '').split(',').includes('otlp'));
+  const target = v('OTEL_EXPORTER_OTLP_ENDPOINT');
+  if (!otlp || !target) return;
+  let t: URL;
+  let gw: URL;
+  try {
+    t = new URL(target);
+    gw = new URL(endpoint);
+  } catch {
+    return;
+  }
+  // Unset, OpenTelemetry's JavaScript exporters speak http/protobuf.
+  const protocol = (v('OTEL_EXPORTER_OTLP_PROTOCOL') ?? 'http/protobuf').trim();
+  const sameHost = t.hostname === gw.hostname;
+  if (sameHost && portOf(t) === portOf(gw) && protocol === 'grpc')
+    add(
+      'error',
+      'TELEMETRY_GRPC_ON_HTTP_PORT',
+      `OTEL_EXPORTER_OTLP_PROTOCOL=grpc (from ${where('OTEL_EXPORTER_OTLP_PROTOCOL')}) sends OTLP/gRPC to ${target}, the gateway's HTTP port, which takes OTLP/HTTP only: every metric and event is lost`,
+      `export OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf    # or point OTEL_EXPORTER_OTLP_ENDPOINT at tollgate's telemetry.grpc_port`,
+    );
+  else if (sameHost && protocol.startsWith('http') && portOf(t) === '4317')
+    add(
+      'warning',
+      'TELEMETRY_HTTP_ON_GRPC_PORT',
+      `OTEL_EXPORTER_OTLP_PROTOCOL=${protocol} sends OTLP/HTTP to port 4317 (${where('OTEL_EXPORTER_OTLP_ENDPOINT')}), the gRPC port by convention; tollgate takes OTLP/HTTP on its own port`,
+      `export OTEL_EXPORTER_OTLP_ENDPOINT=${gw.origin}`,
+    );
+  else if (sameHost && protocol === 'grpc')
+    add(
+      'info',
+      'TELEMETRY_GRPC_PORT',
+      `telemetry goes over OTLP/gRPC to ${target}: tollgate serves it there only with telemetry.grpc_port: ${portOf(t)} in its config (tollgate doctor --probe checks)`,
+      `telemetry: { grpc_port: ${portOf(t)} }    # in tollgate.yaml`,
+    );
+  if (sameHost && !/authorization=/i.test(v('OTEL_EXPORTER_OTLP_HEADERS') ?? ''))
+    add(
+      'warning',
+      'TELEMETRY_NO_KEY',
+      `telemetry to ${target} carries no Authorization header: tollgate refuses records it cannot attribute`,
+      `export OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer <your tollgate key>"`,
+    );
 }
 
 export function exitCode(r: DoctorReport): number {

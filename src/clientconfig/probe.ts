@@ -79,3 +79,32 @@ export async function probe(cfg: ClaudeConfig, report: DoctorReport, timeoutMs =
     return done({ error: `cannot reach ${report.endpoint}: ${e.cause?.code ?? e.code ?? e.message} (a stale or wrong base URL?)` });
   }
 }
+
+/** With telemetry over OTLP/gRPC aimed at the gateway's host: asks the gateway (/health) which
+ * gRPC port it serves, and says so when it is not the one Claude Code exports to. */
+export async function probeTelemetry(cfg: ClaudeConfig, report: DoctorReport): Promise<DoctorReport['findings'][number] | null> {
+  const f = report.findings.find((x) => x.code === 'TELEMETRY_GRPC_PORT');
+  const target = cfg.env.get('OTEL_EXPORTER_OTLP_ENDPOINT')?.value;
+  if (!f || !target) return null;
+  let served: number | null;
+  try {
+    const res = await request(new URL('/health', report.endpoint), { headersTimeout: 10_000, bodyTimeout: 10_000 });
+    served = ((await res.body.json()) as { telemetry?: { otlp_grpc_port?: number | null } }).telemetry?.otlp_grpc_port ?? null;
+  } catch (err) {
+    return {
+      severity: 'warning',
+      code: 'TELEMETRY_GRPC_UNCHECKED',
+      message: `could not ask the gateway which OTLP/gRPC port it serves: ${(err as Error).message}`,
+      fix: f.fix,
+    };
+  }
+  const port = Number(new URL(target).port || 80);
+  if (served === port)
+    return { severity: 'info', code: 'TELEMETRY_GRPC_SERVED', message: `the gateway serves OTLP/gRPC on port ${port}, where telemetry goes`, fix: '' };
+  return {
+    severity: 'error',
+    code: 'TELEMETRY_GRPC_NOT_SERVED',
+    message: `telemetry goes over OTLP/gRPC to port ${port}, but the gateway ${served === null ? 'serves no OTLP/gRPC (telemetry.grpc_port is unset)' : `serves it on port ${served}`}: every metric and event is lost`,
+    fix: served === null ? f.fix : `export OTEL_EXPORTER_OTLP_ENDPOINT=${new URL(target).protocol}//${new URL(target).hostname}:${served}`,
+  };
+}

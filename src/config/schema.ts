@@ -310,6 +310,16 @@ export const configSchema = z.strictObject({
       access: z.boolean().default(true),
     })
     .prefault({}),
+  /** Claude Code's telemetry (OpenTelemetry): OTLP/HTTP is served on the gateway's own port
+   * (/v1/metrics, /v1/logs); OTLP/gRPC on a port of its own when grpc_port is set (4317 is the
+   * OpenTelemetry default; 0 picks a free one). */
+  telemetry: z
+    .strictObject({
+      grpc_port: z.number().int().min(0).max(65535).optional(),
+      /** Listen address of the gRPC port (default: server.host). */
+      grpc_host: z.string().min(1).optional(),
+    })
+    .prefault({}),
   /** Prometheus metrics at /metrics (text format). */
   metrics: z
     .strictObject({

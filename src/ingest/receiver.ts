@@ -20,7 +20,7 @@ export async function handleOtlp(ctx: GatewayContext, req: IncomingMessage, res:
   if (!proto && !type.startsWith('application/json')) {
     throw new GatewayError(
       'TG_UNSUPPORTED_ENCODING',
-      `OTLP ${type || 'without a content type'}: send http/json or http/protobuf (OTEL_EXPORTER_OTLP_PROTOCOL; grpc is not served)`,
+      `OTLP ${type || 'without a content type'}: send http/json or http/protobuf here (OTEL_EXPORTER_OTLP_PROTOCOL); for grpc, point the exporter at telemetry.grpc_port`,
     );
   }
   const raw = await readBody(req, LIMIT);

@@ -34,6 +34,7 @@ import { cloudCall, cloudInbound, CloudResponse, sendCloudError, type CloudCall 
 import { BEDROCK_GEO_PREFIXES } from '../routing/catalog.js';
 import { handleAdmin } from '../admin/api.js';
 import { handleOtlp } from '../ingest/receiver.js';
+import { OtlpGrpcReceiver } from '../ingest/grpc.js';
 import { StoreUnavailableError } from '../store/errors.js';
 import { SpooledStore } from '../store/postgres/spooled.js';
 import { VERSION } from '../util/version.js';
@@ -143,6 +144,7 @@ export class Gateway {
   private endGrace: () => void = () => {};
   private diskLow: string | null = null;
   private lastLimitLog = -Infinity;
+  private lastH2Warning = -Infinity;
   private limitEvents = 0;
   /** Store polls completed (key and budget changes from other processes apply at the next). */
   polls = 0;
@@ -306,8 +308,16 @@ export class Gateway {
       this.server.on('connection', (s: Socket) => this.admit(s));
     }
     // Malformed HTTP never reaches a handler: answer it Anthropic-shaped and close.
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    this.server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => {
       if (this.lingering.has(socket)) return;
+      // HTTP/2 on the HTTP/1.1 port: almost always an OTLP exporter set to grpc. Said in the log
+      // (at most once a minute), since the exporter itself drops its data without a word.
+      if (err.rawPacket?.subarray(0, 14).toString('latin1') === 'PRI * HTTP/2.0' && performance.now() - this.lastH2Warning > 60_000) {
+        this.lastH2Warning = performance.now();
+        this.ctx.logger.warn(
+          `a client spoke HTTP/2 to the HTTP port (${socket.remoteAddress}): probably Claude Code's telemetry with OTEL_EXPORTER_OTLP_PROTOCOL=grpc. ${this.grpc ? `OTLP/gRPC is served on port ${this.grpc.port}: point OTEL_EXPORTER_OTLP_ENDPOINT there` : 'Set telemetry.grpc_port to serve OTLP/gRPC'}, or use OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf on this port.`,
+        );
+      }
       if (!socket.writable || err.code === 'ECONNRESET') return socket.destroy();
       const [e, reason] =
         err.code === 'HPE_HEADER_OVERFLOW'
@@ -436,6 +446,9 @@ export class Gateway {
     this.diskLow = low;
   }
 
+  /** The OTLP/gRPC receiver (telemetry.grpc_port), once listening. */
+  grpc: OtlpGrpcReceiver | null = null;
+
   /** Connections open now (for /health and tests). */
   get connections(): number {
     return this.conns.size;
@@ -450,6 +463,16 @@ export class Gateway {
       });
     });
     const addr = this.server.address() as AddressInfo;
+    const t = this.ctx.config.telemetry;
+    if (t.grpc_port !== undefined && !this.grpc) {
+      this.grpc = new OtlpGrpcReceiver(this.ctx);
+      try {
+        await this.grpc.listen(t.grpc_host ?? host, t.grpc_port);
+      } catch (err) {
+        this.server.close();
+        throw err;
+      }
+    }
     if (!this.ctx.config.server.public_url) this.publicUrl = `${this.ctx.config.server.tls ? 'https' : 'http'}://${host}:${addr.port}`;
     return addr;
   }
@@ -650,6 +673,8 @@ export class Gateway {
         written_lines: this.ctx.ledger.written,
       },
       connections: { open: this.conns.size, max: this.maxConnections },
+      // What Claude Code's telemetry may use here (the doctor's --probe reads it).
+      telemetry: { otlp_http: true, otlp_grpc_port: this.grpc?.port ?? null },
       ...(this.ctx.store instanceof SpooledStore ? { spool: this.ctx.store.status() } : {}),
     });
   }
@@ -716,7 +741,8 @@ export class Gateway {
     const q = new URLSearchParams(search);
     const limitRaw = q.get('limit');
     const limit = limitRaw === null ? 20 : Number(limitRaw);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new GatewayError('TG_BAD_REQUEST', `limit: a whole number from 1 to 1000, got ${JSON.stringify(limitRaw)}`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+      throw new GatewayError('TG_BAD_REQUEST', `limit: a whole number from 1 to 1000, got ${JSON.stringify(limitRaw)}`);
     const after = q.get('after_id');
     const before = q.get('before_id');
     if (after && before) throw new GatewayError('TG_BAD_REQUEST', 'after_id and before_id: give one or the other');
@@ -813,6 +839,7 @@ export class Gateway {
     }
     for (const s of this.conns.keys()) s.destroy();
     await closed;
+    await this.grpc?.close();
     this.ctx.ledger.close();
     if (this.ctx.ledger.pending > 0)
       this.ctx.logger.error(`shutdown: ${this.ctx.ledger.pending} ledger lines could not be written: ${this.ctx.ledger.failure?.message ?? 'unknown error'}`);

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { diagnose, exitCode, renderReport } from '../../clientconfig/doctor.js';
-import { probe } from '../../clientconfig/probe.js';
+import { probe, probeTelemetry } from '../../clientconfig/probe.js';
 import { readClaudeConfig } from '../../clientconfig/settings.js';
 import { loadCatalog } from '../../routing/catalog.js';
 import { out, type GlobalOpts } from '../shared.js';
@@ -35,6 +35,9 @@ export function register(program: Command, _globals: () => GlobalOpts): void {
       const cfg = read(o);
       const report = diagnose(cfg, loadCatalog());
       const p = o.probe ? await probe(cfg, report) : null;
+      // The telemetry port, as the gateway itself says which it serves.
+      const tf = o.probe ? await probeTelemetry(cfg, report) : null;
+      if (tf) report.findings = [...report.findings.filter((f) => f.code !== 'TELEMETRY_GRPC_PORT'), tf];
       if (o.json) out(JSON.stringify({ ...report, ...(p ? { probe: p } : {}) }, null, 2));
       else {
         out(renderReport(report));
