@@ -74,7 +74,46 @@ export const vertexUpstreamSchema = z.strictObject({
   ...timeouts,
 });
 
-export const upstreamSchema = z.discriminatedUnion('type', [anthropicUpstreamSchema, bedrockUpstreamSchema, vertexUpstreamSchema]);
+/** Claude in Amazon Bedrock ("Mantle"): Anthropic's own API shape on AWS, with anthropic.claude-…
+ * ids, billed through AWS. */
+export const mantleUpstreamSchema = z.strictObject({
+  name: upstreamName,
+  type: z.literal('mantle'),
+  region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d+$/, 'an AWS region such as us-east-1'),
+  /** Default https://bedrock-mantle.{region}.api.aws/anthropic. */
+  base_url: z.url({ protocol: /^https?$/ }).optional(),
+  /** A Bedrock API key (Authorization: Bearer). Without it: SigV4 (service bedrock-mantle) with the AWS chain. */
+  bearer_token: z.string().optional(),
+  aws_profile: z.string().optional(),
+  ...timeouts,
+});
+
+/** Claude in Microsoft Foundry: Anthropic's API shape on Azure, models by deployment name. */
+export const foundryUpstreamSchema = z
+  .strictObject({
+    name: upstreamName,
+    type: z.literal('foundry'),
+    /** The Foundry resource: https://{resource}.services.ai.azure.com/anthropic. */
+    resource: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]*$/i)
+      .optional(),
+    base_url: z.url({ protocol: /^https?$/ }).optional(),
+    /** The resource's API key (sent as api-key), e.g. ${ANTHROPIC_FOUNDRY_API_KEY}. */
+    api_key: z.string().optional(),
+    /** Deployment name per model, where it is not the model's own name (the catalog's foundry id). */
+    deployments: modelMap.optional(),
+    ...timeouts,
+  })
+  .refine((u) => Boolean(u.resource) !== Boolean(u.base_url), { message: 'set resource or base_url (one of them)' });
+
+export const upstreamSchema = z.discriminatedUnion('type', [
+  anthropicUpstreamSchema,
+  bedrockUpstreamSchema,
+  vertexUpstreamSchema,
+  mantleUpstreamSchema,
+  foundryUpstreamSchema,
+]);
 
 const policyRule = z.strictObject({
   /** Families (opus, sonnet, haiku …) or model ids in any form; others get 403. */
@@ -425,6 +464,8 @@ export type UpstreamConfig = z.infer<typeof upstreamSchema>;
 export type AnthropicUpstreamConfig = z.infer<typeof anthropicUpstreamSchema>;
 export type BedrockUpstreamConfig = z.infer<typeof bedrockUpstreamSchema>;
 export type VertexUpstreamConfig = z.infer<typeof vertexUpstreamSchema>;
+export type MantleUpstreamConfig = z.infer<typeof mantleUpstreamSchema>;
+export type FoundryUpstreamConfig = z.infer<typeof foundryUpstreamSchema>;
 
 /** Keys people commonly write by analogy with other tools; the hint names the right one. */
 export const renamedKeys: Record<string, string> = {

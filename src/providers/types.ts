@@ -69,8 +69,8 @@ export interface ResponseTranslator {
 
 export interface Upstream {
   readonly name: string;
-  /** Billing route: anthropic | bedrock | vertex. */
-  readonly route: 'anthropic' | 'bedrock' | 'vertex';
+  /** Billing route: anthropic | bedrock | vertex | mantle | foundry. */
+  readonly route: 'anthropic' | 'bedrock' | 'vertex' | 'mantle' | 'foundry';
   readonly region: string | null;
   readonly dispatcher: Dispatcher;
   readonly headersTimeoutMs: number;

@@ -34,7 +34,14 @@ export interface VertexTarget {
   modelRegions?: Record<string, string>;
 }
 
-export type RouteTarget = { route: 'anthropic' } | BedrockTarget | VertexTarget;
+/** Anthropic's API shape on a cloud (Mantle on AWS, Foundry on Azure): the catalog's id for
+ * that route, or a deployment name given per model. */
+export interface NativeCloudTarget {
+  route: 'mantle' | 'foundry';
+  names?: Record<string, string>;
+}
+
+export type RouteTarget = { route: 'anthropic' } | BedrockTarget | VertexTarget | NativeCloudTarget;
 
 /** Finds a per-model entry keyed by any id form of the model. */
 function lookupByModel(catalog: ModelCatalog, map: Record<string, string> | undefined, model: CatalogModel): string | undefined {
@@ -74,6 +81,11 @@ export function resolveModel(catalog: ModelCatalog, requested: string, target: R
     const geo = target.geoPrefix ?? bedrockGeoPrefix(target.region);
     if (!geo) throw new ModelNotOnRoute(`no cross-region geography is known for AWS region ${target.region}; set geo_prefix on the upstream`);
     return { model, upstreamId: `${geo}.${base}`, endpointType: 'geo', region: target.region };
+  }
+  if (target.route !== 'vertex') {
+    const id = lookupByModel(catalog, target.names, model) ?? model.ids[target.route];
+    if (!id) throw new ModelNotOnRoute(`model "${requested}" (${model.id}) is not available on the ${target.route} route`);
+    return { model, upstreamId: id, endpointType: null, region: null };
   }
   const vid = model.ids.vertex;
   if (!vid) throw new ModelNotOnRoute(`model "${requested}" (${model.id}) is not available on the vertex route`);

@@ -13,6 +13,8 @@ import type { PriceBook } from '../metering/prices.js';
 import { AnthropicUpstream } from '../providers/anthropic/index.js';
 import { BedrockUpstream } from '../providers/bedrock/index.js';
 import { VertexUpstream } from '../providers/vertex/index.js';
+import { mantleUpstream } from '../providers/mantle/index.js';
+import { foundryUpstream } from '../providers/foundry/index.js';
 import { Router, type RouterEvent } from '../routing/router.js';
 import { AlertDispatcher, routerAlert } from '../policy/alerts.js';
 import { AuthServer } from '../identity/authorization-server.js';
@@ -83,6 +85,10 @@ export function buildUpstreams(config: Config, catalog: ModelCatalog): Upstream[
         return new BedrockUpstream(u, catalog);
       case 'vertex':
         return new VertexUpstream(u, catalog);
+      case 'mantle':
+        return mantleUpstream(u, catalog);
+      case 'foundry':
+        return foundryUpstream(u, catalog);
     }
   });
 }

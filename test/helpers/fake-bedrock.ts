@@ -116,6 +116,44 @@ export interface BedrockRequest {
   auth: 'sigv4' | 'bearer';
 }
 
+/** Recomputes the SigV4 signature with AWS's signer and the test credentials. */
+export async function verifySigV4(
+  method: string,
+  url: string,
+  headers: IncomingHttpHeaders,
+  body: Buffer,
+  want: { region: string; service: string },
+): Promise<string | null> {
+  const auth = String(headers.authorization ?? '');
+  const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$/.exec(auth);
+  if (!m) return 'missing or malformed SigV4 Authorization header';
+  const [, akid, , region, service, signedHeaders, signature] = m;
+  if (akid !== AWS_TEST_CREDS.accessKeyId) return `unknown access key ${akid}`;
+  if (region !== want.region) return `signed for region ${region}, endpoint is ${want.region}`;
+  if (service !== want.service) return `signed for service ${service}`;
+  if (headers['x-amz-security-token'] !== AWS_TEST_CREDS.sessionToken) return 'missing session token';
+  const amzDate = String(headers['x-amz-date'] ?? '');
+  const signingDate = new Date(amzDate.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z'));
+  const signer = new SignatureV4({ service: want.service, region: want.region, credentials: AWS_TEST_CREDS, sha256: Hash.bind(null, 'sha256') });
+  const toSign: Record<string, string> = {};
+  for (const h of (signedHeaders as string).split(';')) toSign[h] = String(headers[h] ?? '');
+  const u = new URL(url, 'http://x');
+  const signed = await signer.sign(
+    {
+      method,
+      protocol: 'http:',
+      hostname: String(headers.host).split(':')[0]!,
+      path: u.pathname,
+      query: Object.fromEntries(u.searchParams),
+      headers: toSign,
+      body,
+    },
+    { signingDate },
+  );
+  const expected = /Signature=([0-9a-f]{64})/.exec(String(signed.headers.authorization))?.[1];
+  return expected === signature ? null : 'The request signature we calculated does not match the signature you provided';
+}
+
 export class FakeBedrock {
   readonly requests: BedrockRequest[] = [];
   private script: BedrockBehaviour[] = [];
@@ -170,36 +208,8 @@ export class FakeBedrock {
     res.end(JSON.stringify({ message }));
   }
 
-  /** Recomputes the SigV4 signature with AWS's signer and the test credentials. */
-  private async verifySigV4(method: string, url: string, headers: IncomingHttpHeaders, body: Buffer): Promise<string | null> {
-    const auth = String(headers.authorization ?? '');
-    const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$/.exec(auth);
-    if (!m) return 'missing or malformed SigV4 Authorization header';
-    const [, akid, , region, service, signedHeaders, signature] = m;
-    if (akid !== AWS_TEST_CREDS.accessKeyId) return `unknown access key ${akid}`;
-    if (region !== this.region) return `signed for region ${region}, endpoint is ${this.region}`;
-    if (service !== 'bedrock') return `signed for service ${service}`;
-    if (headers['x-amz-security-token'] !== AWS_TEST_CREDS.sessionToken) return 'missing session token';
-    const amzDate = String(headers['x-amz-date'] ?? '');
-    const signingDate = new Date(amzDate.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z'));
-    const signer = new SignatureV4({ service: 'bedrock', region: this.region, credentials: AWS_TEST_CREDS, sha256: Hash.bind(null, 'sha256') });
-    const toSign: Record<string, string> = {};
-    for (const h of (signedHeaders as string).split(';')) toSign[h] = String(headers[h] ?? '');
-    const u = new URL(url, 'http://x');
-    const signed = await signer.sign(
-      {
-        method,
-        protocol: 'http:',
-        hostname: String(headers.host).split(':')[0]!,
-        path: u.pathname,
-        query: Object.fromEntries(u.searchParams),
-        headers: toSign,
-        body,
-      },
-      { signingDate },
-    );
-    const expected = /Signature=([0-9a-f]{64})/.exec(String(signed.headers.authorization))?.[1];
-    return expected === signature ? null : 'The request signature we calculated does not match the signature you provided';
+  private verifySigV4(method: string, url: string, headers: IncomingHttpHeaders, body: Buffer): Promise<string | null> {
+    return verifySigV4(method, url, headers, body, { region: this.region, service: 'bedrock' });
   }
 
   private async handle(method: string, url: string, headers: IncomingHttpHeaders, raw: Buffer, res: ServerResponse): Promise<void> {

@@ -15,7 +15,14 @@ export function register(program: Command, globals: () => GlobalOpts): void {
       out(`${loaded.file ?? '(defaults)'}: OK`);
       for (const u of loaded.config.upstreams) {
         const where =
-          u.type === 'anthropic' ? u.base_url : (u.base_url ?? (u.type === 'bedrock' ? `region ${u.region}` : `project ${u.project}, region ${u.region}`));
+          u.type === 'anthropic'
+            ? u.base_url
+            : (u.base_url ??
+              (u.type === 'bedrock' || u.type === 'mantle'
+                ? `region ${u.region}`
+                : u.type === 'vertex'
+                  ? `project ${u.project}, region ${u.region}`
+                  : `resource ${u.resource ?? ''}`));
         out(`upstream ${u.name} (${u.type}): ${redactUrl(where)}`);
       }
       for (const v of loaded.missingEnv) out(`warning: $${v} is not set`);

@@ -8,11 +8,12 @@ import { SignatureV4 } from '@smithy/signature-v4';
 export class BedrockAuth {
   private readonly signer: SignatureV4 | null;
 
-  constructor(private readonly opts: { region: string; bearerToken?: string; profile?: string }) {
+  constructor(private readonly opts: { region: string; bearerToken?: string; profile?: string; service?: string }) {
     this.signer = opts.bearerToken
       ? null
       : new SignatureV4({
-          service: 'bedrock',
+          // bedrock (InvokeModel), bedrock-mantle (Claude in Amazon Bedrock).
+          service: opts.service ?? 'bedrock',
           region: opts.region,
           // The provider caches credentials and refreshes them before they expire.
           credentials: defaultProvider(opts.profile ? { profile: opts.profile } : {}),
