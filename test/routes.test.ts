@@ -376,6 +376,164 @@ describe('Vertex route', () => {
   });
 });
 
+describe('cloud routes as Claude Code uses them natively', () => {
+  // What Claude Code 2.1.330 sends to the Anthropic API (anthropic-beta), and what it sends in
+  // Bedrock mode (its body's anthropic_beta) and in Vertex mode (its anthropic-beta header):
+  // data/routes.json keeps the difference as each route's drop list.
+  const ANTHROPIC_MODE = [
+    'claude-code-20250219',
+    'interleaved-thinking-2025-05-14',
+    'context-management-2025-06-27',
+    'per-turn-control-2026-07-01',
+    'mid-conversation-tool-changes-2026-07-01',
+    'thinking-token-count-2026-05-13',
+    'advanced-tool-use-2025-11-20',
+    'effort-2025-11-24',
+  ];
+  const withContext = (model: string) => {
+    const b = JSON.parse(claudeBody(500, { model }).toString()) as Record<string, unknown>;
+    b.context_management = { edits: [{ type: 'clear_tool_uses_20250919' }] };
+    return JSON.stringify(b);
+  };
+
+  it('Bedrock: the betas and body fields Claude Code sends natively, each named', async () => {
+    const r = await post(t, t.key('b-betas', 'eu-finance').secret, withContext('claude-sonnet-4-5'), { 'anthropic-beta': ANTHROPIC_MODE.join(',') });
+    assert.equal(r.status, 200, r.text);
+    const got = bedrock.requests[0]!;
+    assert.deepEqual(got.body.anthropic_beta, ['interleaved-thinking-2025-05-14', 'thinking-token-count-2026-05-13']);
+    for (const dropped of [
+      'claude-code-20250219',
+      'context-management-2025-06-27',
+      'per-turn-control-2026-07-01',
+      'mid-conversation-tool-changes-2026-07-01',
+      'advanced-tool-use-2025-11-20',
+      'effort-2025-11-24',
+    ])
+      assert.ok(!(got.body.anthropic_beta as string[]).includes(dropped), dropped);
+    assert.ok(!('context_management' in got.body), 'context_management travels with its beta');
+  });
+
+  it('Vertex: the betas and body fields Claude Code sends natively, each named', async () => {
+    const r = await post(t, t.key('v-betas', 'vertex').secret, withContext('claude-sonnet-4-5'), { 'anthropic-beta': ANTHROPIC_MODE.join(',') });
+    assert.equal(r.status, 200, r.text);
+    const got = vertex.requests[0]!;
+    assert.deepEqual(String(got.headers['anthropic-beta']).split(','), [
+      'claude-code-20250219',
+      'interleaved-thinking-2025-05-14',
+      'thinking-token-count-2026-05-13',
+      'effort-2025-11-24',
+    ]);
+    for (const dropped of [
+      'context-management-2025-06-27',
+      'per-turn-control-2026-07-01',
+      'mid-conversation-tool-changes-2026-07-01',
+      'advanced-tool-use-2025-11-20',
+    ])
+      assert.ok(!String(got.headers['anthropic-beta']).includes(dropped), dropped);
+    assert.ok(!('context_management' in got.body));
+  });
+
+  it('web search: refused by Bedrock with a clear 400, served by the next route on the list when there is one', async () => {
+    const body = JSON.parse(claudeBody(300, { model: 'claude-sonnet-4-5' }).toString()) as Record<string, unknown>;
+    body.tools = [{ type: 'web_search_20250305', name: 'web_search', max_uses: 3 }];
+    const only = await post(t, t.key('ws-1', 'eu-finance').secret, JSON.stringify(body));
+    assert.equal(only.status, 400);
+    assert.match(
+      (JSON.parse(only.text) as { error: { message: string } }).error.message,
+      /^TG_FEATURE_NOT_ON_ROUTE: upstream "bedrock-eu": Bedrock does not run the web_search_20250305 server tool/,
+    );
+    assert.equal(bedrock.requests.length, 0, 'nothing sent to Bedrock');
+    const both = await post(t, t.key('ws-2', 'cloud-first').secret, JSON.stringify(body));
+    assert.equal(both.status, 200, both.text);
+    const l = lastLine(t);
+    assert.equal(l.route, 'anthropic');
+    assert.deepEqual(
+      l.attempts.map((a) => [a.upstream, a.error]),
+      [
+        ['bedrock-eu', 'TG_FEATURE_NOT_ON_ROUTE'],
+        ['anthropic', null],
+      ],
+    );
+  });
+
+  it('Bedrock service tiers: forwarded (signed), recorded and priced; an unknown tier refused', async () => {
+    const k = t.key('tiers', 'eu-finance');
+    bedrock.fallback = { kind: 'stream', usageStart: { input_tokens: 1000, output_tokens: 1 }, usageEnd: { output_tokens: 100 } };
+    const standard = Math.round((1000 * 3000 + 100 * 15000) * 1.1); // Sonnet 4.5, geo: 1.1 × list
+    for (const [tier, factor] of [
+      ['flex', 0.5],
+      ['priority', 1.75],
+      ['default', 1],
+    ] as const) {
+      bedrock.requests.length = 0;
+      const r = await post(t, k.secret, claudeBody(300, { model: 'claude-sonnet-4-5' }), { 'x-amzn-bedrock-service-tier': tier });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(bedrock.requests[0]!.headers['x-amzn-bedrock-service-tier'], tier);
+      assert.match(String(bedrock.requests[0]!.headers.authorization), /SignedHeaders=[^,]*x-amzn-bedrock-service-tier/);
+      const l = lastLine(t);
+      assert.equal(l.service_tier, tier);
+      assert.equal(l.cost_nanousd, Math.round(standard * factor), tier);
+    }
+    const bad = await post(t, k.secret, claudeBody(300, { model: 'claude-sonnet-4-5' }), { 'x-amzn-bedrock-service-tier': 'turbo' });
+    assert.equal(bad.status, 400);
+    assert.match(
+      (JSON.parse(bad.text) as { error: { message: string } }).error.message,
+      /x-amzn-bedrock-service-tier: "turbo" is not one of default, flex, priority, reserved/,
+    );
+    bedrock.fallback = { kind: 'stream' };
+  });
+
+  it('per-model regions on Bedrock; Vertex global falls back for models not served globally; profile ARNs from clients', async () => {
+    const west = await new FakeBedrock('us-west-2').start();
+    const gvertex = await new FakeVertex().start();
+    const g = await startGateway(`
+upstreams:
+  - { name: bedrock-eu, type: bedrock, region: eu-west-1, base_url: "${west.url}", model_regions: { claude-haiku-4-5: us-west-2 },
+      application_inference_profiles: { claude-sonnet-4-5: "arn:aws:bedrock:us-west-2:123456789012:application-inference-profile/glob" },
+      application_profile_wraps: { "arn:aws:bedrock:us-west-2:123456789012:application-inference-profile/glob": global } }
+  - { name: vertex-global, type: vertex, project: p, region: global, base_url: "${gvertex.url}" }
+routes: { default: [bedrock-eu], teams: { v: [vertex-global] } }
+`);
+    try {
+      // Haiku goes to us-west-2 (its endpoint, its signature, its geography), not eu-west-1.
+      const r = await post(g, g.key('mr', null).secret, claudeBody(300, { model: 'claude-haiku-4-5' }));
+      assert.equal(r.status, 200, `${r.text} ${JSON.stringify(lastLine(g).attempts)}`);
+      assert.equal(west.requests[0]!.modelId, 'us.anthropic.claude-haiku-4-5-20251001-v1:0');
+      const l = lastLine(g);
+      assert.deepEqual([l.region, l.endpoint_type], ['us-west-2', 'geo']);
+      // A client sending the configured application inference profile ARN itself: accepted,
+      // sent as is, priced as the model it wraps on a global profile (list price).
+      west.requests.length = 0;
+      west.fallback = { kind: 'stream', usageStart: { input_tokens: 1000, output_tokens: 1 }, usageEnd: { output_tokens: 100 } };
+      const arn = 'arn:aws:bedrock:us-west-2:123456789012:application-inference-profile/glob';
+      const a = await post(g, g.key('arn', null).secret, claudeBody(300, { model: arn }));
+      assert.equal(a.status, 200, a.text);
+      assert.equal(west.requests[0]!.modelId, arn);
+      const al = lastLine(g);
+      assert.equal(al.endpoint_type, 'global');
+      assert.equal(al.cost_nanousd, 1000 * 3000 + 100 * 15000, 'Sonnet 4.5 at list');
+      const unknown = await post(
+        g,
+        g.key('arn2', null).secret,
+        claudeBody(300, { model: 'arn:aws:bedrock:us-west-2:123456789012:application-inference-profile/other' }),
+      );
+      assert.equal(unknown.status, 400);
+      // Vertex region global: Haiku 3.5 is not served there, so it goes to us-east5.
+      const v = await post(g, g.key('vg', 'v').secret, claudeBody(300, { model: 'claude-3-5-haiku' }));
+      assert.equal(v.status, 200, v.text);
+      assert.equal(gvertex.requests[0]!.region, 'us-east5');
+      assert.equal(lastLine(g).endpoint_type, 'regional');
+      const v2 = await post(g, g.key('vg2', 'v').secret, claudeBody(300, { model: 'claude-sonnet-4-5' }));
+      assert.equal(v2.status, 200, v2.text);
+      assert.equal(gvertex.requests[1]!.region, 'global');
+    } finally {
+      await g.stop();
+      await west.stop();
+      await gvertex.stop();
+    }
+  });
+});
+
 describe('routing and failover', () => {
   it('fails over before the first byte, records each attempt, and never after it', async () => {
     const k = t.key('fay', 'cloud-first');

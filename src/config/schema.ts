@@ -51,8 +51,19 @@ export const bedrockUpstreamSchema = z.strictObject({
   application_inference_profiles: modelMap.optional(),
   /** Per team, application inference profile ARN per model (wins over the upstream's). */
   team_inference_profiles: z.record(z.string().min(1), modelMap).optional(),
+  /** What an application inference profile wraps (ARN → global, geo or regional): it is priced
+   * as that (global endpoints at list); by default the upstream's profile. A client may send a
+   * configured ARN as its model. */
+  application_profile_wraps: z.record(z.string().min(1), z.enum(['geo', 'global', 'regional'])).optional(),
+  /** Bedrock's service tier for requests that do not ask for one (x-amzn-bedrock-service-tier):
+   * flex (cheaper, slower), priority (dearer, faster), default. Priced by data/prices.json. */
+  service_tier: z.enum(['default', 'flex', 'priority']).optional(),
   /** Replaces the list of betas dropped for Bedrock (data/routes.json). */
   drop_betas: z.array(z.string()).optional(),
+  /** Per-model region overrides (Claude Code's ANTHROPIC_SMALL_FAST_MODEL_AWS_REGION idea), by
+   * any model id form: the request goes to that region's endpoint, signed for it, with its
+   * geography prefix. */
+  model_regions: z.record(z.string().min(1), z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d+$/, 'an AWS region such as us-west-2')).optional(),
   ...timeouts,
 });
 
@@ -67,6 +78,12 @@ export const vertexUpstreamSchema = z.strictObject({
     .default('global'),
   /** Per-model region overrides (the VERTEX_REGION_CLAUDE_* idea), by any model id form. */
   model_regions: modelMap.optional(),
+  /** With region global: where models Vertex does not serve globally go (data/routes.json:
+   * global_endpoint_models; default us-east5). */
+  global_fallback_region: z
+    .string()
+    .regex(/^[a-z0-9-]+$/)
+    .optional(),
   base_url: z.url({ protocol: /^https?$/ }).optional(),
   /** A service-account key file; without it, Google Application Default Credentials. */
   credentials_file: z.string().optional(),

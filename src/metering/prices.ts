@@ -45,10 +45,11 @@ interface PriceFile {
   models: Record<string, RawPrice>;
   route_multipliers?: Record<string, unknown>[];
   inference_geo_multipliers?: Record<string, unknown>;
+  service_tier_multipliers?: Record<string, unknown>;
 }
 
 /** Which rates priced a request (recorded on its ledger line). */
-export type PriceTier = 'standard' | 'long_prompt' | 'per_iteration' | 'fast' | 'unpriced' | 'unpriced_ceiling';
+export type PriceTier = 'standard' | 'long_prompt' | 'per_iteration' | 'fast' | 'unpriced' | 'unpriced_ceiling' | 'service_tier_unpriced';
 
 /** "1.1" → 11n/10n. */
 function parseMultiplier(v: unknown, where: string): { num: bigint; den: bigint } {
@@ -232,6 +233,8 @@ export class PriceBook {
   private readonly warned = new Set<string>();
   private multipliers: RouteMultiplier[] = [];
   private readonly geo = new Map<string, Ratio>();
+  /** route → service tier → multiple of the whole cost (Bedrock's flex, priority). */
+  private readonly tiers = new Map<string, Map<string, Ratio>>();
 
   constructor(
     private readonly catalog: ModelCatalog,
@@ -261,6 +264,17 @@ export class PriceBook {
         this.geo.set(g, parseMultiplier(m, `${file}: inference_geo_multipliers.${g}`));
       }
     }
+    if (parsed.service_tier_multipliers && typeof parsed.service_tier_multipliers === 'object') {
+      for (const [route, table] of Object.entries(parsed.service_tier_multipliers)) {
+        if (route.startsWith('//') || !table || typeof table !== 'object') continue;
+        const m = this.tiers.get(route) ?? new Map<string, Ratio>();
+        for (const [tier, v] of Object.entries(table as Record<string, unknown>)) {
+          if (tier.startsWith('//')) continue;
+          m.set(tier, parseMultiplier(v, `${file}: service_tier_multipliers.${route}.${tier}`));
+        }
+        this.tiers.set(route, m);
+      }
+    }
     if (Array.isArray(parsed.route_multipliers)) {
       // A file that lists multipliers replaces the earlier list as a whole.
       this.multipliers = parsed.route_multipliers.map((m, i) => {
@@ -277,6 +291,13 @@ export class PriceBook {
         };
       });
     }
+  }
+
+  /** The multiple a service tier costs on a route: undefined for a tier the price data does
+   * not know (the request is then flagged, priced at standard). */
+  serviceTier(route: string | null | undefined, tier: string | null | undefined): Ratio | undefined {
+    if (!tier || tier === 'default') return ONE;
+    return route ? this.tiers.get(route)?.get(tier) : undefined;
   }
 
   /** The surcharge for a model served on a route and endpoint type, if any. */
@@ -368,7 +389,7 @@ export class PriceBook {
   cost(
     modelId: string | undefined,
     usage: Usage,
-    where: { route?: string | null; endpointType?: string | null } = {},
+    where: { route?: string | null; endpointType?: string | null; serviceTier?: string | null } = {},
     extras?: UsageExtras,
     unpriced: 'zero' | 'ceiling' = 'zero',
   ): Cost {
@@ -387,8 +408,11 @@ export class PriceBook {
       return { nanoUsd: 0, priced: false, tier: 'unpriced' };
     }
     const m = this.multiplier(modelId, where.route ?? null, where.endpointType ?? null);
-    const c = costOf(usage, price, m ?? ONE, extras, geo);
-    return { nanoUsd: c.nanoUsd, priced: true, tier: c.tier };
+    // A service tier (Bedrock flex, priority) multiplies the whole, after the route's surcharge.
+    const st = this.serviceTier(where.route, where.serviceTier);
+    const mult = st ? { num: (m ?? ONE).num * st.num, den: (m ?? ONE).den * st.den } : (m ?? ONE);
+    const c = costOf(usage, price, mult, extras, geo);
+    return { nanoUsd: c.nanoUsd, priced: true, tier: st ? c.tier : 'service_tier_unpriced' };
   }
 
   entries(): [string, ModelPrice][] {

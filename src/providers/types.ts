@@ -37,6 +37,8 @@ export interface OutboundRequest {
   catalogModel: string | null;
   endpointType: EndpointType | null;
   region: string | null;
+  /** Bedrock's service tier sent with the request (priced by it), when one was. */
+  serviceTier?: string | null;
 }
 
 /** An upstream error turned into Anthropic's shape. */

@@ -26,12 +26,34 @@ export interface BedrockTarget {
   geoPrefix?: string;
   applicationProfiles?: Record<string, string>;
   teamProfiles?: Record<string, Record<string, string>>;
+  /** Per-model region overrides. */
+  modelRegions?: Record<string, string>;
+  /** What an application inference profile wraps (its ARN → global, geo or regional), for its
+   * price; by default the upstream's own profile kind. */
+  profileWraps?: Record<string, 'geo' | 'global' | 'regional'>;
+}
+
+/** The region an ARN names (arn:aws:bedrock:<region>:…): an application inference profile is
+ * called in its own region. */
+function arnRegion(arn: string): string | undefined {
+  return /^arn:aws[a-z-]*:bedrock:([a-z]{2}(?:-gov)?-[a-z]+-\d+):/.exec(arn)?.[1];
+}
+
+/** An application inference profile ARN configured on a Bedrock upstream: the model it was
+ * configured for. A client may send the ARN itself (Claude Code pinned to it). */
+function configuredProfile(catalog: ModelCatalog, target: BedrockTarget, arn: string): CatalogModel | undefined {
+  const maps = [target.applicationProfiles ?? {}, ...Object.values(target.teamProfiles ?? {})];
+  for (const map of maps) for (const [m, a] of Object.entries(map)) if (a === arn) return catalog.resolve(m);
+  return undefined;
 }
 
 export interface VertexTarget {
   route: 'vertex';
   region: string;
   modelRegions?: Record<string, string>;
+  /** Models Vertex serves on its global endpoint; others go to globalFallback from global. */
+  globalModels?: readonly string[];
+  globalFallback?: string;
 }
 
 /** Anthropic's API shape on a cloud (Mantle on AWS, Foundry on Azure): the catalog's id for
@@ -66,6 +88,16 @@ export function resolveModel(catalog: ModelCatalog, requested: string, target: R
     const isFirstPartyForm = !/^(arn:|[a-z-]+\.anthropic\.|anthropic\.)/i.test(requested) && !requested.includes('@');
     return { model, upstreamId: isFirstPartyForm ? requested : model.ids.first_party + (oneM ? '[1m]' : ''), endpointType: null, region: null };
   }
+  if (!model && target.route === 'bedrock' && requested.startsWith('arn:')) {
+    const wrapped = configuredProfile(catalog, target, requested);
+    if (wrapped)
+      return {
+        model: wrapped,
+        upstreamId: requested,
+        endpointType: target.profileWraps?.[requested] ?? target.profile,
+        region: arnRegion(requested) ?? target.region,
+      };
+  }
   if (!model)
     throw new ModelNotOnRoute(
       `model "${requested}" is not in the catalog, so it cannot be mapped to the ${target.route} route (see tollgate models --route ${target.route})`,
@@ -74,13 +106,15 @@ export function resolveModel(catalog: ModelCatalog, requested: string, target: R
     const base = model.ids.bedrock;
     if (!base) throw new ModelNotOnRoute(`model "${requested}" (${model.id}) is not available on the bedrock route`);
     const arn = (team ? lookupByModel(catalog, target.teamProfiles?.[team], model) : undefined) ?? lookupByModel(catalog, target.applicationProfiles, model);
+    const region = lookupByModel(catalog, target.modelRegions, model) ?? target.region;
     // An application inference profile wraps the system profile the upstream is set up for.
-    if (arn) return { model, upstreamId: arn, endpointType: target.profile, region: target.region };
-    if (target.profile === 'regional') return { model, upstreamId: base, endpointType: 'regional', region: target.region };
-    if (target.profile === 'global') return { model, upstreamId: `global.${base}`, endpointType: 'global', region: target.region };
-    const geo = target.geoPrefix ?? bedrockGeoPrefix(target.region);
-    if (!geo) throw new ModelNotOnRoute(`no cross-region geography is known for AWS region ${target.region}; set geo_prefix on the upstream`);
-    return { model, upstreamId: `${geo}.${base}`, endpointType: 'geo', region: target.region };
+    if (arn) return { model, upstreamId: arn, endpointType: target.profileWraps?.[arn] ?? target.profile, region: arnRegion(arn) ?? region };
+    if (target.profile === 'regional') return { model, upstreamId: base, endpointType: 'regional', region };
+    if (target.profile === 'global') return { model, upstreamId: `global.${base}`, endpointType: 'global', region };
+    // A region override brings its own geography (us-west-2 → us., eu-central-1 → eu.).
+    const geo = (region === target.region ? target.geoPrefix : undefined) ?? bedrockGeoPrefix(region);
+    if (!geo) throw new ModelNotOnRoute(`no cross-region geography is known for AWS region ${region}; set geo_prefix on the upstream`);
+    return { model, upstreamId: `${geo}.${base}`, endpointType: 'geo', region };
   }
   if (target.route !== 'vertex') {
     const id = lookupByModel(catalog, target.names, model) ?? model.ids[target.route];
@@ -89,6 +123,8 @@ export function resolveModel(catalog: ModelCatalog, requested: string, target: R
   }
   const vid = model.ids.vertex;
   if (!vid) throw new ModelNotOnRoute(`model "${requested}" (${model.id}) is not available on the vertex route`);
-  const region = lookupByModel(catalog, target.modelRegions, model) ?? target.region;
+  let region = lookupByModel(catalog, target.modelRegions, model) ?? target.region;
+  // Older models are not served on the global endpoint: the fallback region instead of a 404.
+  if (region === 'global' && target.globalModels && !target.globalModels.includes(model.id)) region = target.globalFallback ?? 'us-east5';
   return { model, upstreamId: vid, endpointType: vertexEndpointType(region), region };
 }

@@ -6,12 +6,14 @@ import { dataPath } from '../util/paths.js';
 interface RouteFacts {
   anthropic_version: string;
   drop_betas: { flags: string[] };
+  /** Body fields removed on the route (they travel with a dropped beta). */
+  drop_body_fields?: { fields: string[] };
   geo_prefixes?: Record<string, string>;
 }
 
 interface RoutesFile {
-  bedrock: RouteFacts;
-  vertex: RouteFacts & { global_endpoint_models?: { models: string[] } };
+  bedrock: RouteFacts & { unsupported_server_tools?: { prefixes: string[] } };
+  vertex: RouteFacts & { global_endpoint_models?: { models: string[] }; global_fallback_region?: { region: string } };
 }
 
 let cached: RoutesFile | undefined;

@@ -162,6 +162,7 @@ export async function attemptUpstreams(rc: RequestContext, res: ServerResponse, 
     line.upstream_model = out.upstreamModel;
     line.endpoint_type = out.endpointType;
     line.region = out.region;
+    line.service_tier = out.serviceTier ?? null;
 
     let up: Awaited<ReturnType<typeof request>>;
     try {

@@ -42,6 +42,11 @@ export const errorCodes = {
     type: 'invalid_request_error',
     summary: 'the model is unknown to the catalog or not available on the route(s) serving this key',
   },
+  TG_FEATURE_NOT_ON_ROUTE: {
+    status: 400,
+    type: 'invalid_request_error',
+    summary: 'the request uses a feature no upstream on its route offers (web search on Bedrock); another route on the list serves it if there is one',
+  },
   TG_MODEL_UNPRICED: {
     status: 403,
     type: 'permission_error',

@@ -158,7 +158,7 @@ export class StreamRelay {
     return ctx.prices.cost(
       priceModel,
       f.usage,
-      { route: this.x.upstream.route, endpointType: this.x.out.endpointType },
+      { route: this.x.upstream.route, endpointType: this.x.out.endpointType, serviceTier: this.x.out.serviceTier },
       f.extras,
       ctx.config.prices.unpriced === 'reserve' ? 'ceiling' : 'zero',
     );

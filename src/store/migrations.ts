@@ -254,8 +254,9 @@ export const migrations: string[] = [
   CREATE TABLE served_settings (checksum TEXT PRIMARY KEY, first_served_at INTEGER NOT NULL);
   INSERT INTO meta (name, value) VALUES ('sessions_version', 0);
   `,
-  // 6: keys may expire
+  // 6: keys may expire; the ledger records Bedrock's service tier
   `
   ALTER TABLE keys ADD COLUMN expires_at INTEGER;
+  ALTER TABLE ledger ADD COLUMN service_tier TEXT;
   `,
 ];

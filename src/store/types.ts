@@ -66,6 +66,8 @@ export interface LedgerLine extends Usage {
   /** Which rates priced it: standard, long_prompt, per_iteration, fast, unpriced,
    * unpriced_ceiling (an unknown model settled at the highest rates: prices.unpriced). */
   price_tier?: string | null;
+  /** Bedrock's service tier (default, flex, priority) the request asked for; priced by it. */
+  service_tier?: string | null;
 }
 
 export interface Attempt {
@@ -120,6 +122,7 @@ export const LEDGER_FIELDS = [
   'speed',
   'inference_geo',
   'price_tier',
+  'service_tier',
 ] as const;
 
 /** The fields analyses (insights) read of a line: cheaper to read than whole lines. */

@@ -243,7 +243,11 @@ export function storeConformance(name: string, f: StoreFactory): void {
           s.queryLedger({ limit: 1, latest: true }).map((l) => l.id),
           ['l1'],
         );
-        assert.deepEqual(s.queryLedger({})[0], { speed: null, inference_geo: null, price_tier: null, ...b }, 'a line reads back as written');
+        assert.deepEqual(
+          s.queryLedger({})[0],
+          { speed: null, inference_geo: null, price_tier: null, service_tier: null, ...b },
+          'a line reads back as written',
+        );
         const head = s.ledgerHead();
         assert.deepEqual(
           s.ledgerTail(0, 10).map((l) => [l.id, l.cost_nanousd]),

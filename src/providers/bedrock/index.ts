@@ -6,6 +6,7 @@ import type { ModelCatalog } from '../../routing/catalog.js';
 import { resolveModel } from '../../routing/resolve.js';
 import { routeData } from '../../routing/route-data.js';
 import { GatewayError } from '../../server/errors.js';
+import { headerValue } from '../../server/headers.js';
 import { redactUrl } from '../../util/redact.js';
 import { keepAliveAgent } from '../common/agent.js';
 import { resolveOrRefuse } from '../common/request.js';
@@ -13,8 +14,11 @@ import type { InboundRequest, MappedError, OutboundRequest, ResponseTranslator, 
 import { BedrockAuth } from './auth.js';
 import { bedrockBaseUrl, bedrockUrl } from './endpoint.js';
 import { bedrockErrorMessage, mapBedrockError } from './errors.js';
-import { bedrockBody, countTokensBody } from './translate-request.js';
+import { bedrockBody, countTokensBody, unsupportedServerTool } from './translate-request.js';
 import { BedrockJsonTranslator, BedrockStreamTranslator } from './translate-stream.js';
+
+/** Bedrock's service tiers (its ServiceTier type). */
+const SERVICE_TIERS = ['default', 'flex', 'priority', 'reserved'];
 
 export class BedrockUpstream implements Upstream {
   readonly name: string;
@@ -45,6 +49,19 @@ export class BedrockUpstream implements Upstream {
     this.dropBetas = cfg.drop_betas ?? routeData().bedrock.drop_betas.flags;
   }
 
+  private readonly regionAuth = new Map<string, BedrockAuth>();
+
+  /** The signer for a region (SigV4 signs for one); the bearer key is the same everywhere. */
+  private authFor(region: string): BedrockAuth {
+    if (region === this.cfg.region) return this.auth;
+    let a = this.regionAuth.get(region);
+    if (!a) {
+      a = new BedrockAuth({ region, bearerToken: this.cfg.bearer_token || undefined, profile: this.cfg.aws_profile });
+      this.regionAuth.set(region, a);
+    }
+    return a;
+  }
+
   credentialProblem(): string | null {
     // The AWS chain is resolved when signing; a failure there is reported per request.
     return null;
@@ -62,32 +79,67 @@ export class BedrockUpstream implements Upstream {
           geoPrefix: this.cfg.geo_prefix,
           applicationProfiles: this.cfg.application_inference_profiles,
           teamProfiles: this.cfg.team_inference_profiles,
+          modelRegions: this.cfg.model_regions,
+          profileWraps: this.cfg.application_profile_wraps,
         },
         req.team,
       ),
     );
     const scanned = req.scanned();
+    // A server tool Bedrock does not run (web search): refused here, so the next upstream on
+    // the caller's route (Anthropic, Vertex) can serve it, or the client hears why.
+    const tool = unsupportedServerTool(scanned, routeData().bedrock.unsupported_server_tools?.prefixes ?? []);
+    if (tool)
+      throw new GatewayError(
+        'TG_FEATURE_NOT_ON_ROUTE',
+        `upstream "${this.name}": Bedrock does not run the ${tool} server tool (no web search on Bedrock); route this team to an Anthropic or Vertex upstream as well, or leave the tool out`,
+      );
     const stream = memberValue(scanned, 'stream') === true;
-    const invoke = bedrockBody(scanned, req.headers['anthropic-beta'], routeData().bedrock.anthropic_version, this.dropBetas);
+    const invoke = bedrockBody(
+      scanned,
+      req.headers['anthropic-beta'],
+      routeData().bedrock.anthropic_version,
+      this.dropBetas,
+      routeData().bedrock.drop_body_fields?.fields ?? [],
+    );
     const counting = req.endpoint === 'count_tokens';
     // CountTokens takes the base model id, not an inference profile.
     const id = counting ? (r.model?.ids.bedrock ?? r.upstreamId) : r.upstreamId;
-    const url = bedrockUrl(this.base, req.endpoint, id, stream && !counting);
+    // A per-model region override: that region's endpoint (unless base_url pins one), signed for it.
+    const region = r.region ?? this.cfg.region;
+    const url = bedrockUrl(region === this.cfg.region ? this.base : bedrockBaseUrl(region, this.cfg.base_url), req.endpoint, id, stream && !counting);
     const body = counting ? countTokensBody(invoke) : invoke;
     const base: Record<string, string> = {
       'content-type': 'application/json',
       accept: stream && !counting ? 'application/vnd.amazon.eventstream' : 'application/json',
     };
+    // The service tier the client asked for (Claude Code's ANTHROPIC_BEDROCK_SERVICE_TIER), else
+    // the upstream's; forwarded (and signed), recorded and priced.
+    const asked = headerValue(req.headers, 'x-amzn-bedrock-service-tier')?.trim().toLowerCase();
+    const tier = asked || this.cfg.service_tier;
+    if (tier && !SERVICE_TIERS.includes(tier))
+      throw new GatewayError('TG_BAD_REQUEST', `x-amzn-bedrock-service-tier: ${JSON.stringify(tier.slice(0, 40))} is not one of ${SERVICE_TIERS.join(', ')}`);
+    if (tier && !counting) base['x-amzn-bedrock-service-tier'] = tier;
     let headers: Record<string, string>;
     try {
-      headers = await this.auth.headers('POST', url, base, body);
+      headers = await this.authFor(region).headers('POST', url, base, body);
     } catch (err) {
       throw new GatewayError(
         'TG_UPSTREAM_NO_CREDENTIALS',
         `upstream "${this.name}": no usable AWS credentials (${(err as Error).message.split('\n')[0]}); configure the AWS chain or bearer_token`,
       );
     }
-    return { url, method: 'POST', headers, body, upstreamModel: id, catalogModel: r.model?.id ?? null, endpointType: r.endpointType, region: this.region };
+    return {
+      url,
+      method: 'POST',
+      headers,
+      body,
+      upstreamModel: id,
+      catalogModel: r.model?.id ?? null,
+      endpointType: r.endpointType,
+      region,
+      serviceTier: counting ? null : (tier ?? null),
+    };
   }
 
   mapError(status: number, headers: Record<string, string | string[] | undefined>, body: string): MappedError {

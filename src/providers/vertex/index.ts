@@ -49,7 +49,13 @@ export class VertexUpstream implements Upstream {
 
   async prepare(req: InboundRequest): Promise<OutboundRequest> {
     const r = resolveOrRefuse(this.name, () =>
-      resolveModel(this.catalog, req.model, { route: 'vertex', region: this.cfg.region, modelRegions: this.cfg.model_regions }),
+      resolveModel(this.catalog, req.model, {
+        route: 'vertex',
+        region: this.cfg.region,
+        modelRegions: this.cfg.model_regions,
+        globalModels: routeData().vertex.global_endpoint_models?.models,
+        globalFallback: this.cfg.global_fallback_region ?? routeData().vertex.global_fallback_region?.region,
+      }),
     );
     const region = r.region ?? this.cfg.region;
     const scanned = req.scanned();
@@ -58,7 +64,7 @@ export class VertexUpstream implements Upstream {
     // The endpoint host follows the region actually used (a per-model override included).
     const base = vertexBaseUrl(region, this.cfg.base_url);
     const url = vertexUrl(base, this.cfg.project, region, req.endpoint, r.upstreamId, stream);
-    const body = vertexBody(scanned, routeData().vertex.anthropic_version, counting, r.upstreamId);
+    const body = vertexBody(scanned, routeData().vertex.anthropic_version, counting, r.upstreamId, routeData().vertex.drop_body_fields?.fields ?? []);
     let auth: Record<string, string>;
     try {
       auth = await this.auth.headers();

@@ -7,10 +7,10 @@
 import { rewriteBody, type ScannedBody } from '../../protocol/anthropic/body.js';
 import { betasFrom } from '../common/request.js';
 
-export function vertexBody(scanned: ScannedBody, version: string, countTokens: boolean, upstreamModel: string): Buffer {
+export function vertexBody(scanned: ScannedBody, version: string, countTokens: boolean, upstreamModel: string, dropFields: readonly string[] = []): Buffer {
   const add: Record<string, string> = { anthropic_version: JSON.stringify(version) };
   if (countTokens) add.model = JSON.stringify(upstreamModel);
-  return rewriteBody(scanned, ['model', 'tags'], add);
+  return rewriteBody(scanned, ['model', 'tags', ...dropFields], add);
 }
 
 export function vertexHeaders(betaHeader: string | string[] | undefined, drop: readonly string[]): Record<string, string> {

@@ -282,8 +282,9 @@ export const pgMigrations: string[] = [
   CREATE INDEX ledger_user_ts ON ledger("user", ts);
   CREATE INDEX ledger_upstream_request_id ON ledger(upstream_request_id) WHERE upstream_request_id IS NOT NULL;
   `,
-  // 4: keys may expire
+  // 4: keys may expire; the ledger records Bedrock's service tier
   `
   ALTER TABLE keys ADD COLUMN expires_at BIGINT;
+  ALTER TABLE ledger ADD COLUMN service_tier TEXT;
   `,
 ];
