@@ -56,3 +56,12 @@ export async function run(urls: string[], body: Buffer, key: string, n: number, 
 }
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+/** One round against one gateway: the median latency (ms) and the gateway's CPU per request (ms,
+ * read from the process itself, so it barely moves when the machine is busy). */
+export async function measure(g: Gw, body: Buffer, key: string, n: number, conc: number): Promise<{ latencyMs: number; cpuMs: number }> {
+  const c0 = await cpu(g);
+  const x = await run([g.url], body, key, n, conc);
+  const c1 = await cpu(g);
+  return { latencyMs: median(x.ms), cpuMs: (c1 - c0) / 1000 / n };
+}

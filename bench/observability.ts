@@ -11,7 +11,7 @@ import { request } from 'undici';
 import { mintKey } from '../src/identity/keys.js';
 import { SqliteStore } from '../src/store/sqlite/index.js';
 import { claudeBody } from '../test/helpers/gateway.js';
-import { cpu, gateway, median, run, type Gw } from './harness.js';
+import { gateway, measure, median, run, type Gw } from './harness.js';
 
 export async function benchObservability(upstream: string, quick: boolean): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-obs-'));
@@ -50,11 +50,9 @@ export async function benchObservability(upstream: string, quick: boolean): Prom
       lat.direct!.push(median((await run([upstream], body, key.secret, n, conc)).ms));
       // Rotate which goes first: drift in the machine's load hits each alike.
       for (const [name, g] of [...all.slice(r % 3), ...all.slice(0, r % 3)]) {
-        const c0 = await cpu(g);
-        const x = await run([g.url], body, key.secret, n, conc);
-        const c1 = await cpu(g);
-        cpuMs[name]!.push((c1 - c0) / 1000 / n);
-        lat[name]!.push(median(x.ms));
+        const m = await measure(g, body, key.secret, n, conc);
+        cpuMs[name]!.push(m.cpuMs);
+        lat[name]!.push(m.latencyMs);
       }
     }
     const med = (k: string) => median(lat[k]!);

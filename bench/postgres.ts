@@ -10,7 +10,7 @@ import { PostgresStore } from '../src/store/postgres/index.js';
 import { SqliteStore } from '../src/store/sqlite/index.js';
 import { claudeBody } from '../test/helpers/gateway.js';
 import { postgresUnavailable, startPostgres } from '../test/helpers/postgres.js';
-import { cpu, gateway, median, run, type Gw } from './harness.js';
+import { gateway, measure, median, run, type Gw } from './harness.js';
 
 export async function benchPostgres(upstream: string, quick: boolean): Promise<void> {
   const why = postgresUnavailable();
@@ -60,11 +60,9 @@ export async function benchPostgres(upstream: string, quick: boolean): Promise<v
         ['sqlite+budget', sqliteBudget],
         ['postgres+budget', pgBudget],
       ] as const) {
-        const c0 = await cpu(g);
-        const x = await run([g.url], body, key.secret, n, conc);
-        const c1 = await cpu(g);
-        cpuMs[name]!.push((c1 - c0) / 1000 / n);
-        lat[name]!.push(median(x.ms));
+        const m = await measure(g, body, key.secret, n, conc);
+        cpuMs[name]!.push(m.cpuMs);
+        lat[name]!.push(m.latencyMs);
       }
     }
     const med = (k: string) => median(lat[k]!);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { SqliteStore } from '../src/store/sqlite/index.js';
 import { FakeAnthropic, type UsageSpec } from './helpers/fake-anthropic.js';
-import { AWS_TEST_CREDS, FakeBedrock } from './helpers/fake-bedrock.js';
+import { AWS_TEST_CREDS, FakeBedrock, useTestAwsCredentials } from './helpers/fake-bedrock.js';
 import { FakeMetadata, FakeVertex } from './helpers/fake-vertex.js';
 import { startGateway, upstreamYaml, type TestGateway } from './helpers/gateway.js';
 import { CLAUDE, runClaude, type ClaudeResult } from './helpers/claude.js';
@@ -340,15 +340,7 @@ describe('real Claude Code CLI: one setting, the route chosen by team', { skip: 
 
   before(async () => {
     const scratch = mkdtempSync(join(tmpdir(), 'tollgate-cc-routes-'));
-    Object.assign(process.env, {
-      AWS_ACCESS_KEY_ID: AWS_TEST_CREDS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: AWS_TEST_CREDS.secretAccessKey,
-      AWS_SESSION_TOKEN: AWS_TEST_CREDS.sessionToken,
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_CONFIG_FILE: join(scratch, 'c'),
-      AWS_SHARED_CREDENTIALS_FILE: join(scratch, 'k'),
-      CLOUDSDK_CONFIG: join(scratch, 'g'),
-    });
+    useTestAwsCredentials(scratch);
     bedrock = await new FakeBedrock('eu-west-1').start();
     metadata = await new FakeMetadata().start();
     process.env.GCE_METADATA_HOST = metadata.url;

@@ -11,7 +11,7 @@ import { request } from 'undici';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { FakeAnthropic } from './helpers/fake-anthropic.js';
-import { AWS_TEST_CREDS, FakeBedrock } from './helpers/fake-bedrock.js';
+import { FakeBedrock, useTestAwsCredentials } from './helpers/fake-bedrock.js';
 import { FakeMetadata, FakeVertex } from './helpers/fake-vertex.js';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
 import { CLAUDE, runClaude } from './helpers/claude.js';
@@ -35,15 +35,7 @@ describe('Bedrock and Vertex modes inbound', () => {
     const scratch = mkdtempSync(join(tmpdir(), 'tollgate-cloud-in-'));
     home = join(scratch, 'home');
     mkdirSync(home);
-    Object.assign(process.env, {
-      AWS_ACCESS_KEY_ID: AWS_TEST_CREDS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: AWS_TEST_CREDS.secretAccessKey,
-      AWS_SESSION_TOKEN: AWS_TEST_CREDS.sessionToken,
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_CONFIG_FILE: join(scratch, 'c'),
-      AWS_SHARED_CREDENTIALS_FILE: join(scratch, 'k'),
-      CLOUDSDK_CONFIG: join(scratch, 'g'),
-    });
+    useTestAwsCredentials(scratch);
     fake = await new FakeAnthropic().start();
     bedrock = await new FakeBedrock('eu-west-1').start();
     metadata = await new FakeMetadata().start();

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { AWS_TEST_CREDS } from './helpers/fake-bedrock.js';
+import { useTestAwsCredentials } from './helpers/fake-bedrock.js';
 import { FakeNativeCloud } from './helpers/fake-native-cloud.js';
 import { claudeBody, startGateway, type TestGateway } from './helpers/gateway.js';
 import { CLAUDE, runClaude } from './helpers/claude.js';
@@ -28,14 +28,7 @@ describe('Mantle and Foundry upstreams', () => {
   before(async () => {
     scratch = mkdtempSync(join(tmpdir(), 'tollgate-native-'));
     mkdirSync(join(scratch, 'home'));
-    Object.assign(process.env, {
-      AWS_ACCESS_KEY_ID: AWS_TEST_CREDS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: AWS_TEST_CREDS.secretAccessKey,
-      AWS_SESSION_TOKEN: AWS_TEST_CREDS.sessionToken,
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_CONFIG_FILE: join(scratch, 'c'),
-      AWS_SHARED_CREDENTIALS_FILE: join(scratch, 'k'),
-    });
+    useTestAwsCredentials(scratch);
     mantle = await new FakeNativeCloud('mantle', { region: 'us-west-2', models: (id) => mantleIds.has(id) }).start();
     mantleKey = await new FakeNativeCloud('mantle', { bearer: 'bedrock-api-key-123', models: (id) => mantleIds.has(id) }).start();
     foundry = await new FakeNativeCloud('foundry', { apiKey: 'foundry-key-456', models: (id) => foundryIds.has(id) }).start();

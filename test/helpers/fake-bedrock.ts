@@ -15,6 +15,20 @@ export const AWS_TEST_CREDS = {
   secretAccessKey: 'tollgate/test/secret/key/0123456789abcdef',
   sessionToken: 'test-session-token',
 };
+/** Points this process's AWS credential chain at the test credentials (and nothing on disk or
+ * on the network: no instance metadata, config files in `scratch`), so SigV4 signs with them. */
+export function useTestAwsCredentials(scratch: string): void {
+  Object.assign(process.env, {
+    AWS_ACCESS_KEY_ID: AWS_TEST_CREDS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: AWS_TEST_CREDS.secretAccessKey,
+    AWS_SESSION_TOKEN: AWS_TEST_CREDS.sessionToken,
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_CONFIG_FILE: `${scratch}/aws-config`,
+    AWS_SHARED_CREDENTIALS_FILE: `${scratch}/aws-credentials`,
+    CLOUDSDK_CONFIG: `${scratch}/gcloud`,
+  });
+}
+
 /** Betas this fake refuses, as Bedrock does, with 400 "invalid beta flag". */
 export const BEDROCK_REJECTS = ['claude-code-20250219', 'advanced-tool-use-2025-11-20'];
 
