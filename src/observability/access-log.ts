@@ -3,8 +3,9 @@
 // (the key appears as its id, never its value).
 import type { LedgerLine } from '../store/types.js';
 
-/** Set on a response whose request has a ledger line (its access line comes from the line). */
-export const LINED = Symbol('tollgate.lined');
+/** Responses whose request has a ledger line (its access line and metrics come from the line).
+ * A WeakSet rather than a property: adding one to every response would change its shape. */
+export const lined = new WeakSet<object>();
 
 export function accessFields(l: LedgerLine): Record<string, unknown> {
   return {

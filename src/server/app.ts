@@ -41,7 +41,7 @@ import { StoreUnavailableError } from '../store/errors.js';
 import { SpooledStore } from '../store/postgres/spooled.js';
 import { VERSION } from '../util/version.js';
 import { Metrics } from '../observability/metrics.js';
-import { accessFields, LINED } from '../observability/access-log.js';
+import { accessFields, lined } from '../observability/access-log.js';
 import { configBudgetDefs } from '../policy/budgets.js';
 import { budgetRows } from '../admin/operations.js';
 import { handleConsole } from '../console/serve.js';
@@ -64,7 +64,7 @@ let sequence = 0;
 
 /** On a response: the error code the gateway answered with. */
 const ERROR_CODE = Symbol('tollgate.errorCode');
-type Tagged = ServerResponse & { [LINED]?: boolean; [ERROR_CODE]?: string };
+type Tagged = ServerResponse & { [ERROR_CODE]?: string };
 
 /** Paths polled by machines (load balancers, Prometheus): their access lines go at debug. */
 const PROBES = new Set(['/health', '/healthz', '/health/ready', '/readyz', '/health/live', '/livez', '/metrics']);
@@ -501,7 +501,7 @@ export class Gateway {
     } finally {
       // Requests without a ledger line (admin, sign-in, health, refusals before a key is
       // known): their error count and access line here; lined ones when their line is written.
-      if (!res[LINED]) this.accessLine(req, res, requestId, t0);
+      if (!lined.has(res)) this.accessLine(req, res, requestId, t0);
       // The handler returns when its response has ended (streams included) or was cut.
       if (st) st.busy--;
       if (--this.active === 0) this.onIdle?.();
@@ -540,18 +540,6 @@ export class Gateway {
     const search = q === -1 ? '' : url.slice(q);
     let cloud: CloudCall | null = null;
     try {
-      // Claude Code in Bedrock or Vertex mode: the cloud's paths, answered in the cloud's shape.
-      cloud = path.startsWith('/model/') || path.includes('/publishers/anthropic/models/') ? cloudCall(path) : null;
-      if (cloud) {
-        if (req.method !== 'POST') throw new GatewayError('TG_METHOD', `${req.method} ${path}: use POST`, { allow: 'POST' });
-        const shim = new CloudResponse(res, cloud.mode, cloud.endpoint);
-        try {
-          await handleMessages(this.ctx, cloudInbound(cloud), req, shim as unknown as ServerResponse, cloud.endpoint, '', requestId, t0);
-        } finally {
-          if ((shim as unknown as Tagged)[LINED]) res[LINED] = true;
-        }
-        return;
-      }
       switch (path) {
         case '/v1/messages':
         case '/v1/messages/count_tokens':
@@ -609,6 +597,18 @@ export class Gateway {
           this.ready(res);
           return;
         default:
+          // Claude Code in Bedrock or Vertex mode: the cloud's paths, answered in the cloud's shape.
+          cloud = path.startsWith('/model/') || path.includes('/publishers/anthropic/models/') ? cloudCall(path) : null;
+          if (cloud) {
+            if (req.method !== 'POST') throw new GatewayError('TG_METHOD', `${req.method} ${path}: use POST`, { allow: 'POST' });
+            const shim = new CloudResponse(res, cloud.mode, cloud.endpoint);
+            try {
+              await handleMessages(this.ctx, cloudInbound(cloud), req, shim as unknown as ServerResponse, cloud.endpoint, '', requestId, t0);
+            } finally {
+              if (lined.has(shim)) lined.add(res);
+            }
+            return;
+          }
           // Sign-in (Claude Code's /login): discovery, device flow, tokens, the browser pages.
           if (
             (path.startsWith('/oauth/') || path.startsWith('/device') || path === '/.well-known/oauth-authorization-server') &&

@@ -14,7 +14,7 @@ import { errorEnvelope, GatewayError, sendError } from './errors.js';
 import { headerValue } from './headers.js';
 import { storeError } from './relay.js';
 import { RequestContext, SHUTDOWN_MESSAGE } from './request.js';
-import { LINED } from '../observability/access-log.js';
+import { lined } from '../observability/access-log.js';
 
 async function authenticate(ctx: GatewayContext, req: IncomingMessage) {
   const auth = await ctx.keys.authenticate(req.headers);
@@ -51,7 +51,7 @@ export async function handleMessages(
     throw new GatewayError('TG_STORE_UNAVAILABLE', `${storeProblem}; nothing is sent upstream until the gateway can record it (store.on_failure: closed)`);
   }
   const rc = new RequestContext(ctx, key, endpoint, t0, requestId);
-  (res as ServerResponse & { [LINED]?: boolean })[LINED] = true;
+  lined.add(res);
   try {
     await serveRequest(rc, protocol, req, res, search);
   } catch (err) {
