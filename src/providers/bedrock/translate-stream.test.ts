@@ -98,7 +98,7 @@ describe('Bedrock errors and request body', () => {
     const out = JSON.parse(
       bedrockBody(
         scanBody(body),
-        `claude-code-20250219, interleaved-thinking-2025-05-14,context-management-2025-06-27`,
+        `claude-code-20250219, interleaved-thinking-2025-05-14,context-management-2025-06-27,thinking-token-count-2026-05-13`,
         'bedrock-2023-05-31',
         dropped,
       ).toString(),
@@ -109,7 +109,9 @@ describe('Bedrock errors and request body', () => {
       thinking: { type: 'enabled' },
       metadata: { user_id: 'u' },
       anthropic_version: 'bedrock-2023-05-31',
-      anthropic_beta: ['interleaved-thinking-2025-05-14', 'context-management-2025-06-27'],
+      // What Claude Code sends natively on Bedrock stays; context-management (an Anthropic-API
+      // beta Claude Code leaves out on Bedrock) and the rejected claude-code beta go.
+      anthropic_beta: ['interleaved-thinking-2025-05-14', 'thinking-token-count-2026-05-13'],
     });
     const none = JSON.parse(bedrockBody(scanBody(body), undefined, 'bedrock-2023-05-31', dropped).toString()) as Record<string, unknown>;
     assert.ok(!('anthropic_beta' in none));
