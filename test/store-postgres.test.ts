@@ -230,7 +230,11 @@ if (skip) {
           ...randomLines(rng(8), 30, 'feb').map((l, i) => ({ ...l, ts: month(1, 1 + (i % 28)) })),
           ...randomLines(rng(9), 20, 'mar').map((l, i) => ({ ...l, ts: month(2, 1 + (i % 28)) })),
         ];
-        await raw.query(`INSERT INTO ledger (${LEDGER_COLS}) SELECT ${LEDGER_COLS} FROM jsonb_populate_recordset(NULL::ledger, $1)`, [JSON.stringify(old)]);
+        // The columns a migration-2 ledger has (service_tier came with migration 4).
+        const v2 = LEDGER_COLS.split(', ')
+          .filter((c) => c !== '"service_tier"')
+          .join(', ');
+        await raw.query(`INSERT INTO ledger (${v2}) SELECT ${v2} FROM jsonb_populate_recordset(NULL::ledger, $1)`, [JSON.stringify(old)]);
 
         const s = new PostgresStore(db);
         try {
