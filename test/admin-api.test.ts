@@ -194,6 +194,31 @@ describe('admin API', () => {
     assert.equal((await call('GET', '/admin/keys', undefined, { authorization: '' })).status, 401);
   });
 
+  it('a caller leaving a long usage listing ends it: the request does not wait for a drain forever', async () => {
+    const { ledgerLine } = await import('./helpers/store-conformance.js');
+    const base = Date.now() - 3_600_000;
+    const many = Array.from({ length: 20_000 }, (_, i) =>
+      ledgerLine({ id: `bulk-${i}`, ts: base + i, user: 'bulk', team: 'core', model_served: 'claude-sonnet-4-5', input_tokens: 100, cost_nanousd: 1 }),
+    );
+    t.gw.ctx.store.writeBatch(many, new Map());
+    const { connect } = await import('node:net');
+    const port = Number(new URL(t.url).port);
+    await new Promise<void>((resolve) => {
+      const sock = connect(port, '127.0.0.1', () => sock.write(`GET /admin/usage?user=bulk HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${TOKEN}\r\n\r\n`));
+      // Read a little, then stop reading and go: the gateway's writes back up, then fail.
+      sock.once('data', () => {
+        sock.pause();
+        setTimeout(() => {
+          sock.destroy();
+          resolve();
+        }, 300);
+      });
+    });
+    const deadline = Date.now() + 10_000;
+    while (t.gw.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(t.gw.inFlight, 0, 'the listing ended with its caller');
+  });
+
   it('lets a key expire: listed with its date, refused after it with TG_KEY_EXPIRED', async () => {
     const made = (await call('POST', '/admin/keys', { user: 'temp', expires: '90d' })).json as { id: string; key: string; expires: string };
     const days = (Date.parse(made.expires) - Date.now()) / 86_400_000;

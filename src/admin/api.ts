@@ -271,10 +271,24 @@ const HANDLERS: Record<AdminRoute['id'], Handler> = {
         : c.ctx.store.iterateLedger({ ...q, latest: order === 'desc' });
     c.res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
     let first = true;
-    const write = (s: string) => (c.res.write(s) ? Promise.resolve() : new Promise<void>((r) => c.res.once('drain', () => r())));
+    // With backpressure; a caller that goes away ends the listing (no wait for a drain that
+    // cannot come).
+    const write = (s: string) =>
+      c.res.write(s)
+        ? Promise.resolve()
+        : new Promise<void>((r) => {
+            const done = () => {
+              c.res.off('drain', done);
+              c.res.off('close', done);
+              r();
+            };
+            c.res.once('drain', done);
+            c.res.once('close', done);
+          });
     await write('[');
     let buf = '';
     for (const l of lines) {
+      if (c.res.destroyed) return SENT;
       buf += (first ? '\n' : ',\n') + JSON.stringify(lineToJson(l));
       first = false;
       if (buf.length > 65536) {
