@@ -8,7 +8,7 @@ import { DAY_MS } from '../../store/segments.js';
 import type { Store } from '../../store/types.js';
 import { parseTime, wallClock } from '../../util/time.js';
 import { out, UsageError, withStore, type GlobalOpts } from '../shared.js';
-import { lineToJson } from './usage.js';
+import { lineToJson } from '../../reports/queries.js';
 
 /** Writes the lines before `cut` as gzipped JSON lines, waiting on the file (bounded memory). */
 async function archive(store: Store, cut: number, path: string): Promise<number> {

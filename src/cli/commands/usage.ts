@@ -29,9 +29,6 @@ function query(o: FilterOpts): LedgerQuery {
   };
 }
 
-/** A ledger line as printed by `usage --json` (shared with the admin API). */
-export { lineToJson };
-
 /** The filters as the admin API's query parameters. */
 function remoteFilters(o: FilterOpts, extra: Record<string, string | number | undefined>): Record<string, string | number | undefined> {
   return { since: o.since, until: o.until, user: o.user, team: o.team, project: o.project, key: o.key, ...extra };
