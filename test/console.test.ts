@@ -234,6 +234,8 @@ describe(
       await first.click();
       const detail = page.getByRole('region', { name: 'request detail' });
       await detail.waitFor();
+      // The region opens at once; its figures follow when the line is fetched.
+      await page.getByTestId('line-cost').waitFor();
       const id = (await detail.locator('h2 code').innerText()).trim();
       const line = t.gw.ctx.store.queryLedger({ id })[0]!;
       assert.equal(line.user, 'erin');
