@@ -8,9 +8,15 @@ import { ApiError } from './api.js';
 export function useData<T>(load: () => Promise<T>, deps: unknown[]): { data: T | null; error: string | null; loading: boolean; reload: () => void } {
   const [state, setState] = useState<{ data: T | null; error: string | null; loading: boolean }>({ data: null, error: null, loading: true });
   const [n, setN] = useState(0);
+  const loadedFor = useRef<unknown[] | null>(null);
   useEffect(() => {
     let live = true;
-    setState((s) => ({ ...s, loading: true }));
+    // New inputs: the old figures go (a total of the previous range beside the new one's
+    // heading would be wrong); a reload of the same inputs keeps them until the new ones come.
+    const prev = loadedFor.current;
+    const same = prev !== null && deps.length === prev.length && deps.every((d, i) => d === prev[i]);
+    setState((s) => ({ data: same ? s.data : null, error: null, loading: true }));
+    loadedFor.current = deps;
     load().then(
       (data) => live && setState({ data, error: null, loading: false }),
       (err: unknown) => live && setState({ data: null, error: err instanceof ApiError || err instanceof Error ? err.message : String(err), loading: false }),
