@@ -27,9 +27,9 @@ export const cpu = (g: Gw): Promise<number> =>
     g.child.send('cpu');
   });
 
-async function one(url: string, body: Buffer, key: string): Promise<number> {
+async function one(url: string, body: Buffer, key: string, path = '/v1/messages'): Promise<number> {
   const t0 = performance.now();
-  const r = await request(`${url}/v1/messages`, {
+  const r = await request(`${url}${path}`, {
     dispatcher: client,
     method: 'POST',
     body,
@@ -40,7 +40,7 @@ async function one(url: string, body: Buffer, key: string): Promise<number> {
   return performance.now() - t0;
 }
 
-export async function run(urls: string[], body: Buffer, key: string, n: number, conc: number): Promise<{ ms: number[]; seconds: number }> {
+export async function run(urls: string[], body: Buffer, key: string, n: number, conc: number, path?: string): Promise<{ ms: number[]; seconds: number }> {
   const ms: number[] = [];
   let next = 0;
   const t0 = performance.now();
@@ -48,7 +48,7 @@ export async function run(urls: string[], body: Buffer, key: string, n: number, 
     Array.from({ length: conc }, async (_, i) => {
       while (next < n) {
         next++;
-        ms.push(await one(urls[i % urls.length]!, body, key));
+        ms.push(await one(urls[i % urls.length]!, body, key, path));
       }
     }),
   );
@@ -59,9 +59,9 @@ export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor
 
 /** One round against one gateway: the median latency (ms) and the gateway's CPU per request (ms,
  * read from the process itself, so it barely moves when the machine is busy). */
-export async function measure(g: Gw, body: Buffer, key: string, n: number, conc: number): Promise<{ latencyMs: number; cpuMs: number }> {
+export async function measure(g: Gw, body: Buffer, key: string, n: number, conc: number, path?: string): Promise<{ latencyMs: number; cpuMs: number }> {
   const c0 = await cpu(g);
-  const x = await run([g.url], body, key, n, conc);
+  const x = await run([g.url], body, key, n, conc, path);
   const c1 = await cpu(g);
   return { latencyMs: median(x.ms), cpuMs: (c1 - c0) / 1000 / n };
 }

@@ -2,6 +2,7 @@
 // measured against direct calls to the same fake upstream in the same run. Each server runs in
 // its own process; targets are interleaved in rounds so machine noise hits them alike.
 import { benchObservability } from './observability.js';
+import { benchCloudInbound } from './cloud-inbound.js';
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -105,6 +106,11 @@ async function main(): Promise<void> {
   const upUrl = `http://127.0.0.1:${up.msg.port as number}`;
   if (onlyCases.includes('postgres')) {
     await benchPostgres(upUrl, quick);
+    up.child.kill();
+    return;
+  }
+  if (onlyCases.includes('cloud-inbound')) {
+    await benchCloudInbound(upUrl, quick);
     up.child.kill();
     return;
   }

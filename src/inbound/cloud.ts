@@ -179,10 +179,19 @@ export function sendCloudError(
 
 const codec = new EventStreamCodec(toUtf8, fromUtf8);
 
-function frame(headers: Record<string, string>, payload: string): Buffer {
-  const h: Record<string, { type: 'string'; value: string }> = {};
+type FrameHeaders = Record<string, { type: 'string'; value: string }>;
+
+function frameHeaders(headers: Record<string, string>): FrameHeaders {
+  const h: FrameHeaders = {};
   for (const [k, v] of Object.entries(headers)) h[k] = { type: 'string', value: v };
-  return Buffer.from(codec.encode({ headers: h, body: fromUtf8(payload) }));
+  return h;
+}
+
+/** Every event of a stream is a chunk frame with these headers: built once. */
+const CHUNK_HEADERS = frameHeaders({ ':event-type': 'chunk', ':message-type': 'event', ':content-type': 'application/json' });
+
+function frame(headers: FrameHeaders, payload: string): Uint8Array {
+  return codec.encode({ headers, body: fromUtf8(payload) });
 }
 
 type Headers = Record<string, string | string[] | number | undefined>;
@@ -199,7 +208,7 @@ export class CloudResponse extends EventEmitter {
   private headers: Headers = {};
   private errorBody: Buffer[] = [];
   private parser: SseParser | null = null;
-  private pending: Buffer[] = [];
+  private pending: Uint8Array[] = [];
 
   constructor(
     readonly res: ServerResponse,
@@ -259,21 +268,22 @@ export class CloudResponse extends EventEmitter {
     return this;
   }
 
-  private toFrame(event: string, data: string): Buffer {
+  private toFrame(event: string, data: string): Uint8Array {
     if (event === 'error') {
       const e = envelope(data);
       return frame(
-        {
+        frameHeaders({
           ':message-type': 'exception',
           ':exception-type': lowerFirst(bedrockErrorType(e.type === 'overloaded_error' ? 529 : 500, e.type)),
           ':content-type': 'application/json',
-        },
+        }),
         JSON.stringify({ message: e.message }),
       );
     }
     return frame(
-      { ':event-type': 'chunk', ':message-type': 'event', ':content-type': 'application/json' },
-      JSON.stringify({ bytes: Buffer.from(data).toString('base64') }),
+      CHUNK_HEADERS,
+      // The event's JSON, base64: a fixed wrapper around it rather than a JSON.stringify.
+      `{"bytes":"${Buffer.from(data).toString('base64')}"}`,
     );
   }
 
